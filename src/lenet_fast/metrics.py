@@ -1,0 +1,66 @@
+"""Evaluation: accuracy, error, per-class accuracy, confusion matrix, loss."""
+
+import numpy as np
+
+from .datasets import preprocess
+
+
+def evaluate(model, images, labels, batch_size=1000):
+    """Evaluate `model` on uint8 images (N, 28, 28) and labels (N,).
+
+    Returns
+    -------
+    dict
+        accuracy, error (fractions), loss (the model's mean training loss),
+        per_class_accuracy (list of 10), confusion (10x10 list, rows = true
+        label, columns = prediction), n.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+    n = images.shape[0]
+    if n == 0:
+        raise ValueError("nothing to evaluate: no images")
+    pred = np.empty(n, dtype=np.int64)
+    loss_sum = 0.0
+    x = None
+    for start in range(0, n, batch_size):
+        chunk = images[start:start + batch_size]
+        if x is None or x.shape[0] != chunk.shape[0]:
+            x = np.empty((chunk.shape[0], 1, 32, 32), np.float32)
+        preprocess(chunk, out=x)
+        y = labels[start:start + batch_size]
+        loss, out = model.loss(x, y)
+        loss_sum += loss * chunk.shape[0]
+        pred[start:start + chunk.shape[0]] = (out.argmin(axis=1) if model.variant == "lecun98"
+                                             else out.argmax(axis=1))
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (labels.astype(np.int64), pred), 1)
+    totals = confusion.sum(axis=1)
+    per_class = np.divide(np.diag(confusion), totals, out=np.zeros(10), where=totals > 0)
+    accuracy = float(np.trace(confusion) / n)
+    return {
+        "n": int(n),
+        "accuracy": accuracy,
+        "error": 1.0 - accuracy,
+        "loss": loss_sum / n,
+        "per_class_accuracy": per_class.tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
+def format_report(metrics):
+    """Text report: accuracy, error, per-class accuracy and the confusion matrix."""
+    lines = [f"accuracy {metrics['accuracy'] * 100:.2f}%  error {metrics['error'] * 100:.2f}%  "
+             f"({metrics['n']:,} images, loss {metrics['loss']:.4f})", "",
+             "per-class accuracy:"]
+    lines.append("  " + "  ".join(f"{d}:{a * 100:6.2f}%" for d, a in
+                                  enumerate(metrics["per_class_accuracy"])))
+    lines += ["", "confusion matrix (rows: true digit, columns: predicted):",
+              "      " + "".join(f"{d:>6}" for d in range(10))]
+    for d, row in enumerate(metrics["confusion"]):
+        lines.append(f"  {d:>3} " + "".join(f"{v:>6}" for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,511 @@
+"""LeNet-5 (LeCun, Bottou, Bengio, Haffner 1998, "Gradient-Based Learning Applied to
+Document Recognition", Proc. IEEE 86(11)) on the fast kernels.
+
+Two presets:
+
+``"modern"`` (default), LeNet-5 as it is usually taught:
+    C1 6@5x5 -> ReLU -> 2x2 max -> C3 16@5x5 (LeCun's table, or dense) -> ReLU -> 2x2 max
+    -> C5 120@5x5 -> ReLU -> F6 84 -> ReLU -> 10-way linear -> softmax cross-entropy.
+    He initialisation, zero biases.
+
+``"lecun98"``, the paper:
+    C1 -> f -> S2 -> f -> C3 (Table I) -> f -> S4 -> f -> C5 -> f -> F6 -> f -> RBF,
+    f(a) = 1.7159 tanh(2a/3); S2/S4 trainable subsampling (coef * 2x2 sum + bias);
+    RBF output y_i = sum_j (x_j - c_ij)^2 against fixed +-1 7x12 codes
+    (`lenet_fast.codes`); the MAP loss of eq. 9 with j = `MAP_J`; weights and biases
+    initialised U(-2.4/F, 2.4/F), F the unit's fan-in. 60,000 trainable parameters.
+
+All parameters live in one contiguous float32 vector (`model.flat_params`), and all
+gradients in another (`model.flat_grads`); `model.params` and the grads dict are
+views into them, so an optimizer updates everything in one vectorized step.
+Activation buffers are allocated once per batch size and reused.
+"""
+
+import numpy as np
+
+from . import _conv, _linear, _pool
+from .codes import RBF_CODES
+from .datasets import preprocess
+from .ops import connections, resolve_threads
+from .tables import LECUN_C3_TABLE
+
+VARIANTS = ("modern", "lecun98")
+C3_CHOICES = ("lecun", "full")
+
+#: LeCun's squashing function f(a) = A tanh(S a).
+TANH_A = 1.7159
+TANH_S = 2.0 / 3.0
+
+#: The constant j of the MAP loss (eq. 9): the "rubbish class" term e^{-j} bounds the
+#: push on the wrong classes' distances. With +-1 codes two classes' centres lie
+#: 4 x (Hamming distance) >= 40 apart; j = 10 keeps pushing a wrong class away until its
+#: distance is well beyond what a correct class reaches.
+MAP_J = 10.0
+
+
+def _shapes(variant, c3):
+    """Ordered (name, shape) of the trainable parameters."""
+    shapes = [("c1.weight", (6, 1, 5, 5)), ("c1.bias", (6,))]
+    if variant == "lecun98":
+        shapes += [("s2.coef", (6,)), ("s2.bias", (6,))]
+    shapes += [("c3.weight", (16, 6, 5, 5)), ("c3.bias", (16,))]
+    if variant == "lecun98":
+        shapes += [("s4.coef", (16,)), ("s4.bias", (16,))]
+    shapes += [("c5.weight", (120, 16, 5, 5)), ("c5.bias", (120,)),
+               ("f6.weight", (84, 120)), ("f6.bias", (84,))]
+    if variant == "modern":
+        shapes += [("out.weight", (10, 84)), ("out.bias", (10,))]
+    return shapes
+
+
+class ParamDict(dict):
+    """A dict of parameter views into one flat vector.
+
+    Assigning ``params[name] = array`` copies the values into the existing view (the
+    shape must match), so the model and its optimizer keep seeing one vector.
+    """
+
+    def __setitem__(self, name, value):
+        if name not in self:
+            raise KeyError(f"unknown parameter {name!r}; parameters are {list(self)}")
+        view = dict.__getitem__(self, name)
+        value = np.asarray(value)
+        if value.shape != view.shape:
+            raise ValueError(f"{name} must have shape {view.shape}, got {value.shape}")
+        view[...] = value
+
+    def update(self, *args, **kwargs):
+        for name, value in dict(*args, **kwargs).items():
+            self[name] = value
+
+    def setdefault(self, *args):
+        raise TypeError("parameters are fixed; assign into existing names")
+
+
+class _Buffers:
+    """Activations and their gradients for one batch size."""
+
+    def __init__(self, n, variant):
+        f = np.float32
+        e = np.empty
+        self.n = n
+        self.x = e((n, 1, 32, 32), f)
+        self.a1 = e((n, 6, 28, 28), f)   # C1 pre-activation
+        self.h1 = e((n, 6, 28, 28), f)   # after the nonlinearity
+        self.p1 = e((n, 6, 14, 14), f)   # after S2 / max (lecun98: subsampling pre-activation)
+        self.a3 = e((n, 16, 10, 10), f)
+        self.h3 = e((n, 16, 10, 10), f)
+        self.p3 = e((n, 16, 5, 5), f)
+        self.a5 = e((n, 120, 1, 1), f)
+        self.h5 = e((n, 120), f)
+        self.a6 = e((n, 84), f)
+        self.h6 = e((n, 84), f)
+        self.out = e((n, 10), f)
+        if variant == "lecun98":
+            self.q1 = e((n, 6, 14, 14), f)   # squashed S2 output
+            self.q3 = e((n, 16, 5, 5), f)    # squashed S4 output
+        # gradients
+        self.g_h1 = e((n, 6, 28, 28), f)
+        self.g_p1 = e((n, 6, 14, 14), f)
+        self.g_h3 = e((n, 16, 10, 10), f)
+        self.g_p3 = e((n, 16, 5, 5), f)
+        self.g_a5 = e((n, 120, 1, 1), f)
+        self.g_h5 = e((n, 120), f)
+        self.g_h6 = e((n, 84), f)
+        self.g_out = e((n, 10), f)
+        self.tmp6 = e((n, 84), f)
+        self.tmp10 = e((n, 10), f)
+
+
+class LeNet5:
+    """LeNet-5 with Cython/OpenMP kernels.
+
+    Parameters
+    ----------
+    variant : {"modern", "lecun98"}
+        The preset (see the module docstring).
+    c3 : {"lecun", "full"}
+        C3 with LeCun's connection table (60 of 96 map pairs) or dense.
+    seed : int
+        Seed of the weight initialisation.
+    n_threads : int or None
+        Threads for the kernels; None uses the OpenMP default. Results do not
+        depend on it.
+    """
+
+    def __init__(self, variant="modern", *, c3="lecun", seed=0, n_threads=None):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if c3 not in C3_CHOICES:
+            raise ValueError(f"c3 must be one of {C3_CHOICES}, got {c3!r}")
+        self.variant = variant
+        self.c3 = c3
+        self.seed = int(seed)
+        self.n_threads = n_threads
+        self.table = LECUN_C3_TABLE if c3 == "lecun" else np.ones((6, 16), dtype=bool)
+        self._conn = {
+            "c1": connections(None, 1, 6),
+            "c3": connections(self.table, 6, 16),
+            "c5": connections(None, 16, 120),
+        }
+        shapes = _shapes(variant, c3)
+        sizes = [int(np.prod(s)) for _, s in shapes]
+        self.flat_params = np.zeros(sum(sizes), dtype=np.float32)
+        self.flat_grads = np.zeros(sum(sizes), dtype=np.float32)
+        self.params = ParamDict()
+        self.grads = {}
+        offset = 0
+        for (name, shape), size in zip(shapes, sizes):
+            dict.__setitem__(self.params, name, self.flat_params[offset:offset + size].reshape(shape))
+            self.grads[name] = self.flat_grads[offset:offset + size].reshape(shape)
+            offset += size
+        self.rbf_centers = RBF_CODES.copy() if variant == "lecun98" else None
+        if self.rbf_centers is not None:
+            self.rbf_centers.setflags(write=False)
+        self._buffers = {}
+        self.reset_parameters(seed)
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def n_threads(self):
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value):
+        self._nt = resolve_threads(value)
+        self._n_threads = value
+
+    def reset_parameters(self, seed=None):
+        """(Re)initialise the weights from `seed` (default: the model's seed)."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        p = self.params
+        if self.variant == "modern":
+            for name, fan_in in (("c1", 25), ("c3", None), ("c5", 400), ("f6", 120), ("out", 84)):
+                w = p[f"{name}.weight"]
+                if fan_in is None:  # C3: fan-in of each map depends on the table
+                    fan = self.table.sum(axis=0)[:, None, None, None] * 25
+                    w[...] = rng.standard_normal(w.shape) * np.sqrt(2.0 / fan)
+                else:
+                    w[...] = rng.standard_normal(w.shape) * np.sqrt(2.0 / fan_in)
+                p[f"{name}.bias"][...] = 0
+        else:
+            fans = {"c1": 25, "c5": 400, "f6": 120, "s2": 4, "s4": 4}
+            for name, shape in _shapes(self.variant, self.c3):
+                layer = name.split(".")[0]
+                if layer == "c3":
+                    per_map = self.table.sum(axis=0) * 25
+                    fan = per_map[:, None, None, None] if name.endswith("weight") else per_map
+                else:
+                    fan = fans[layer]
+                p[name][...] = rng.uniform(-1.0, 1.0, shape) * (2.4 / fan)
+        p["c3.weight"][...] *= self.table.T[:, :, None, None]
+
+    def num_parameters(self):
+        """Trainable parameters; C3 counts only connected weights (lecun98: 60,000)."""
+        c3_unconnected = (~self.table).sum() * 25
+        return int(self.flat_params.size - c3_unconnected)
+
+    def _buf(self, n):
+        buf = self._buffers.get(n)
+        if buf is None:
+            if len(self._buffers) >= 4:
+                self._buffers.pop(next(iter(self._buffers)))
+            buf = self._buffers[n] = _Buffers(n, self.variant)
+        return buf
+
+    # ------------------------------------------------------------------ passes
+    def _forward(self, buf):
+        """Forward pass on buf.x; fills buf.out (logits or RBF distances)."""
+        p, nt, cn = self.params, self._nt, self._conn
+        _conv.forward(buf.a1, buf.x, p["c1.weight"], p["c1.bias"], cn["c1"][0], cn["c1"][1], nt)
+        if self.variant == "modern":
+            np.maximum(buf.a1, 0, out=buf.h1)
+            _pool.maxpool_forward(buf.p1, buf.h1, nt)
+            _conv.forward(buf.a3, buf.p1, p["c3.weight"], p["c3.bias"], cn["c3"][0], cn["c3"][1], nt)
+            np.maximum(buf.a3, 0, out=buf.h3)
+            _pool.maxpool_forward(buf.p3, buf.h3, nt)
+            _conv.forward(buf.a5, buf.p3, p["c5.weight"], p["c5.bias"], cn["c5"][0], cn["c5"][1], nt)
+            np.maximum(buf.a5.reshape(buf.n, 120), 0, out=buf.h5)
+            _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
+            np.maximum(buf.a6, 0, out=buf.h6)
+            _linear.forward(buf.out, buf.h6, p["out.weight"], p["out.bias"], nt)
+        else:
+            _squash(buf.a1, buf.h1)
+            _pool.subsample_forward(buf.p1, buf.h1, p["s2.coef"], p["s2.bias"], nt)
+            _squash(buf.p1, buf.q1)
+            _conv.forward(buf.a3, buf.q1, p["c3.weight"], p["c3.bias"], cn["c3"][0], cn["c3"][1], nt)
+            _squash(buf.a3, buf.h3)
+            _pool.subsample_forward(buf.p3, buf.h3, p["s4.coef"], p["s4.bias"], nt)
+            _squash(buf.p3, buf.q3)
+            _conv.forward(buf.a5, buf.q3, p["c5.weight"], p["c5.bias"], cn["c5"][0], cn["c5"][1], nt)
+            _squash(buf.a5.reshape(buf.n, 120), buf.h5)
+            _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
+            _squash(buf.a6, buf.h6)
+            _rbf_forward(buf.out, buf.h6, self.rbf_centers, buf.tmp6)
+        return buf.out
+
+    def _loss(self, buf, labels):
+        """Mean loss over the batch; writes d(loss)/d(out) into buf.g_out."""
+        if self.variant == "modern":
+            return _softmax_xent(buf.out, labels, buf.g_out, buf.tmp10)
+        return _map_loss(buf.out, labels, buf.g_out, buf.tmp10, MAP_J)
+
+    def _backward(self, buf):
+        """Back-propagate buf.g_out; fills self.grads (overwrites, no accumulation)."""
+        p, g, nt, cn = self.params, self.grads, self._nt, self._conn
+        n = buf.n
+        if self.variant == "modern":
+            _linear.backward(buf.g_h6, g["out.weight"], g["out.bias"], buf.g_out, buf.h6,
+                             p["out.weight"], nt)
+            buf.g_h6 *= buf.a6 > 0
+            _linear.backward(buf.g_h5, g["f6.weight"], g["f6.bias"], buf.g_h6, buf.h5,
+                             p["f6.weight"], nt)
+            np.multiply(buf.g_h5, buf.h5 > 0, out=buf.g_a5.reshape(n, 120))
+            _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.p3,
+                           p["c5.weight"], *cn["c5"], nt)
+            _pool.maxpool_backward(buf.g_h3, buf.g_p3, buf.h3, nt)
+            buf.g_h3 *= buf.a3 > 0
+            _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.p1,
+                           p["c3.weight"], *cn["c3"], nt)
+            _pool.maxpool_backward(buf.g_h1, buf.g_p1, buf.h1, nt)
+            buf.g_h1 *= buf.a1 > 0
+            _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
+                           p["c1.weight"], *cn["c1"], nt, False)
+        else:
+            _rbf_backward(buf.g_h6, buf.g_out, buf.h6, self.rbf_centers, buf.tmp6)
+            _squash_backward(buf.g_h6, buf.h6)
+            _linear.backward(buf.g_h5, g["f6.weight"], g["f6.bias"], buf.g_h6, buf.h5,
+                             p["f6.weight"], nt)
+            _squash_backward(buf.g_h5, buf.h5)
+            np.copyto(buf.g_a5.reshape(n, 120), buf.g_h5)
+            _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.q3,
+                           p["c5.weight"], *cn["c5"], nt)
+            _squash_backward(buf.g_p3, buf.q3)
+            _pool.subsample_backward(buf.g_h3, g["s4.coef"], g["s4.bias"], buf.g_p3, buf.h3,
+                                     p["s4.coef"], nt)
+            _squash_backward(buf.g_h3, buf.h3)
+            _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.q1,
+                           p["c3.weight"], *cn["c3"], nt)
+            _squash_backward(buf.g_p1, buf.q1)
+            _pool.subsample_backward(buf.g_h1, g["s2.coef"], g["s2.bias"], buf.g_p1, buf.h1,
+                                     p["s2.coef"], nt)
+            _squash_backward(buf.g_h1, buf.h1)
+            _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
+                           p["c1.weight"], *cn["c1"], nt, False)
+
+    # ------------------------------------------------------------------ public API
+    def _load_input(self, x):
+        """A buffer set whose .x holds the float32 (N,1,32,32) batch x."""
+        x = _check_input(x)
+        buf = self._buf(x.shape[0])
+        np.copyto(buf.x, x)
+        return buf
+
+    def forward(self, x):
+        """Network output for a batch.
+
+        Parameters
+        ----------
+        x : float32 (N, 1, 32, 32)
+            Preprocessed images (`lenet_fast.datasets.preprocess`).
+
+        Returns
+        -------
+        float32 (N, 10)
+            Logits (modern) or RBF distances, lower is better (lecun98).
+        """
+        if _check_input(x).shape[0] == 0:
+            return np.empty((0, 10), np.float32)
+        return self._forward(self._load_input(x)).copy()
+
+    def scores(self, x, batch_size=1000):
+        """Class scores, higher is better, for preprocessed or raw uint8 images.
+
+        Logits (modern) or negated RBF distances (lecun98), float32 (N, 10).
+        """
+        x = _as_model_input(x)
+        out = np.empty((x.shape[0], 10), np.float32)
+        for start in range(0, x.shape[0], batch_size):
+            chunk = x[start:start + batch_size]
+            if chunk.dtype == np.uint8:
+                chunk = preprocess(chunk)
+            buf = self._load_input(chunk)
+            out[start:start + len(chunk)] = self._forward(buf)
+        if self.variant == "lecun98":
+            np.negative(out, out=out)
+        return out
+
+    def predict(self, x, batch_size=1000):
+        """Predicted digits, int64 (N,), for float32 (N,1,32,32) or raw uint8 (N,28,28)."""
+        return self.scores(x, batch_size).argmax(axis=1)
+
+    def predict_proba(self, x, batch_size=1000):
+        """Class probabilities, float32 (N, 10), rows summing to 1.
+
+        modern: softmax of the logits; lecun98: softmax of the negated RBF distances,
+        P(i) proportional to exp(-y_i), the MAP posterior of eq. 9 without its
+        rubbish-class term.
+        """
+        s = self.scores(x, batch_size)
+        s -= s.max(axis=1, keepdims=True)
+        np.exp(s, out=s)
+        s /= s.sum(axis=1, keepdims=True)
+        return s
+
+    def loss(self, x, y):
+        """Mean loss over a batch without gradients: (loss: float, output (N, 10) view).
+
+        The output view is valid until the next call on a batch of the same size.
+        """
+        buf = self._load_input(x)
+        labels = _check_labels(y, buf.n)
+        self._forward(buf)
+        return self._loss(buf, labels), buf.out
+
+    def loss_and_grads(self, x, y):
+        """Mean loss over the batch and its gradient for every parameter.
+
+        Parameters
+        ----------
+        x : float32 (N, 1, 32, 32)
+        y : integer (N,), labels in 0..9
+
+        Returns
+        -------
+        loss : float
+        grads : dict of float32 arrays keyed like `params` (copies)
+        """
+        buf = self._load_input(x)
+        labels = _check_labels(y, buf.n)
+        self._forward(buf)
+        loss = self._loss(buf, labels)
+        self._backward(buf)
+        return loss, {k: v.copy() for k, v in self.grads.items()}
+
+    def train_step(self, x, y, optimizer):
+        """Forward, backward and one optimizer update; returns the batch's mean loss.
+
+        After the call, `last_output` holds the batch's outputs (a view, valid until
+        the next call).
+        """
+        buf = self._load_input(x)
+        labels = _check_labels(y, buf.n)
+        self._forward(buf)
+        loss = self._loss(buf, labels)
+        if np.isfinite(loss):
+            self._backward(buf)
+            optimizer.step(self.flat_params, self.flat_grads)
+        self.last_output = buf.out
+        return loss
+
+    def correct(self, output, labels):
+        """Number of correct predictions in a batch's `output` (as from `last_output`)."""
+        pred = output.argmin(axis=1) if self.variant == "lecun98" else output.argmax(axis=1)
+        return int((pred == labels).sum())
+
+    def config(self):
+        """The constructor arguments that define the architecture."""
+        return {"variant": self.variant, "c3": self.c3, "seed": self.seed}
+
+    def save(self, path):
+        """Save weights and configuration to an .npz file, atomically (see `lenet_fast.load`)."""
+        from .checkpoint import save_model
+        save_model(self, path)
+
+    def __repr__(self):
+        return (f"LeNet5(variant={self.variant!r}, c3={self.c3!r}, seed={self.seed}, "
+                f"params={self.num_parameters():,})")
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_input(x):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a numpy.ndarray, not {type(x).__name__}")
+    if x.dtype != np.float32:
+        raise TypeError(f"x must be float32 (N, 1, 32, 32), got {x.dtype}; "
+                        "use lenet_fast.datasets.preprocess for uint8 images")
+    if x.ndim != 4 or x.shape[1:] != (1, 32, 32):
+        raise ValueError(f"x must have shape (N, 1, 32, 32), got {x.shape}")
+    return x
+
+
+def _as_model_input(x):
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise ValueError(f"uint8 images must have shape (N, 28, 28), got {x.shape}")
+        return x
+    return _check_input(x)
+
+
+def _check_labels(y, n):
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"labels must be integers, got {y.dtype}")
+    if n and (y.min() < 0 or y.max() > 9):
+        raise ValueError("labels must be in 0..9")
+    return y.astype(np.intp, copy=False)
+
+
+def _squash(a, out):
+    """out = A tanh(S a)."""
+    np.multiply(a, TANH_S, out=out)
+    np.tanh(out, out=out)
+    out *= TANH_A
+
+
+def _squash_backward(g, h):
+    """g *= f'(a), from the output h = f(a): f'(a) = S/A (A^2 - h^2)."""
+    g *= (TANH_A * TANH_A - h * h)
+    g *= TANH_S / TANH_A
+
+
+def _rbf_forward(out, h, centers, tmp):
+    """out[n, i] = sum_j (h[n, j] - centers[i, j])^2, via |h|^2 - 2 h.c + |c|^2."""
+    np.matmul(h, centers.T, out=out)
+    out *= -2.0
+    out += np.einsum("nj,nj->n", h, h)[:, None]
+    out += np.einsum("ij,ij->i", centers, centers)[None, :]
+    np.maximum(out, 0, out=out)
+
+
+def _rbf_backward(gh, gout, h, centers, tmp):
+    """gh = d/dh of sum(gout * out) = 2 (sum_i gout[n, i]) h - 2 gout @ centers."""
+    np.matmul(gout, centers, out=gh)
+    gh *= -2.0
+    np.multiply(h, 2.0 * gout.sum(axis=1, keepdims=True), out=tmp)
+    gh += tmp
+
+
+def _softmax_xent(logits, labels, grad, tmp):
+    """Mean softmax cross-entropy; grad = its gradient w.r.t. the logits."""
+    n = logits.shape[0]
+    np.subtract(logits, logits.max(axis=1, keepdims=True), out=tmp)
+    np.exp(tmp, out=grad)
+    total = grad.sum(axis=1, keepdims=True)
+    rows = np.arange(n)
+    loss = float(np.mean(np.log(total[:, 0]) - tmp[rows, labels]))
+    grad /= total
+    grad[rows, labels] -= 1.0
+    grad /= n
+    return loss
+
+
+def _map_loss(y, labels, grad, tmp, j):
+    """LeCun eq. 9: mean of y[label] + log(e^-j + sum_i e^-y_i); grad w.r.t. y."""
+    n = y.shape[0]
+    np.negative(y, out=tmp)
+    m = np.maximum(tmp.max(axis=1), -j)[:, None]
+    tmp -= m
+    np.exp(tmp, out=grad)
+    total = grad.sum(axis=1, keepdims=True) + np.exp(-j - m)
+    rows = np.arange(n)
+    loss = float(np.mean(y[rows, labels] + np.log(total[:, 0]) + m[:, 0]))
+    grad /= -total
+    grad[rows, labels] += 1.0
+    grad /= n
+    return loss

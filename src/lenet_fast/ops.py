@@ -1,0 +1,304 @@
+"""The fast kernels, checked: 5x5 convolution (dense or with a connection table),
+LeCun's trainable subsampling and 2x2 max pooling, forward and backward.
+
+Every function validates its arguments (TypeError / ValueError naming the argument,
+raised before any compiled code runs), copies non-contiguous views, allocates its
+outputs and calls a Cython/OpenMP kernel that runs without the GIL. Arrays are NCHW
+float32. `lenet_fast.reference` has the same functions in plain NumPy.
+
+`n_threads=None` uses the OpenMP default (``OMP_NUM_THREADS``, threadpoolctl);
+results are bitwise identical whatever the thread count.
+"""
+
+import operator
+
+import numpy as np
+
+from . import _conv, _linear, _omp, _pool
+
+__all__ = [
+    "conv_forward", "conv_backward", "subsample_forward", "subsample_backward",
+    "maxpool_forward", "maxpool_backward", "linear_forward", "linear_backward",
+    "resolve_threads", "connections",
+]
+
+
+def resolve_threads(n_threads=None):
+    """Return the thread count to use: n_threads, or the OpenMP default when None.
+
+    Raises TypeError for a non-integer and ValueError for n_threads < 1.
+    """
+    if n_threads is None:
+        return max(1, _omp.max_threads())
+    if isinstance(n_threads, bool):
+        raise TypeError("n_threads must be an int or None, not bool")
+    try:
+        n = operator.index(n_threads)
+    except TypeError:
+        raise TypeError(f"n_threads must be an int or None, not {type(n_threads).__name__}") from None
+    if n < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n}")
+    return n
+
+
+def _f32(name, a, ndim):
+    """a as a C-contiguous float32 array with `ndim` dimensions, or a clear error."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, not {type(a).__name__}")
+    if a.dtype != np.float32:
+        raise TypeError(f"{name} must be float32, got {a.dtype} (use {name}.astype(np.float32))")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _check_shape(name, a, expected):
+    if a.shape != tuple(expected):
+        raise ValueError(f"{name} has shape {a.shape}, expected {tuple(expected)}")
+
+
+def connections(table, c_in, c_out):
+    """CSR lists of a connection table for the convolution kernels.
+
+    Parameters
+    ----------
+    table : bool ndarray (c_in, c_out) or None
+        table[i, o] True when output map o reads input map i; None means dense.
+
+    Returns
+    -------
+    (cptr, cidx, rptr, ridx) : int32 arrays
+        For output map o, the input maps cidx[cptr[o]:cptr[o+1]]; for input map i,
+        the output maps ridx[rptr[i]:rptr[i+1]].
+    """
+    if table is None:
+        table = np.ones((c_in, c_out), dtype=bool)
+    elif not isinstance(table, np.ndarray) or table.dtype != np.bool_:
+        kind = table.dtype if isinstance(table, np.ndarray) else type(table).__name__
+        raise TypeError(f"table must be a bool ndarray of shape (Cin, Cout) or None, got {kind}")
+    elif table.shape != (c_in, c_out):
+        raise ValueError(f"table has shape {table.shape}, expected (Cin, Cout) = {(c_in, c_out)}")
+    by_out = table.T
+    cptr = np.concatenate([[0], np.cumsum(by_out.sum(axis=1))]).astype(np.int32)
+    cidx = np.nonzero(by_out)[1].astype(np.int32)
+    rptr = np.concatenate([[0], np.cumsum(table.sum(axis=1))]).astype(np.int32)
+    ridx = np.nonzero(table)[1].astype(np.int32)
+    return cptr, cidx, rptr, ridx
+
+
+def _conv_args(x, w, table):
+    x = _f32("x", x, 4)
+    w = _f32("w", w, 4)
+    n, c_in, h, wd = x.shape
+    if h < 5 or wd < 5:
+        raise ValueError(f"x must be at least 5x5 for a 5x5 convolution, got {h}x{wd}")
+    if w.shape[1:] != (c_in, 5, 5) or w.shape[0] < 1:
+        raise ValueError(f"w has shape {w.shape}, expected (Cout, {c_in}, 5, 5) for x of shape {x.shape}")
+    return x, w, connections(table, c_in, w.shape[0])
+
+
+def conv_forward(x, w, b, table=None, *, n_threads=None):
+    """5x5 valid convolution (cross-correlation), stride 1.
+
+    Parameters
+    ----------
+    x : float32 (N, Cin, H, W), H, W >= 5
+    w : float32 (Cout, Cin, 5, 5)
+    b : float32 (Cout,)
+    table : bool (Cin, Cout) or None
+        Connection table (e.g. ``LECUN_C3_TABLE``); unconnected pairs are skipped.
+        None is the dense convolution.
+
+    Returns
+    -------
+    y : float32 (N, Cout, H-4, W-4)
+    """
+    nt = resolve_threads(n_threads)
+    x, w, (cptr, cidx, _, _) = _conv_args(x, w, table)
+    b = _f32("b", b, 1)
+    _check_shape("b", b, (w.shape[0],))
+    n, _, h, wd = x.shape
+    y = np.empty((n, w.shape[0], h - 4, wd - 4), dtype=np.float32)
+    if n:
+        _conv.forward(y, x, w, b, cptr, cidx, nt)
+    return y
+
+
+def conv_backward(dy, x, w, table=None, *, n_threads=None):
+    """Gradients of the 5x5 convolution.
+
+    Parameters
+    ----------
+    dy : float32 (N, Cout, H-4, W-4)
+        Gradient of the loss with respect to the output.
+    x, w, table : as in `conv_forward`.
+
+    Returns
+    -------
+    dx : float32 (N, Cin, H, W)
+    dw : float32 (Cout, Cin, 5, 5), exactly 0 where the table is False
+    db : float32 (Cout,)
+    """
+    nt = resolve_threads(n_threads)
+    x, w, (cptr, cidx, rptr, ridx) = _conv_args(x, w, table)
+    dy = _f32("dy", dy, 4)
+    n, _, h, wd = x.shape
+    _check_shape("dy", dy, (n, w.shape[0], h - 4, wd - 4))
+    dx = np.empty_like(x)
+    dw = np.zeros_like(w)
+    db = np.zeros(w.shape[0], dtype=np.float32)
+    if n:
+        _conv.backward(dx, dw, db, dy, x, w, cptr, cidx, rptr, ridx, nt)
+    return dx, dw, db
+
+
+def _pool_input(x):
+    x = _f32("x", x, 4)
+    h, wd = x.shape[2:]
+    if h % 2 or wd % 2 or h < 2 or wd < 2:
+        raise ValueError(f"x must have even H and W >= 2 for 2x2 subsampling, got {h}x{wd}")
+    return x
+
+
+def _pooled_shape(x):
+    n, c, h, wd = x.shape
+    return (n, c, h // 2, wd // 2)
+
+
+def subsample_forward(x, coef, bias, *, n_threads=None):
+    """LeCun's trainable subsampling: coef[c] * (sum of each 2x2 block) + bias[c].
+
+    Parameters
+    ----------
+    x : float32 (N, C, H, W), H and W even
+    coef, bias : float32 (C,)
+
+    Returns
+    -------
+    y : float32 (N, C, H/2, W/2)
+    """
+    nt = resolve_threads(n_threads)
+    x = _pool_input(x)
+    coef = _f32("coef", coef, 1)
+    bias = _f32("bias", bias, 1)
+    _check_shape("coef", coef, (x.shape[1],))
+    _check_shape("bias", bias, (x.shape[1],))
+    y = np.empty(_pooled_shape(x), dtype=np.float32)
+    if x.shape[0]:
+        _pool.subsample_forward(y, x, coef, bias, nt)
+    return y
+
+
+def subsample_backward(dy, x, coef, *, n_threads=None):
+    """Gradients of `subsample_forward`.
+
+    Returns
+    -------
+    dx : float32 (N, C, H, W)
+    dcoef, dbias : float32 (C,)
+    """
+    nt = resolve_threads(n_threads)
+    x = _pool_input(x)
+    coef = _f32("coef", coef, 1)
+    _check_shape("coef", coef, (x.shape[1],))
+    dy = _f32("dy", dy, 4)
+    _check_shape("dy", dy, _pooled_shape(x))
+    dx = np.empty_like(x)
+    dcoef = np.zeros(x.shape[1], dtype=np.float32)
+    dbias = np.zeros(x.shape[1], dtype=np.float32)
+    if x.shape[0]:
+        _pool.subsample_backward(dx, dcoef, dbias, dy, x, coef, nt)
+    return dx, dcoef, dbias
+
+
+def maxpool_forward(x, *, n_threads=None):
+    """2x2, stride-2 max pooling; NaN propagates as in np.max.
+
+    Parameters
+    ----------
+    x : float32 (N, C, H, W), H and W even
+
+    Returns
+    -------
+    y : float32 (N, C, H/2, W/2)
+    """
+    nt = resolve_threads(n_threads)
+    x = _pool_input(x)
+    y = np.empty(_pooled_shape(x), dtype=np.float32)
+    if x.shape[0]:
+        _pool.maxpool_forward(y, x, nt)
+    return y
+
+
+def maxpool_backward(dy, x, *, n_threads=None):
+    """Gradient of `maxpool_forward`: each block's gradient goes to its first maximum
+    in row-major order (as np.argmax over the block).
+
+    Returns
+    -------
+    dx : float32 (N, C, H, W)
+    """
+    nt = resolve_threads(n_threads)
+    x = _pool_input(x)
+    dy = _f32("dy", dy, 4)
+    _check_shape("dy", dy, _pooled_shape(x))
+    dx = np.empty_like(x)
+    if x.shape[0]:
+        _pool.maxpool_backward(dx, dy, x, nt)
+    return dx
+
+
+def _linear_args(x, w):
+    x = _f32("x", x, 2)
+    w = _f32("w", w, 2)
+    if w.shape[1] != x.shape[1] or w.shape[0] < 1:
+        raise ValueError(f"w has shape {w.shape}, expected (O, {x.shape[1]}) for x of shape {x.shape}")
+    return x, w
+
+
+def linear_forward(x, w, b, *, n_threads=None):
+    """Fully connected layer: y = x @ w.T + b.
+
+    Parameters
+    ----------
+    x : float32 (N, I)
+    w : float32 (O, I)
+    b : float32 (O,)
+
+    Returns
+    -------
+    y : float32 (N, O)
+    """
+    nt = resolve_threads(n_threads)
+    x, w = _linear_args(x, w)
+    b = _f32("b", b, 1)
+    _check_shape("b", b, (w.shape[0],))
+    y = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)
+    if x.shape[0] and x.shape[1]:
+        _linear.forward(y, x, w, b, nt)
+    elif x.shape[0]:
+        y[:] = b
+    return y
+
+
+def linear_backward(dy, x, w, *, n_threads=None):
+    """Gradients of `linear_forward`.
+
+    Returns
+    -------
+    dx : float32 (N, I)
+    dw : float32 (O, I)
+    db : float32 (O,)
+    """
+    nt = resolve_threads(n_threads)
+    x, w = _linear_args(x, w)
+    dy = _f32("dy", dy, 2)
+    _check_shape("dy", dy, (x.shape[0], w.shape[0]))
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    db = np.zeros(w.shape[0], dtype=np.float32)
+    if x.shape[0] and x.shape[1]:
+        _linear.backward(dx, dw, db, dy, x, w, nt)
+    elif x.shape[0]:
+        db[:] = dy.sum(axis=0)
+    return dx, dw, db

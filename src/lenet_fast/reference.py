@@ -1,0 +1,595 @@
+"""Plain NumPy reference implementation of the LeNet-5 layers.
+
+This module is the slow, readable twin of :mod:`lenet_fast.ops`: every function has the
+same signature as its fast counterpart and is written independently in plain,
+vectorized NumPy, so the two can be checked against each other.  It never imports or
+calls any compiled ``lenet_fast`` code.
+
+The layers follow
+
+    Y. LeCun, L. Bottou, Y. Bengio and P. Haffner, "Gradient-Based Learning Applied to
+    Document Recognition", Proceedings of the IEEE, 86(11):2278-2324, 1998.
+
+Conventions
+-----------
+* Arrays are NCHW (``(N, C, H, W)``) for images and ``(N, features)`` for vectors.
+* Convolutions are 5x5, stride 1, no padding ("valid") cross-correlations (no kernel
+  flip, like ``torch.nn.functional.conv2d``), with an optional connection table
+  ``table[ci, co]`` (LeNet-5's C3 uses a sparse one).
+* Subsampling / pooling is 2x2 with stride 2.  The output has ``H // 2`` rows and
+  ``W // 2`` columns; with an odd size the last row / column is ignored (its
+  gradient is 0).
+* float32 and float64 are accepted; results are computed in and returned as
+  ``np.result_type`` of the floating-point inputs (float32 with float64 gives
+  float64).  Outputs are always new arrays.
+* ``n_threads`` keywords are accepted and ignored, for signature parity with
+  :mod:`lenet_fast.ops`.
+* Backward functions return the gradients of the scalar ``sum(dy * forward(...))``.
+
+Validation is minimal (shape checks raising ``ValueError``); this is not the
+user-facing API.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = [
+    "TANH_A",
+    "TANH_S",
+    "KERNEL",
+    "conv_forward",
+    "conv_backward",
+    "subsample_forward",
+    "subsample_backward",
+    "maxpool_forward",
+    "maxpool_backward",
+    "linear_forward",
+    "linear_backward",
+    "relu_forward",
+    "relu_backward",
+    "scaled_tanh_forward",
+    "scaled_tanh_backward",
+    "softmax_cross_entropy",
+    "rbf_forward",
+    "rbf_backward",
+    "map_loss",
+]
+
+#: Amplitude A of LeCun's squashing function f(a) = A tanh(S a) (paper, appendix A).
+TANH_A = 1.7159
+#: Slope S of LeCun's squashing function f(a) = A tanh(S a).
+TANH_S = 2.0 / 3.0
+#: Side of the square convolution kernels.
+KERNEL = 5
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _float_dtype(*arrays):
+    """Common floating dtype of `arrays` (float32 stays float32, mixed -> float64)."""
+    return np.result_type(*arrays, np.float32)
+
+
+def _check_ndim(name, a, ndim):
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+
+
+def _check_shape(name, a, shape):
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+
+
+def _masked_weights(w, table, dtype):
+    """Weights (Cout, Cin, 5, 5) in `dtype` with unconnected (ci, co) pairs set to 0."""
+    w = np.asarray(w, dtype=dtype)
+    if table is None:
+        return w.copy()
+    table = np.asarray(table, dtype=bool)
+    cout, cin = w.shape[:2]
+    _check_shape("table", table, (cin, cout))
+    return np.where(table.T[:, :, None, None], w, np.zeros((), dtype=dtype))
+
+
+def _conv_shapes(x, w):
+    _check_ndim("x", x, 4)
+    _check_ndim("w", w, 4)
+    n, cin, h, wd = x.shape
+    cout = w.shape[0]
+    _check_shape("w", w, (cout, cin, KERNEL, KERNEL))
+    if h < KERNEL or wd < KERNEL:
+        raise ValueError(f"x spatial size must be at least {KERNEL}x{KERNEL}, got {x.shape}")
+    return n, cin, cout, h - KERNEL + 1, wd - KERNEL + 1
+
+
+def _blocks(x):
+    """View the 2x2 blocks of x (N, C, H, W) as (N, C, H//2, W//2, 4), row-major taps.
+
+    The last axis holds the block values in the order (0,0), (0,1), (1,0), (1,1).
+    A copy is returned (odd trailing rows / columns are dropped).
+    """
+    n, c, h, w = x.shape
+    oh, ow = h // 2, w // 2
+    x = x[:, :, : 2 * oh, : 2 * ow]
+    b = x.reshape(n, c, oh, 2, ow, 2).transpose(0, 1, 2, 4, 3, 5)
+    return b.reshape(n, c, oh, ow, 4)
+
+
+def _unblocks(b, h, w):
+    """Inverse of `_blocks`: (N, C, OH, OW, 4) -> (N, C, H, W), zeros in odd leftovers."""
+    n, c, oh, ow, _ = b.shape
+    out = np.zeros((n, c, h, w), dtype=b.dtype)
+    out[:, :, : 2 * oh, : 2 * ow] = (
+        b.reshape(n, c, oh, ow, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, 2 * oh, 2 * ow)
+    )
+    return out
+
+
+def _check_labels(labels, n, k):
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"labels must be an integer array of shape ({n},), got {labels.dtype} {labels.shape}"
+        )
+    if n and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"labels must lie in [0, {k})")
+    return labels.astype(np.intp)
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def conv_forward(x, w, b, table=None, *, n_threads=None):
+    """5x5 valid convolution (cross-correlation) with an optional connection table.
+
+    ``y[n, o] = b[o] + sum_{ci : table[ci, o]} xcorr(x[n, ci], w[o, ci])`` where
+    ``xcorr(a, k)[i, j] = sum_{p, q} a[i + p, j + q] * k[p, q]`` (no kernel flip).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, Cin, H, W), float32 or float64
+        Input maps.
+    w : ndarray, shape (Cout, Cin, 5, 5), float32 or float64
+        Kernels. Entries of unconnected (ci, o) pairs are ignored (treated as 0).
+    b : ndarray, shape (Cout,), float32 or float64
+        Biases.
+    table : ndarray, shape (Cin, Cout), bool, or None
+        Connection table: ``table[ci, o]`` says whether input map ``ci`` feeds output
+        map ``o``. None means fully connected.
+    n_threads : ignored
+        Accepted for signature parity with :func:`lenet_fast.ops.conv_forward`.
+
+    Returns
+    -------
+    y : ndarray, shape (N, Cout, H - 4, W - 4), dtype ``result_type(x, w, b)``
+    """
+    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
+    _, _, cout, _, _ = _conv_shapes(x, w)
+    _check_shape("b", b, (cout,))
+    dt = _float_dtype(x, w, b)
+    x = x.astype(dt, copy=False)
+    wm = _masked_weights(w, table, dt)
+    # windows[n, ci, i, j, p, q] = x[n, ci, i + p, j + q]
+    windows = sliding_window_view(x, (KERNEL, KERNEL), axis=(2, 3))
+    # sum over ci, p, q  ->  (N, OH, OW, Cout)
+    y = np.tensordot(windows, wm, axes=([1, 4, 5], [1, 2, 3]))
+    y = y.transpose(0, 3, 1, 2) + b.astype(dt)[None, :, None, None]
+    return np.ascontiguousarray(y, dtype=dt)
+
+
+def conv_backward(dy, x, w, table=None, *, n_threads=None):
+    """Gradients of ``sum(dy * conv_forward(x, w, b, table))``.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, Cout, H - 4, W - 4), float32 or float64
+        Gradient with respect to the output.
+    x : ndarray, shape (N, Cin, H, W), float32 or float64
+        Forward input.
+    w : ndarray, shape (Cout, Cin, 5, 5), float32 or float64
+        Forward kernels (unconnected entries are ignored).
+    table : ndarray, shape (Cin, Cout), bool, or None
+        Connection table, as in :func:`conv_forward`.
+    n_threads : ignored
+
+    Returns
+    -------
+    dx : ndarray, shape (N, Cin, H, W)
+    dw : ndarray, shape (Cout, Cin, 5, 5)
+        Exactly 0 where the table is False.
+    db : ndarray, shape (Cout,)
+        All in dtype ``result_type(dy, x, w)``.
+    """
+    dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
+    n, cin, cout, oh, ow = _conv_shapes(x, w)
+    _check_shape("dy", dy, (n, cout, oh, ow))
+    dt = _float_dtype(dy, x, w)
+    dy = dy.astype(dt, copy=False)
+    x = x.astype(dt, copy=False)
+    wm = _masked_weights(w, table, dt)
+
+    db = dy.sum(axis=(0, 2, 3))
+
+    # dw[o, ci, p, q] = sum_{n, i, j} dy[n, o, i, j] * x[n, ci, i + p, j + q]
+    windows = sliding_window_view(x, (KERNEL, KERNEL), axis=(2, 3))
+    dw = np.tensordot(dy, windows, axes=([0, 2, 3], [0, 2, 3]))  # (Cout, Cin, 5, 5)
+    if table is not None:
+        mask = np.asarray(table, dtype=bool).T[:, :, None, None]
+        dw = np.where(mask, dw, np.zeros((), dtype=dt))
+
+    # dx[n, ci, i + p, j + q] += sum_o dy[n, o, i, j] * w[o, ci, p, q]  (one pass per tap)
+    dx = np.zeros(x.shape, dtype=dt)
+    for p in range(KERNEL):
+        for q in range(KERNEL):
+            dx[:, :, p : p + oh, q : q + ow] += np.einsum("nohw,oc->nchw", dy, wm[:, :, p, q])
+
+    return dx, np.ascontiguousarray(dw, dtype=dt), np.ascontiguousarray(db, dtype=dt)
+
+
+# --------------------------------------------------------------------------- subsampling
+
+
+def subsample_forward(x, coef, bias, *, n_threads=None):
+    """LeCun's trainable 2x2 subsampling: ``coef[c] * (2x2 block sum) + bias[c]``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    coef : ndarray, shape (C,), float32 or float64
+        Per-map trainable coefficient.
+    bias : ndarray, shape (C,), float32 or float64
+        Per-map trainable bias.
+    n_threads : ignored
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, H // 2, W // 2), dtype ``result_type(x, coef, bias)``
+    """
+    x, coef, bias = np.asarray(x), np.asarray(coef), np.asarray(bias)
+    _check_ndim("x", x, 4)
+    c = x.shape[1]
+    _check_shape("coef", coef, (c,))
+    _check_shape("bias", bias, (c,))
+    dt = _float_dtype(x, coef, bias)
+    s = _blocks(x.astype(dt, copy=False)).sum(axis=-1)
+    y = coef.astype(dt)[None, :, None, None] * s + bias.astype(dt)[None, :, None, None]
+    return np.ascontiguousarray(y, dtype=dt)
+
+
+def subsample_backward(dy, x, coef, *, n_threads=None):
+    """Gradients of ``sum(dy * subsample_forward(x, coef, bias))``.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, C, H // 2, W // 2), float32 or float64
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    coef : ndarray, shape (C,), float32 or float64
+    n_threads : ignored
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+        ``coef[c] * dy`` spread over each 2x2 block (0 in an odd last row / column).
+    dcoef : ndarray, shape (C,)
+        ``sum(dy * block sums)`` per map.
+    dbias : ndarray, shape (C,)
+        ``sum(dy)`` per map.
+        All in dtype ``result_type(dy, x, coef)``.
+    """
+    dy, x, coef = np.asarray(dy), np.asarray(x), np.asarray(coef)
+    _check_ndim("x", x, 4)
+    n, c, h, w = x.shape
+    _check_shape("coef", coef, (c,))
+    _check_shape("dy", dy, (n, c, h // 2, w // 2))
+    dt = _float_dtype(dy, x, coef)
+    dy = dy.astype(dt, copy=False)
+    s = _blocks(x.astype(dt, copy=False)).sum(axis=-1)
+    dcoef = (dy * s).sum(axis=(0, 2, 3))
+    dbias = dy.sum(axis=(0, 2, 3))
+    g = coef.astype(dt)[None, :, None, None] * dy
+    dx = _unblocks(np.repeat(g[..., None], 4, axis=-1), h, w)
+    return dx, np.ascontiguousarray(dcoef, dtype=dt), np.ascontiguousarray(dbias, dtype=dt)
+
+
+def maxpool_forward(x, *, n_threads=None):
+    """2x2, stride-2 max pooling; a NaN in a block propagates (as ``np.max``).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    n_threads : ignored
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, H // 2, W // 2), dtype of x (float32 or float64)
+    """
+    x = np.asarray(x)
+    _check_ndim("x", x, 4)
+    dt = _float_dtype(x)
+    return np.ascontiguousarray(_blocks(x.astype(dt, copy=False)).max(axis=-1), dtype=dt)
+
+
+def maxpool_backward(dy, x, *, n_threads=None):
+    """Gradient of ``sum(dy * maxpool_forward(x))`` with respect to x.
+
+    Each block's gradient goes to its first maximum in row-major order
+    ((0,0), (0,1), (1,0), (1,1)), i.e. ``np.argmax`` over the 4 block values; with a
+    NaN in the block, the first NaN gets it.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, C, H // 2, W // 2), float32 or float64
+    x : ndarray, shape (N, C, H, W), float32 or float64
+    n_threads : ignored
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), dtype ``result_type(dy, x)``
+    """
+    dy, x = np.asarray(dy), np.asarray(x)
+    _check_ndim("x", x, 4)
+    n, c, h, w = x.shape
+    _check_shape("dy", dy, (n, c, h // 2, w // 2))
+    dt = _float_dtype(dy, x)
+    idx = _blocks(x).argmax(axis=-1)  # (N, C, OH, OW)
+    onehot = np.arange(4) == idx[..., None]  # (N, C, OH, OW, 4)
+    g = np.where(onehot, dy.astype(dt, copy=False)[..., None], np.zeros((), dtype=dt))
+    return _unblocks(g, h, w)
+
+
+# --------------------------------------------------------------------------- dense layers
+
+
+def linear_forward(x, w, b):
+    """Fully connected layer ``y = x @ w.T + b``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, I), float32 or float64
+    w : ndarray, shape (O, I), float32 or float64
+    b : ndarray, shape (O,), float32 or float64
+
+    Returns
+    -------
+    y : ndarray, shape (N, O), dtype ``result_type(x, w, b)``
+    """
+    x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
+    _check_ndim("x", x, 2)
+    _check_ndim("w", w, 2)
+    _check_shape("w", w, (w.shape[0], x.shape[1]))
+    _check_shape("b", b, (w.shape[0],))
+    dt = _float_dtype(x, w, b)
+    return x.astype(dt, copy=False) @ w.astype(dt, copy=False).T + b.astype(dt)
+
+
+def linear_backward(dy, x, w):
+    """Gradients of ``sum(dy * linear_forward(x, w, b))``.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, O), float32 or float64
+    x : ndarray, shape (N, I), float32 or float64
+    w : ndarray, shape (O, I), float32 or float64
+
+    Returns
+    -------
+    dx : ndarray, shape (N, I)
+    dw : ndarray, shape (O, I)
+    db : ndarray, shape (O,)
+        All in dtype ``result_type(dy, x, w)``.
+    """
+    dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
+    _check_ndim("x", x, 2)
+    _check_ndim("w", w, 2)
+    _check_shape("w", w, (w.shape[0], x.shape[1]))
+    _check_shape("dy", dy, (x.shape[0], w.shape[0]))
+    dt = _float_dtype(dy, x, w)
+    dy, x, w = (a.astype(dt, copy=False) for a in (dy, x, w))
+    return dy @ w, dy.T @ x, dy.sum(axis=0)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def relu_forward(x):
+    """Rectified linear unit ``max(x, 0)`` (NaN propagates).
+
+    Parameters
+    ----------
+    x : ndarray, any shape, float32 or float64
+
+    Returns
+    -------
+    y : ndarray, same shape and dtype as x
+    """
+    x = np.asarray(x)
+    dt = _float_dtype(x)
+    return np.maximum(x.astype(dt, copy=False), np.zeros((), dtype=dt))
+
+
+def relu_backward(dy, x):
+    """Gradient of ``sum(dy * relu_forward(x))``: dy where ``x > 0``, else 0.
+
+    Parameters
+    ----------
+    dy : ndarray, same shape as x, float32 or float64
+    x : ndarray, any shape, float32 or float64
+        Forward input.
+
+    Returns
+    -------
+    dx : ndarray, shape of x, dtype ``result_type(dy, x)``
+    """
+    dy, x = np.asarray(dy), np.asarray(x)
+    _check_shape("dy", dy, x.shape)
+    dt = _float_dtype(dy, x)
+    return np.where(x > 0, dy.astype(dt, copy=False), np.zeros((), dtype=dt))
+
+
+def scaled_tanh_forward(a):
+    """LeCun's squashing function ``f(a) = A tanh(S a)``, A = 1.7159, S = 2/3.
+
+    Parameters
+    ----------
+    a : ndarray, any shape, float32 or float64
+
+    Returns
+    -------
+    y : ndarray, same shape and dtype as a
+    """
+    a = np.asarray(a)
+    dt = _float_dtype(a)
+    A, S = dt.type(TANH_A), dt.type(TANH_S)
+    return A * np.tanh(S * a.astype(dt, copy=False))
+
+
+def scaled_tanh_backward(dy, y):
+    """Gradient of ``sum(dy * scaled_tanh_forward(a))`` from the OUTPUT ``y = f(a)``.
+
+    Uses ``f'(a) = A S (1 - (y / A)^2)``.
+
+    Parameters
+    ----------
+    dy : ndarray, same shape as y, float32 or float64
+    y : ndarray, any shape, float32 or float64
+        Forward output.
+
+    Returns
+    -------
+    da : ndarray, shape of y, dtype ``result_type(dy, y)``
+    """
+    dy, y = np.asarray(dy), np.asarray(y)
+    _check_shape("dy", dy, y.shape)
+    dt = _float_dtype(dy, y)
+    A, S = dt.type(TANH_A), dt.type(TANH_S)
+    t = y.astype(dt, copy=False) / A
+    return dy.astype(dt, copy=False) * (A * S) * (1 - t * t)
+
+
+# --------------------------------------------------------------------------- losses and RBF
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean softmax cross-entropy and its gradient.
+
+    ``loss = mean_n(-log softmax(logits[n])[labels[n]])``, computed stably (the row
+    maximum is subtracted before exponentiating).
+
+    Parameters
+    ----------
+    logits : ndarray, shape (N, K), float32 or float64
+    labels : ndarray, shape (N,), integer in [0, K)
+
+    Returns
+    -------
+    loss : numpy scalar, dtype of logits
+    dlogits : ndarray, shape (N, K), dtype of logits
+        Gradient of the MEAN loss: ``(softmax(logits) - onehot(labels)) / N``.
+    """
+    logits = np.asarray(logits)
+    _check_ndim("logits", logits, 2)
+    n, k = logits.shape
+    labels = _check_labels(labels, n, k)
+    dt = _float_dtype(logits)
+    z = logits.astype(dt, copy=False)
+    z = z - z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z).sum(axis=1))  # (N,)
+    rows = np.arange(n)
+    loss = (lse - z[rows, labels]).mean() if n else dt.type(0)
+    dlogits = np.exp(z - lse[:, None])
+    dlogits[rows, labels] -= 1
+    dlogits /= max(n, 1)
+    return dt.type(loss), dlogits.astype(dt, copy=False)
+
+
+def rbf_forward(x, centers):
+    """Euclidean RBF output units (LeNet-5 F6 -> output, paper eq. 7).
+
+    ``y[n, i] = sum_j (x[n, j] - centers[i, j])^2``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, 84), float32 or float64
+    centers : ndarray, shape (10, 84), float32 or float64
+        Fixed RBF parameter vectors (any (K, D) with D matching x is accepted).
+
+    Returns
+    -------
+    y : ndarray, shape (N, 10), dtype ``result_type(x, centers)``
+    """
+    x, centers = np.asarray(x), np.asarray(centers)
+    _check_ndim("x", x, 2)
+    _check_ndim("centers", centers, 2)
+    _check_shape("centers", centers, (centers.shape[0], x.shape[1]))
+    dt = _float_dtype(x, centers)
+    d = x.astype(dt, copy=False)[:, None, :] - centers.astype(dt, copy=False)[None, :, :]
+    return (d * d).sum(axis=-1)
+
+
+def rbf_backward(dy, x, centers):
+    """Gradient of ``sum(dy * rbf_forward(x, centers))`` with respect to x.
+
+    ``dx[n, j] = 2 sum_i dy[n, i] (x[n, j] - centers[i, j])``; the centers are fixed
+    and get no gradient.
+
+    Parameters
+    ----------
+    dy : ndarray, shape (N, 10), float32 or float64
+    x : ndarray, shape (N, 84), float32 or float64
+    centers : ndarray, shape (10, 84), float32 or float64
+
+    Returns
+    -------
+    dx : ndarray, shape (N, 84), dtype ``result_type(dy, x, centers)``
+    """
+    dy, x, centers = np.asarray(dy), np.asarray(x), np.asarray(centers)
+    _check_ndim("x", x, 2)
+    _check_ndim("centers", centers, 2)
+    _check_shape("centers", centers, (centers.shape[0], x.shape[1]))
+    _check_shape("dy", dy, (x.shape[0], centers.shape[0]))
+    dt = _float_dtype(dy, x, centers)
+    dy, x, centers = (a.astype(dt, copy=False) for a in (dy, x, centers))
+    return 2 * (dy.sum(axis=1, keepdims=True) * x - dy @ centers)
+
+
+def map_loss(y, labels, j):
+    """LeCun's MAP criterion (paper eq. 9) on RBF outputs, and its gradient.
+
+    ``loss = mean_n( y[n, labels[n]] + log(exp(-j) + sum_i exp(-y[n, i])) )``
+
+    The log term is a log-sum-exp over ``[-j, -y[n, 0], ..., -y[n, K-1]]`` and is
+    computed stably by subtracting its maximum.
+
+    Parameters
+    ----------
+    y : ndarray, shape (N, K), float32 or float64
+        RBF outputs (penalties; smaller is better).
+    labels : ndarray, shape (N,), integer in [0, K)
+    j : float
+        Positive constant of the "rubbish class" term exp(-j).
+
+    Returns
+    -------
+    loss : numpy scalar, dtype of y
+    dy : ndarray, shape (N, K), dtype of y
+        Gradient of the MEAN loss:
+        ``(onehot(labels) - exp(-y) / (exp(-j) + sum_i exp(-y[n, i]))) / N``.
+    """
+    y = np.asarray(y)
+    _check_ndim("y", y, 2)
+    n, k = y.shape
+    labels = _check_labels(labels, n, k)
+    dt = _float_dtype(y)
+    y = y.astype(dt, copy=False)
+    neg_j = -dt.type(j)
+    # Stable log(exp(-j) + sum_i exp(-y[n, i])).
+    m = np.maximum((-y).max(axis=1), neg_j)  # (N,)
+    sumexp = np.exp(neg_j - m) + np.exp(-y - m[:, None]).sum(axis=1)
+    lse = m + np.log(sumexp)  # (N,)
+    rows = np.arange(n)
+    loss = (y[rows, labels] + lse).mean() if n else dt.type(0)
+    dy = -np.exp(-y - lse[:, None])
+    dy[rows, labels] += 1
+    dy /= max(n, 1)
+    return dt.type(loss), dy.astype(dt, copy=False)

@@ -1,0 +1,280 @@
+"""Training loop: seeded shuffling, a schedule, evaluation, checkpoints, resume.
+
+The training images stay uint8 (N, 28, 28); each batch is preprocessed on the fly
+into a reused float32 buffer, so memory stays near the data set's 47 MB.
+"""
+
+import math
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+
+from . import checkpoint
+from .datasets import preprocess
+from .metrics import evaluate
+from .optim import schedule_from_config, make_schedule
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the model keeps its last good weights."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `Trainer.fit`; `checkpoint` is the file saved to resume from (or None)."""
+
+    def __init__(self, message, checkpoint=None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+def _check_data(name, data):
+    try:
+        images, labels = data
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (images, labels)") from None
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{name} images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
+    if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name} labels must be integers of shape ({images.shape[0]},), "
+                         f"got {labels.dtype} {labels.shape}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is empty")
+    if labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"{name} labels must be in 0..9")
+    return images, labels
+
+
+class Trainer:
+    """Mini-batch training of a `LeNet5`.
+
+    Parameters
+    ----------
+    model : LeNet5
+    optimizer : lenet_fast.optim.Optimizer
+    batch_size : int
+    epochs : int
+    schedule : str or schedule object
+        "constant", "step", "cosine" or "onecycle" (built for the run's length from
+        the optimizer's learning rate), or an object with ``lr_at(step)``.
+    seed : int
+        Seed of the shuffling. Same seed and data give the same weights, whatever
+        the thread count.
+    progress : bool
+        Show a tqdm progress bar (loss, accuracy, images/s).
+    checkpoint_dir : path or None
+        Write ``epoch-NNN.npz`` there after every epoch (and ``interrupted.npz`` on
+        Ctrl-C).
+    interrupt_path : path or None
+        Where Ctrl-C saves a checkpoint; default ``checkpoint_dir/interrupted.npz``.
+    eval_batch_size : int
+        Batch size of the per-epoch evaluation.
+    """
+
+    def __init__(self, model, optimizer, *, batch_size=64, epochs=1, schedule="constant",
+                 seed=0, progress=True, checkpoint_dir=None, interrupt_path=None,
+                 eval_batch_size=1000):
+        for name, value in (("batch_size", batch_size), ("epochs", epochs),
+                            ("eval_batch_size", eval_batch_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.model = model
+        self.optimizer = optimizer
+        self.batch_size = int(batch_size)
+        self.epochs = int(epochs)
+        self.schedule = schedule
+        self.seed = int(seed)
+        self.progress = progress
+        self.checkpoint_dir = checkpoint_dir
+        if interrupt_path is None and checkpoint_dir is not None:
+            interrupt_path = os.path.join(checkpoint_dir, "interrupted.npz")
+        self.interrupt_path = interrupt_path
+        self.eval_batch_size = int(eval_batch_size)
+        self.history = []
+        self.last_checkpoint = None
+        self.train_seconds = 0.0
+        self.train_images = 0
+
+    # ------------------------------------------------------------------
+    def _settings(self):
+        return {"batch_size": self.batch_size, "epochs": self.epochs, "seed": self.seed}
+
+    def _save(self, path, schedule, epoch, batch, rng_state):
+        state = {"epoch": epoch, "batch": batch, "rng_state": rng_state,
+                 "history": self.history, "settings": self._settings(),
+                 "train_seconds": self.train_seconds, "train_images": self.train_images}
+        checkpoint.save_training(path, self.model, self.optimizer, schedule, state)
+        self.last_checkpoint = os.fspath(path)
+
+    def _resume(self, path):
+        model, optim_state, schedule_cfg, state = checkpoint.load_training(path)
+        if model.config()["variant"] != self.model.variant or model.c3 != self.model.c3:
+            raise ValueError(f"{path} holds a {model.variant}/{model.c3} model; "
+                             f"this trainer's model is {self.model.variant}/{self.model.c3}")
+        saved = state["settings"]
+        if saved["batch_size"] != self.batch_size or saved["seed"] != self.seed:
+            raise ValueError(f"{path} was written with batch_size={saved['batch_size']}, "
+                             f"seed={saved['seed']}; resume with the same settings")
+        self.model.flat_params[...] = model.flat_params
+        self.optimizer.load_state_dict(optim_state)
+        self.history = list(state["history"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.train_images = int(state.get("train_images", 0))
+        return schedule_from_config(schedule_cfg), state
+
+    def fit(self, train, validation=None, *, resume=None):
+        """Train on `train` = (uint8 images (N, 28, 28), labels (N,)).
+
+        Parameters
+        ----------
+        train : (images, labels)
+        validation : (images, labels) or None
+            Evaluated after each epoch (accuracy and loss in the history).
+        resume : path or None
+            A checkpoint written by this trainer (per-epoch or on Ctrl-C).
+
+        Returns
+        -------
+        list of dict
+            Per epoch: epoch, lr, train_loss, train_accuracy, images_per_second,
+            seconds, and val_loss, val_accuracy when `validation` is given.
+
+        Raises
+        ------
+        TrainingDiverged
+            On a NaN or infinite loss (weights stay at the last good step).
+        TrainingInterrupted
+            On Ctrl-C, after saving a checkpoint to `interrupt_path` (if set).
+        """
+        images, labels = _check_data("train", train)
+        if validation is not None:
+            validation = _check_data("validation", validation)
+        n = images.shape[0]
+        steps_per_epoch = math.ceil(n / self.batch_size)
+        total_steps = steps_per_epoch * self.epochs
+        rng = np.random.default_rng(self.seed)
+        start_epoch, start_batch = 0, 0
+        if resume is not None:
+            schedule, state = self._resume(resume)
+            start_epoch, start_batch = state["epoch"], state["batch"]
+            rng.bit_generator.state = state["rng_state"]
+        elif isinstance(self.schedule, str):
+            schedule = make_schedule(self.schedule, self.optimizer.base_lr, total_steps, steps_per_epoch)
+        else:
+            schedule = self.schedule
+            self.history = []
+
+        stop = _StopFlag()
+        with stop:
+            for epoch in range(start_epoch, self.epochs):
+                epoch_rng_state = rng.bit_generator.state
+                order = rng.permutation(n)
+                first = start_batch if epoch == start_epoch else 0
+                result = self._epoch(epoch, first, order, images, labels, schedule,
+                                     steps_per_epoch, stop)
+                if result is not None:  # Ctrl-C: batch index to resume from
+                    path = self.interrupt_path
+                    if path is not None:
+                        rng.bit_generator.state = epoch_rng_state
+                        self._save(path, schedule, epoch, result, epoch_rng_state)
+                    raise TrainingInterrupted(
+                        f"interrupted at epoch {epoch + 1}, batch {result}"
+                        + (f"; checkpoint saved to {path}" if path else ""), path)
+                record = self.history[-1]
+                if validation is not None:
+                    metrics = evaluate(self.model, *validation, batch_size=self.eval_batch_size)
+                    record["val_accuracy"] = metrics["accuracy"]
+                    record["val_loss"] = metrics["loss"]
+                    if self.progress:
+                        _write(f"epoch {epoch + 1}: validation accuracy {metrics['accuracy']:.4f}")
+                if self.checkpoint_dir is not None:
+                    path = os.path.join(self.checkpoint_dir, f"epoch-{epoch + 1:03d}.npz")
+                    self._save(path, schedule, epoch + 1, 0, rng.bit_generator.state)
+        return self.history
+
+    def _epoch(self, epoch, first, order, images, labels, schedule, steps_per_epoch, stop):
+        """One pass; appends to history. Returns None, or the next batch index on Ctrl-C."""
+        from tqdm.auto import tqdm
+
+        model, opt, bs = self.model, self.optimizer, self.batch_size
+        n = images.shape[0]
+        xbuf = {}
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = tqdm(total=steps_per_epoch, initial=first, disable=not self.progress,
+                   desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=True,
+                   dynamic_ncols=True)
+        t0 = time.perf_counter()
+        try:
+            for b in range(first, steps_per_epoch):
+                if stop.requested:
+                    return b
+                idx = order[b * bs:(b + 1) * bs]
+                m = idx.shape[0]
+                x = xbuf.get(m)
+                if x is None:
+                    x = xbuf[m] = np.empty((m, 1, 32, 32), np.float32)
+                preprocess(images[idx], out=x)
+                y = labels[idx]
+                opt.lr = schedule.lr_at(epoch * steps_per_epoch + b)
+                loss = model.train_step(x, y, opt)
+                if not math.isfinite(loss):
+                    where = (f"; the last good checkpoint is {self.last_checkpoint}"
+                             if self.last_checkpoint else "")
+                    raise TrainingDiverged(
+                        f"loss became {loss} at epoch {epoch + 1}, batch {b + 1} (lr {opt.lr:.3g}); "
+                        f"the model keeps its last good weights{where}. Try a lower learning rate.")
+                loss_sum += loss * m
+                correct += model.correct(model.last_output, y)
+                seen += m
+                if self.progress and (b % 25 == 0 or b == steps_per_epoch - 1):
+                    rate = seen / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
+                                    img_s=f"{rate:,.0f}", refresh=False)
+                bar.update(1)
+        finally:
+            elapsed = time.perf_counter() - t0
+            self.train_seconds += elapsed
+            self.train_images += seen
+            bar.close()
+        self.history.append({
+            "epoch": epoch + 1,
+            "lr": float(opt.lr),
+            "train_loss": loss_sum / max(seen, 1),
+            "train_accuracy": correct / max(seen, 1),
+            "seconds": elapsed,
+            "images_per_second": seen / max(elapsed, 1e-9),
+        })
+        return None
+
+
+def _write(message):
+    from tqdm.auto import tqdm
+    tqdm.write(message)
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C during training into a request to stop after the
+    current step (so no update is half-applied); a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
