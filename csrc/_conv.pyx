@@ -2,16 +2,33 @@
 
 Raw kernels: they validate nothing, allocate nothing and run without the GIL. The
 checked public API is `lenet_fast.ops`; the model calls these directly on buffers it
-owns. The connection table arrives as two CSR lists built by `lenet_fast.ops`:
-`cptr/cidx` (for output map co, the input maps it reads) and `rptr/ridx` (for input
-map ci, the output maps that read it). Unconnected pairs are skipped, not multiplied
-by zero.
+owns. The connection table arrives as CSR lists built by `lenet_fast.ops.connections`:
+`cptr/cidx` (for output map co, the input maps it reads), `rptr/ridx` (for input map
+ci, the output maps that read it) and `pco` (the output map of each connected pair).
+Unconnected pairs are skipped, never multiplied by zero, so LeCun's C3 does 60/96 of
+the dense work.
 
-Thread invariance: every output element (y, dx, dw, db) is written by exactly one
-thread, and its sum runs in an order fixed by the code, not by the thread count.
+How the work is laid out (NCHW, float32, eight-float vectors from `lf_simd.h`):
+- y and dx: one output map per job. Outputs are computed on "wide" rows: position
+  q = oh * pitch + ow of the input's row pitch, so every tap (kh, kw) reads the input
+  at q + kh * pitch + kw, one contiguous vector per 8 positions. Eight vectors (64
+  positions) accumulate in registers over all taps of all connected maps; columns
+  ow >= OW are computed and dropped. dx is the same correlation on a zero-padded
+  copy of dy (`scratch`) with the kernel rotated by 180 degrees.
+- dw: one connected (co, ci) pair per job, summed over the batch in sample order;
+  vectors run along output rows, the last one shifted back to end at the row's end
+  with its already-counted lanes masked off.
+- C5 (a 5x5 map and a dense table) is a matrix product: `_linear.dense_*`.
+- Maps too small for vectors fall back to plain loops.
+
+Thread invariance: every output element is written by one thread, summed in an order
+fixed by the code, not by the thread count.
 """
 
 from cython.parallel cimport prange
+from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum,
+                      lf_keep_from)
+from lf_dense cimport dense_forward, dense_backward
 
 
 cdef inline void _fwd_map(float* yc, const float* x, const float* w, float bias,
@@ -72,6 +89,223 @@ cdef inline float _fwd_unit(const float* x, const float* w, float bias,
     return s
 
 
+
+cdef inline void _load_taps(float* wl, const float* wk, bint flip) noexcept nogil:
+    cdef int t
+    if flip:
+        for t in range(25):
+            wl[t] = wk[24 - t]
+    else:
+        for t in range(25):
+            wl[t] = wk[t]
+
+
+cdef inline void _store_wide(float* out, int opitch, int ipitch, int OW, int s, lf_v8 a,
+                             float bias) noexcept nogil:
+    # Lanes of wide position s.. go to out[oh, ow] when ow < OW.
+    cdef float t[8]
+    cdef int l, oh, ow
+    lf_store(t, a)
+    oh = s // ipitch
+    ow = s - oh * ipitch
+    for l in range(8):
+        if ow < OW:
+            out[oh * opitch + ow] = t[l] + bias
+        ow = ow + 1
+        if ow == ipitch:
+            ow = 0
+            oh = oh + 1
+
+
+cdef void _wide8(float* out, int opitch, int OW, const float* inp, int ipitch, int istride,
+                 const int* chans, int nchan, const float* wbase, int wstride, bint flip,
+                 float bias, int q0, int Q) noexcept nogil:
+    # Eight vectors of wide positions from q0 (each clamped to end by Q).
+    cdef int s0 = min(q0, Q - 8), s1 = min(q0 + 8, Q - 8), s2 = min(q0 + 16, Q - 8)
+    cdef int s3 = min(q0 + 24, Q - 8), s4 = min(q0 + 32, Q - 8), s5 = min(q0 + 40, Q - 8)
+    cdef int s6 = min(q0 + 48, Q - 8), s7 = min(q0 + 56, Q - 8)
+    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero()
+    cdef lf_v8 a4 = lf_zero(), a5 = lf_zero(), a6 = lf_zero(), a7 = lf_zero()
+    cdef lf_v8 wv
+    cdef float wl[25]
+    cdef int j, kh, kw
+    cdef const float* xp
+    for j in range(nchan):
+        _load_taps(wl, wbase + chans[j] * wstride, flip)
+        for kh in range(5):
+            for kw in range(5):
+                wv = lf_bcast(wl[kh * 5 + kw])
+                xp = inp + chans[j] * istride + kh * ipitch + kw
+                a0 = lf_fma(wv, lf_load(xp + s0), a0)
+                a1 = lf_fma(wv, lf_load(xp + s1), a1)
+                a2 = lf_fma(wv, lf_load(xp + s2), a2)
+                a3 = lf_fma(wv, lf_load(xp + s3), a3)
+                a4 = lf_fma(wv, lf_load(xp + s4), a4)
+                a5 = lf_fma(wv, lf_load(xp + s5), a5)
+                a6 = lf_fma(wv, lf_load(xp + s6), a6)
+                a7 = lf_fma(wv, lf_load(xp + s7), a7)
+    _store_wide(out, opitch, ipitch, OW, s0, a0, bias)
+    _store_wide(out, opitch, ipitch, OW, s1, a1, bias)
+    _store_wide(out, opitch, ipitch, OW, s2, a2, bias)
+    _store_wide(out, opitch, ipitch, OW, s3, a3, bias)
+    _store_wide(out, opitch, ipitch, OW, s4, a4, bias)
+    _store_wide(out, opitch, ipitch, OW, s5, a5, bias)
+    _store_wide(out, opitch, ipitch, OW, s6, a6, bias)
+    _store_wide(out, opitch, ipitch, OW, s7, a7, bias)
+
+
+cdef void _wide4(float* out, int opitch, int OW, const float* inp, int ipitch, int istride,
+                 const int* chans, int nchan, const float* wbase, int wstride, bint flip,
+                 float bias, int q0, int Q) noexcept nogil:
+    cdef int s0 = min(q0, Q - 8), s1 = min(q0 + 8, Q - 8), s2 = min(q0 + 16, Q - 8)
+    cdef int s3 = min(q0 + 24, Q - 8)
+    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero()
+    cdef lf_v8 wv
+    cdef float wl[25]
+    cdef int j, kh, kw
+    cdef const float* xp
+    for j in range(nchan):
+        _load_taps(wl, wbase + chans[j] * wstride, flip)
+        for kh in range(5):
+            for kw in range(5):
+                wv = lf_bcast(wl[kh * 5 + kw])
+                xp = inp + chans[j] * istride + kh * ipitch + kw
+                a0 = lf_fma(wv, lf_load(xp + s0), a0)
+                a1 = lf_fma(wv, lf_load(xp + s1), a1)
+                a2 = lf_fma(wv, lf_load(xp + s2), a2)
+                a3 = lf_fma(wv, lf_load(xp + s3), a3)
+    _store_wide(out, opitch, ipitch, OW, s0, a0, bias)
+    _store_wide(out, opitch, ipitch, OW, s1, a1, bias)
+    _store_wide(out, opitch, ipitch, OW, s2, a2, bias)
+    _store_wide(out, opitch, ipitch, OW, s3, a3, bias)
+
+
+cdef void _wide1(float* out, int opitch, int OW, const float* inp, int ipitch, int istride,
+                 const int* chans, int nchan, const float* wbase, int wstride, bint flip,
+                 float bias, int q0, int Q) noexcept nogil:
+    cdef int s0 = min(q0, Q - 8)
+    cdef lf_v8 a0 = lf_zero()
+    cdef float wl[25]
+    cdef int j, kh, kw
+    cdef const float* xp
+    for j in range(nchan):
+        _load_taps(wl, wbase + chans[j] * wstride, flip)
+        for kh in range(5):
+            for kw in range(5):
+                xp = inp + chans[j] * istride + kh * ipitch + kw
+                a0 = lf_fma(lf_bcast(wl[kh * 5 + kw]), lf_load(xp + s0), a0)
+    _store_wide(out, opitch, ipitch, OW, s0, a0, bias)
+
+
+cdef void _corr_wide(float* out, int OH, int OW, int opitch, const float* inp, int ipitch,
+                     int istride, const int* chans, int nchan, const float* wbase, int wstride,
+                     bint flip, float bias) noexcept nogil:
+    # out[oh, ow] = bias + sum_j sum_taps w_j[tap] * inp[chans[j]][oh + kh, ow + kw] for one
+    # output map; needs Q = (OH - 1) * ipitch + OW >= 8.
+    cdef int Q = (OH - 1) * ipitch + OW
+    cdef int nvec = (Q + 7) // 8
+    cdef int q0 = 0
+    cdef int i, j
+    if nchan == 0:
+        for i in range(OH):
+            for j in range(OW):
+                out[i * opitch + j] = bias
+        return
+    while nvec >= 8:
+        _wide8(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
+        q0 = q0 + 64
+        nvec = nvec - 8
+    # The rest: one more block whose vectors past Q are clamped back onto it (the same
+    # positions computed twice, identically), or single vectors.
+    if nvec >= 5:
+        _wide8(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
+    elif nvec >= 2:
+        _wide4(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
+    elif nvec == 1:
+        _wide1(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
+
+
+cdef void _dw_rows(float* out, int nrows, const float* dy, int dy_ns, const float* x,
+                   int x_ns, int N, int OH, int OW, int W) noexcept nogil:
+    # out[r * 5 + kw] = sum_n sum_{oh, ow} dy[n][oh, ow] * x[n][oh + r, ow + kw] for r < nrows
+    # (nrows 1 or 2; x already offset to the first kernel row). Needs OW >= 8.
+    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero(), a4 = lf_zero()
+    cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero(), b4 = lf_zero()
+    cdef lf_v8 g
+    cdef int n, oh, s, last = OW - 8, rem = OW % 8
+    cdef const float* dyr
+    cdef const float* x0
+    cdef const float* x1
+    for n in range(N):
+        for oh in range(OH):
+            dyr = dy + n * dy_ns + oh * OW
+            x0 = x + n * x_ns + oh * W
+            x1 = x0 + W
+            s = 0
+            while s + 8 <= OW:
+                g = lf_load(dyr + s)
+                a0 = lf_fma(g, lf_load(x0 + s), a0)
+                a1 = lf_fma(g, lf_load(x0 + s + 1), a1)
+                a2 = lf_fma(g, lf_load(x0 + s + 2), a2)
+                a3 = lf_fma(g, lf_load(x0 + s + 3), a3)
+                a4 = lf_fma(g, lf_load(x0 + s + 4), a4)
+                if nrows == 2:
+                    b0 = lf_fma(g, lf_load(x1 + s), b0)
+                    b1 = lf_fma(g, lf_load(x1 + s + 1), b1)
+                    b2 = lf_fma(g, lf_load(x1 + s + 2), b2)
+                    b3 = lf_fma(g, lf_load(x1 + s + 3), b3)
+                    b4 = lf_fma(g, lf_load(x1 + s + 4), b4)
+                s = s + 8
+            if rem:
+                s = last
+                g = lf_keep_from(lf_load(dyr + s), 8 - rem)
+                a0 = lf_fma(g, lf_load(x0 + s), a0)
+                a1 = lf_fma(g, lf_load(x0 + s + 1), a1)
+                a2 = lf_fma(g, lf_load(x0 + s + 2), a2)
+                a3 = lf_fma(g, lf_load(x0 + s + 3), a3)
+                a4 = lf_fma(g, lf_load(x0 + s + 4), a4)
+                if nrows == 2:
+                    b0 = lf_fma(g, lf_load(x1 + s), b0)
+                    b1 = lf_fma(g, lf_load(x1 + s + 1), b1)
+                    b2 = lf_fma(g, lf_load(x1 + s + 2), b2)
+                    b3 = lf_fma(g, lf_load(x1 + s + 3), b3)
+                    b4 = lf_fma(g, lf_load(x1 + s + 4), b4)
+    out[0] = lf_hsum(a0)
+    out[1] = lf_hsum(a1)
+    out[2] = lf_hsum(a2)
+    out[3] = lf_hsum(a3)
+    out[4] = lf_hsum(a4)
+    if nrows == 2:
+        out[5] = lf_hsum(b0)
+        out[6] = lf_hsum(b1)
+        out[7] = lf_hsum(b2)
+        out[8] = lf_hsum(b3)
+        out[9] = lf_hsum(b4)
+
+
+
+cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int n_dy,
+                                int n_x, int N, int H, int W) noexcept nogil:
+    # dwc is (5, 5) for one connected pair, summed over the batch in sample order.
+    cdef int OH = H - 4, OW = W - 4
+    cdef int n, oh, ow, kh, kw, i
+    cdef const float* xr
+    cdef const float* dyr
+    cdef float s
+    for i in range(25):
+        dwc[i] = 0
+    for n in range(N):
+        for kh in range(5):
+            for kw in range(5):
+                s = 0
+                for oh in range(OH):
+                    dyr = dy + n * n_dy + oh * OW
+                    xr = x + n * n_x + (oh + kh) * W + kw
+                    for ow in range(OW):
+                        s = s + dyr[ow] * xr[ow]
+                dwc[kh * 5 + kw] += s
+
+
 def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
             const float[:, :, :, ::1] w, const float[::1] b,
             const int[::1] cptr, const int[::1] cidx, int n_threads):
@@ -79,6 +313,7 @@ def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
     cdef int N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int Cout = w.shape[0], OH = H - 4, OW = W - 4
     cdef int job, n, co
+    cdef bint dense = cidx.shape[0] == Cin * Cout
     cdef float* py = &y[0, 0, 0, 0]
     cdef const float* px = &x[0, 0, 0, 0]
     cdef const float* pw = &w[0, 0, 0, 0]
@@ -86,107 +321,98 @@ def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
     cdef const int* pptr = &cptr[0]
     cdef const int* pidx = &cidx[0] if cidx.shape[0] > 0 else NULL
     with nogil:
-        for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
-            n = job // Cout
-            co = job - n * Cout
-            if OH == 1 and OW == 1:
-                py[job] = _fwd_unit(px + n * Cin * 25, pw, pb[co], pidx,
-                                    pptr[co], pptr[co + 1], co, Cin)
-            else:
-                _fwd_map(py + job * OH * OW, px + n * Cin * H * W, pw, pb[co], pidx,
-                         pptr[co], pptr[co + 1], co, Cin, H, W)
+        if OH == 1 and OW == 1 and dense:
+            dense_forward(py, px, pw, pb, N, Cin * 25, Cout, n_threads)
+        elif (OH - 1) * W + OW >= 8:
+            for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
+                n = job // Cout
+                co = job - n * Cout
+                _corr_wide(py + job * OH * OW, OH, OW, OW, px + n * Cin * H * W, W, H * W,
+                           pidx + pptr[co], pptr[co + 1] - pptr[co], pw + co * Cin * 25, 25,
+                           False, pb[co])
+        else:
+            for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
+                n = job // Cout
+                co = job - n * Cout
+                if OH == 1 and OW == 1:
+                    py[job] = _fwd_unit(px + n * Cin * 25, pw, pb[co], pidx,
+                                        pptr[co], pptr[co + 1], co, Cin)
+                else:
+                    _fwd_map(py + job * OH * OW, px + n * Cin * H * W, pw, pb[co], pidx,
+                             pptr[co], pptr[co + 1], co, Cin, H, W)
 
 
-cdef inline void _bwd_dx_map(float* dxc, const float* dy, const float* w,
-                             const int* ridx, int k0, int k1, int ci, int Cin,
-                             int Cout, int H, int W) noexcept nogil:
-    # dxc is (H, W) for input map ci of one sample; dy is (Cout, OH, OW) for that sample.
-    cdef int OH = H - 4, OW = W - 4
-    cdef int k, co, oh, ow, kh, kw, i
-    cdef const float* wc
-    cdef const float* dyr
-    cdef float* dxr
-    cdef float wv
-    for i in range(H * W):
-        dxc[i] = 0
-    for k in range(k0, k1):
-        co = ridx[k]
-        wc = w + (co * Cin + ci) * 25
-        for oh in range(OH):
-            dyr = dy + (co * OH + oh) * OW
-            for kh in range(5):
-                dxr = dxc + (oh + kh) * W
-                for kw in range(5):
-                    wv = wc[kh * 5 + kw]
-                    for ow in range(OW):
-                        dxr[ow + kw] = dxr[ow + kw] + wv * dyr[ow]
-
-
-cdef inline void _bwd_dw_map(float* dwc, float* dbc, const float* dy, const float* x,
-                             const int* cidx, int k0, int k1, int co, int N, int Cin,
-                             int Cout, int H, int W) noexcept nogil:
-    # dwc is (Cin, 5, 5) for output map co, summed over the whole batch in sample order.
-    cdef int OH = H - 4, OW = W - 4
-    cdef int n, k, ci, oh, ow, kh, kw, i
-    cdef const float* dyc
-    cdef const float* xc
-    cdef const float* xr
-    cdef const float* dyr
-    cdef float s, sb
-    for i in range(Cin * 25):
-        dwc[i] = 0
-    sb = 0
-    for n in range(N):
-        dyc = dy + (n * Cout + co) * OH * OW
-        s = 0
-        for i in range(OH * OW):
-            s = s + dyc[i]
-        sb = sb + s
-        for k in range(k0, k1):
-            ci = cidx[k]
-            xc = x + (n * Cin + ci) * H * W
-            for kh in range(5):
-                for kw in range(5):
-                    s = 0
-                    for oh in range(OH):
-                        dyr = dyc + oh * OW
-                        xr = xc + (oh + kh) * W + kw
-                        for ow in range(OW):
-                            s = s + dyr[ow] * xr[ow]
-                    dwc[ci * 25 + kh * 5 + kw] += s
-    dbc[0] = sb
+def scratch_size(int N, int Cout, int H, int W):
+    """Floats of scratch `backward` needs: a zero-padded copy of dy."""
+    return N * Cout * (H + 4) * (W + 4)
 
 
 def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
              const float[:, :, :, ::1] dy, const float[:, :, :, ::1] x,
              const float[:, :, :, ::1] w, const int[::1] cptr, const int[::1] cidx,
-             const int[::1] rptr, const int[::1] ridx, int n_threads, bint need_dx=True):
+             const int[::1] rptr, const int[::1] ridx, const int[::1] pco,
+             float[::1] scratch, int n_threads, bint need_dx=True):
     """dx (N, Cin, H, W), dw (Cout, Cin, 5, 5), db (Cout,) <- dy (N, Cout, H-4, W-4).
 
     dw is zero where the table has no connection. With need_dx False, dx is not
-    touched (the first layer's input gradient is never used).
+    touched (the first layer's input gradient is never used). `scratch` holds at
+    least `scratch_size(N, Cout, H, W)` floats when need_dx (else it may be empty).
     """
     cdef int N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef int Cout = w.shape[0]
-    cdef int job, n, ci, co
+    cdef int Cout = w.shape[0], OH = H - 4, OW = W - 4
+    cdef int OHOW = OH * OW, HW = H * W, P = W + 4, PP = (H + 4) * (W + 4)
+    cdef int nnz = cidx.shape[0]
+    cdef bint dense = nnz == Cin * Cout
+    cdef int job, n, ci, co, k, i, r
+    cdef float s
     cdef float* pdx = &dx[0, 0, 0, 0] if need_dx else NULL
     cdef float* pdw = &dw[0, 0, 0, 0]
     cdef float* pdb = &db[0]
+    cdef float* psc = &scratch[0] if need_dx and not (OHOW == 1 and dense) else NULL
+    cdef float* pad
     cdef const float* pdy = &dy[0, 0, 0, 0]
     cdef const float* px = &x[0, 0, 0, 0]
     cdef const float* pw = &w[0, 0, 0, 0]
-    cdef const int* pcptr = &cptr[0]
-    cdef const int* pcidx = &cidx[0] if cidx.shape[0] > 0 else NULL
+    cdef const int* pcidx = &cidx[0] if nnz > 0 else NULL
     cdef const int* prptr = &rptr[0]
-    cdef const int* pridx = &ridx[0] if ridx.shape[0] > 0 else NULL
-    cdef int OHOW = (H - 4) * (W - 4)
+    cdef const int* pridx = &ridx[0] if nnz > 0 else NULL
+    cdef const int* ppco = &pco[0] if nnz > 0 else NULL
     with nogil:
-        for co in prange(Cout, num_threads=n_threads, schedule="static"):
-            _bwd_dw_map(pdw + co * Cin * 25, pdb + co, pdy, px, pcidx,
-                        pcptr[co], pcptr[co + 1], co, N, Cin, Cout, H, W)
-        if need_dx:
-            for job in prange(N * Cin, num_threads=n_threads, schedule="static"):
-                n = job // Cin
-                ci = job - n * Cin
-                _bwd_dx_map(pdx + job * H * W, pdy + n * Cout * OHOW, pw, pridx,
-                            prptr[ci], prptr[ci + 1], ci, Cin, Cout, H, W)
+        if OHOW == 1 and dense:
+            dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads)
+        else:
+            for co in prange(Cout, num_threads=n_threads, schedule="static"):
+                for i in range(Cin * 25):
+                    pdw[co * Cin * 25 + i] = 0
+                s = 0
+                for n in range(N):
+                    for i in range(OHOW):
+                        s = s + pdy[(n * Cout + co) * OHOW + i]
+                pdb[co] = s
+            for k in prange(nnz, num_threads=n_threads, schedule="dynamic"):
+                co = ppco[k]
+                ci = pcidx[k]
+                if OW >= 8:
+                    _dw_rows(pdw + (co * Cin + ci) * 25, 2, pdy + co * OHOW, Cout * OHOW,
+                             px + ci * HW, Cin * HW, N, OH, OW, W)
+                    _dw_rows(pdw + (co * Cin + ci) * 25 + 10, 2, pdy + co * OHOW, Cout * OHOW,
+                             px + ci * HW + 2 * W, Cin * HW, N, OH, OW, W)
+                    _dw_rows(pdw + (co * Cin + ci) * 25 + 20, 1, pdy + co * OHOW, Cout * OHOW,
+                             px + ci * HW + 4 * W, Cin * HW, N, OH, OW, W)
+                else:
+                    _bwd_dw_scalar(pdw + (co * Cin + ci) * 25, pdy + co * OHOW, px + ci * HW,
+                                   Cout * OHOW, Cin * HW, N, H, W)
+            if need_dx:
+                for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
+                    pad = psc + job * PP
+                    for i in range(PP):
+                        pad[i] = 0
+                    for r in range(OH):
+                        for i in range(OW):
+                            pad[(r + 4) * P + 4 + i] = pdy[job * OHOW + r * OW + i]
+                for job in prange(N * Cin, num_threads=n_threads, schedule="static"):
+                    n = job // Cin
+                    ci = job - n * Cin
+                    _corr_wide(pdx + job * HW, H, W, W, psc + n * Cout * PP, P, PP,
+                               pridx + prptr[ci], prptr[ci + 1] - prptr[ci], pw + ci * 25,
+                               Cin * 25, True, 0)

@@ -6,6 +6,8 @@ gradients likewise, scaled by the largest magnitude, because sums of hundreds of
 float32 products carry ~1e-6 relative rounding.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -139,6 +141,18 @@ def test_maxpool_nan_and_inf_propagate_like_numpy():
     assert np.array_equal(ops.maxpool_backward(dy, x), reference.maxpool_backward(dy, x))
 
 
+def test_maxpool_nan_on_vector_path():
+    rng = _rng(31)
+    x = rng.standard_normal((2, 3, 6, 40)).astype(np.float32)
+    x[0, 1, 2, 5] = np.nan
+    x[1, 2, 5, 33] = np.nan
+    x[1, 0, 0, 7] = np.inf
+    x[0, 0, 3, 20] = -np.inf
+    dy = rng.standard_normal((2, 3, 3, 20)).astype(np.float32)
+    assert np.array_equal(ops.maxpool_forward(x), reference.maxpool_forward(x), equal_nan=True)
+    assert np.array_equal(ops.maxpool_backward(dy, x), reference.maxpool_backward(dy, x))
+
+
 def test_conv_nan_propagates():
     rng, x, wt, b, dy = _conv_inputs(3, 2, 2, 3, 8, 8)
     x[1, 0, 4, 4] = np.nan
@@ -217,6 +231,10 @@ def test_built_with_openmp_reports_the_build():
     info = lenet_fast.build_info()
     assert lenet_fast.built_with_openmp() is info["openmp"]
     assert ("-fopenmp" in info["compile_flags"]) == info["openmp"]
+    # CI states what it built: LENET_FAST_EXPECT_OPENMP=1 for the gcc build, 0 for serial.
+    expected = os.environ.get("LENET_FAST_EXPECT_OPENMP")
+    if expected is not None:
+        assert lenet_fast.built_with_openmp() is (expected == "1")
 
 
 # ---------------------------------------------------------------- bad input

@@ -91,10 +91,8 @@ class _Buffers:
         self.n = n
         self.x = e((n, 1, 32, 32), f)
         self.a1 = e((n, 6, 28, 28), f)   # C1 pre-activation
-        self.h1 = e((n, 6, 28, 28), f)   # after the nonlinearity
-        self.p1 = e((n, 6, 14, 14), f)   # after S2 / max (lecun98: subsampling pre-activation)
+        self.p1 = e((n, 6, 14, 14), f)   # modern: relu(max); lecun98: S2 pre-activation
         self.a3 = e((n, 16, 10, 10), f)
-        self.h3 = e((n, 16, 10, 10), f)
         self.p3 = e((n, 16, 5, 5), f)
         self.a5 = e((n, 120, 1, 1), f)
         self.h5 = e((n, 120), f)
@@ -102,6 +100,8 @@ class _Buffers:
         self.h6 = e((n, 84), f)
         self.out = e((n, 10), f)
         if variant == "lecun98":
+            self.h1 = e((n, 6, 28, 28), f)   # squashed C1 output
+            self.h3 = e((n, 16, 10, 10), f)  # squashed C3 output
             self.q1 = e((n, 6, 14, 14), f)   # squashed S2 output
             self.q3 = e((n, 16, 5, 5), f)    # squashed S4 output
         # gradients
@@ -114,6 +114,8 @@ class _Buffers:
         self.g_h6 = e((n, 84), f)
         self.g_out = e((n, 10), f)
         self.tmp6 = e((n, 84), f)
+        # zero-padded dy for the input gradient of C3 (the largest that needs one)
+        self.scratch = e(_conv.scratch_size(n, 16, 14, 14), f)
         self.tmp10 = e((n, 10), f)
 
 
@@ -152,6 +154,7 @@ class LeNet5:
         sizes = [int(np.prod(s)) for _, s in shapes]
         self.flat_params = np.zeros(sum(sizes), dtype=np.float32)
         self.flat_grads = np.zeros(sum(sizes), dtype=np.float32)
+        self._params_backup = np.empty_like(self.flat_params)  # train_step's undo copy
         self.params = ParamDict()
         self.grads = {}
         offset = 0
@@ -219,11 +222,10 @@ class LeNet5:
         p, nt, cn = self.params, self._nt, self._conn
         _conv.forward(buf.a1, buf.x, p["c1.weight"], p["c1.bias"], cn["c1"][0], cn["c1"][1], nt)
         if self.variant == "modern":
-            np.maximum(buf.a1, 0, out=buf.h1)
-            _pool.maxpool_forward(buf.p1, buf.h1, nt)
+            # max(relu(a)) == relu(max(a)): pool first, then ReLU a quarter of the values.
+            _pool.maxpool_forward(buf.p1, buf.a1, nt, True)
             _conv.forward(buf.a3, buf.p1, p["c3.weight"], p["c3.bias"], cn["c3"][0], cn["c3"][1], nt)
-            np.maximum(buf.a3, 0, out=buf.h3)
-            _pool.maxpool_forward(buf.p3, buf.h3, nt)
+            _pool.maxpool_forward(buf.p3, buf.a3, nt, True)
             _conv.forward(buf.a5, buf.p3, p["c5.weight"], p["c5.bias"], cn["c5"][0], cn["c5"][1], nt)
             np.maximum(buf.a5.reshape(buf.n, 120), 0, out=buf.h5)
             _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
@@ -262,15 +264,13 @@ class LeNet5:
                              p["f6.weight"], nt)
             np.multiply(buf.g_h5, buf.h5 > 0, out=buf.g_a5.reshape(n, 120))
             _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.p3,
-                           p["c5.weight"], *cn["c5"], nt)
-            _pool.maxpool_backward(buf.g_h3, buf.g_p3, buf.h3, nt)
-            buf.g_h3 *= buf.a3 > 0
+                           p["c5.weight"], *cn["c5"], buf.scratch, nt)
+            _pool.maxpool_backward(buf.g_h3, buf.g_p3, buf.a3, nt, True)
             _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.p1,
-                           p["c3.weight"], *cn["c3"], nt)
-            _pool.maxpool_backward(buf.g_h1, buf.g_p1, buf.h1, nt)
-            buf.g_h1 *= buf.a1 > 0
+                           p["c3.weight"], *cn["c3"], buf.scratch, nt)
+            _pool.maxpool_backward(buf.g_h1, buf.g_p1, buf.a1, nt, True)
             _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
-                           p["c1.weight"], *cn["c1"], nt, False)
+                           p["c1.weight"], *cn["c1"], buf.scratch, nt, False)
         else:
             _rbf_backward(buf.g_h6, buf.g_out, buf.h6, self.rbf_centers, buf.tmp6)
             _squash_backward(buf.g_h6, buf.h6)
@@ -279,19 +279,19 @@ class LeNet5:
             _squash_backward(buf.g_h5, buf.h5)
             np.copyto(buf.g_a5.reshape(n, 120), buf.g_h5)
             _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.q3,
-                           p["c5.weight"], *cn["c5"], nt)
+                           p["c5.weight"], *cn["c5"], buf.scratch, nt)
             _squash_backward(buf.g_p3, buf.q3)
             _pool.subsample_backward(buf.g_h3, g["s4.coef"], g["s4.bias"], buf.g_p3, buf.h3,
                                      p["s4.coef"], nt)
             _squash_backward(buf.g_h3, buf.h3)
             _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.q1,
-                           p["c3.weight"], *cn["c3"], nt)
+                           p["c3.weight"], *cn["c3"], buf.scratch, nt)
             _squash_backward(buf.g_p1, buf.q1)
             _pool.subsample_backward(buf.g_h1, g["s2.coef"], g["s2.bias"], buf.g_p1, buf.h1,
                                      p["s2.coef"], nt)
             _squash_backward(buf.g_h1, buf.h1)
             _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
-                           p["c1.weight"], *cn["c1"], nt, False)
+                           p["c1.weight"], *cn["c1"], buf.scratch, nt, False)
 
     # ------------------------------------------------------------------ public API
     def _load_input(self, x):
@@ -385,6 +385,10 @@ class LeNet5:
     def train_step(self, x, y, optimizer):
         """Forward, backward and one optimizer update; returns the batch's mean loss.
 
+        The weights never become non-finite: with a NaN or infinite loss no update is
+        made, and an update that would make a weight NaN or infinite (overflowing
+        gradients or steps) is undone and reported as an infinite loss.
+
         After the call, `last_output` holds the batch's outputs (a view, valid until
         the next call).
         """
@@ -394,7 +398,11 @@ class LeNet5:
         loss = self._loss(buf, labels)
         if np.isfinite(loss):
             self._backward(buf)
+            np.copyto(self._params_backup, self.flat_params)
             optimizer.step(self.flat_params, self.flat_grads)
+            if not np.isfinite(self.flat_params).all():
+                np.copyto(self.flat_params, self._params_backup)
+                loss = float("inf")
         self.last_output = buf.out
         return loss
 

@@ -67,9 +67,10 @@ def connections(table, c_in, c_out):
 
     Returns
     -------
-    (cptr, cidx, rptr, ridx) : int32 arrays
+    (cptr, cidx, rptr, ridx, pco) : int32 arrays
         For output map o, the input maps cidx[cptr[o]:cptr[o+1]]; for input map i,
-        the output maps ridx[rptr[i]:rptr[i+1]].
+        the output maps ridx[rptr[i]:rptr[i+1]]; pco[k] is the output map of the
+        k-th connected pair (cidx[k] its input map).
     """
     if table is None:
         table = np.ones((c_in, c_out), dtype=bool)
@@ -83,7 +84,8 @@ def connections(table, c_in, c_out):
     cidx = np.nonzero(by_out)[1].astype(np.int32)
     rptr = np.concatenate([[0], np.cumsum(table.sum(axis=1))]).astype(np.int32)
     ridx = np.nonzero(table)[1].astype(np.int32)
-    return cptr, cidx, rptr, ridx
+    pco = np.nonzero(by_out)[0].astype(np.int32)
+    return cptr, cidx, rptr, ridx, pco
 
 
 def _conv_args(x, w, table):
@@ -114,7 +116,7 @@ def conv_forward(x, w, b, table=None, *, n_threads=None):
     y : float32 (N, Cout, H-4, W-4)
     """
     nt = resolve_threads(n_threads)
-    x, w, (cptr, cidx, _, _) = _conv_args(x, w, table)
+    x, w, (cptr, cidx, *_) = _conv_args(x, w, table)
     b = _f32("b", b, 1)
     _check_shape("b", b, (w.shape[0],))
     n, _, h, wd = x.shape
@@ -140,7 +142,7 @@ def conv_backward(dy, x, w, table=None, *, n_threads=None):
     db : float32 (Cout,)
     """
     nt = resolve_threads(n_threads)
-    x, w, (cptr, cidx, rptr, ridx) = _conv_args(x, w, table)
+    x, w, conn = _conv_args(x, w, table)
     dy = _f32("dy", dy, 4)
     n, _, h, wd = x.shape
     _check_shape("dy", dy, (n, w.shape[0], h - 4, wd - 4))
@@ -148,7 +150,8 @@ def conv_backward(dy, x, w, table=None, *, n_threads=None):
     dw = np.zeros_like(w)
     db = np.zeros(w.shape[0], dtype=np.float32)
     if n:
-        _conv.backward(dx, dw, db, dy, x, w, cptr, cidx, rptr, ridx, nt)
+        scratch = np.empty(_conv.scratch_size(n, w.shape[0], h, wd), dtype=np.float32)
+        _conv.backward(dx, dw, db, dy, x, w, *conn, scratch, nt)
     return dx, dw, db
 
 

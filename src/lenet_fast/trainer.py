@@ -164,6 +164,7 @@ class Trainer:
             rng.bit_generator.state = state["rng_state"]
         elif isinstance(self.schedule, str):
             schedule = make_schedule(self.schedule, self.optimizer.base_lr, total_steps, steps_per_epoch)
+            self.history = []
         else:
             schedule = self.schedule
             self.history = []

@@ -1,0 +1,211 @@
+# The dense (fully connected) kernels, shared by _linear (F6, output layer) and _conv
+# (C5: a 5x5 convolution over a 5x5 map). Inline definitions in a .pxd are compiled into
+# each module that cimports them.
+#
+# Register-blocked on eight-float vectors (`lf_simd.h`): 2 samples x 4 outputs for y,
+# 4 x 16 tiles for dw and dx. Each output element is summed by one thread in an order
+# fixed by the code, so results do not depend on the thread count.
+
+from cython.parallel cimport prange
+from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum)
+
+
+cdef inline float _dot(const float* a, const float* b, int I) noexcept nogil:
+    # Vector part in one accumulator chain of 8 lanes, then the tail, in a fixed order.
+    cdef lf_v8 acc = lf_zero()
+    cdef int i = 0
+    cdef float s
+    while i + 8 <= I:
+        acc = lf_fma(lf_load(a + i), lf_load(b + i), acc)
+        i += 8
+    s = lf_hsum(acc)
+    while i < I:
+        s = s + a[i] * b[i]
+        i += 1
+    return s
+
+
+cdef inline void _dot_2x4(float* y, int O, const float* x, const float* w, const float* b,
+                          int I) noexcept nogil:
+    # y[r, c] for rows x, x+I and outputs w .. w+3I: the same sums as _dot, eight at once.
+    cdef lf_v8 a00 = lf_zero(), a01 = lf_zero(), a02 = lf_zero(), a03 = lf_zero()
+    cdef lf_v8 a10 = lf_zero(), a11 = lf_zero(), a12 = lf_zero(), a13 = lf_zero()
+    cdef lf_v8 x0, x1, wv
+    cdef const float* xr1 = x + I
+    cdef int i = 0, r, c
+    cdef float s
+    while i + 8 <= I:
+        x0 = lf_load(x + i)
+        x1 = lf_load(xr1 + i)
+        wv = lf_load(w + i)
+        a00 = lf_fma(x0, wv, a00)
+        a10 = lf_fma(x1, wv, a10)
+        wv = lf_load(w + I + i)
+        a01 = lf_fma(x0, wv, a01)
+        a11 = lf_fma(x1, wv, a11)
+        wv = lf_load(w + 2 * I + i)
+        a02 = lf_fma(x0, wv, a02)
+        a12 = lf_fma(x1, wv, a12)
+        wv = lf_load(w + 3 * I + i)
+        a03 = lf_fma(x0, wv, a03)
+        a13 = lf_fma(x1, wv, a13)
+        i += 8
+    y[0] = lf_hsum(a00)
+    y[1] = lf_hsum(a01)
+    y[2] = lf_hsum(a02)
+    y[3] = lf_hsum(a03)
+    y[O] = lf_hsum(a10)
+    y[O + 1] = lf_hsum(a11)
+    y[O + 2] = lf_hsum(a12)
+    y[O + 3] = lf_hsum(a13)
+    for r in range(2):
+        for c in range(4):
+            s = y[r * O + c]
+            for i in range(I - I % 8, I):
+                s = s + x[r * I + i] * w[c * I + i]
+            y[r * O + c] = s + b[c]
+
+
+cdef inline void dense_forward(float* y, const float* x, const float* w, const float* b,
+                        int N, int I, int O, int n_threads) noexcept nogil:
+    # y is (N, O), x is (N, I), w is (O, I), b is (O,).
+    cdef int nb = (N + 1) // 2, ob = (O + 3) // 4
+    cdef int job, n0, o0, n, o
+    for job in prange(nb * ob, num_threads=n_threads, schedule="static"):
+        n0 = (job // ob) * 2
+        o0 = (job % ob) * 4
+        if n0 + 2 <= N and o0 + 4 <= O:
+            _dot_2x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I)
+        else:
+            for n in range(n0, min(n0 + 2, N)):
+                for o in range(o0, min(o0 + 4, O)):
+                    y[n * O + o] = _dot(x + n * I, w + o * I, I) + b[o]
+
+
+cdef inline void _outer_4x16(float* out, int ldo, const float* a, int lda, const float* bm,
+                             int ldb, int K) noexcept nogil:
+    # out[r, 0:16] = sum_k a[k*lda + r] * bm[k*ldb + 0:16], r < 4: a rank-K update
+    # with the k sum in increasing order (so tiles agree with the scalar tail code).
+    cdef lf_v8 c00 = lf_zero(), c01 = lf_zero(), c10 = lf_zero(), c11 = lf_zero()
+    cdef lf_v8 c20 = lf_zero(), c21 = lf_zero(), c30 = lf_zero(), c31 = lf_zero()
+    cdef lf_v8 b0, b1, s
+    cdef int k
+    cdef const float* ak
+    cdef const float* bk
+    for k in range(K):
+        ak = a + k * lda
+        bk = bm + k * ldb
+        b0 = lf_load(bk)
+        b1 = lf_load(bk + 8)
+        s = lf_bcast(ak[0])
+        c00 = lf_fma(s, b0, c00)
+        c01 = lf_fma(s, b1, c01)
+        s = lf_bcast(ak[1])
+        c10 = lf_fma(s, b0, c10)
+        c11 = lf_fma(s, b1, c11)
+        s = lf_bcast(ak[2])
+        c20 = lf_fma(s, b0, c20)
+        c21 = lf_fma(s, b1, c21)
+        s = lf_bcast(ak[3])
+        c30 = lf_fma(s, b0, c30)
+        c31 = lf_fma(s, b1, c31)
+    lf_store(out, c00)
+    lf_store(out + 8, c01)
+    lf_store(out + ldo, c10)
+    lf_store(out + ldo + 8, c11)
+    lf_store(out + 2 * ldo, c20)
+    lf_store(out + 2 * ldo + 8, c21)
+    lf_store(out + 3 * ldo, c30)
+    lf_store(out + 3 * ldo + 8, c31)
+
+
+cdef inline void _outer_tail(float* out, int ldo, const float* a, int lda, const float* bm,
+                             int ldb, int K, int rows, int cols) noexcept nogil:
+    # The same sums as _outer_4x16 for a partial tile, one element at a time.
+    cdef int r, c, k
+    cdef float s
+    for r in range(rows):
+        for c in range(cols):
+            s = 0
+            for k in range(K):
+                s = s + a[k * lda + r] * bm[k * ldb + c]
+            out[r * ldo + c] = s
+
+
+cdef inline void _outer_4x16_rows(float* out, int ldo, const float* a, int lda,
+                                  const float* bm, int ldb, int K) noexcept nogil:
+    # out[r, 0:16] = sum_k a[r*lda + k] * bm[k*ldb + 0:16], r < 4 (a read by rows).
+    cdef lf_v8 c00 = lf_zero(), c01 = lf_zero(), c10 = lf_zero(), c11 = lf_zero()
+    cdef lf_v8 c20 = lf_zero(), c21 = lf_zero(), c30 = lf_zero(), c31 = lf_zero()
+    cdef lf_v8 b0, b1, s
+    cdef int k
+    cdef const float* bk
+    for k in range(K):
+        bk = bm + k * ldb
+        b0 = lf_load(bk)
+        b1 = lf_load(bk + 8)
+        s = lf_bcast(a[k])
+        c00 = lf_fma(s, b0, c00)
+        c01 = lf_fma(s, b1, c01)
+        s = lf_bcast(a[lda + k])
+        c10 = lf_fma(s, b0, c10)
+        c11 = lf_fma(s, b1, c11)
+        s = lf_bcast(a[2 * lda + k])
+        c20 = lf_fma(s, b0, c20)
+        c21 = lf_fma(s, b1, c21)
+        s = lf_bcast(a[3 * lda + k])
+        c30 = lf_fma(s, b0, c30)
+        c31 = lf_fma(s, b1, c31)
+    lf_store(out, c00)
+    lf_store(out + 8, c01)
+    lf_store(out + ldo, c10)
+    lf_store(out + ldo + 8, c11)
+    lf_store(out + 2 * ldo, c20)
+    lf_store(out + 2 * ldo + 8, c21)
+    lf_store(out + 3 * ldo, c30)
+    lf_store(out + 3 * ldo + 8, c31)
+
+
+cdef inline void _outer_rows_tail(float* out, int ldo, const float* a, int lda,
+                                  const float* bm, int ldb, int K, int rows, int cols) noexcept nogil:
+    cdef int r, c, k
+    cdef float s
+    for r in range(rows):
+        for c in range(cols):
+            s = 0
+            for k in range(K):
+                s = s + a[r * lda + k] * bm[k * ldb + c]
+            out[r * ldo + c] = s
+
+
+cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                         const float* w, int N, int I, int O, int n_threads) noexcept nogil:
+    # dx is (N, I) (skipped when NULL), dw is (O, I), db is (O,); dy is (N, O).
+    # dw[o, i] = sum_n dy[n, o] x[n, i];  dx[n, i] = sum_o dy[n, o] w[o, i].
+    cdef int ib = (I + 15) // 16, ob = (O + 3) // 4, nb = (N + 3) // 4
+    cdef int job, o0, i0, n0, n, o
+    cdef float s
+    for job in prange(ob * ib, num_threads=n_threads, schedule="static"):
+        o0 = (job // ib) * 4
+        i0 = (job % ib) * 16
+        if o0 + 4 <= O and i0 + 16 <= I:
+            _outer_4x16(dw + o0 * I + i0, I, dy + o0, O, x + i0, I, N)
+        else:
+            _outer_tail(dw + o0 * I + i0, I, dy + o0, O, x + i0, I, N,
+                        min(4, O - o0), min(16, I - i0))
+    for o in prange(O, num_threads=n_threads, schedule="static"):
+        s = 0
+        for n in range(N):
+            s = s + dy[n * O + o]
+        db[o] = s
+    if dx != NULL:
+        for job in prange(nb * ib, num_threads=n_threads, schedule="static"):
+            n0 = (job // ib) * 4
+            i0 = (job % ib) * 16
+            if n0 + 4 <= N and i0 + 16 <= I:
+                _outer_4x16_rows(dx + n0 * I + i0, I, dy + n0 * O, O, w + i0, I, O)
+            else:
+                _outer_rows_tail(dx + n0 * I + i0, I, dy + n0 * O, O, w + i0, I, O,
+                                 min(4, N - n0), min(16, I - i0))
+
+

@@ -1,0 +1,91 @@
+/* Eight-float vectors for the Cython kernels.
+
+   With gcc or clang these are GNU vector extensions: the compiler maps them to AVX
+   (-mavx2 -mfma: one ymm register, a*b+c contracted to one FMA), to pairs of SSE
+   registers, or to NEON, whatever the target. Elsewhere (MSVC) they are a plain
+   struct of eight floats with loops, so the same kernels build everywhere.
+   Loads and stores are unaligned (memcpy), so any float* works. */
+#ifndef LF_SIMD_H
+#define LF_SIMD_H
+#include <string.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float lf_v8 __attribute__((vector_size(32)));
+typedef int32_t lf_i8 __attribute__((vector_size(32)));
+static inline lf_v8 lf_zero(void) { lf_v8 z = {0, 0, 0, 0, 0, 0, 0, 0}; return z; }
+static inline lf_v8 lf_load(const float *p) { lf_v8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void lf_store(float *p, lf_v8 v) { memcpy(p, &v, sizeof v); }
+static inline lf_v8 lf_bcast(float s) { lf_v8 v = {s, s, s, s, s, s, s, s}; return v; }
+static inline lf_v8 lf_fma(lf_v8 a, lf_v8 b, lf_v8 c) { return a * b + c; }
+static inline lf_v8 lf_mul(lf_v8 a, lf_v8 b) { return a * b; }
+static inline lf_v8 lf_add(lf_v8 a, lf_v8 b) { return a + b; }
+/* Lanes i >= k keep their bits, lanes i < k become +0.0 (a bitwise mask: NaN-safe). */
+static inline lf_v8 lf_keep_from(lf_v8 a, int k) {
+    lf_i8 idx = {0, 1, 2, 3, 4, 5, 6, 7};
+    lf_i8 kk = {k, k, k, k, k, k, k, k};
+    lf_i8 m = idx >= kk;
+    lf_i8 bits;
+    memcpy(&bits, &a, sizeof bits);
+    bits &= m;
+    memcpy(&a, &bits, sizeof a);
+    return a;
+}
+/* Bitwise lane logic on masks held as lf_v8 (all-ones or all-zero lanes). */
+static inline lf_i8 lf__bits(lf_v8 a) { lf_i8 b; memcpy(&b, &a, sizeof b); return b; }
+static inline lf_v8 lf__float(lf_i8 b) { lf_v8 a; memcpy(&a, &b, sizeof a); return a; }
+static inline lf_v8 lf_and(lf_v8 a, lf_v8 b) { return lf__float(lf__bits(a) & lf__bits(b)); }
+static inline lf_v8 lf_or(lf_v8 a, lf_v8 b) { return lf__float(lf__bits(a) | lf__bits(b)); }
+/* (~a) & b */
+static inline lf_v8 lf_andnot(lf_v8 a, lf_v8 b) { return lf__float(~lf__bits(a) & lf__bits(b)); }
+/* Mask of lanes where a == b or a is NaN. */
+static inline lf_v8 lf_eq_or_nan(lf_v8 a, lf_v8 b) { return lf__float((a == b) | (a != a)); }
+static inline lf_v8 lf_gt(lf_v8 a, lf_v8 b) { return lf__float(a > b); }
+/* NaN-propagating max, as np.maximum: a where a >= b or a is NaN, else b. */
+static inline lf_v8 lf_maxnan(lf_v8 a, lf_v8 b) {
+    lf_i8 m = (a >= b) | (a != a);
+    return lf__float((m & lf__bits(a)) | (~m & lf__bits(b)));
+}
+#if defined(__clang__)
+static inline lf_v8 lf_even(lf_v8 a, lf_v8 b) { return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14); }
+static inline lf_v8 lf_odd(lf_v8 a, lf_v8 b) { return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15); }
+static inline lf_v8 lf_zip_lo(lf_v8 a, lf_v8 b) { return __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11); }
+static inline lf_v8 lf_zip_hi(lf_v8 a, lf_v8 b) { return __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15); }
+#else
+static inline lf_v8 lf_even(lf_v8 a, lf_v8 b) { lf_i8 i = {0, 2, 4, 6, 8, 10, 12, 14}; return __builtin_shuffle(a, b, i); }
+static inline lf_v8 lf_odd(lf_v8 a, lf_v8 b) { lf_i8 i = {1, 3, 5, 7, 9, 11, 13, 15}; return __builtin_shuffle(a, b, i); }
+static inline lf_v8 lf_zip_lo(lf_v8 a, lf_v8 b) { lf_i8 i = {0, 8, 1, 9, 2, 10, 3, 11}; return __builtin_shuffle(a, b, i); }
+static inline lf_v8 lf_zip_hi(lf_v8 a, lf_v8 b) { lf_i8 i = {4, 12, 5, 13, 6, 14, 7, 15}; return __builtin_shuffle(a, b, i); }
+#endif
+#else
+typedef struct { float v[8]; } lf_v8;
+static inline lf_v8 lf_zero(void) { lf_v8 z; int i; for (i = 0; i < 8; i++) z.v[i] = 0; return z; }
+static inline lf_v8 lf_load(const float *p) { lf_v8 v; memcpy(v.v, p, sizeof v.v); return v; }
+static inline void lf_store(float *p, lf_v8 v) { memcpy(p, v.v, sizeof v.v); }
+static inline lf_v8 lf_bcast(float s) { lf_v8 v; int i; for (i = 0; i < 8; i++) v.v[i] = s; return v; }
+static inline lf_v8 lf_fma(lf_v8 a, lf_v8 b, lf_v8 c) { int i; for (i = 0; i < 8; i++) c.v[i] += a.v[i] * b.v[i]; return c; }
+static inline lf_v8 lf_mul(lf_v8 a, lf_v8 b) { int i; for (i = 0; i < 8; i++) a.v[i] *= b.v[i]; return a; }
+static inline lf_v8 lf_add(lf_v8 a, lf_v8 b) { int i; for (i = 0; i < 8; i++) a.v[i] += b.v[i]; return a; }
+static inline lf_v8 lf_keep_from(lf_v8 a, int k) { int i; for (i = 0; i < k && i < 8; i++) a.v[i] = 0; return a; }
+static inline lf_v8 lf__mask(int on) { lf_v8 r; uint32_t b = on ? 0xffffffffu : 0u; int i; for (i = 0; i < 8; i++) memcpy(&r.v[i], &b, 4); return r; }
+static inline uint32_t lf__u(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
+static inline float lf__f(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
+static inline lf_v8 lf_and(lf_v8 a, lf_v8 b) { int i; for (i = 0; i < 8; i++) a.v[i] = lf__f(lf__u(a.v[i]) & lf__u(b.v[i])); return a; }
+static inline lf_v8 lf_or(lf_v8 a, lf_v8 b) { int i; for (i = 0; i < 8; i++) a.v[i] = lf__f(lf__u(a.v[i]) | lf__u(b.v[i])); return a; }
+static inline lf_v8 lf_andnot(lf_v8 a, lf_v8 b) { int i; for (i = 0; i < 8; i++) a.v[i] = lf__f(~lf__u(a.v[i]) & lf__u(b.v[i])); return a; }
+static inline lf_v8 lf_eq_or_nan(lf_v8 a, lf_v8 b) { lf_v8 r; int i; for (i = 0; i < 8; i++) r.v[i] = lf__mask(a.v[i] == b.v[i] || a.v[i] != a.v[i]).v[0]; return r; }
+static inline lf_v8 lf_gt(lf_v8 a, lf_v8 b) { lf_v8 r; int i; for (i = 0; i < 8; i++) r.v[i] = lf__mask(a.v[i] > b.v[i]).v[0]; return r; }
+static inline lf_v8 lf_maxnan(lf_v8 a, lf_v8 b) { int i; for (i = 0; i < 8; i++) if (!(a.v[i] >= b.v[i] || a.v[i] != a.v[i])) a.v[i] = b.v[i]; return a; }
+static inline lf_v8 lf_even(lf_v8 a, lf_v8 b) { lf_v8 r; int i; for (i = 0; i < 4; i++) { r.v[i] = a.v[2 * i]; r.v[i + 4] = b.v[2 * i]; } return r; }
+static inline lf_v8 lf_odd(lf_v8 a, lf_v8 b) { lf_v8 r; int i; for (i = 0; i < 4; i++) { r.v[i] = a.v[2 * i + 1]; r.v[i + 4] = b.v[2 * i + 1]; } return r; }
+static inline lf_v8 lf_zip_lo(lf_v8 a, lf_v8 b) { lf_v8 r; int i; for (i = 0; i < 4; i++) { r.v[2 * i] = a.v[i]; r.v[2 * i + 1] = b.v[i]; } return r; }
+static inline lf_v8 lf_zip_hi(lf_v8 a, lf_v8 b) { lf_v8 r; int i; for (i = 0; i < 4; i++) { r.v[2 * i] = a.v[i + 4]; r.v[2 * i + 1] = b.v[i + 4]; } return r; }
+#endif
+
+/* Sum of the eight lanes in a fixed order: ((0+4)+(2+6)) + ((1+5)+(3+7)). */
+static inline float lf_hsum(lf_v8 a) {
+    float t[8];
+    lf_store(t, a);
+    return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+}
+#endif

@@ -1,0 +1,908 @@
+"""The ``lenet-fast`` command: train, evaluate, predict, info, bench.
+
+Run ``lenet-fast --help`` (or ``python -m lenet_fast --help``) and
+``lenet-fast <command> --help`` for the options. ``main(argv)`` returns the exit
+code, so the command can also be driven in-process (tests do).
+
+Exit codes: 0 success; 1 error (missing or bad data, unreadable model or input
+file, training diverged, cannot write output); 2 usage error (bad option or
+option value, options that conflict with a ``--resume`` checkpoint);
+130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import platform
+import shlex
+import struct
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, checkpoint, datasets
+from ._omp import build_info, built_with_openmp, max_threads
+
+PROG = "lenet-fast"
+
+#: Defaults of ``lenet-fast train``, in one place. ``lr`` None means the
+#: optimizer's own default (`lenet_fast.optim.make_optimizer`: 1e-3 for Adam,
+#: 0.01 for SGD with momentum 0.9); ``threads`` None means the OpenMP default
+#: (OMP_NUM_THREADS, else all cores); ``out`` None means ``lenet5-<variant>.npz``
+#: in the current directory. With ``--resume``, options not given on the command
+#: line come from the checkpoint instead.
+TRAIN_DEFAULTS = {
+    "variant": "modern",
+    "c3": "lecun",
+    "epochs": 3,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "lr": None,
+    "schedule": "cosine",
+    "threads": None,
+    "seed": 0,
+    "out": None,
+}
+
+#: Settings a resumed run takes from its checkpoint (and may not change).
+_RESUME_INHERITED = ("variant", "c3", "batch_size", "seed", "optimizer", "lr", "schedule")
+
+PAPER_LECUN98 = "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)"
+
+PILLOW_MISSING = 'reading PNG/JPEG needs Pillow: pip install Pillow (or pip install "lenet-fast[images]")'
+
+# First bytes of the input formats `predict` reads.
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_NPY_MAGIC = b"\x93NUMPY"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class CLIError(Exception):
+    """An error reported as one ``lenet-fast: error: ...`` line and an exit code."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+class _UsageError(Exception):
+    """Raised by the parser instead of printing usage and exiting."""
+
+    def __init__(self, message, prog):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message, self.prog)
+
+
+def _one_line(message):
+    """Collapse a (possibly multi-line) message into one line."""
+    text = ""
+    for line in str(message).splitlines():
+        line = line.strip()
+        if line:
+            text += (" " if text.endswith((".", ":", ";")) else "; ") + line if text else line
+    return text or "unknown error"
+
+
+def _os_error(exc):
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+# --------------------------------------------------------------------------
+# Argument types: each gives a clear message for a bad value
+# --------------------------------------------------------------------------
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer (>= 0), got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number (> 0), got {text!r}")
+    return value
+
+
+def _positive_int_list(text):
+    """A comma-separated list of positive integers, e.g. '1,2'."""
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be comma-separated positive integers, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"must be comma-separated positive integers (>= 1), got {text!r}")
+        if value not in values:
+            values.append(value)
+    return values
+
+
+# --------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------
+
+
+def _show(value, none_text):
+    return none_text if value is None else value
+
+
+def build_parser():
+    """The argument parser of the ``lenet-fast`` command."""
+    d = TRAIN_DEFAULTS
+    parser = _Parser(
+        prog=PROG,
+        description="LeNet-5 (LeCun et al. 1998) on MNIST with Cython/OpenMP kernels: "
+                    "train, evaluate, predict.",
+        epilog=f"Run '{PROG} <command> --help' for a command's options. MNIST is read from "
+               f"--data-dir, else ${datasets.ENV_VAR}, else the cache folder "
+               "(~/.cache/lenet_fast/mnist); missing files are downloaded there. "
+               "Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted (Ctrl-C).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
+
+    # ---------------------------------------------------------------- train
+    p = sub.add_parser(
+        "train", help="train LeNet-5 on MNIST and save the model",
+        description="Train LeNet-5 on the MNIST training set (60,000 digits), then evaluate it "
+                    "once on the test set (10,000 digits; the test set is not used during "
+                    "training) and save the model. Prints the test accuracy/error, the time "
+                    "spent in training steps with images/s, and where the model was saved.",
+        epilog="Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir "
+               "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
+               "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
+               "without saving. With --resume, --variant, --c3, --batch-size, --seed, "
+               "--optimizer, --lr and --schedule come from the checkpoint (giving a different "
+               "value is an error) and --epochs defaults to the checkpoint's run length. "
+               "Resuming to the run's own length gives bit-for-bit the weights of the "
+               "uninterrupted run. A larger --epochs extends the run, which only --schedule "
+               "constant allows (the other schedules are laid out for the original length): "
+               "then the result is the same as a run of that length from the start.")
+    p.add_argument("--variant", choices=("modern", "lecun98"), default=argparse.SUPPRESS,
+                   help="'modern': ReLU, max pooling, softmax output; 'lecun98': the paper's "
+                        "scaled tanh, trainable subsampling and RBF output with the MAP loss "
+                        f"(default: {d['variant']})")
+    p.add_argument("--c3", choices=("lecun", "full"), default=argparse.SUPPRESS,
+                   help="C3 connections: LeCun's table (60 of 96 map pairs) or dense "
+                        f"(default: {d['c3']})")
+    p.add_argument("--epochs", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
+                   help="passes over the training set; with --resume, the run's total "
+                        f"(default: {d['epochs']}; with --resume, the checkpoint's)")
+    p.add_argument("--batch-size", type=_positive_int, default=argparse.SUPPRESS, metavar="B",
+                   help=f"images per training step (default: {d['batch_size']})")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default=argparse.SUPPRESS,
+                   help="'adam', or 'sgd' with momentum 0.9 "
+                        f"(default: {d['optimizer']})")
+    p.add_argument("--lr", type=_positive_float, default=argparse.SUPPRESS, metavar="X",
+                   help="base (for onecycle: peak) learning rate "
+                        f"(default: {_show(d['lr'], 'the optimizer default: 1e-3 for adam, 0.01 for sgd')})")
+    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"),
+                   default=argparse.SUPPRESS,
+                   help="learning-rate schedule over the whole run: constant; step (divided by "
+                        "10 after each third); cosine (decay to 0); onecycle (warm up to --lr "
+                        f"over 30%%, then anneal) (default: {d['schedule']})")
+    p.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, metavar="T",
+                   help="OpenMP threads for the kernels; results do not depend on it "
+                        f"(default: {_show(d['threads'], 'OMP_NUM_THREADS, else all cores')})")
+    p.add_argument("--data-dir", metavar="D", default=None,
+                   help=f"folder with the MNIST IDX files, raw or .gz (default: ${datasets.ENV_VAR}, "
+                        "else ~/.cache/lenet_fast/mnist)")
+    p.add_argument("--no-download", action="store_true",
+                   help="fail instead of downloading missing MNIST files")
+    p.add_argument("--seed", type=_non_negative_int, default=argparse.SUPPRESS, metavar="S",
+                   help="seed of the weight initialisation and of the shuffling; the same seed "
+                        f"gives the same weights whatever --threads (default: {d['seed']})")
+    p.add_argument("--out", metavar="FILE", default=argparse.SUPPRESS,
+                   help="where to save the trained model (.npz) "
+                        f"(default: {_show(d['out'], 'lenet5-<variant>.npz in the current directory')})")
+    p.add_argument("--checkpoint-dir", metavar="D", default=None,
+                   help="write a resumable checkpoint epoch-NNN.npz there after every epoch "
+                        "(and interrupted.npz on Ctrl-C)")
+    p.add_argument("--resume", metavar="CKPT", default=None,
+                   help="continue the run saved in this checkpoint (epoch-NNN.npz or an "
+                        "interrupted.npz)")
+    p.add_argument("--metrics-json", metavar="FILE", default=None,
+                   help="also write the settings, test metrics, timings and per-epoch history "
+                        "to this JSON file")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (they go to stderr)")
+    p.add_argument("--train-limit", type=_positive_int, default=None, metavar="N",
+                   help="for quick trials: train on the first N training images only")
+    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+                   help="for quick trials: evaluate on the first N test images only")
+    p.set_defaults(func=cmd_train)
+
+    # ---------------------------------------------------------------- evaluate
+    p = sub.add_parser(
+        "evaluate", help="evaluate a saved model on the MNIST test set",
+        description="Evaluate a saved model (or a training checkpoint) on the MNIST test set: "
+                    "accuracy, error, loss, per-class accuracy and the confusion matrix. For a "
+                    "lecun98 model the paper's figure is printed beside ours.")
+    p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
+    p.add_argument("--data-dir", metavar="D", default=None,
+                   help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, "
+                        "else ~/.cache/lenet_fast/mnist)")
+    p.add_argument("--no-download", action="store_true",
+                   help="fail instead of downloading missing MNIST files")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                   help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
+    p.add_argument("--metrics-json", metavar="FILE", default=None,
+                   help="also write the metrics and the model's configuration to this JSON file")
+    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+                   help="for quick trials: evaluate on the first N test images only")
+    p.set_defaults(func=cmd_evaluate)
+
+    # ---------------------------------------------------------------- predict
+    p = sub.add_parser(
+        "predict", help="classify digit images with a saved model",
+        description="Classify digit images. Prints one line per image: "
+                    "'<file>[<index>]<TAB><digit>', with --proba followed by the 10 class "
+                    "probabilities (4 decimals, tab-separated, digits 0 to 9).",
+        epilog="Inputs (recognised by their content, not their name): MNIST IDX image files, "
+               "raw or gzipped (e.g. t10k-images-idx3-ubyte.gz); .npy arrays, either uint8 "
+               "grey levels (N, 28, 28) or (28, 28) with 0 = background, 255 = ink, or float32 "
+               "(N, 1, 32, 32) already preprocessed (lenet_fast.datasets.preprocess); PNG and "
+               "JPEG images if Pillow is installed (pip install Pillow): converted to "
+               "greyscale and resized to 28x28 if needed. MNIST digits are white ink on black: "
+               "an image whose mean grey level is above 127 is taken to be dark ink on a light "
+               "background and is inverted. For best results the digit should fill about the "
+               "central 20x20 pixels, as in MNIST.")
+    p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
+    p.add_argument("inputs", metavar="INPUT", nargs="+", help="IDX, .npy, PNG or JPEG file")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                   help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
+    p.add_argument("--proba", action="store_true",
+                   help="also print the 10 class probabilities (modern: softmax of the logits; "
+                        "lecun98: softmax of the negated RBF distances)")
+    p.set_defaults(func=cmd_predict)
+
+    # ---------------------------------------------------------------- info
+    p = sub.add_parser(
+        "info", help="show versions, the OpenMP build and where MNIST is looked for",
+        description="Show the lenet_fast, Python and numpy versions, whether the kernels were "
+                    "built with OpenMP, the default thread count, the compiler flags and "
+                    "architecture of the build, whether Pillow is available, and the MNIST "
+                    "folder that would be used and whether the data is there.")
+    p.add_argument("--data-dir", metavar="D", default=None,
+                   help="check this folder instead of the default one")
+    p.set_defaults(func=cmd_info)
+
+    # ---------------------------------------------------------------- bench
+    p = sub.add_parser(
+        "bench", help="measure training and inference speed (images/s, GFLOP/s), vs PyTorch",
+        description="Measure the images/s of training steps (forward + backward + SGD momentum "
+                    "update) and of inference, for each batch size and thread count, with the "
+                    "achieved GFLOP/s and its share of a peak that the command measures itself "
+                    "(lenet_fast's dense kernel on a large problem) and of the nominal peak "
+                    "(cores x GHz x 32 FLOP/cycle). If PyTorch is installed, the same network "
+                    "is timed in PyTorch too, interleaved round by round. Prints markdown tables.",
+        epilog="Install the optional PyTorch with: pip install torch (a CPU build is enough). "
+               "Takes about 1-2 minutes with the defaults; see lenet_fast.bench for the FLOP "
+               "count and the protocol.")
+    p.add_argument("--json", metavar="FILE", default=None,
+                   help="also write every number, the machine and the versions to this JSON file")
+    p.add_argument("--threads", type=_positive_int_list, default=[1, 2], metavar="T[,T...]",
+                   help="thread counts to measure (default: 1,2)")
+    p.add_argument("--batch-sizes", type=_positive_int_list, default=[1, 16, 64, 256],
+                   metavar="B[,B...]", help="batch sizes to measure (default: 1,16,64,256)")
+    p.add_argument("--variant", choices=("modern", "lecun98"), default="modern",
+                   help="lenet_fast preset (default: modern); PyTorch always runs the modern "
+                        "network with a dense C3")
+    p.add_argument("--c3", choices=("lecun", "full"), default="full",
+                   help="lenet_fast's C3 connections (default: full, the same network as PyTorch)")
+    p.add_argument("--repeats", type=_positive_int, default=5, metavar="R",
+                   help="timed rounds per library and row; medians are reported (default: 5)")
+    p.add_argument("--round-time", type=_positive_float, default=0.4, metavar="S",
+                   help="seconds of one timed round (default: 0.4)")
+    p.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
+    p.add_argument("--data-dir", metavar="D", default=None,
+                   help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, else "
+                        "~/.cache/lenet_fast/mnist); nothing is downloaded, random images are "
+                        "used when MNIST is absent")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+# --------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------
+
+
+def _load_split(split, data_dir, *, download, progress, limit=None):
+    try:
+        images, labels = datasets.load_mnist(split, data_dir, download=download, progress=progress)
+    except (datasets.DataNotFoundError, datasets.DataFormatError) as exc:
+        raise CLIError(_one_line(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot read MNIST {split!r} data: {_os_error(exc)}") from None
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels
+
+
+def _load_model(path):
+    try:
+        return checkpoint.load(path)
+    except FileNotFoundError as exc:
+        raise CLIError(str(exc) if exc.filename is None else _os_error(exc)) from None
+    except checkpoint.CheckpointError as exc:
+        raise CLIError(_one_line(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot read model {path}: {_os_error(exc)}") from None
+
+
+def _check_writable(path, what):
+    """Fail early, before a long run, if `path` cannot be written.
+
+    Creates the file's folder if needed (the later write would too) and probes
+    it with a temporary file, which is removed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"{what} {path} is a directory, expected a file name")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CLIError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+
+
+def write_json_atomic(path, data):
+    """Write `data` as JSON to `path` atomically: a temporary file, then os.replace."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True, allow_nan=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_metrics(path, data):
+    try:
+        write_json_atomic(path, data)
+    except OSError as exc:
+        raise CLIError(f"cannot write metrics JSON {path}: {_os_error(exc)}") from None
+
+
+def _resolve_threads(threads):
+    from .ops import resolve_threads
+    return resolve_threads(threads)
+
+
+# --------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------
+
+
+def _default_out(variant):
+    return f"lenet5-{variant}.npz"
+
+
+def _interrupt_path(out, checkpoint_dir):
+    if checkpoint_dir is not None:
+        return os.path.join(checkpoint_dir, "interrupted.npz")
+    stem = out[:-len(".npz")] if out.endswith(".npz") else out
+    return stem + ".interrupted.npz"
+
+
+def _checkpoint_settings(path):
+    """Settings of the run saved in checkpoint `path`, validated, for --resume."""
+    from .optim import make_optimizer, schedule_from_config
+    try:
+        model, optim_state, schedule_cfg, state = checkpoint.load_training(path)
+    except FileNotFoundError as exc:
+        raise CLIError(f"cannot resume: {exc if exc.filename is None else _os_error(exc)}") from None
+    except checkpoint.CheckpointError as exc:
+        raise CLIError(f"cannot resume: {_one_line(exc)}") from None
+    except OSError as exc:
+        raise CLIError(f"cannot resume from {path}: {_os_error(exc)}") from None
+    try:
+        name = str(np.asarray(optim_state["name"]))
+        base_lr = float(np.asarray(optim_state["base_lr"]))
+        make_optimizer(name).load_state_dict(optim_state)  # validates the saved state
+        schedule = schedule_from_config(schedule_cfg)
+        settings = state["settings"]
+        result = {
+            "variant": model.variant,
+            "c3": model.c3,
+            "batch_size": int(settings["batch_size"]),
+            "seed": int(settings["seed"]),
+            "optimizer": name,
+            "lr": base_lr,
+            "schedule": schedule.name,
+            "epochs": int(settings["epochs"]),
+            "epoch": int(state["epoch"]),
+            "batch": int(state["batch"]),
+            "schedule_config": schedule.to_config(),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CLIError(f"cannot resume: {path}: unusable training state ({_one_line(exc)})") from None
+    return result
+
+
+def _train_settings(args):
+    """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults."""
+    given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if hasattr(args, key)}
+    settings = dict(TRAIN_DEFAULTS)
+    saved = None
+    if args.resume is not None:
+        saved = _checkpoint_settings(args.resume)
+        for key in _RESUME_INHERITED:
+            if key in given and given[key] != saved[key]:
+                flag = "--" + key.replace("_", "-")
+                raise CLIError(f"{flag} {given[key]} conflicts with the checkpoint {args.resume} "
+                               f"({saved[key]}); a resumed run keeps the checkpoint's "
+                               f"{key.replace('_', ' ')}: drop {flag}", code=2)
+            settings[key] = saved[key]
+        settings["epochs"] = saved["epochs"]
+    settings.update(given)
+    if settings["out"] is None:
+        settings["out"] = _default_out(settings["variant"])
+    if saved is not None:
+        if saved["epoch"] >= settings["epochs"]:
+            more = (f"give --epochs greater than {saved['epoch']} to train further"
+                    if saved["schedule"] == "constant" else
+                    f"evaluate its model with '{PROG} evaluate {args.resume}' or start a new run")
+            raise CLIError(f"the checkpoint {args.resume} has already completed "
+                           f"{saved['epoch']} epoch(s); {more}", code=2)
+        if settings["epochs"] > saved["epochs"] and saved["schedule"] != "constant":
+            # The schedule is the checkpoint's; past its run's end it stays at its final
+            # rate (cosine: 0), so the extra epochs would change little or nothing.
+            raise CLIError(f"cannot extend the run in {args.resume} to {settings['epochs']} "
+                           f"epochs: its {saved['schedule']} learning-rate schedule was laid out "
+                           f"for {saved['epochs']} epoch(s) and ends there; resume with "
+                           f"--epochs {saved['epochs']} or start a new run (only runs with "
+                           "--schedule constant can be extended)", code=2)
+    return settings, saved
+
+
+def _check_resume_data(path, saved, n_train):
+    """A schedule laid out over a known number of steps must match the training set."""
+    total = saved["schedule_config"].get("total_steps")
+    if total is None:
+        return
+    steps = math.ceil(n_train / saved["batch_size"]) * saved["epochs"]
+    if steps != total:
+        raise CLIError(f"the checkpoint {path} was trained on a training set of another size "
+                       f"(its schedule has {total} steps, {n_train:,} images give {steps}); "
+                       "resume with the same data and --train-limit", code=2)
+
+
+def _resume_command(path, settings, args):
+    """The exact command line that resumes from checkpoint `path`."""
+    parts = [PROG, "train", "--resume", path, "--epochs", str(settings["epochs"]),
+             "--out", settings["out"]]
+    if args.checkpoint_dir is not None:
+        parts += ["--checkpoint-dir", args.checkpoint_dir]
+    if args.data_dir is not None:
+        parts += ["--data-dir", args.data_dir]
+    if args.no_download:
+        parts.append("--no-download")
+    if settings["threads"] is not None:
+        parts += ["--threads", str(settings["threads"])]
+    if args.metrics_json is not None:
+        parts += ["--metrics-json", args.metrics_json]
+    if args.no_progress:
+        parts.append("--no-progress")
+    if args.train_limit is not None:
+        parts += ["--train-limit", str(args.train_limit)]
+    if args.test_limit is not None:
+        parts += ["--test-limit", str(args.test_limit)]
+    return shlex.join(parts)
+
+
+def cmd_train(args):
+    from .metrics import evaluate
+    from .model import LeNet5
+    from .optim import make_optimizer
+    from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
+
+    wall_start = time.perf_counter()
+    s, saved = _train_settings(args)
+    out = s["out"]
+    _check_writable(out, "model file")
+    if args.checkpoint_dir is not None:
+        _check_writable(Path(args.checkpoint_dir) / "epoch-001.npz", "checkpoint")
+    if args.metrics_json is not None:
+        _check_writable(args.metrics_json, "metrics JSON")
+    threads = _resolve_threads(s["threads"])
+    progress = not args.no_progress
+
+    train = _load_split("train", args.data_dir, download=not args.no_download,
+                        progress=progress, limit=args.train_limit)
+    test = _load_split("test", args.data_dir, download=not args.no_download,
+                       progress=progress, limit=args.test_limit)
+    if saved is not None:
+        _check_resume_data(args.resume, saved, len(train[0]))
+
+    model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], n_threads=s["threads"])
+    optimizer = make_optimizer(s["optimizer"], s["lr"])
+    interrupt_path = _interrupt_path(out, args.checkpoint_dir)
+    trainer = Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
+                      schedule=s["schedule"], seed=s["seed"], progress=progress,
+                      checkpoint_dir=args.checkpoint_dir, interrupt_path=interrupt_path)
+    try:
+        # A diverging run overflows on its way to the NaN loss that the trainer reports
+        # (TrainingDiverged); numpy's warnings about it would only add noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = trainer.fit(train, validation=None, resume=args.resume)
+    except TrainingInterrupted as exc:
+        if exc.checkpoint is None:
+            raise CLIError("interrupted; no checkpoint saved", code=130) from None
+        print(f"{PROG}: interrupted; checkpoint saved to {exc.checkpoint}; resume with: "
+              f"{_resume_command(exc.checkpoint, s, args)}", file=sys.stderr)
+        return 130
+    except TrainingDiverged as exc:
+        raise CLIError(_one_line(exc)) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, nothing saved now
+        where = (f"; the last epoch checkpoint is {trainer.last_checkpoint}; resume with: "
+                 f"{_resume_command(trainer.last_checkpoint, s, args)}"
+                 if trainer.last_checkpoint else "")
+        raise CLIError(f"interrupted; no checkpoint saved{where}", code=130) from None
+    except OSError as exc:  # writing a checkpoint failed
+        raise CLIError(f"cannot write checkpoint: {_os_error(exc)}") from None
+
+    metrics = evaluate(model, *test)
+    try:
+        model.save(out)
+    except OSError as exc:
+        raise CLIError(f"cannot save the model to {out}: {_os_error(exc)}") from None
+
+    train_seconds = float(trainer.train_seconds)
+    rate = trainer.train_images / train_seconds if train_seconds > 0 else 0.0
+    epochs_run = len(history)
+    print(f"test accuracy {metrics['accuracy'] * 100:.2f}%  error {metrics['error'] * 100:.2f}%  "
+          f"({metrics['n']:,} test images)")
+    print(f"training: {train_seconds:.1f} s in training steps, {rate:,.0f} images/s "
+          f"({epochs_run} epoch(s) of {len(train[0]):,} images, {threads} thread(s))")
+    print(f"model saved to {out}")
+    if args.metrics_json is not None:
+        report = {
+            "command": "train",
+            "variant": s["variant"],
+            "c3": s["c3"],
+            "epochs": s["epochs"],
+            "batch_size": s["batch_size"],
+            "threads": threads,
+            "seed": s["seed"],
+            "optimizer": s["optimizer"],
+            "lr": float(optimizer.base_lr),
+            "schedule": s["schedule"],
+            "train_images": int(len(train[0])),
+            "test_images": int(metrics["n"]),
+            "test_accuracy": metrics["accuracy"],
+            "test_error": metrics["error"],
+            "test_loss": metrics["loss"],
+            "train_seconds": train_seconds,
+            "train_images_per_second": rate,
+            "wall_seconds": time.perf_counter() - wall_start,
+            "history": history,
+            "resumed_from": args.resume,
+            "model_path": out,
+            "version": __version__,
+            "openmp": built_with_openmp(),
+        }
+        _write_metrics(args.metrics_json, report)
+        print(f"metrics written to {args.metrics_json}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------
+
+
+def cmd_evaluate(args):
+    from .metrics import evaluate, format_report
+
+    if args.metrics_json is not None:
+        _check_writable(args.metrics_json, "metrics JSON")
+    model = _load_model(args.model)
+    model.n_threads = args.threads
+    test = _load_split("test", args.data_dir, download=not args.no_download,
+                       progress=sys.stderr.isatty(), limit=args.test_limit)
+    metrics = evaluate(model, *test)
+    print(f"model {args.model}: {model.variant}, c3={model.c3}, "
+          f"{model.num_parameters():,} parameters")
+    print(format_report(metrics))
+    print()
+    print(f"this model: {metrics['error'] * 100:.2f}% test error ({metrics['n']:,} images)")
+    if model.variant == "lecun98":
+        print(PAPER_LECUN98)
+    if args.metrics_json is not None:
+        report = dict(metrics)
+        report.update(model.config())
+        report.update({"command": "evaluate", "model_path": args.model,
+                       "threads": _resolve_threads(args.threads),
+                       "version": __version__, "openmp": built_with_openmp()})
+        _write_metrics(args.metrics_json, report)
+    return 0
+
+
+# --------------------------------------------------------------------------
+# predict
+# --------------------------------------------------------------------------
+
+
+def _import_pillow():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CLIError(PILLOW_MISSING) from None
+    return Image
+
+
+def _read_idx_images(path, data):
+    """uint8 (N, 28, 28) from the bytes of an IDX image file (decompressed)."""
+    size = datasets.IMAGE_SIZE
+    if len(data) < 4:
+        raise datasets.DataFormatError(f"{path}: too short for an IDX file")
+    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype != 0x08:
+        raise datasets.DataFormatError(f"{path}: not an IDX file of unsigned bytes")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise datasets.DataFormatError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", data[4:header_len])
+    if ndim == 3 and dims[1:] == (size, size):
+        shape = dims
+    elif ndim == 2 and dims == (size, size):
+        shape = (1, size, size)
+    else:
+        what = "an IDX label file" if ndim == 1 else f"an IDX array of {'x'.join(map(str, dims))}"
+        raise datasets.DataFormatError(
+            f"{path}: {what}, expected IDX images (N x {size} x {size})")
+    expected = math.prod(shape)
+    actual = len(data) - header_len
+    if actual != expected:
+        raise datasets.DataFormatError(
+            f"{path}: header announces {shape[0]} images ({expected} bytes) but "
+            f"{actual} bytes follow it")
+    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape)
+
+
+def _read_npy(path):
+    array = np.load(path, allow_pickle=False)
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{path}: not a single .npy array")
+    size = datasets.IMAGE_SIZE
+    if array.dtype == np.uint8 and array.shape == (size, size):
+        return array[np.newaxis]
+    if array.dtype == np.uint8 and array.ndim == 3 and array.shape[1:] == (size, size):
+        return array
+    if array.dtype == np.float32 and array.ndim == 4 and array.shape[1:] == (1, 32, 32):
+        return np.ascontiguousarray(array)
+    raise ValueError(f"{path}: array of {array.dtype} {array.shape}; expected uint8 "
+                     f"(N, {size}, {size}) or ({size}, {size}) grey levels, or float32 "
+                     "(N, 1, 32, 32) preprocessed images")
+
+
+def _read_picture(path):
+    Image = _import_pillow()
+    size = datasets.IMAGE_SIZE
+    with Image.open(path) as img:
+        grey = img.convert("L")
+    if grey.size != (size, size):
+        resampling = getattr(Image, "Resampling", Image)
+        grey = grey.resize((size, size), resampling.LANCZOS)
+    array = np.asarray(grey, dtype=np.uint8)
+    if array.mean() > 127:  # dark ink on a light background: make it MNIST's white on black
+        array = 255 - array
+    return np.ascontiguousarray(array)[np.newaxis]
+
+
+def read_images(path):
+    """Images from one `predict` input: uint8 (N, 28, 28) or float32 (N, 1, 32, 32).
+
+    The format is recognised by the file's first bytes: PNG, JPEG, .npy, else
+    an IDX image file (gzipped or raw).
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC):
+        return _read_picture(path)
+    if head.startswith(_NPY_MAGIC):
+        return _read_npy(path)
+    if head.startswith(_GZIP_MAGIC):
+        try:
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise datasets.DataFormatError(f"{path}: corrupt gzip data ({exc})") from None
+    else:
+        suffix = Path(path).suffix.lower()
+        if suffix in (".png", ".jpg", ".jpeg"):
+            raise ValueError(f"{path}: not a {suffix[1:].upper()} file")
+        if suffix == ".npy":
+            raise ValueError(f"{path}: not a .npy file")
+        with open(path, "rb") as f:
+            data = f.read()
+    return _read_idx_images(path, data)
+
+
+def cmd_predict(args):
+    model = _load_model(args.model)
+    model.n_threads = args.threads
+    batches = []
+    for path in args.inputs:
+        try:
+            batches.append((path, read_images(path)))
+        except CLIError:
+            raise
+        except OSError as exc:
+            message = _os_error(exc) if exc.filename is not None else f"{path}: {exc}"
+            raise CLIError(f"cannot read {message}") from None
+        except (ValueError, TypeError) as exc:  # includes DataFormatError
+            raise CLIError(_one_line(exc)) from None
+    for path, images in batches:
+        if args.proba:
+            proba = model.predict_proba(images)
+            digits = proba.argmax(axis=1)
+        else:
+            digits = model.predict(images)
+        lines = []
+        for i, digit in enumerate(digits):
+            line = f"{path}[{i}]\t{int(digit)}"
+            if args.proba:
+                line += "\t" + "\t".join(f"{p:.4f}" for p in proba[i])
+            lines.append(line)
+        if lines:
+            print("\n".join(lines))
+    return 0
+
+
+# --------------------------------------------------------------------------
+# info
+# --------------------------------------------------------------------------
+
+
+def _mnist_status(folder):
+    names = [name for pair in datasets.SPLITS.values() for name in pair]
+    missing = [name for name in names
+               if not ((folder / name).is_file() or (folder / f"{name}.gz").is_file())]
+    if not missing:
+        return "present (all 4 IDX files)"
+    if len(missing) == len(names):
+        return "not present (will be downloaded on first use)"
+    return f"incomplete, missing: {', '.join(missing)}"
+
+
+def cmd_info(args):
+    try:
+        import PIL
+        pillow = f"yes ({PIL.__version__})"
+    except ImportError:
+        pillow = "no (predict cannot read PNG/JPEG; pip install Pillow)"
+    info = build_info()
+    if args.data_dir is not None:
+        folder, source = Path(args.data_dir).expanduser(), "--data-dir"
+    else:
+        folder = datasets.default_data_dir()
+        source = f"${datasets.ENV_VAR}" if os.environ.get(datasets.ENV_VAR) else "default cache folder"
+    rows = [
+        ("lenet_fast", __version__),
+        ("python", f"{platform.python_version()} ({sys.executable})"),
+        ("numpy", np.__version__),
+        ("openmp", "on" if built_with_openmp() else "off (serial build)"),
+        ("default threads", str(max(1, max_threads()))),
+        ("compile flags", info.get("compile_flags", "")),
+        ("arch", info.get("arch", "")),
+        ("pillow", pillow),
+        ("mnist folder", f"{folder} ({source})"),
+        ("mnist data", _mnist_status(folder)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key + ':':<{width + 1}} {value}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# bench
+# --------------------------------------------------------------------------
+
+
+def cmd_bench(args):
+    from . import bench
+
+    if args.json is not None:
+        _check_writable(args.json, "benchmark JSON")
+    progress = bench._stderr_progress if sys.stderr.isatty() else None
+    try:
+        result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
+                           threads=args.threads, repeats=args.repeats,
+                           round_time=args.round_time, use_torch=not args.no_torch,
+                           data_dir=args.data_dir, progress=progress)
+    except bench.BenchError as exc:
+        raise CLIError(_one_line(exc)) from None
+    print(bench.format_markdown(result))
+    if args.json is not None:
+        try:
+            write_json_atomic(args.json, result)
+        except OSError as exc:
+            raise CLIError(f"cannot write benchmark JSON {args.json}: {_os_error(exc)}") from None
+        print(f"results written to {args.json}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``lenet-fast`` command with `argv` (default: sys.argv[1:]); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"{PROG}: error: {_one_line(exc)} (see '{exc.prog} --help')", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

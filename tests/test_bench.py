@@ -1,0 +1,172 @@
+"""Tests of `lenet_fast.bench` and ``lenet-fast bench`` (fast: tiny rounds, 1 thread,
+no PyTorch; PyTorch is never required)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lenet_fast import bench, cli
+
+# Forward multiply-accumulates per image, by hand:
+C1 = 28 * 28 * 6 * 25          # 117,600
+C3_LECUN = 10 * 10 * 25 * 60   # 150,000
+C3_FULL = 10 * 10 * 25 * 96    # 240,000
+C5 = 120 * 400                 # 48,000
+F6 = 120 * 84                  # 10,080
+OUT = 84 * 10                  # 840
+
+
+@pytest.mark.parametrize("variant,c3,forward,train", [
+    # forward = 2 * MACs; train = 3 x forward for every conv/linear layer but C1 (2x: no dx)
+    ("modern", "full", 833_040, 2_263_920),      # 2 * 416,520; 470,400 + 6 * 298,920
+    ("modern", "lecun", 653_040, 1_723_920),     # 2 * 326,520; 470,400 + 6 * 208,920
+    ("lecun98", "lecun", 653_880, 1_723_920),    # 2 * 325,680 + 3 * 840; 470,400 + 6 * 208,080 + 2 * 2,520
+    ("lecun98", "full", 833_880, 2_263_920),     # 2 * 415,680 + 2,520; 470,400 + 6 * 298,080 + 5,040
+])
+def test_flops_per_image_by_hand(variant, c3, forward, train):
+    c3_macs = C3_FULL if c3 == "full" else C3_LECUN
+    if variant == "modern":
+        assert forward == 2 * (C1 + c3_macs + C5 + F6 + OUT)
+        assert train == 2 * 2 * C1 + 3 * 2 * (c3_macs + C5 + F6 + OUT)
+    else:
+        assert forward == 2 * (C1 + c3_macs + C5 + F6) + 3 * OUT
+        assert train == 2 * 2 * C1 + 3 * 2 * (c3_macs + C5 + F6) + 2 * 3 * OUT
+    f = bench.flops_per_image(variant, c3)
+    assert (f["forward"], f["train"]) == (forward, train)
+    assert sum(v["forward"] for v in f["layers"].values()) == forward
+    assert f["layers"]["c1"] == {"forward": 2 * C1, "train": 4 * C1}
+
+
+def test_flops_rejects_unknown_settings():
+    with pytest.raises(ValueError, match="variant"):
+        bench.flops_per_image("resnet", "full")
+    with pytest.raises(ValueError, match="c3"):
+        bench.flops_per_image("modern", "half")
+
+
+def test_nominal_peak():
+    machine = {"cpu_mhz": 2600.0, "physical_cores": 2}
+    assert bench.nominal_peak_gflops(1, machine) == pytest.approx(2.6 * 32)
+    assert bench.nominal_peak_gflops(4, machine) == pytest.approx(2 * 2.6 * 32)  # capped at the cores
+    assert bench.nominal_peak_gflops(1, {"cpu_mhz": None, "physical_cores": 2}) is None
+
+
+def _run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory):
+    """JSON and stdout of a tiny real run: batch 2, 1 thread, 1 round, no torch."""
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    capture = pytest.MonkeyPatch()
+    out = io.StringIO()
+    capture.setattr(sys, "stdout", out)
+    try:
+        code = cli.main(["bench", "--batch-sizes", "2", "--threads", "1", "--repeats", "1",
+                         "--round-time", "0.02", "--no-torch", "--json", str(path)])
+    finally:
+        capture.undo()
+    assert code == 0
+    return json.loads(path.read_text()), out.getvalue()
+
+
+def test_cli_bench_json(quick_result):
+    result, stdout = quick_result
+    for key in ("settings", "machine", "versions", "build", "data", "flops_per_image", "torch",
+                "peak", "rows", "speedups", "wall_seconds"):
+        assert key in result, key
+    assert result["settings"]["batch_sizes"] == [2] and result["settings"]["threads"] == [1]
+    assert result["torch"]["available"] is False
+    assert result["versions"]["lenet_fast"]
+    assert isinstance(result["build"]["openmp"], bool)
+    assert result["machine"]["usable_cpus"] >= 1
+    assert result["peak"]["dense_kernel_gflops"]["1"] > 0
+    assert result["speedups"] == []  # one thread count only
+
+    flops = bench.flops_per_image("modern", "full")
+    assert result["flops_per_image"]["forward"] == flops["forward"]
+    assert [(r["mode"], r["batch_size"], r["threads"]) for r in result["rows"]] == [
+        ("train", 2, 1), ("infer", 2, 1)]
+    for row in result["rows"]:
+        lf = row["lenet_fast"]
+        ips = lf["images_per_s"]
+        assert ips["median"] > 0 and ips["min"] <= ips["median"] <= ips["max"]
+        assert len(ips["rounds"]) == 1 and lf["steps_per_round"] >= 1
+        per_image = flops["train" if row["mode"] == "train" else "forward"]
+        assert lf["gflops"] == pytest.approx(ips["median"] * per_image / 1e9, rel=1e-9)
+        assert lf["share_of_dense_peak"] == pytest.approx(
+            lf["gflops"] / result["peak"]["dense_kernel_gflops"]["1"], rel=1e-9)
+        assert row["torch"] is None and row["ratio_lenet_fast_over_torch"] is None
+    assert result["rows"][0]["lenet_fast"]["last_loss"] > 0
+
+    assert "### Training" in stdout and "### Inference" in stdout
+    assert "| batch | threads | lenet_fast img/s |" in stdout
+    assert "measured dense-kernel peak" in stdout
+    assert "torch: disabled" in stdout
+
+
+def test_markdown_with_torch_and_speedups(quick_result):
+    """Render a result as if torch and 2 threads had been measured (synthetic numbers)."""
+    result = copy.deepcopy(quick_result[0])
+    result["torch"].update(available=True, same_network=True, network=bench.TORCH_NETWORK,
+                           flops_per_image=bench.flops_per_image("modern", "full"))
+    result["versions"]["torch"] = "0.0-test"
+    result["settings"]["threads"] = [1, 2]
+    for key in ("dense_kernel_gflops", "nominal_gflops"):
+        result["peak"][key]["2"] = 2 * (result["peak"][key]["1"] or 1.0)
+    rows = []
+    for row in result["rows"]:
+        for t in (1, 2):
+            r = copy.deepcopy(row)
+            r["threads"] = t
+            r["lenet_fast"]["images_per_s"]["median"] *= t
+            r["torch"] = copy.deepcopy(r["lenet_fast"])
+            r["torch"]["images_per_s"]["median"] /= 2.0
+            r["ratio_lenet_fast_over_torch"] = 2.0
+            rows.append(r)
+    result["rows"] = rows
+    result["speedups"] = bench._speedups(rows, [1, 2])
+    assert [(s["mode"], s["threads"]) for s in result["speedups"]] == [("train", 2), ("infer", 2)]
+    for s in result["speedups"]:
+        assert s["lenet_fast"] == pytest.approx(2.0) and s["torch"] == pytest.approx(2.0)
+    text = bench.format_markdown(result)
+    assert "lenet_fast / torch" in text and "| 2.00x |" in text
+    assert "### Thread scaling" in text
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--threads", "0"], "--threads"),
+    (["--threads", "1,x"], "--threads"),
+    (["--batch-sizes", ""], "--batch-sizes"),
+    (["--repeats", "0"], "--repeats"),
+    (["--round-time", "-1"], "--round-time"),
+    (["--c3", "half"], "--c3"),
+])
+def test_cli_bench_usage_errors(capsys, argv, needle):
+    code, out, err = _run_cli(capsys, "bench", *argv)
+    assert code == 2
+    assert err.startswith("lenet-fast: error:") and needle in err
+    assert err.count("\n") == 1 and out == ""
+
+
+def test_cli_bench_unwritable_json(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = _run_cli(capsys, "bench", "--no-torch", "--json", str(blocker / "out.json"))
+    assert code == 1
+    assert err.startswith("lenet-fast: error: cannot write benchmark JSON") and err.count("\n") == 1
+
+
+def test_importing_lenet_fast_does_not_import_torch():
+    code = ("import sys, lenet_fast, lenet_fast.bench, lenet_fast.cli; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
