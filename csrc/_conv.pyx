@@ -2,19 +2,20 @@
 
 Raw kernels: they validate nothing, allocate nothing and run without the GIL. The
 checked public API is `lenet_fast.ops`; the model calls these directly on buffers it
-owns. The connection table arrives as CSR lists built by `lenet_fast.ops.connections`:
-`cptr/cidx` (for output map co, the input maps it reads), `rptr/ridx` (for input map
-ci, the output maps that read it) and `pco` (the output map of each connected pair).
-Unconnected pairs are skipped, never multiplied by zero, so LeCun's C3 does 60/96 of
-the dense work.
+owns. The connection table arrives as index lists built by `lenet_fast.ops.connections`:
+for each output map the input maps it reads (`cptr/cidx`, with `pco` the output map of
+each connected pair), and merged lists for pairs of output maps (`fptr/fidx/fflag`)
+and of input maps (`bptr/bidx/bflag`). Unconnected pairs are skipped, never multiplied
+by zero, so LeCun's C3 does 60/96 of the dense work.
 
 How the work is laid out (NCHW, float32, eight-float vectors from `lf_simd.h`):
-- y and dx: one output map per job. Outputs are computed on "wide" rows: position
+- y and dx: two output maps per job. Outputs are computed on "wide" rows: position
   q = oh * pitch + ow of the input's row pitch, so every tap (kh, kw) reads the input
-  at q + kh * pitch + kw, one contiguous vector per 8 positions. Eight vectors (64
-  positions) accumulate in registers over all taps of all connected maps; columns
-  ow >= OW are computed and dropped. dx is the same correlation on a zero-padded
-  copy of dy (`scratch`) with the kernel rotated by 180 degrees.
+  at q + kh * pitch + kw, one contiguous vector per 8 positions. Four vectors (32
+  positions) of both maps accumulate in registers over all taps of all connected
+  input maps, each loaded vector serving both outputs where both read that map;
+  columns ow >= OW are computed and dropped. dx is the same correlation on a
+  zero-padded copy of dy (`scratch`) with the kernel rotated by 180 degrees.
 - dw: one connected (co, ci) pair per job, summed over the batch in sample order;
   vectors run along output rows, the last one shifted back to end at the row's end
   with its already-counted lanes masked off.
@@ -117,91 +118,99 @@ cdef inline void _store_wide(float* out, int opitch, int ipitch, int OW, int s, 
             oh = oh + 1
 
 
-cdef void _wide8(float* out, int opitch, int OW, const float* inp, int ipitch, int istride,
-                 const int* chans, int nchan, const float* wbase, int wstride, bint flip,
-                 float bias, int q0, int Q) noexcept nogil:
-    # Eight vectors of wide positions from q0 (each clamped to end by Q).
-    cdef int s0 = min(q0, Q - 8), s1 = min(q0 + 8, Q - 8), s2 = min(q0 + 16, Q - 8)
-    cdef int s3 = min(q0 + 24, Q - 8), s4 = min(q0 + 32, Q - 8), s5 = min(q0 + 40, Q - 8)
-    cdef int s6 = min(q0 + 48, Q - 8), s7 = min(q0 + 56, Q - 8)
-    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero()
-    cdef lf_v8 a4 = lf_zero(), a5 = lf_zero(), a6 = lf_zero(), a7 = lf_zero()
-    cdef lf_v8 wv
-    cdef float wl[25]
-    cdef int j, kh, kw
-    cdef const float* xp
-    for j in range(nchan):
-        _load_taps(wl, wbase + chans[j] * wstride, flip)
-        for kh in range(5):
-            for kw in range(5):
-                wv = lf_bcast(wl[kh * 5 + kw])
-                xp = inp + chans[j] * istride + kh * ipitch + kw
-                a0 = lf_fma(wv, lf_load(xp + s0), a0)
-                a1 = lf_fma(wv, lf_load(xp + s1), a1)
-                a2 = lf_fma(wv, lf_load(xp + s2), a2)
-                a3 = lf_fma(wv, lf_load(xp + s3), a3)
-                a4 = lf_fma(wv, lf_load(xp + s4), a4)
-                a5 = lf_fma(wv, lf_load(xp + s5), a5)
-                a6 = lf_fma(wv, lf_load(xp + s6), a6)
-                a7 = lf_fma(wv, lf_load(xp + s7), a7)
-    _store_wide(out, opitch, ipitch, OW, s0, a0, bias)
-    _store_wide(out, opitch, ipitch, OW, s1, a1, bias)
-    _store_wide(out, opitch, ipitch, OW, s2, a2, bias)
-    _store_wide(out, opitch, ipitch, OW, s3, a3, bias)
-    _store_wide(out, opitch, ipitch, OW, s4, a4, bias)
-    _store_wide(out, opitch, ipitch, OW, s5, a5, bias)
-    _store_wide(out, opitch, ipitch, OW, s6, a6, bias)
-    _store_wide(out, opitch, ipitch, OW, s7, a7, bias)
-
-
-cdef void _wide4(float* out, int opitch, int OW, const float* inp, int ipitch, int istride,
-                 const int* chans, int nchan, const float* wbase, int wstride, bint flip,
-                 float bias, int q0, int Q) noexcept nogil:
+cdef void _pair4(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
+                 int istride, const int* chans, const int* flags, int nchan, const float* wa,
+                 const float* wb, int wstride, bint flip, float ba, float bb, int q0,
+                 int Q) noexcept nogil:
+    # Two output maps (a, b; b may be NULL) x four vectors of wide positions from q0, each
+    # clamped to end by Q. Input maps read by both (flag 0) load every x vector once for
+    # both outputs; maps read by one output (flag 1: a, 2: b) feed only that one.
     cdef int s0 = min(q0, Q - 8), s1 = min(q0 + 8, Q - 8), s2 = min(q0 + 16, Q - 8)
     cdef int s3 = min(q0 + 24, Q - 8)
     cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero()
-    cdef lf_v8 wv
-    cdef float wl[25]
-    cdef int j, kh, kw
+    cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero()
+    cdef lf_v8 x0, x1, x2, x3, v
+    cdef float wla[25]
+    cdef float wlb[25]
+    cdef int j, f, kh, kw, t
+    cdef const float* xc
     cdef const float* xp
     for j in range(nchan):
-        _load_taps(wl, wbase + chans[j] * wstride, flip)
+        f = flags[j]
+        xc = inp + chans[j] * istride
+        if f != 2:
+            _load_taps(wla, wa + chans[j] * wstride, flip)
+        if f != 1:
+            _load_taps(wlb, wb + chans[j] * wstride, flip)
         for kh in range(5):
             for kw in range(5):
-                wv = lf_bcast(wl[kh * 5 + kw])
-                xp = inp + chans[j] * istride + kh * ipitch + kw
-                a0 = lf_fma(wv, lf_load(xp + s0), a0)
-                a1 = lf_fma(wv, lf_load(xp + s1), a1)
-                a2 = lf_fma(wv, lf_load(xp + s2), a2)
-                a3 = lf_fma(wv, lf_load(xp + s3), a3)
-    _store_wide(out, opitch, ipitch, OW, s0, a0, bias)
-    _store_wide(out, opitch, ipitch, OW, s1, a1, bias)
-    _store_wide(out, opitch, ipitch, OW, s2, a2, bias)
-    _store_wide(out, opitch, ipitch, OW, s3, a3, bias)
+                t = kh * 5 + kw
+                xp = xc + kh * ipitch + kw
+                x0 = lf_load(xp + s0)
+                x1 = lf_load(xp + s1)
+                x2 = lf_load(xp + s2)
+                x3 = lf_load(xp + s3)
+                if f != 2:
+                    v = lf_bcast(wla[t])
+                    a0 = lf_fma(v, x0, a0)
+                    a1 = lf_fma(v, x1, a1)
+                    a2 = lf_fma(v, x2, a2)
+                    a3 = lf_fma(v, x3, a3)
+                if f != 1:
+                    v = lf_bcast(wlb[t])
+                    b0 = lf_fma(v, x0, b0)
+                    b1 = lf_fma(v, x1, b1)
+                    b2 = lf_fma(v, x2, b2)
+                    b3 = lf_fma(v, x3, b3)
+    _store_wide(oa, opitch, ipitch, OW, s0, a0, ba)
+    _store_wide(oa, opitch, ipitch, OW, s1, a1, ba)
+    _store_wide(oa, opitch, ipitch, OW, s2, a2, ba)
+    _store_wide(oa, opitch, ipitch, OW, s3, a3, ba)
+    if ob != NULL:
+        _store_wide(ob, opitch, ipitch, OW, s0, b0, bb)
+        _store_wide(ob, opitch, ipitch, OW, s1, b1, bb)
+        _store_wide(ob, opitch, ipitch, OW, s2, b2, bb)
+        _store_wide(ob, opitch, ipitch, OW, s3, b3, bb)
 
 
-cdef void _wide1(float* out, int opitch, int OW, const float* inp, int ipitch, int istride,
-                 const int* chans, int nchan, const float* wbase, int wstride, bint flip,
-                 float bias, int q0, int Q) noexcept nogil:
+cdef void _pair1(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
+                 int istride, const int* chans, const int* flags, int nchan, const float* wa,
+                 const float* wb, int wstride, bint flip, float ba, float bb, int q0,
+                 int Q) noexcept nogil:
+    # As _pair4, one vector.
     cdef int s0 = min(q0, Q - 8)
-    cdef lf_v8 a0 = lf_zero()
-    cdef float wl[25]
-    cdef int j, kh, kw
-    cdef const float* xp
+    cdef lf_v8 a0 = lf_zero(), b0 = lf_zero(), x0
+    cdef float wla[25]
+    cdef float wlb[25]
+    cdef int j, f, kh, kw, t
+    cdef const float* xc
     for j in range(nchan):
-        _load_taps(wl, wbase + chans[j] * wstride, flip)
+        f = flags[j]
+        xc = inp + chans[j] * istride
+        if f != 2:
+            _load_taps(wla, wa + chans[j] * wstride, flip)
+        if f != 1:
+            _load_taps(wlb, wb + chans[j] * wstride, flip)
         for kh in range(5):
             for kw in range(5):
-                xp = inp + chans[j] * istride + kh * ipitch + kw
-                a0 = lf_fma(lf_bcast(wl[kh * 5 + kw]), lf_load(xp + s0), a0)
-    _store_wide(out, opitch, ipitch, OW, s0, a0, bias)
+                t = kh * 5 + kw
+                x0 = lf_load(xc + kh * ipitch + kw + s0)
+                if f != 2:
+                    a0 = lf_fma(lf_bcast(wla[t]), x0, a0)
+                if f != 1:
+                    b0 = lf_fma(lf_bcast(wlb[t]), x0, b0)
+    _store_wide(oa, opitch, ipitch, OW, s0, a0, ba)
+    if ob != NULL:
+        _store_wide(ob, opitch, ipitch, OW, s0, b0, bb)
 
 
-cdef void _corr_wide(float* out, int OH, int OW, int opitch, const float* inp, int ipitch,
-                     int istride, const int* chans, int nchan, const float* wbase, int wstride,
-                     bint flip, float bias) noexcept nogil:
-    # out[oh, ow] = bias + sum_j sum_taps w_j[tap] * inp[chans[j]][oh + kh, ow + kw] for one
-    # output map; needs Q = (OH - 1) * ipitch + OW >= 8.
+cdef void _corr_pair(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
+                     int ipitch, int istride, const int* chans, const int* flags, int nchan,
+                     const float* wa, const float* wb, int wstride, bint flip, float ba,
+                     float bb) noexcept nogil:
+    # oa[oh, ow] = ba + sum over the maps flagged for a of sum_taps w[tap] * inp[map][oh + kh,
+    # ow + kw] (taps rotated by 180 degrees when flip), likewise ob; needs
+    # Q = (OH - 1) * ipitch + OW >= 8.
     cdef int Q = (OH - 1) * ipitch + OW
     cdef int nvec = (Q + 7) // 8
     cdef int q0 = 0
@@ -209,20 +218,23 @@ cdef void _corr_wide(float* out, int OH, int OW, int opitch, const float* inp, i
     if nchan == 0:
         for i in range(OH):
             for j in range(OW):
-                out[i * opitch + j] = bias
+                oa[i * opitch + j] = ba
+                if ob != NULL:
+                    ob[i * opitch + j] = bb
         return
-    while nvec >= 8:
-        _wide8(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
-        q0 = q0 + 64
-        nvec = nvec - 8
+    while nvec >= 4:
+        _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
+               flip, ba, bb, q0, Q)
+        q0 = q0 + 32
+        nvec = nvec - 4
     # The rest: one more block whose vectors past Q are clamped back onto it (the same
-    # positions computed twice, identically), or single vectors.
-    if nvec >= 5:
-        _wide8(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
-    elif nvec >= 2:
-        _wide4(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
+    # positions computed twice, identically), or a single vector.
+    if nvec >= 2:
+        _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
+               flip, ba, bb, q0, Q)
     elif nvec == 1:
-        _wide1(out, opitch, OW, inp, ipitch, istride, chans, nchan, wbase, wstride, flip, bias, q0, Q)
+        _pair1(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
+               flip, ba, bb, q0, Q)
 
 
 cdef void _dw_rows(float* out, int nrows, const float* dy, int dy_ns, const float* x,
@@ -308,11 +320,17 @@ cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int
 
 def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
             const float[:, :, :, ::1] w, const float[::1] b,
-            const int[::1] cptr, const int[::1] cidx, int n_threads):
-    """y (N, Cout, H-4, W-4) <- conv(x (N, Cin, H, W), w (Cout, Cin, 5, 5)) + b (Cout,)."""
+            const int[::1] cptr, const int[::1] cidx, const int[::1] fptr,
+            const int[::1] fidx, const int[::1] fflag, int n_threads):
+    """y (N, Cout, H-4, W-4) <- conv(x (N, Cin, H, W), w (Cout, Cin, 5, 5)) + b (Cout,).
+
+    cptr/cidx: inputs of each output map; fptr/fidx/fflag: the merged input lists of
+    output-map pairs (2p, 2p+1), flag 0 both, 1 the first only, 2 the second only.
+    """
     cdef int N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int Cout = w.shape[0], OH = H - 4, OW = W - 4
-    cdef int job, n, co
+    cdef int npair = (Cout + 1) // 2
+    cdef int job, n, co, pr
     cdef bint dense = cidx.shape[0] == Cin * Cout
     cdef float* py = &y[0, 0, 0, 0]
     cdef const float* px = &x[0, 0, 0, 0]
@@ -320,16 +338,23 @@ def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
     cdef const float* pb = &b[0]
     cdef const int* pptr = &cptr[0]
     cdef const int* pidx = &cidx[0] if cidx.shape[0] > 0 else NULL
+    cdef const int* qptr = &fptr[0]
+    cdef const int* qidx = &fidx[0] if fidx.shape[0] > 0 else NULL
+    cdef const int* qflag = &fflag[0] if fflag.shape[0] > 0 else NULL
     with nogil:
         if OH == 1 and OW == 1 and dense:
             dense_forward(py, px, pw, pb, N, Cin * 25, Cout, n_threads)
         elif (OH - 1) * W + OW >= 8:
-            for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
-                n = job // Cout
-                co = job - n * Cout
-                _corr_wide(py + job * OH * OW, OH, OW, OW, px + n * Cin * H * W, W, H * W,
-                           pidx + pptr[co], pptr[co + 1] - pptr[co], pw + co * Cin * 25, 25,
-                           False, pb[co])
+            for job in prange(N * npair, num_threads=n_threads, schedule="static"):
+                n = job // npair
+                pr = job - n * npair
+                co = 2 * pr
+                _corr_pair(py + (n * Cout + co) * OH * OW,
+                           py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
+                           OH, OW, OW, px + n * Cin * H * W, W, H * W,
+                           qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
+                           pw + co * Cin * 25, pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
+                           25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0)
         else:
             for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
                 n = job // Cout
@@ -349,11 +374,13 @@ def scratch_size(int N, int Cout, int H, int W):
 
 def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
              const float[:, :, :, ::1] dy, const float[:, :, :, ::1] x,
-             const float[:, :, :, ::1] w, const int[::1] cptr, const int[::1] cidx,
-             const int[::1] rptr, const int[::1] ridx, const int[::1] pco,
+             const float[:, :, :, ::1] w, const int[::1] cidx, const int[::1] pco,
+             const int[::1] bptr, const int[::1] bidx, const int[::1] bflag,
              float[::1] scratch, int n_threads, bint need_dx=True):
     """dx (N, Cin, H, W), dw (Cout, Cin, 5, 5), db (Cout,) <- dy (N, Cout, H-4, W-4).
 
+    cidx/pco: the input and output map of each connected pair; bptr/bidx/bflag: the
+    merged output-map lists of input-map pairs (2p, 2p+1), flagged as in `forward`.
     dw is zero where the table has no connection. With need_dx False, dx is not
     touched (the first layer's input gradient is never used). `scratch` holds at
     least `scratch_size(N, Cout, H, W)` floats when need_dx (else it may be empty).
@@ -373,10 +400,12 @@ def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
     cdef const float* pdy = &dy[0, 0, 0, 0]
     cdef const float* px = &x[0, 0, 0, 0]
     cdef const float* pw = &w[0, 0, 0, 0]
+    cdef int npair = (Cin + 1) // 2
     cdef const int* pcidx = &cidx[0] if nnz > 0 else NULL
-    cdef const int* prptr = &rptr[0]
-    cdef const int* pridx = &ridx[0] if nnz > 0 else NULL
     cdef const int* ppco = &pco[0] if nnz > 0 else NULL
+    cdef const int* qptr = &bptr[0]
+    cdef const int* qidx = &bidx[0] if bidx.shape[0] > 0 else NULL
+    cdef const int* qflag = &bflag[0] if bflag.shape[0] > 0 else NULL
     with nogil:
         if OHOW == 1 and dense:
             dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads)
@@ -410,9 +439,12 @@ def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
                     for r in range(OH):
                         for i in range(OW):
                             pad[(r + 4) * P + 4 + i] = pdy[job * OHOW + r * OW + i]
-                for job in prange(N * Cin, num_threads=n_threads, schedule="static"):
-                    n = job // Cin
-                    ci = job - n * Cin
-                    _corr_wide(pdx + job * HW, H, W, W, psc + n * Cout * PP, P, PP,
-                               pridx + prptr[ci], prptr[ci + 1] - prptr[ci], pw + ci * 25,
-                               Cin * 25, True, 0)
+                for job in prange(N * npair, num_threads=n_threads, schedule="static"):
+                    n = job // npair
+                    ci = 2 * (job - n * npair)
+                    _corr_pair(pdx + (n * Cin + ci) * HW,
+                               pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
+                               H, W, W, psc + n * Cout * PP, P, PP,
+                               qidx + qptr[ci // 2], qflag + qptr[ci // 2],
+                               qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
+                               pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0)

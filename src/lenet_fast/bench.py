@@ -46,7 +46,8 @@ Peaks
 -----
 * *Measured dense-kernel peak*: the best GFLOP/s that lenet_fast's own dense kernel
   (`lenet_fast.ops.linear_forward`) reaches on a large problem, x (512, 1024) times
-  w (1024, 1024)^T, with the same thread count as the row. It is what the kernels
+  w (1024, 1024)^T, with the same thread count as the row, probed before and after
+  the rows (a busy machine can only lower a best-of figure). It is what the kernels
   achieve when there is plenty of work; the "% peak" columns are relative to it.
 * *Nominal peak*: cores * GHz * 32 FLOP/cycle (two 256-bit FMA pipes, 8 float32
   lanes, 2 FLOPs per FMA), with the clock read from ``cpu MHz`` in /proc/cpuinfo
@@ -671,17 +672,24 @@ def run(*, variant: str = "modern", c3: str = "full",
     load = _OtherLoad().start()
     time.sleep(0.25)
     machine["other_cpus_at_start"] = load.stop()
-    say("measuring the dense-kernel peak")
     peak = {"method": ("best GFLOP/s of lenet_fast.ops.linear_forward on x (512, 1024) @ "
-                       "w (1024, 1024)^T, per thread count"),
+                       "w (1024, 1024)^T, per thread count, probed before and after the rows"),
             "dense_kernel_gflops": {}, "dense_kernel_calls": {},
             "nominal_method": f"min(threads, physical cores) x GHz (cpu MHz) x {FLOPS_PER_CYCLE} FLOP/cycle",
-            "nominal_gflops": {}}
-    for t in threads:
-        probe = measure_dense_peak(t, budget=min(0.3, max(0.05, round_time)))
-        peak["dense_kernel_gflops"][str(t)] = probe["gflops"]
-        peak["dense_kernel_calls"][str(t)] = probe["calls"]
-        peak["nominal_gflops"][str(t)] = nominal_peak_gflops(t, machine)
+            "nominal_gflops": {str(t): nominal_peak_gflops(t, machine) for t in threads}}
+    probe_budget = min(0.5, max(0.05, round_time))
+
+    def probe_peak():
+        # The best of two probes: a busy machine can only lower a best-of figure.
+        for t in threads:
+            probe = measure_dense_peak(t, budget=probe_budget)
+            key = str(t)
+            peak["dense_kernel_gflops"][key] = max(probe["gflops"],
+                                                   peak["dense_kernel_gflops"].get(key, 0.0))
+            peak["dense_kernel_calls"][key] = probe["calls"] + peak["dense_kernel_calls"].get(key, 0)
+
+    say("measuring the dense-kernel peak")
+    probe_peak()
 
     x, y, source = load_images(data_dir)
 
@@ -696,20 +704,25 @@ def run(*, variant: str = "modern", c3: str = "full",
                     runners.append(_TorchRunner(torch, mode, batches, t))
                 load = _OtherLoad().start()
                 measured = _measure_row(runners, b, repeats, round_time)
-                row = {"mode": mode, "batch_size": b, "threads": t, "other_cpus": load.stop()}
-                for name, lib_flops in (("lenet_fast", flops), ("torch", torch_flops)):
-                    m = measured.get(name)
-                    if m is not None:
-                        gflops = m["images_per_s"]["median"] * _mode_flops(lib_flops, mode) / 1e9
-                        nominal = peak["nominal_gflops"][str(t)]
-                        m["gflops"] = gflops
-                        m["share_of_dense_peak"] = gflops / peak["dense_kernel_gflops"][str(t)]
-                        m["share_of_nominal_peak"] = gflops / nominal if nominal else None
-                    row[name] = m
+                row = {"mode": mode, "batch_size": b, "threads": t, "other_cpus": load.stop(),
+                       "lenet_fast": measured["lenet_fast"], "torch": measured.get("torch")}
                 row["ratio_lenet_fast_over_torch"] = (
                     row["lenet_fast"]["images_per_s"]["median"] / row["torch"]["images_per_s"]["median"]
                     if row["torch"] is not None else None)
                 rows.append(row)
+
+    say("measuring the dense-kernel peak again")
+    probe_peak()
+    for row in rows:
+        key = str(row["threads"])
+        nominal = peak["nominal_gflops"][key]
+        for name, lib_flops in (("lenet_fast", flops), ("torch", torch_flops)):
+            m = row[name]
+            if m is not None:
+                gflops = m["images_per_s"]["median"] * _mode_flops(lib_flops, row["mode"]) / 1e9
+                m["gflops"] = gflops
+                m["share_of_dense_peak"] = gflops / peak["dense_kernel_gflops"][key]
+                m["share_of_nominal_peak"] = gflops / nominal if nominal else None
 
     machine["loadavg_end"] = machine_info()["loadavg"]
     result = {

@@ -220,13 +220,13 @@ class LeNet5:
     def _forward(self, buf):
         """Forward pass on buf.x; fills buf.out (logits or RBF distances)."""
         p, nt, cn = self.params, self._nt, self._conn
-        _conv.forward(buf.a1, buf.x, p["c1.weight"], p["c1.bias"], cn["c1"][0], cn["c1"][1], nt)
+        _conv.forward(buf.a1, buf.x, p["c1.weight"], p["c1.bias"], *cn["c1"].forward_args, nt)
         if self.variant == "modern":
             # max(relu(a)) == relu(max(a)): pool first, then ReLU a quarter of the values.
             _pool.maxpool_forward(buf.p1, buf.a1, nt, True)
-            _conv.forward(buf.a3, buf.p1, p["c3.weight"], p["c3.bias"], cn["c3"][0], cn["c3"][1], nt)
+            _conv.forward(buf.a3, buf.p1, p["c3.weight"], p["c3.bias"], *cn["c3"].forward_args, nt)
             _pool.maxpool_forward(buf.p3, buf.a3, nt, True)
-            _conv.forward(buf.a5, buf.p3, p["c5.weight"], p["c5.bias"], cn["c5"][0], cn["c5"][1], nt)
+            _conv.forward(buf.a5, buf.p3, p["c5.weight"], p["c5.bias"], *cn["c5"].forward_args, nt)
             np.maximum(buf.a5.reshape(buf.n, 120), 0, out=buf.h5)
             _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
             np.maximum(buf.a6, 0, out=buf.h6)
@@ -235,11 +235,11 @@ class LeNet5:
             _squash(buf.a1, buf.h1)
             _pool.subsample_forward(buf.p1, buf.h1, p["s2.coef"], p["s2.bias"], nt)
             _squash(buf.p1, buf.q1)
-            _conv.forward(buf.a3, buf.q1, p["c3.weight"], p["c3.bias"], cn["c3"][0], cn["c3"][1], nt)
+            _conv.forward(buf.a3, buf.q1, p["c3.weight"], p["c3.bias"], *cn["c3"].forward_args, nt)
             _squash(buf.a3, buf.h3)
             _pool.subsample_forward(buf.p3, buf.h3, p["s4.coef"], p["s4.bias"], nt)
             _squash(buf.p3, buf.q3)
-            _conv.forward(buf.a5, buf.q3, p["c5.weight"], p["c5.bias"], cn["c5"][0], cn["c5"][1], nt)
+            _conv.forward(buf.a5, buf.q3, p["c5.weight"], p["c5.bias"], *cn["c5"].forward_args, nt)
             _squash(buf.a5.reshape(buf.n, 120), buf.h5)
             _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
             _squash(buf.a6, buf.h6)
@@ -264,13 +264,13 @@ class LeNet5:
                              p["f6.weight"], nt)
             np.multiply(buf.g_h5, buf.h5 > 0, out=buf.g_a5.reshape(n, 120))
             _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.p3,
-                           p["c5.weight"], *cn["c5"], buf.scratch, nt)
+                           p["c5.weight"], *cn["c5"].backward_args, buf.scratch, nt)
             _pool.maxpool_backward(buf.g_h3, buf.g_p3, buf.a3, nt, True)
             _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.p1,
-                           p["c3.weight"], *cn["c3"], buf.scratch, nt)
+                           p["c3.weight"], *cn["c3"].backward_args, buf.scratch, nt)
             _pool.maxpool_backward(buf.g_h1, buf.g_p1, buf.a1, nt, True)
             _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
-                           p["c1.weight"], *cn["c1"], buf.scratch, nt, False)
+                           p["c1.weight"], *cn["c1"].backward_args, buf.scratch, nt, False)
         else:
             _rbf_backward(buf.g_h6, buf.g_out, buf.h6, self.rbf_centers, buf.tmp6)
             _squash_backward(buf.g_h6, buf.h6)
@@ -279,19 +279,19 @@ class LeNet5:
             _squash_backward(buf.g_h5, buf.h5)
             np.copyto(buf.g_a5.reshape(n, 120), buf.g_h5)
             _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.q3,
-                           p["c5.weight"], *cn["c5"], buf.scratch, nt)
+                           p["c5.weight"], *cn["c5"].backward_args, buf.scratch, nt)
             _squash_backward(buf.g_p3, buf.q3)
             _pool.subsample_backward(buf.g_h3, g["s4.coef"], g["s4.bias"], buf.g_p3, buf.h3,
                                      p["s4.coef"], nt)
             _squash_backward(buf.g_h3, buf.h3)
             _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.q1,
-                           p["c3.weight"], *cn["c3"], buf.scratch, nt)
+                           p["c3.weight"], *cn["c3"].backward_args, buf.scratch, nt)
             _squash_backward(buf.g_p1, buf.q1)
             _pool.subsample_backward(buf.g_h1, g["s2.coef"], g["s2.bias"], buf.g_p1, buf.h1,
                                      p["s2.coef"], nt)
             _squash_backward(buf.g_h1, buf.h1)
             _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
-                           p["c1.weight"], *cn["c1"], buf.scratch, nt, False)
+                           p["c1.weight"], *cn["c1"].backward_args, buf.scratch, nt, False)
 
     # ------------------------------------------------------------------ public API
     def _load_input(self, x):

@@ -57,20 +57,58 @@ def _check_shape(name, a, expected):
         raise ValueError(f"{name} has shape {a.shape}, expected {tuple(expected)}")
 
 
+class Connections:
+    """Index lists of a connection table, in the forms the convolution kernels read.
+
+    Attributes (int32 arrays)
+    -------------------------
+    cptr, cidx : for output map o, the input maps cidx[cptr[o]:cptr[o+1]]
+    pco : the output map of each connected pair (cidx holds its input map)
+    fptr, fidx, fflag : for output maps (2p, 2p+1), the union of their input maps
+        fidx[fptr[p]:fptr[p+1]], flagged 0 (read by both), 1 (first only), 2 (second)
+    bptr, bidx, bflag : the same for input maps (2p, 2p+1) and the output maps
+        reading them (the input gradient's view of the table)
+    """
+
+    def __init__(self, table):
+        self.table = table
+        by_out = table.T
+        self.cptr = np.concatenate([[0], np.cumsum(by_out.sum(axis=1))]).astype(np.int32)
+        self.pco, self.cidx = (a.astype(np.int32) for a in np.nonzero(by_out))
+        self.fptr, self.fidx, self.fflag = _pair_lists(by_out)
+        self.bptr, self.bidx, self.bflag = _pair_lists(table)
+
+    @property
+    def forward_args(self):
+        """The arguments `_conv.forward` takes after b."""
+        return self.cptr, self.cidx, self.fptr, self.fidx, self.fflag
+
+    @property
+    def backward_args(self):
+        """The arguments `_conv.backward` takes after w."""
+        return self.cidx, self.pco, self.bptr, self.bidx, self.bflag
+
+
+def _pair_lists(rows):
+    """Merged column lists of row pairs (2p, 2p+1) of a bool matrix, with flags."""
+    ptr, idx, flag = [0], [], []
+    for p in range(0, rows.shape[0], 2):
+        first = rows[p]
+        second = rows[p + 1] if p + 1 < rows.shape[0] else np.zeros_like(first)
+        for j in np.nonzero(first | second)[0]:
+            idx.append(j)
+            flag.append(0 if first[j] and second[j] else (1 if first[j] else 2))
+        ptr.append(len(idx))
+    return (np.array(ptr, np.int32), np.array(idx, np.int32), np.array(flag, np.int32))
+
+
 def connections(table, c_in, c_out):
-    """CSR lists of a connection table for the convolution kernels.
+    """Check a connection table and return its `Connections` index lists.
 
     Parameters
     ----------
     table : bool ndarray (c_in, c_out) or None
         table[i, o] True when output map o reads input map i; None means dense.
-
-    Returns
-    -------
-    (cptr, cidx, rptr, ridx, pco) : int32 arrays
-        For output map o, the input maps cidx[cptr[o]:cptr[o+1]]; for input map i,
-        the output maps ridx[rptr[i]:rptr[i+1]]; pco[k] is the output map of the
-        k-th connected pair (cidx[k] its input map).
     """
     if table is None:
         table = np.ones((c_in, c_out), dtype=bool)
@@ -79,13 +117,7 @@ def connections(table, c_in, c_out):
         raise TypeError(f"table must be a bool ndarray of shape (Cin, Cout) or None, got {kind}")
     elif table.shape != (c_in, c_out):
         raise ValueError(f"table has shape {table.shape}, expected (Cin, Cout) = {(c_in, c_out)}")
-    by_out = table.T
-    cptr = np.concatenate([[0], np.cumsum(by_out.sum(axis=1))]).astype(np.int32)
-    cidx = np.nonzero(by_out)[1].astype(np.int32)
-    rptr = np.concatenate([[0], np.cumsum(table.sum(axis=1))]).astype(np.int32)
-    ridx = np.nonzero(table)[1].astype(np.int32)
-    pco = np.nonzero(by_out)[0].astype(np.int32)
-    return cptr, cidx, rptr, ridx, pco
+    return Connections(np.ascontiguousarray(table))
 
 
 def _conv_args(x, w, table):
@@ -116,13 +148,13 @@ def conv_forward(x, w, b, table=None, *, n_threads=None):
     y : float32 (N, Cout, H-4, W-4)
     """
     nt = resolve_threads(n_threads)
-    x, w, (cptr, cidx, *_) = _conv_args(x, w, table)
+    x, w, conn = _conv_args(x, w, table)
     b = _f32("b", b, 1)
     _check_shape("b", b, (w.shape[0],))
     n, _, h, wd = x.shape
     y = np.empty((n, w.shape[0], h - 4, wd - 4), dtype=np.float32)
     if n:
-        _conv.forward(y, x, w, b, cptr, cidx, nt)
+        _conv.forward(y, x, w, b, *conn.forward_args, nt)
     return y
 
 
@@ -151,7 +183,7 @@ def conv_backward(dy, x, w, table=None, *, n_threads=None):
     db = np.zeros(w.shape[0], dtype=np.float32)
     if n:
         scratch = np.empty(_conv.scratch_size(n, w.shape[0], h, wd), dtype=np.float32)
-        _conv.backward(dx, dw, db, dy, x, w, *conn, scratch, nt)
+        _conv.backward(dx, dw, db, dy, x, w, *conn.backward_args, scratch, nt)
     return dx, dw, db
 
 
