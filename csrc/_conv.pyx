@@ -15,7 +15,9 @@ How the work is laid out (NCHW, float32, eight-float vectors from `lf_simd.h`):
   positions) of both maps accumulate in registers over all taps of all connected
   input maps, each loaded vector serving both outputs where both read that map;
   columns ow >= OW are computed and dropped. dx is the same correlation on a
-  zero-padded copy of dy (`scratch`) with the kernel rotated by 180 degrees.
+  zero-padded copy of dy (`scratch`) with the kernel rotated by 180 degrees; its
+  padding is 4 columns on the left only, so a row's reads that run past its end
+  wrap into the next row's zeros and dx needs no dropped columns.
 - dw: one connected (co, ci) pair per job, summed over the batch in sample order;
   vectors run along output rows, the last one shifted back to end at the row's end
   with its already-counted lanes masked off.
@@ -368,8 +370,14 @@ def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
 
 
 def scratch_size(int N, int Cout, int H, int W):
-    """Floats of scratch `backward` needs: a zero-padded copy of dy."""
-    return N * Cout * (H + 4) * (W + 4)
+    """Floats of scratch `backward` needs for dx: dy zero-padded to (H + 4) rows of W."""
+    return N * Cout * _padded_map(H, W)
+
+
+cdef inline int _padded_map(int H, int W) noexcept nogil:
+    # dy (H-4, W-4) sits at rows 4.., columns 4..W-1 of an (H + 4) x W map, zeros elsewhere;
+    # the 8 floats after it are zero too (the last row's reads wrap past its end).
+    return (H + 4) * W + 8
 
 
 def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
@@ -387,7 +395,7 @@ def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
     """
     cdef int N = x.shape[0], Cin = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int Cout = w.shape[0], OH = H - 4, OW = W - 4
-    cdef int OHOW = OH * OW, HW = H * W, P = W + 4, PP = (H + 4) * (W + 4)
+    cdef int OHOW = OH * OW, HW = H * W, PP = _padded_map(H, W)
     cdef int nnz = cidx.shape[0]
     cdef bint dense = nnz == Cin * Cout
     cdef int job, n, ci, co, k, i, r
@@ -438,13 +446,13 @@ def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
                         pad[i] = 0
                     for r in range(OH):
                         for i in range(OW):
-                            pad[(r + 4) * P + 4 + i] = pdy[job * OHOW + r * OW + i]
+                            pad[(r + 4) * W + 4 + i] = pdy[job * OHOW + r * OW + i]
                 for job in prange(N * npair, num_threads=n_threads, schedule="static"):
                     n = job // npair
                     ci = 2 * (job - n * npair)
                     _corr_pair(pdx + (n * Cin + ci) * HW,
                                pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
-                               H, W, W, psc + n * Cout * PP, P, PP,
+                               H, W, W, psc + n * Cout * PP, W, PP,
                                qidx + qptr[ci // 2], qflag + qptr[ci // 2],
                                qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
                                pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0)

@@ -57,6 +57,13 @@ def test_nominal_peak():
     assert bench.nominal_peak_gflops(1, {"cpu_mhz": None, "physical_cores": 2}) is None
 
 
+def test_contention_rule():
+    # 2 usable CPUs: another process holding a core spoils a 2-thread row, not a 1-thread one.
+    assert bench._contended(1.0, 2, 2) and not bench._contended(1.0, 1, 2)
+    assert not bench._contended(0.1, 2, 2) and bench._contended(1.5, 1, 2)
+    assert not bench._contended(None, 2, 2)
+
+
 def _run_cli(capsys, *argv):
     code = cli.main(list(argv))
     out, err = capsys.readouterr()

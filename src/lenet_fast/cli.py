@@ -210,17 +210,21 @@ def build_parser():
                         f"(default: {d['epochs']}; with --resume, the checkpoint's)")
     p.add_argument("--batch-size", type=_positive_int, default=argparse.SUPPRESS, metavar="B",
                    help=f"images per training step (default: {d['batch_size']})")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default=argparse.SUPPRESS,
-                   help="'adam', or 'sgd' with momentum 0.9 "
-                        f"(default: {d['optimizer']})")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "sdlm"), default=argparse.SUPPRESS,
+                   help="'adam'; 'sgd' with momentum 0.9; or 'sdlm', the paper's stochastic "
+                        "diagonal Levenberg-Marquardt (mu 0.02, curvature re-estimated on 500 "
+                        "training digits before each epoch; --variant lecun98 only; the paper "
+                        f"uses it with --batch-size 1) (default: {d['optimizer']})")
     p.add_argument("--lr", type=_positive_float, default=argparse.SUPPRESS, metavar="X",
                    help="base (for onecycle: peak) learning rate "
-                        f"(default: {_show(d['lr'], 'the optimizer default: 1e-3 for adam, 0.01 for sgd')})")
-    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"),
+                        f"(default: {_show(d['lr'], 'the optimizer default: 1e-3 for adam, 0.01 for sgd, 0.0005 for sdlm')})")
+    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle", "lecun98"),
                    default=argparse.SUPPRESS,
                    help="learning-rate schedule over the whole run: constant; step (divided by "
                         "10 after each third); cosine (decay to 0); onecycle (warm up to --lr "
-                        f"over 30%%, then anneal) (default: {d['schedule']})")
+                        "over 30%%, then anneal); lecun98 (the paper's, by epoch: --lr for "
+                        "epochs 1-2, then x0.4 for 3-5, x0.2 for 6-8, x0.1 for 9-12, x0.02 after) "
+                        f"(default: {d['schedule']}; lecun98 with --optimizer sdlm)")
     p.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, metavar="T",
                    help="OpenMP threads for the kernels; results do not depend on it "
                         f"(default: {_show(d['threads'], 'OMP_NUM_THREADS, else all cores')})")
@@ -490,6 +494,12 @@ def _train_settings(args):
             settings[key] = saved[key]
         settings["epochs"] = saved["epochs"]
     settings.update(given)
+    if saved is None and settings["optimizer"] == "sdlm":
+        if "schedule" not in given:  # SDLM's default: the paper's schedule
+            settings["schedule"] = "lecun98"
+        if settings["variant"] != "lecun98":
+            raise CLIError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
+                           "is the paper's, for the paper's network)", code=2)
     if settings["out"] is None:
         settings["out"] = _default_out(settings["variant"])
     if saved is not None:
@@ -512,6 +522,12 @@ def _train_settings(args):
 
 def _check_resume_data(path, saved, n_train):
     """A schedule laid out over a known number of steps must match the training set."""
+    per_epoch = saved["schedule_config"].get("steps_per_epoch")  # lecun98: by epoch
+    if per_epoch is not None and per_epoch != math.ceil(n_train / saved["batch_size"]):
+        raise CLIError(f"the checkpoint {path} was trained on a training set of another size "
+                       f"(its schedule has {per_epoch} steps per epoch, {n_train:,} images give "
+                       f"{math.ceil(n_train / saved['batch_size'])}); resume with the same data "
+                       "and --train-limit", code=2)
     total = saved["schedule_config"].get("total_steps")
     if total is None:
         return

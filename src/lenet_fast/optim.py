@@ -54,6 +54,7 @@ __all__ = [
     "StepLR",
     "CosineLR",
     "OneCycleLR",
+    "LeCunSDLMSchedule",
     "SCHEDULES",
     "make_schedule",
     "schedule_from_config",
@@ -750,10 +751,11 @@ def make_optimizer(name: str, lr: float | None = None, **kw: Any) -> Optimizer:
 
     Parameters
     ----------
-    name : {"sgd", "adam"}
+    name : {"sgd", "adam", "sdlm"}
         Optimizer name (case-insensitive).
     lr : float, optional
-        Learning rate.  Defaults: 0.01 for ``"sgd"``, 1e-3 for ``"adam"``.
+        Learning rate.  Defaults: 0.01 for ``"sgd"``, 1e-3 for ``"adam"``,
+        0.0005 for ``"sdlm"`` (:class:`lenet_fast.sdlm.SDLM`, ``mu = 0.02``).
     **kw
         Other constructor arguments.  For ``"sgd"`` the momentum defaults to
         0.9 (unlike the :class:`SGD` constructor, whose default is 0).
@@ -1029,12 +1031,62 @@ class OneCycleLR(LRSchedule):
         return self._cos(self.max_lr, self.final_lr, frac)
 
 
+class LeCunSDLMSchedule(LRSchedule):
+    """The step size schedule of LeCun et al. (1998) for SDLM, by pass over the data.
+
+    With ``epoch = step // steps_per_epoch`` (0-based; the paper counts passes from
+    1) and the paper's ``base_lr = 0.0005``:
+
+    * passes 1-2 (epochs 0-1): 0.0005;
+    * passes 3-5 (epochs 2-4): 0.0002;
+    * passes 6-8 (epochs 5-7): 0.0001;
+    * passes 9-12 (epochs 8-11): 0.00005;
+    * later passes: 0.00001.
+
+    Another ``base_lr`` scales every value by ``base_lr / 0.0005``.
+
+    Parameters
+    ----------
+    steps_per_epoch : int
+        Optimizer steps per pass over the training set, ``>= 1``.
+    base_lr : float, default 0.0005
+        Rate of the first two passes, ``>= 0``.
+    """
+
+    name: ClassVar[str] = "lecun98"
+    #: (last pass, eta) of the paper; after the last entry: ``_FINAL``.
+    _PASSES: ClassVar[tuple[tuple[int, float], ...]] = (
+        (2, 0.0005), (5, 0.0002), (8, 0.0001), (12, 0.00005))
+    _FINAL: ClassVar[float] = 0.00001
+    _PAPER_BASE: ClassVar[float] = 0.0005
+
+    def __init__(self, steps_per_epoch: int, base_lr: float = 0.0005) -> None:
+        self.steps_per_epoch = _as_int("steps_per_epoch", steps_per_epoch, ge=1)
+        self.base_lr = _as_float("base_lr", base_lr, ge=0.0)
+
+    def _params(self) -> dict[str, Any]:
+        return {"steps_per_epoch": self.steps_per_epoch, "base_lr": self.base_lr}
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate for global step ``step`` (see class docstring)."""
+        step = self._check_step(step)
+        passes = step // self.steps_per_epoch + 1  # 1-based, as in the paper
+        eta = self._FINAL
+        for last, value in self._PASSES:
+            if passes <= last:
+                eta = value
+                break
+        scale = self.base_lr / self._PAPER_BASE
+        return eta if scale == 1.0 else eta * scale
+
+
 #: Schedule registry used by :func:`schedule_from_config`.
 SCHEDULES: dict[str, type[LRSchedule]] = {
     "constant": ConstantLR,
     "step": StepLR,
     "cosine": CosineLR,
     "onecycle": OneCycleLR,
+    "lecun98": LeCunSDLMSchedule,
 }
 
 
@@ -1049,7 +1101,7 @@ def make_schedule(
 
     Parameters
     ----------
-    name : {"constant", "step", "cosine", "onecycle"}
+    name : {"constant", "step", "cosine", "onecycle", "lecun98"}
         Schedule name (case-insensitive):
 
         * ``"constant"``: :class:`ConstantLR` ``(base_lr)``;
@@ -1059,7 +1111,9 @@ def make_schedule(
         * ``"cosine"``: :class:`CosineLR` ``(base_lr, total_steps)``, no
           warmup, ``min_lr = 0``;
         * ``"onecycle"``: :class:`OneCycleLR` with ``max_lr = base_lr`` and
-          PyTorch's defaults.
+          PyTorch's defaults;
+        * ``"lecun98"``: :class:`LeCunSDLMSchedule` ``(steps_per_epoch,
+          base_lr)``, the paper's SDLM schedule by pass (any run length).
     base_lr : float
         Base (or peak, for one-cycle) learning rate.
     total_steps : int
@@ -1094,6 +1148,8 @@ def make_schedule(
         args = {"base_lr": base_lr, "total_steps": total_steps}
     elif key == "onecycle":
         args = {"max_lr": base_lr, "total_steps": total_steps}
+    elif key == "lecun98":
+        args = {"steps_per_epoch": steps_per_epoch, "base_lr": base_lr}
     else:
         raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
     args.update(overrides)
@@ -1128,3 +1184,16 @@ def schedule_from_config(cfg: Mapping[str, Any]) -> LRSchedule:
         return SCHEDULES[name](**args)
     except TypeError as exc:
         raise ValueError(f"invalid config for schedule {name!r}: {exc}") from None
+
+
+# --------------------------------------------------------------------------
+# stochastic diagonal Levenberg-Marquardt (lenet_fast.sdlm)
+# --------------------------------------------------------------------------
+# SDLM lives in lenet_fast.sdlm (it needs the model's kernels for its Hessian
+# estimate); it subclasses Optimizer, defined above, so it is imported here at the
+# end and registered like the built-in optimizers.
+from .sdlm import SDLM  # noqa: E402
+
+OPTIMIZERS["sdlm"] = SDLM
+_NAME_DEFAULTS["sdlm"] = {"lr": 0.0005, "mu": 0.02}
+__all__ += ["SDLM"]

@@ -18,6 +18,12 @@ from .metrics import evaluate
 from .optim import schedule_from_config, make_schedule
 
 
+#: Last word of the seed of the generator passed to ``optimizer.before_epoch``: keeps
+#: it apart from the shuffling generator (``SeedSequence([s, 0])`` would equal
+#: ``SeedSequence(s)``, trailing zeros do not change the seed).
+_EPOCH_HOOK_STREAM = 0x5D1A
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the model keeps its last good weights."""
 
@@ -172,9 +178,11 @@ class Trainer:
         stop = _StopFlag()
         with stop:
             for epoch in range(start_epoch, self.epochs):
+                first = start_batch if epoch == start_epoch else 0
+                if first == 0:  # a resumed mid-epoch run has the hook's result in the checkpoint
+                    self._before_epoch(epoch, images, labels)
                 epoch_rng_state = rng.bit_generator.state
                 order = rng.permutation(n)
-                first = start_batch if epoch == start_epoch else 0
                 result = self._epoch(epoch, first, order, images, labels, schedule,
                                      steps_per_epoch, stop)
                 if result is not None:  # Ctrl-C: batch index to resume from
@@ -196,6 +204,19 @@ class Trainer:
                     path = os.path.join(self.checkpoint_dir, f"epoch-{epoch + 1:03d}.npz")
                     self._save(path, schedule, epoch + 1, 0, rng.bit_generator.state)
         return self.history
+
+    def _before_epoch(self, epoch, images, labels):
+        """Call ``optimizer.before_epoch(model, images, labels, epoch, rng)`` if it has one.
+
+        (SDLM re-estimates its curvature there.) `rng` is a generator of its own,
+        seeded from (seed, epoch), so the hook leaves the shuffling untouched and a
+        resumed run gets the same draws.
+        """
+        hook = getattr(self.optimizer, "before_epoch", None)
+        if hook is None:
+            return
+        rng = np.random.default_rng([self.seed, epoch, _EPOCH_HOOK_STREAM])
+        hook(self.model, images, labels, epoch, rng)
 
     def _epoch(self, epoch, first, order, images, labels, schedule, steps_per_epoch, stop):
         """One pass; appends to history. Returns None, or the next batch index on Ctrl-C."""
