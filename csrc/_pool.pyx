@@ -1,113 +1,33 @@
 """2x2, stride-2 subsampling: LeCun's trainable average (coef * block sum + bias) and max.
 
-Raw kernels: no validation, no allocation, no GIL. The checked API is `lenet_fast.ops`.
+Thin wrappers over the raw kernels in `lf_pool.pxd` (no validation, no allocation, no
+GIL); the checked API is `lenet_fast.ops`.
 Input gradients run parallel over (sample, map); per-map parameter gradients run
 parallel over maps, each summed by one thread in sample order, so results do not
 depend on the thread count.
 """
 
-from cython.parallel cimport prange
-from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_and, lf_or, lf_andnot,
-                      lf_eq_or_nan, lf_gt, lf_maxnan, lf_even, lf_odd, lf_zip_lo, lf_zip_hi)
+from lf_pool cimport (subsample_forward_raw, subsample_backward_raw, maxpool_forward_raw,
+                     maxpool_backward_raw)
 
 
 def subsample_forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
                       const float[::1] coef, const float[::1] bias, int n_threads):
     """y (N, C, H/2, W/2) <- coef[c] * (2x2 block sums of x (N, C, H, W)) + bias[c]."""
-    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef int OH = H // 2, OW = W // 2
-    cdef int job, c, i, j
-    cdef const float* xr
-    cdef float* yr
-    cdef float a, bb
-    cdef float* py = &y[0, 0, 0, 0]
-    cdef const float* px = &x[0, 0, 0, 0]
-    cdef const float* pc = &coef[0]
-    cdef const float* pb = &bias[0]
     with nogil:
-        for job in prange(N * C, num_threads=n_threads, schedule="static"):
-            c = job % C
-            a = pc[c]
-            bb = pb[c]
-            for i in range(OH):
-                xr = px + (job * H + 2 * i) * W
-                yr = py + (job * OH + i) * OW
-                for j in range(OW):
-                    yr[j] = a * ((xr[2 * j] + xr[2 * j + 1]) + (xr[W + 2 * j] + xr[W + 2 * j + 1])) + bb
+        subsample_forward_raw(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &coef[0], &bias[0], x.shape[0],
+                              x.shape[1], x.shape[2], x.shape[3], n_threads)
 
 
 def subsample_backward(float[:, :, :, ::1] dx, float[::1] dcoef, float[::1] dbias,
                        const float[:, :, :, ::1] dy, const float[:, :, :, ::1] x,
                        const float[::1] coef, int n_threads, bint need_dx=True):
     """dx (N, C, H, W), dcoef (C,), dbias (C,) <- dy (N, C, H/2, W/2)."""
-    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef int OH = H // 2, OW = W // 2
-    cdef int job, n, c, i, j
-    cdef const float* xr
-    cdef const float* dyr
-    cdef float* dxr
-    cdef float a, g, sc, sb, pcs, pbs
     cdef float* pdx = &dx[0, 0, 0, 0] if need_dx else NULL
-    cdef float* pdc = &dcoef[0]
-    cdef float* pdb = &dbias[0]
-    cdef const float* pdy = &dy[0, 0, 0, 0]
-    cdef const float* px = &x[0, 0, 0, 0]
-    cdef const float* pc = &coef[0]
     with nogil:
-        for c in prange(C, num_threads=n_threads, schedule="static"):
-            sc = 0
-            sb = 0
-            for n in range(N):
-                pcs = 0
-                pbs = 0
-                for i in range(OH):
-                    xr = px + ((n * C + c) * H + 2 * i) * W
-                    dyr = pdy + ((n * C + c) * OH + i) * OW
-                    for j in range(OW):
-                        g = dyr[j]
-                        pbs = pbs + g
-                        pcs = pcs + g * ((xr[2 * j] + xr[2 * j + 1]) + (xr[W + 2 * j] + xr[W + 2 * j + 1]))
-                sc = sc + pcs
-                sb = sb + pbs
-            pdc[c] = sc
-            pdb[c] = sb
-        if need_dx:
-            for job in prange(N * C, num_threads=n_threads, schedule="static"):
-                a = pc[job % C]
-                for i in range(OH):
-                    dyr = pdy + (job * OH + i) * OW
-                    dxr = pdx + (job * H + 2 * i) * W
-                    for j in range(OW):
-                        g = a * dyr[j]
-                        dxr[2 * j] = g
-                        dxr[2 * j + 1] = g
-                        dxr[W + 2 * j] = g
-                        dxr[W + 2 * j + 1] = g
-
-
-cdef inline float _max2(float a, float b) noexcept nogil:
-    # NaN-propagating max, as np.maximum.
-    return a if (a >= b or a != a) else b
-
-
-cdef inline void _maxpool_row(float* yr, const float* r0, const float* r1, int OW,
-                              bint relu) noexcept nogil:
-    # One output row from input rows r0, r1: eight outputs per step, then the tail.
-    cdef int j = 0
-    cdef lf_v8 a, b, m
-    cdef float v
-    while j + 8 <= OW:
-        a = lf_maxnan(lf_load(r0 + 2 * j), lf_load(r1 + 2 * j))
-        b = lf_maxnan(lf_load(r0 + 2 * j + 8), lf_load(r1 + 2 * j + 8))
-        m = lf_maxnan(lf_even(a, b), lf_odd(a, b))
-        if relu:
-            m = lf_maxnan(m, lf_zero())
-        lf_store(yr + j, m)
-        j = j + 8
-    while j < OW:
-        v = _max2(_max2(r0[2 * j], r0[2 * j + 1]), _max2(r1[2 * j], r1[2 * j + 1]))
-        yr[j] = _max2(v, 0) if relu else v
-        j = j + 1
+        subsample_backward_raw(pdx, &dcoef[0], &dbias[0], &dy[0, 0, 0, 0], &x[0, 0, 0, 0],
+                               &coef[0], x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                               n_threads)
 
 
 def maxpool_forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x, int n_threads,
@@ -117,69 +37,9 @@ def maxpool_forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x, int n_th
     With relu, y = max(block max, 0): the same as pooling after a ReLU, on a quarter
     of the values.
     """
-    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef int OH = H // 2, OW = W // 2
-    cdef int job, i
-    cdef float* py = &y[0, 0, 0, 0]
-    cdef const float* px = &x[0, 0, 0, 0]
     with nogil:
-        for job in prange(N * C, num_threads=n_threads, schedule="static"):
-            for i in range(OH):
-                _maxpool_row(py + (job * OH + i) * OW, px + (job * H + 2 * i) * W,
-                             px + (job * H + 2 * i + 1) * W, OW, relu)
-
-
-cdef inline void _maxpool_grad_row(float* d0, float* d1, const float* r0, const float* r1,
-                                   const float* dyr, int OW, bint relu) noexcept nogil:
-    # Route dyr to the first maximum (row-major; NaN counts as the maximum) of each block.
-    cdef int j = 0
-    cdef lf_v8 a0, a1, b0, b1, v0, v1, v2, v3, m, g, e0, e1, e2, seen, o0, o1, o2, o3
-    cdef float s0, s1, s2, s3, ms, gs
-    cdef bint f0, f1, f2
-    while j + 8 <= OW:
-        a0 = lf_load(r0 + 2 * j)
-        a1 = lf_load(r0 + 2 * j + 8)
-        b0 = lf_load(r1 + 2 * j)
-        b1 = lf_load(r1 + 2 * j + 8)
-        v0 = lf_even(a0, a1)
-        v1 = lf_odd(a0, a1)
-        v2 = lf_even(b0, b1)
-        v3 = lf_odd(b0, b1)
-        m = lf_maxnan(lf_maxnan(v0, v1), lf_maxnan(v2, v3))
-        g = lf_load(dyr + j)
-        if relu:
-            g = lf_and(lf_gt(m, lf_zero()), g)
-        e0 = lf_eq_or_nan(v0, m)
-        e1 = lf_andnot(e0, lf_eq_or_nan(v1, m))
-        seen = lf_or(e0, e1)
-        e2 = lf_andnot(seen, lf_eq_or_nan(v2, m))
-        seen = lf_or(seen, e2)
-        o0 = lf_and(e0, g)
-        o1 = lf_and(e1, g)
-        o2 = lf_and(e2, g)
-        o3 = lf_andnot(seen, g)
-        lf_store(d0 + 2 * j, lf_zip_lo(o0, o1))
-        lf_store(d0 + 2 * j + 8, lf_zip_hi(o0, o1))
-        lf_store(d1 + 2 * j, lf_zip_lo(o2, o3))
-        lf_store(d1 + 2 * j + 8, lf_zip_hi(o2, o3))
-        j = j + 8
-    while j < OW:
-        s0 = r0[2 * j]
-        s1 = r0[2 * j + 1]
-        s2 = r1[2 * j]
-        s3 = r1[2 * j + 1]
-        ms = _max2(_max2(s0, s1), _max2(s2, s3))
-        gs = dyr[j]
-        if relu and not ms > 0:
-            gs = 0
-        f0 = s0 == ms or s0 != s0
-        f1 = (s1 == ms or s1 != s1) and not f0
-        f2 = (s2 == ms or s2 != s2) and not (f0 or f1)
-        d0[2 * j] = gs if f0 else 0
-        d0[2 * j + 1] = gs if f1 else 0
-        d1[2 * j] = gs if f2 else 0
-        d1[2 * j + 1] = 0 if (f0 or f1 or f2) else gs
-        j = j + 1
+        maxpool_forward_raw(&y[0, 0, 0, 0], &x[0, 0, 0, 0], x.shape[0], x.shape[1], x.shape[2],
+                            x.shape[3], relu, n_threads)
 
 
 def maxpool_backward(float[:, :, :, ::1] dx, const float[:, :, :, ::1] dy,
@@ -187,15 +47,6 @@ def maxpool_backward(float[:, :, :, ::1] dx, const float[:, :, :, ::1] dy,
     """dx (N, C, H, W) <- dy (N, C, H/2, W/2), routed to each block's first maximum in
     row-major order (a NaN counts as the maximum, as np.argmax). With relu, blocks
     whose maximum is not > 0 pass no gradient (the ReLU before the pooling)."""
-    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef int OH = H // 2, OW = W // 2
-    cdef int job, i
-    cdef float* pdx = &dx[0, 0, 0, 0]
-    cdef const float* pdy = &dy[0, 0, 0, 0]
-    cdef const float* px = &x[0, 0, 0, 0]
     with nogil:
-        for job in prange(N * C, num_threads=n_threads, schedule="static"):
-            for i in range(OH):
-                _maxpool_grad_row(pdx + (job * H + 2 * i) * W, pdx + (job * H + 2 * i + 1) * W,
-                                  px + (job * H + 2 * i) * W, px + (job * H + 2 * i + 1) * W,
-                                  pdy + (job * OH + i) * OW, OW, relu)
+        maxpool_backward_raw(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &x[0, 0, 0, 0], x.shape[0],
+                             x.shape[1], x.shape[2], x.shape[3], relu, n_threads)

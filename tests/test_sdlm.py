@@ -483,7 +483,7 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
     _sdlm_trainer(full_model, full_opt, checkpoint_dir=tmp_path / "full").fit(train_small)
 
     # from the end-of-epoch-1 checkpoint (h re-estimated at the start of epoch 2)
-    model, opt = LeNet5("lecun98", seed=5, n_threads=2), SDLM(samples=50)
+    model, opt = LeNet5("lecun98", seed=5, n_threads=1), SDLM(samples=50)
     _sdlm_trainer(model, opt).fit(train_small, resume=tmp_path / "full" / "epoch-001.npz")
     assert np.array_equal(model.flat_params, full_model.flat_params)
     assert np.array_equal(opt.hessian, full_opt.hessian)
@@ -512,10 +512,17 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
 
 # ----------------------------------------------------------------------------- real run
 def test_short_sdlm_run_learns(mnist_train):
-    """The paper's way: batch 1, eta 0.0005, h from 500 training digits; 3,000 steps."""
+    """Batch 1, h from 500 training digits, 3,000 steps (about 1 s on one thread).
+
+    eta = 1e-5, not the paper's 0.0005: with this model's curvature estimate the
+    paper's eta saturates C3, C5 and F6 within the first 5 steps (measured: the loss
+    then sits near 200 and accuracy at chance; see `lenet_fast.sdlm`). Measured with
+    1e-5: mean loss 44.9 over the first 500 steps, 9.0 over the last 500; accuracy
+    over the last 500 steps 86%.
+    """
     images, labels = mnist_train
     model = LeNet5("lecun98", seed=0, n_threads=1)
-    opt = SDLM()
+    opt = SDLM(lr=1e-5)
     opt.before_epoch(model, images, labels, 0, np.random.default_rng(0))
     h = opt.hessian
     means = {k: f"{v:.3g}" for k, v in sdlm.layer_means(model, h).items()}
@@ -523,28 +530,76 @@ def test_short_sdlm_run_learns(mnist_train):
     assert all(np.any(v > 0) for v in sdlm.hessian_views(model, h).values()), means
     x = preprocess(images[:3000])
     y = labels[:3000].astype(np.int64)
-    losses = np.array([model.train_step(x[i:i + 1], y[i:i + 1], opt) for i in range(3000)])
+    losses, correct = np.empty(3000), np.empty(3000, bool)
+    for i in range(3000):
+        losses[i] = model.train_step(x[i:i + 1], y[i:i + 1], opt)
+        correct[i] = model.correct(model.last_output, y[i:i + 1])
     first, last = losses[:500].mean(), losses[-500:].mean()
-    assert np.all(np.isfinite(losses))
-    assert last < 0.8 * first, (f"mean loss of the first 500 steps {first:.2f}, of the last "
-                                f"500 {last:.2f}; h per-layer means {means}")
+    message = (f"mean loss of the first 500 steps {first:.2f}, of the last 500 {last:.2f}, "
+               f"accuracy of the last 500 {correct[-500:].mean():.3f}; h per-layer means {means}")
+    assert np.all(np.isfinite(losses)), message
+    assert last < 0.5 * first, message
+    assert correct[-500:].mean() > 0.7, message
+
+
+def test_estimate_is_the_exact_gauss_newton_diagonal_for_c5_and_f6(few_digits):
+    """Each C5 unit and each F6 unit reaches the outputs through units of its own (F6
+    unit i feeds only output i; C5 weights are used once), so for those layers the
+    paper's estimate has no cross terms to drop: it is the exact Gauss-Newton diagonal
+    (2/N) sum_n sum_j (dx_j/dw)^2 of the RBF data term. Checked on the real model with
+    Jacobians by central differences through the float64 reference forward pass."""
+    x, _ = few_digits
+    x = x[:3]
+    model = LeNet5("lecun98", seed=0, n_threads=1)
+    model.params["f6.weight"] = model.params["f6.weight"] * 20  # a less linear regime
+    model.params["c5.weight"] = model.params["c5.weight"] * 20
+    h = sdlm.hessian_views(model, sdlm.estimate_hessian_diagonal(model, x))
+    p64 = {k: v.astype(np.float64) for k, v in model.params.items()}
+    x64 = x.astype(np.float64)
+    f = R.scaled_tanh_forward
+
+    def f6_output(p):
+        q1 = f(R.subsample_forward(f(R.conv_forward(x64, p["c1.weight"], p["c1.bias"])),
+                                   p["s2.coef"], p["s2.bias"]))
+        q3 = f(R.subsample_forward(f(R.conv_forward(q1, p["c3.weight"], p["c3.bias"],
+                                                    LECUN_C3_TABLE)), p["s4.coef"], p["s4.bias"]))
+        h5 = f(R.conv_forward(q3, p["c5.weight"], p["c5.bias"])).reshape(len(x64), -1)
+        return f(R.linear_forward(h5, p["f6.weight"], p["f6.bias"]))
+
+    rng = _rng(9)
+    picks = [("c5.bias", (int(rng.integers(120)),)), ("f6.bias", (int(rng.integers(84)),))]
+    picks += [("c5.weight", tuple(int(rng.integers(s)) for s in (120, 16, 5, 5))) for _ in range(4)]
+    picks += [("f6.weight", (int(rng.integers(84)), int(rng.integers(120)))) for _ in range(4)]
+    for name, idx in picks:
+        plus = {k: v.copy() for k, v in p64.items()}
+        minus = {k: v.copy() for k, v in p64.items()}
+        plus[name][idx] += 1e-5
+        minus[name][idx] -= 1e-5
+        jac = (f6_output(plus) - f6_output(minus)) / 2e-5
+        exact = 2.0 * np.sum(jac * jac) / len(x64)
+        assert h[name][idx] == pytest.approx(exact, rel=1e-4), (name, idx)
 
 
 # ----------------------------------------------------------------------------- command line
 def test_cli_trains_with_sdlm_and_the_papers_schedule(tmp_path, capsys, mnist_dir):
+    common = ["--data-dir", str(mnist_dir), "--no-download", "--threads", "1", "--no-progress",
+              "--train-limit", "200", "--test-limit", "100"]
     metrics = tmp_path / "m.json"
-    code = cli.main(["train", "--data-dir", str(mnist_dir), "--no-download", "--threads", "1",
-                     "--no-progress", "--variant", "lecun98", "--optimizer", "sdlm",
-                     "--batch-size", "1", "--epochs", "1", "--train-limit", "200",
-                     "--test-limit", "100", "--out", str(tmp_path / "m.npz"),
-                     "--metrics-json", str(metrics)])
+    code = cli.main(["train", *common, "--variant", "lecun98", "--optimizer", "sdlm",
+                     "--batch-size", "1", "--epochs", "2", "--out", str(tmp_path / "m.npz"),
+                     "--metrics-json", str(metrics), "--checkpoint-dir", str(tmp_path / "ck")])
     assert code == 0, capsys.readouterr().err
     report = json.loads(metrics.read_text())
     assert (report["optimizer"], report["schedule"], report["lr"]) == ("sdlm", "lecun98", 0.0005)
 
+    # resuming takes optimizer, schedule and h from the checkpoint and ends identically
+    code = cli.main(["train", *common, "--resume", str(tmp_path / "ck" / "epoch-001.npz"),
+                     "--out", str(tmp_path / "r.npz")])
+    assert code == 0, capsys.readouterr().err
+    a, b = checkpoint.load(tmp_path / "m.npz"), checkpoint.load(tmp_path / "r.npz")
+    assert np.array_equal(a.flat_params, b.flat_params)
+
     capsys.readouterr()
-    code = cli.main(["train", "--data-dir", str(mnist_dir), "--no-download",
-                     "--optimizer", "sdlm", "--out", str(tmp_path / "x.npz")])
+    code = cli.main(["train", *common, "--optimizer", "sdlm", "--out", str(tmp_path / "x.npz")])
     err = capsys.readouterr().err
     assert code == 2 and "--variant lecun98" in err and "Traceback" not in err
-

@@ -214,7 +214,9 @@ def build_parser():
                    help="'adam'; 'sgd' with momentum 0.9; or 'sdlm', the paper's stochastic "
                         "diagonal Levenberg-Marquardt (mu 0.02, curvature re-estimated on 500 "
                         "training digits before each epoch; --variant lecun98 only; the paper "
-                        f"uses it with --batch-size 1) (default: {d['optimizer']})")
+                        "uses it with --batch-size 1; its --lr 0.0005 saturates this model "
+                        "at once, --lr 1e-5 trains, see lenet_fast.sdlm) "
+                        f"(default: {d['optimizer']})")
     p.add_argument("--lr", type=_positive_float, default=argparse.SUPPRESS, metavar="X",
                    help="base (for onecycle: peak) learning rate "
                         f"(default: {_show(d['lr'], 'the optimizer default: 1e-3 for adam, 0.01 for sgd, 0.0005 for sdlm')})")

@@ -21,9 +21,11 @@ views into them, so an optimizer updates everything in one vectorized step.
 Activation buffers are allocated once per batch size and reused.
 """
 
+import math
+
 import numpy as np
 
-from . import _conv, _linear, _pool
+from . import _conv, _linear, _net, _pool
 from .codes import RBF_CODES
 from .datasets import preprocess
 from .ops import connections, resolve_threads
@@ -214,36 +216,30 @@ class LeNet5:
             if len(self._buffers) >= 4:
                 self._buffers.pop(next(iter(self._buffers)))
             buf = self._buffers[n] = _Buffers(n, self.variant)
+            if self.variant == "modern":
+                buf.plan = _net.ModernPlan(self.params, self.grads, buf, self._conn)
         return buf
 
     # ------------------------------------------------------------------ passes
     def _forward(self, buf):
         """Forward pass on buf.x; fills buf.out (logits or RBF distances)."""
+        if self.variant == "modern":
+            buf.plan.forward(self._nt)
+            return buf.out
         p, nt, cn = self.params, self._nt, self._conn
         _conv.forward(buf.a1, buf.x, p["c1.weight"], p["c1.bias"], *cn["c1"].forward_args, nt)
-        if self.variant == "modern":
-            # max(relu(a)) == relu(max(a)): pool first, then ReLU a quarter of the values.
-            _pool.maxpool_forward(buf.p1, buf.a1, nt, True)
-            _conv.forward(buf.a3, buf.p1, p["c3.weight"], p["c3.bias"], *cn["c3"].forward_args, nt)
-            _pool.maxpool_forward(buf.p3, buf.a3, nt, True)
-            _conv.forward(buf.a5, buf.p3, p["c5.weight"], p["c5.bias"], *cn["c5"].forward_args, nt)
-            np.maximum(buf.a5.reshape(buf.n, 120), 0, out=buf.h5)
-            _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
-            np.maximum(buf.a6, 0, out=buf.h6)
-            _linear.forward(buf.out, buf.h6, p["out.weight"], p["out.bias"], nt)
-        else:
-            _squash(buf.a1, buf.h1)
-            _pool.subsample_forward(buf.p1, buf.h1, p["s2.coef"], p["s2.bias"], nt)
-            _squash(buf.p1, buf.q1)
-            _conv.forward(buf.a3, buf.q1, p["c3.weight"], p["c3.bias"], *cn["c3"].forward_args, nt)
-            _squash(buf.a3, buf.h3)
-            _pool.subsample_forward(buf.p3, buf.h3, p["s4.coef"], p["s4.bias"], nt)
-            _squash(buf.p3, buf.q3)
-            _conv.forward(buf.a5, buf.q3, p["c5.weight"], p["c5.bias"], *cn["c5"].forward_args, nt)
-            _squash(buf.a5.reshape(buf.n, 120), buf.h5)
-            _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
-            _squash(buf.a6, buf.h6)
-            _rbf_forward(buf.out, buf.h6, self.rbf_centers, buf.tmp6)
+        _squash(buf.a1, buf.h1)
+        _pool.subsample_forward(buf.p1, buf.h1, p["s2.coef"], p["s2.bias"], nt)
+        _squash(buf.p1, buf.q1)
+        _conv.forward(buf.a3, buf.q1, p["c3.weight"], p["c3.bias"], *cn["c3"].forward_args, nt)
+        _squash(buf.a3, buf.h3)
+        _pool.subsample_forward(buf.p3, buf.h3, p["s4.coef"], p["s4.bias"], nt)
+        _squash(buf.p3, buf.q3)
+        _conv.forward(buf.a5, buf.q3, p["c5.weight"], p["c5.bias"], *cn["c5"].forward_args, nt)
+        _squash(buf.a5.reshape(buf.n, 120), buf.h5)
+        _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
+        _squash(buf.a6, buf.h6)
+        _rbf_forward(buf.out, buf.h6, self.rbf_centers, buf.tmp6)
         return buf.out
 
     def _loss(self, buf, labels):
@@ -252,46 +248,43 @@ class LeNet5:
             return _softmax_xent(buf.out, labels, buf.g_out, buf.tmp10)
         return _map_loss(buf.out, labels, buf.g_out, buf.tmp10, MAP_J)
 
+    def _train_pass(self, buf, labels):
+        """Forward, loss and (when the loss is finite) backward on buf.x: the mean loss.
+
+        The gradients overwrite self.grads. modern runs as one compiled call.
+        """
+        if self.variant == "modern":
+            return buf.plan.train_pass(labels, self._nt)
+        self._forward(buf)
+        loss = self._loss(buf, labels)
+        if math.isfinite(loss):
+            self._backward(buf)
+        return loss
+
     def _backward(self, buf):
         """Back-propagate buf.g_out; fills self.grads (overwrites, no accumulation)."""
         p, g, nt, cn = self.params, self.grads, self._nt, self._conn
         n = buf.n
-        if self.variant == "modern":
-            _linear.backward(buf.g_h6, g["out.weight"], g["out.bias"], buf.g_out, buf.h6,
-                             p["out.weight"], nt)
-            buf.g_h6 *= buf.a6 > 0
-            _linear.backward(buf.g_h5, g["f6.weight"], g["f6.bias"], buf.g_h6, buf.h5,
-                             p["f6.weight"], nt)
-            np.multiply(buf.g_h5, buf.h5 > 0, out=buf.g_a5.reshape(n, 120))
-            _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.p3,
-                           p["c5.weight"], *cn["c5"].backward_args, buf.scratch, nt)
-            _pool.maxpool_backward(buf.g_h3, buf.g_p3, buf.a3, nt, True)
-            _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.p1,
-                           p["c3.weight"], *cn["c3"].backward_args, buf.scratch, nt)
-            _pool.maxpool_backward(buf.g_h1, buf.g_p1, buf.a1, nt, True)
-            _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
-                           p["c1.weight"], *cn["c1"].backward_args, buf.scratch, nt, False)
-        else:
-            _rbf_backward(buf.g_h6, buf.g_out, buf.h6, self.rbf_centers, buf.tmp6)
-            _squash_backward(buf.g_h6, buf.h6)
-            _linear.backward(buf.g_h5, g["f6.weight"], g["f6.bias"], buf.g_h6, buf.h5,
-                             p["f6.weight"], nt)
-            _squash_backward(buf.g_h5, buf.h5)
-            np.copyto(buf.g_a5.reshape(n, 120), buf.g_h5)
-            _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.q3,
-                           p["c5.weight"], *cn["c5"].backward_args, buf.scratch, nt)
-            _squash_backward(buf.g_p3, buf.q3)
-            _pool.subsample_backward(buf.g_h3, g["s4.coef"], g["s4.bias"], buf.g_p3, buf.h3,
-                                     p["s4.coef"], nt)
-            _squash_backward(buf.g_h3, buf.h3)
-            _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.q1,
-                           p["c3.weight"], *cn["c3"].backward_args, buf.scratch, nt)
-            _squash_backward(buf.g_p1, buf.q1)
-            _pool.subsample_backward(buf.g_h1, g["s2.coef"], g["s2.bias"], buf.g_p1, buf.h1,
-                                     p["s2.coef"], nt)
-            _squash_backward(buf.g_h1, buf.h1)
-            _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
-                           p["c1.weight"], *cn["c1"].backward_args, buf.scratch, nt, False)
+        _rbf_backward(buf.g_h6, buf.g_out, buf.h6, self.rbf_centers, buf.tmp6)
+        _squash_backward(buf.g_h6, buf.h6)
+        _linear.backward(buf.g_h5, g["f6.weight"], g["f6.bias"], buf.g_h6, buf.h5,
+                         p["f6.weight"], nt)
+        _squash_backward(buf.g_h5, buf.h5)
+        np.copyto(buf.g_a5.reshape(n, 120), buf.g_h5)
+        _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.q3,
+                       p["c5.weight"], *cn["c5"].backward_args, buf.scratch, nt)
+        _squash_backward(buf.g_p3, buf.q3)
+        _pool.subsample_backward(buf.g_h3, g["s4.coef"], g["s4.bias"], buf.g_p3, buf.h3,
+                                 p["s4.coef"], nt)
+        _squash_backward(buf.g_h3, buf.h3)
+        _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.q1,
+                       p["c3.weight"], *cn["c3"].backward_args, buf.scratch, nt)
+        _squash_backward(buf.g_p1, buf.q1)
+        _pool.subsample_backward(buf.g_h1, g["s2.coef"], g["s2.bias"], buf.g_p1, buf.h1,
+                                 p["s2.coef"], nt)
+        _squash_backward(buf.g_h1, buf.h1)
+        _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
+                       p["c1.weight"], *cn["c1"].backward_args, buf.scratch, nt, False)
 
     # ------------------------------------------------------------------ public API
     def _load_input(self, x):
@@ -376,10 +369,7 @@ class LeNet5:
         grads : dict of float32 arrays keyed like `params` (copies)
         """
         buf = self._load_input(x)
-        labels = _check_labels(y, buf.n)
-        self._forward(buf)
-        loss = self._loss(buf, labels)
-        self._backward(buf)
+        loss = self._train_pass(buf, _check_labels(y, buf.n))
         return loss, {k: v.copy() for k, v in self.grads.items()}
 
     def train_step(self, x, y, optimizer):
@@ -393,11 +383,8 @@ class LeNet5:
         the next call).
         """
         buf = self._load_input(x)
-        labels = _check_labels(y, buf.n)
-        self._forward(buf)
-        loss = self._loss(buf, labels)
-        if np.isfinite(loss):
-            self._backward(buf)
+        loss = self._train_pass(buf, _check_labels(y, buf.n))
+        if math.isfinite(loss):
             np.copyto(self._params_backup, self.flat_params)
             optimizer.step(self.flat_params, self.flat_grads)
             if not np.isfinite(self.flat_params).all():
@@ -456,7 +443,7 @@ def _check_labels(y, n):
         raise TypeError(f"labels must be integers, got {y.dtype}")
     if n and (y.min() < 0 or y.max() > 9):
         raise ValueError("labels must be in 0..9")
-    return y.astype(np.intp, copy=False)
+    return np.ascontiguousarray(y, dtype=np.int64)
 
 
 def _squash(a, out):

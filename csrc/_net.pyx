@@ -1,0 +1,189 @@
+"""Whole-network passes of LeNet-5 in one compiled call.
+
+At small batches the time of a training step goes to calling ~30 kernels from
+Python, not to arithmetic. A plan binds, once per batch size, raw pointers to the
+model's parameters, gradients and activation buffers, and runs the forward pass,
+the loss and the backward pass layer after layer without returning to Python. It
+calls the same kernels as the per-layer API (`lf_conv`, `lf_pool`, `lf_dense`), so
+results equal the per-layer path bit for bit, whatever the thread count.
+
+The plan holds references to every array it points into; the model must only
+write into those arrays (it does: parameters are views of one flat vector that
+assignments copy into).
+"""
+
+from libc.math cimport expf, logf
+from libc.stdint cimport int64_t
+from lf_conv cimport conv_forward_raw, conv_backward_raw
+from lf_pool cimport maxpool_forward_raw, maxpool_backward_raw
+from lf_dense cimport dense_forward, dense_backward
+
+
+cdef inline float* _f(object a):
+    # Raw pointer of a C-contiguous float32 array (checked by the caller).
+    cdef float[::1] v = a.reshape(-1)
+    return &v[0]
+
+
+cdef inline int* _i(object a):
+    cdef int[::1] v = a
+    return &v[0] if v.shape[0] > 0 else NULL
+
+
+cdef class _Conn:
+    # The index lists of one convolution (lenet_fast.ops.Connections), as pointers.
+    cdef int nnz
+    cdef int* cptr
+    cdef int* cidx
+    cdef int* pco
+    cdef int* fptr
+    cdef int* fidx
+    cdef int* fflag
+    cdef int* bptr
+    cdef int* bidx
+    cdef int* bflag
+
+    def __init__(self, conn):
+        self.nnz = conn.cidx.shape[0]
+        self.cptr = _i(conn.cptr)
+        self.cidx = _i(conn.cidx)
+        self.pco = _i(conn.pco)
+        self.fptr = _i(conn.fptr)
+        self.fidx = _i(conn.fidx)
+        self.fflag = _i(conn.fflag)
+        self.bptr = _i(conn.bptr)
+        self.bidx = _i(conn.bidx)
+        self.bflag = _i(conn.bflag)
+
+
+cdef inline void _conv_fwd(float* y, const float* x, const float* w, const float* b, int N,
+                           int Cin, int H, int W, int Cout, _Conn c, int nt) noexcept nogil:
+    conv_forward_raw(y, x, w, b, N, Cin, H, W, Cout, c.cptr, c.cidx, c.fptr, c.fidx, c.fflag, nt)
+
+
+cdef inline void _conv_bwd(float* dx, float* dw, float* db, const float* dy, const float* x,
+                           const float* w, int N, int Cin, int H, int W, int Cout, _Conn c,
+                           float* scratch, int nt) noexcept nogil:
+    conv_backward_raw(dx, dw, db, dy, x, w, N, Cin, H, W, Cout, c.nnz, c.cidx, c.pco, c.bptr,
+                      c.bidx, c.bflag, scratch, nt)
+
+
+cdef class ModernPlan:
+    """Forward, loss and backward of the modern preset for one batch size.
+
+    Parameters
+    ----------
+    params, grads : dict of float32 arrays (the model's views)
+    buf : the model's buffers for this batch size
+    conns : dict of lenet_fast.ops.Connections for "c1", "c3", "c5"
+    """
+    cdef object keep
+    cdef int N
+    cdef _Conn c1, c3, c5
+    cdef float *w1, *b1, *w3, *b3, *w5, *b5, *w6, *b6, *wo, *bo
+    cdef float *gw1, *gb1, *gw3, *gb3, *gw5, *gb5, *gw6, *gb6, *gwo, *gbo
+    cdef float *x, *a1, *p1, *a3, *p3, *a5, *h5, *a6, *h6, *out
+    cdef float *g_out, *g_h6, *g_h5, *g_a5, *g_p3, *g_h3, *g_p1, *g_h1, *scratch
+
+    def __init__(self, params, grads, buf, conns):
+        self.keep = (params, grads, buf, conns)
+        self.N = buf.n
+        self.c1, self.c3, self.c5 = _Conn(conns["c1"]), _Conn(conns["c3"]), _Conn(conns["c5"])
+        p, g = params, grads
+        self.w1, self.b1 = _f(p["c1.weight"]), _f(p["c1.bias"])
+        self.w3, self.b3 = _f(p["c3.weight"]), _f(p["c3.bias"])
+        self.w5, self.b5 = _f(p["c5.weight"]), _f(p["c5.bias"])
+        self.w6, self.b6 = _f(p["f6.weight"]), _f(p["f6.bias"])
+        self.wo, self.bo = _f(p["out.weight"]), _f(p["out.bias"])
+        self.gw1, self.gb1 = _f(g["c1.weight"]), _f(g["c1.bias"])
+        self.gw3, self.gb3 = _f(g["c3.weight"]), _f(g["c3.bias"])
+        self.gw5, self.gb5 = _f(g["c5.weight"]), _f(g["c5.bias"])
+        self.gw6, self.gb6 = _f(g["f6.weight"]), _f(g["f6.bias"])
+        self.gwo, self.gbo = _f(g["out.weight"]), _f(g["out.bias"])
+        self.x, self.a1, self.p1 = _f(buf.x), _f(buf.a1), _f(buf.p1)
+        self.a3, self.p3, self.a5 = _f(buf.a3), _f(buf.p3), _f(buf.a5)
+        self.h5, self.a6, self.h6, self.out = _f(buf.h5), _f(buf.a6), _f(buf.h6), _f(buf.out)
+        self.g_out, self.g_h6, self.g_h5 = _f(buf.g_out), _f(buf.g_h6), _f(buf.g_h5)
+        self.g_a5, self.g_p3, self.g_h3 = _f(buf.g_a5), _f(buf.g_p3), _f(buf.g_h3)
+        self.g_p1, self.g_h1, self.scratch = _f(buf.g_p1), _f(buf.g_h1), _f(buf.scratch)
+
+    cdef void _forward(self, int nt) noexcept nogil:
+        cdef int N = self.N, i
+        _conv_fwd(self.a1, self.x, self.w1, self.b1, N, 1, 32, 32, 6, self.c1, nt)
+        maxpool_forward_raw(self.p1, self.a1, N, 6, 28, 28, True, nt)
+        _conv_fwd(self.a3, self.p1, self.w3, self.b3, N, 6, 14, 14, 16, self.c3, nt)
+        maxpool_forward_raw(self.p3, self.a3, N, 16, 10, 10, True, nt)
+        _conv_fwd(self.a5, self.p3, self.w5, self.b5, N, 16, 5, 5, 120, self.c5, nt)
+        for i in range(N * 120):
+            self.h5[i] = _relu(self.a5[i])
+        dense_forward(self.a6, self.h5, self.w6, self.b6, N, 120, 84, nt)
+        for i in range(N * 84):
+            self.h6[i] = _relu(self.a6[i])
+        dense_forward(self.out, self.h6, self.wo, self.bo, N, 84, 10, nt)
+
+    cdef void _backward(self, int nt) noexcept nogil:
+        cdef int N = self.N, i
+        dense_backward(self.g_h6, self.gwo, self.gbo, self.g_out, self.h6, self.wo, N, 84, 10, nt)
+        for i in range(N * 84):
+            if not self.a6[i] > 0:
+                self.g_h6[i] = 0
+        dense_backward(self.g_h5, self.gw6, self.gb6, self.g_h6, self.h5, self.w6, N, 120, 84, nt)
+        for i in range(N * 120):
+            self.g_a5[i] = self.g_h5[i] if self.h5[i] > 0 else 0
+        _conv_bwd(self.g_p3, self.gw5, self.gb5, self.g_a5, self.p3, self.w5, N, 16, 5, 5, 120,
+                  self.c5, self.scratch, nt)
+        maxpool_backward_raw(self.g_h3, self.g_p3, self.a3, N, 16, 10, 10, True, nt)
+        _conv_bwd(self.g_p1, self.gw3, self.gb3, self.g_h3, self.p1, self.w3, N, 6, 14, 14, 16,
+                  self.c3, self.scratch, nt)
+        maxpool_backward_raw(self.g_h1, self.g_p1, self.a1, N, 6, 28, 28, True, nt)
+        _conv_bwd(NULL, self.gw1, self.gb1, self.g_h1, self.x, self.w1, N, 1, 32, 32, 6,
+                  self.c1, NULL, nt)
+
+    def forward(self, int n_threads):
+        """Forward pass on the bound input buffer; fills the output buffer (logits)."""
+        with nogil:
+            self._forward(n_threads)
+
+    def train_pass(self, const int64_t[::1] labels, int n_threads):
+        """Forward, mean softmax cross-entropy, backward; returns the loss.
+
+        The gradients are written into the bound gradient arrays (not accumulated).
+        A non-finite loss skips the backward pass and is returned as is.
+        """
+        cdef float loss
+        with nogil:
+            self._forward(n_threads)
+            loss = _softmax_xent(self.out, &labels[0], self.g_out, self.N)
+            if loss == loss and loss - loss == 0:
+                self._backward(n_threads)
+        return loss
+
+
+cdef inline float _relu(float a) noexcept nogil:
+    # max(a, 0) that keeps NaN, as np.maximum(a, 0).
+    return a if (a > 0 or a != a) else 0
+
+
+cdef float _softmax_xent(const float* logits, const int64_t* labels, float* grad,
+                         int N) noexcept nogil:
+    # Mean over the batch of -log softmax(logits)[label]; grad = its gradient (N, 10).
+    cdef int n, k
+    cdef float m, s, total = 0
+    cdef const float* z
+    cdef float* g
+    for n in range(N):
+        z = logits + n * 10
+        g = grad + n * 10
+        m = z[0]
+        for k in range(1, 10):
+            if z[k] > m or z[k] != z[k]:
+                m = z[k]
+        s = 0
+        for k in range(10):
+            g[k] = expf(z[k] - m)
+            s = s + g[k]
+        total = total + (logf(s) - (z[labels[n]] - m))
+        for k in range(10):
+            g[k] = g[k] / s / N
+        g[labels[n]] = g[labels[n]] - 1.0 / N
+    return total / N

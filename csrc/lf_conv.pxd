@@ -1,0 +1,391 @@
+# The 5x5 convolution kernels (see _conv.pyx for the layout of the work). Inline
+# definitions in a .pxd are compiled into each module that cimports them: _conv (the
+# checked per-layer API) and _net (whole-network steps).
+
+from cython.parallel cimport prange
+from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum,
+                      lf_keep_from)
+from lf_dense cimport dense_forward, dense_backward
+
+
+cdef inline void _fwd_map(float* yc, const float* x, const float* w, float bias,
+                          const int* cidx, int k0, int k1, int co, int Cin,
+                          int H, int W) noexcept nogil:
+    # yc is (OH, OW) for one output map; x is (Cin, H, W) for one sample.
+    cdef int OH = H - 4, OW = W - 4
+    cdef int k, ci, oh, ow, i
+    cdef const float* x0
+    cdef const float* x1
+    cdef const float* x2
+    cdef const float* x3
+    cdef const float* x4
+    cdef const float* wk
+    cdef float* yr
+    cdef float s
+    for i in range(OH * OW):
+        yc[i] = bias
+    for k in range(k0, k1):
+        ci = cidx[k]
+        wk = w + (co * Cin + ci) * 25
+        for oh in range(OH):
+            yr = yc + oh * OW
+            x0 = x + (ci * H + oh) * W
+            x1 = x0 + W
+            x2 = x1 + W
+            x3 = x2 + W
+            x4 = x3 + W
+            for ow in range(OW):
+                s = (wk[0] * x0[ow] + wk[1] * x0[ow + 1] + wk[2] * x0[ow + 2]
+                     + wk[3] * x0[ow + 3] + wk[4] * x0[ow + 4])
+                s = s + (wk[5] * x1[ow] + wk[6] * x1[ow + 1] + wk[7] * x1[ow + 2]
+                         + wk[8] * x1[ow + 3] + wk[9] * x1[ow + 4])
+                s = s + (wk[10] * x2[ow] + wk[11] * x2[ow + 1] + wk[12] * x2[ow + 2]
+                         + wk[13] * x2[ow + 3] + wk[14] * x2[ow + 4])
+                s = s + (wk[15] * x3[ow] + wk[16] * x3[ow + 1] + wk[17] * x3[ow + 2]
+                         + wk[18] * x3[ow + 3] + wk[19] * x3[ow + 4])
+                s = s + (wk[20] * x4[ow] + wk[21] * x4[ow + 1] + wk[22] * x4[ow + 2]
+                         + wk[23] * x4[ow + 3] + wk[24] * x4[ow + 4])
+                yr[ow] = yr[ow] + s
+
+
+cdef inline float _fwd_unit(const float* x, const float* w, float bias,
+                            const int* cidx, int k0, int k1, int co, int Cin) noexcept nogil:
+    # The 5x5-input case (C5): one output value, a dot product over connected maps.
+    cdef int k, ci, t
+    cdef const float* xc
+    cdef const float* wc
+    cdef float s = bias, part
+    for k in range(k0, k1):
+        ci = cidx[k]
+        xc = x + ci * 25
+        wc = w + (co * Cin + ci) * 25
+        part = 0
+        for t in range(25):
+            part = part + wc[t] * xc[t]
+        s = s + part
+    return s
+
+
+
+cdef inline void _load_taps(float* wl, const float* wk, bint flip) noexcept nogil:
+    cdef int t
+    if flip:
+        for t in range(25):
+            wl[t] = wk[24 - t]
+    else:
+        for t in range(25):
+            wl[t] = wk[t]
+
+
+cdef inline void _store_wide(float* out, int opitch, int ipitch, int OW, int s, lf_v8 a,
+                             float bias) noexcept nogil:
+    # Lanes of wide position s.. go to out[oh, ow] when ow < OW.
+    cdef float t[8]
+    cdef int l, oh, ow
+    lf_store(t, a)
+    oh = s // ipitch
+    ow = s - oh * ipitch
+    for l in range(8):
+        if ow < OW:
+            out[oh * opitch + ow] = t[l] + bias
+        ow = ow + 1
+        if ow == ipitch:
+            ow = 0
+            oh = oh + 1
+
+
+cdef inline void _pair4(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
+                 int istride, const int* chans, const int* flags, int nchan, const float* wa,
+                 const float* wb, int wstride, bint flip, float ba, float bb, int q0,
+                 int Q) noexcept nogil:
+    # Two output maps (a, b; b may be NULL) x four vectors of wide positions from q0, each
+    # clamped to end by Q. Input maps read by both (flag 0) load every x vector once for
+    # both outputs; maps read by one output (flag 1: a, 2: b) feed only that one.
+    cdef int s0 = min(q0, Q - 8), s1 = min(q0 + 8, Q - 8), s2 = min(q0 + 16, Q - 8)
+    cdef int s3 = min(q0 + 24, Q - 8)
+    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero()
+    cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero()
+    cdef lf_v8 x0, x1, x2, x3, v
+    cdef float wla[25]
+    cdef float wlb[25]
+    cdef int j, f, kh, kw, t
+    cdef const float* xc
+    cdef const float* xp
+    for j in range(nchan):
+        f = flags[j]
+        xc = inp + chans[j] * istride
+        if f != 2:
+            _load_taps(wla, wa + chans[j] * wstride, flip)
+        if f != 1:
+            _load_taps(wlb, wb + chans[j] * wstride, flip)
+        for kh in range(5):
+            for kw in range(5):
+                t = kh * 5 + kw
+                xp = xc + kh * ipitch + kw
+                x0 = lf_load(xp + s0)
+                x1 = lf_load(xp + s1)
+                x2 = lf_load(xp + s2)
+                x3 = lf_load(xp + s3)
+                if f != 2:
+                    v = lf_bcast(wla[t])
+                    a0 = lf_fma(v, x0, a0)
+                    a1 = lf_fma(v, x1, a1)
+                    a2 = lf_fma(v, x2, a2)
+                    a3 = lf_fma(v, x3, a3)
+                if f != 1:
+                    v = lf_bcast(wlb[t])
+                    b0 = lf_fma(v, x0, b0)
+                    b1 = lf_fma(v, x1, b1)
+                    b2 = lf_fma(v, x2, b2)
+                    b3 = lf_fma(v, x3, b3)
+    _store_wide(oa, opitch, ipitch, OW, s0, a0, ba)
+    _store_wide(oa, opitch, ipitch, OW, s1, a1, ba)
+    _store_wide(oa, opitch, ipitch, OW, s2, a2, ba)
+    _store_wide(oa, opitch, ipitch, OW, s3, a3, ba)
+    if ob != NULL:
+        _store_wide(ob, opitch, ipitch, OW, s0, b0, bb)
+        _store_wide(ob, opitch, ipitch, OW, s1, b1, bb)
+        _store_wide(ob, opitch, ipitch, OW, s2, b2, bb)
+        _store_wide(ob, opitch, ipitch, OW, s3, b3, bb)
+
+
+cdef inline void _pair1(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
+                 int istride, const int* chans, const int* flags, int nchan, const float* wa,
+                 const float* wb, int wstride, bint flip, float ba, float bb, int q0,
+                 int Q) noexcept nogil:
+    # As _pair4, one vector.
+    cdef int s0 = min(q0, Q - 8)
+    cdef lf_v8 a0 = lf_zero(), b0 = lf_zero(), x0
+    cdef float wla[25]
+    cdef float wlb[25]
+    cdef int j, f, kh, kw, t
+    cdef const float* xc
+    for j in range(nchan):
+        f = flags[j]
+        xc = inp + chans[j] * istride
+        if f != 2:
+            _load_taps(wla, wa + chans[j] * wstride, flip)
+        if f != 1:
+            _load_taps(wlb, wb + chans[j] * wstride, flip)
+        for kh in range(5):
+            for kw in range(5):
+                t = kh * 5 + kw
+                x0 = lf_load(xc + kh * ipitch + kw + s0)
+                if f != 2:
+                    a0 = lf_fma(lf_bcast(wla[t]), x0, a0)
+                if f != 1:
+                    b0 = lf_fma(lf_bcast(wlb[t]), x0, b0)
+    _store_wide(oa, opitch, ipitch, OW, s0, a0, ba)
+    if ob != NULL:
+        _store_wide(ob, opitch, ipitch, OW, s0, b0, bb)
+
+
+cdef inline void _corr_pair(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
+                     int ipitch, int istride, const int* chans, const int* flags, int nchan,
+                     const float* wa, const float* wb, int wstride, bint flip, float ba,
+                     float bb) noexcept nogil:
+    # oa[oh, ow] = ba + sum over the maps flagged for a of sum_taps w[tap] * inp[map][oh + kh,
+    # ow + kw] (taps rotated by 180 degrees when flip), likewise ob; needs
+    # Q = (OH - 1) * ipitch + OW >= 8.
+    cdef int Q = (OH - 1) * ipitch + OW
+    cdef int nvec = (Q + 7) // 8
+    cdef int q0 = 0
+    cdef int i, j
+    if nchan == 0:
+        for i in range(OH):
+            for j in range(OW):
+                oa[i * opitch + j] = ba
+                if ob != NULL:
+                    ob[i * opitch + j] = bb
+        return
+    while nvec >= 4:
+        _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
+               flip, ba, bb, q0, Q)
+        q0 = q0 + 32
+        nvec = nvec - 4
+    # The rest: one more block whose vectors past Q are clamped back onto it (the same
+    # positions computed twice, identically), or a single vector.
+    if nvec >= 2:
+        _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
+               flip, ba, bb, q0, Q)
+    elif nvec == 1:
+        _pair1(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
+               flip, ba, bb, q0, Q)
+
+
+cdef inline void _dw_rows(float* out, int nrows, const float* dy, int dy_ns, const float* x,
+                   int x_ns, int N, int OH, int OW, int W) noexcept nogil:
+    # out[r * 5 + kw] = sum_n sum_{oh, ow} dy[n][oh, ow] * x[n][oh + r, ow + kw] for r < nrows
+    # (nrows 1 or 2; x already offset to the first kernel row). Needs OW >= 8.
+    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero(), a4 = lf_zero()
+    cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero(), b4 = lf_zero()
+    cdef lf_v8 g
+    cdef int n, oh, s, last = OW - 8, rem = OW % 8
+    cdef const float* dyr
+    cdef const float* x0
+    cdef const float* x1
+    for n in range(N):
+        for oh in range(OH):
+            dyr = dy + n * dy_ns + oh * OW
+            x0 = x + n * x_ns + oh * W
+            x1 = x0 + W
+            s = 0
+            while s + 8 <= OW:
+                g = lf_load(dyr + s)
+                a0 = lf_fma(g, lf_load(x0 + s), a0)
+                a1 = lf_fma(g, lf_load(x0 + s + 1), a1)
+                a2 = lf_fma(g, lf_load(x0 + s + 2), a2)
+                a3 = lf_fma(g, lf_load(x0 + s + 3), a3)
+                a4 = lf_fma(g, lf_load(x0 + s + 4), a4)
+                if nrows == 2:
+                    b0 = lf_fma(g, lf_load(x1 + s), b0)
+                    b1 = lf_fma(g, lf_load(x1 + s + 1), b1)
+                    b2 = lf_fma(g, lf_load(x1 + s + 2), b2)
+                    b3 = lf_fma(g, lf_load(x1 + s + 3), b3)
+                    b4 = lf_fma(g, lf_load(x1 + s + 4), b4)
+                s = s + 8
+            if rem:
+                s = last
+                g = lf_keep_from(lf_load(dyr + s), 8 - rem)
+                a0 = lf_fma(g, lf_load(x0 + s), a0)
+                a1 = lf_fma(g, lf_load(x0 + s + 1), a1)
+                a2 = lf_fma(g, lf_load(x0 + s + 2), a2)
+                a3 = lf_fma(g, lf_load(x0 + s + 3), a3)
+                a4 = lf_fma(g, lf_load(x0 + s + 4), a4)
+                if nrows == 2:
+                    b0 = lf_fma(g, lf_load(x1 + s), b0)
+                    b1 = lf_fma(g, lf_load(x1 + s + 1), b1)
+                    b2 = lf_fma(g, lf_load(x1 + s + 2), b2)
+                    b3 = lf_fma(g, lf_load(x1 + s + 3), b3)
+                    b4 = lf_fma(g, lf_load(x1 + s + 4), b4)
+    out[0] = lf_hsum(a0)
+    out[1] = lf_hsum(a1)
+    out[2] = lf_hsum(a2)
+    out[3] = lf_hsum(a3)
+    out[4] = lf_hsum(a4)
+    if nrows == 2:
+        out[5] = lf_hsum(b0)
+        out[6] = lf_hsum(b1)
+        out[7] = lf_hsum(b2)
+        out[8] = lf_hsum(b3)
+        out[9] = lf_hsum(b4)
+
+
+
+cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int n_dy,
+                                int n_x, int N, int H, int W) noexcept nogil:
+    # dwc is (5, 5) for one connected pair, summed over the batch in sample order.
+    cdef int OH = H - 4, OW = W - 4
+    cdef int n, oh, ow, kh, kw, i
+    cdef const float* xr
+    cdef const float* dyr
+    cdef float s
+    for i in range(25):
+        dwc[i] = 0
+    for n in range(N):
+        for kh in range(5):
+            for kw in range(5):
+                s = 0
+                for oh in range(OH):
+                    dyr = dy + n * n_dy + oh * OW
+                    xr = x + n * n_x + (oh + kh) * W + kw
+                    for ow in range(OW):
+                        s = s + dyr[ow] * xr[ow]
+                dwc[kh * 5 + kw] += s
+
+
+cdef inline int padded_map(int H, int W) noexcept nogil:
+    # dy (H-4, W-4) sits at rows 4.., columns 4..W-1 of an (H + 4) x W map, zeros elsewhere;
+    # the 8 floats after it are zero too (the last row's reads wrap past its end).
+    return (H + 4) * W + 8
+
+
+cdef inline void conv_forward_raw(float* py, const float* px, const float* pw, const float* pb,
+                                  int N, int Cin, int H, int W, int Cout, const int* pptr,
+                                  const int* pidx, const int* qptr, const int* qidx,
+                                  const int* qflag, int n_threads) noexcept nogil:
+    # y (N, Cout, H-4, W-4) <- conv(x (N, Cin, H, W), w (Cout, Cin, 5, 5)) + b (Cout,).
+    cdef int OH = H - 4, OW = W - 4
+    cdef int npair = (Cout + 1) // 2
+    cdef int job, n, co, pr
+    cdef bint dense = pptr[Cout] == Cin * Cout
+    if OH == 1 and OW == 1 and dense:
+        dense_forward(py, px, pw, pb, N, Cin * 25, Cout, n_threads)
+    elif (OH - 1) * W + OW >= 8:
+        for job in prange(N * npair, num_threads=n_threads, schedule="static"):
+            n = job // npair
+            pr = job - n * npair
+            co = 2 * pr
+            _corr_pair(py + (n * Cout + co) * OH * OW,
+                       py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
+                       OH, OW, OW, px + n * Cin * H * W, W, H * W,
+                       qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
+                       pw + co * Cin * 25, pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
+                       25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0)
+    else:
+        for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
+            n = job // Cout
+            co = job - n * Cout
+            if OH == 1 and OW == 1:
+                py[job] = _fwd_unit(px + n * Cin * 25, pw, pb[co], pidx,
+                                    pptr[co], pptr[co + 1], co, Cin)
+            else:
+                _fwd_map(py + job * OH * OW, px + n * Cin * H * W, pw, pb[co], pidx,
+                         pptr[co], pptr[co + 1], co, Cin, H, W)
+
+
+cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const float* pdy,
+                                   const float* px, const float* pw, int N, int Cin, int H,
+                                   int W, int Cout, int nnz, const int* pcidx, const int* ppco,
+                                   const int* qptr, const int* qidx, const int* qflag,
+                                   float* psc, int n_threads) noexcept nogil:
+    # dx (N, Cin, H, W) (skipped when NULL), dw (Cout, Cin, 5, 5), db (Cout,) <- dy.
+    cdef int OH = H - 4, OW = W - 4
+    cdef int OHOW = OH * OW, HW = H * W, PP = padded_map(H, W)
+    cdef bint dense = nnz == Cin * Cout
+    cdef int npair = (Cin + 1) // 2
+    cdef int job, n, ci, co, k, i, r
+    cdef float s
+    cdef float* pad
+    if OHOW == 1 and dense:
+        dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads)
+        return
+    for co in prange(Cout, num_threads=n_threads, schedule="static"):
+        for i in range(Cin * 25):
+            pdw[co * Cin * 25 + i] = 0
+        s = 0
+        for n in range(N):
+            for i in range(OHOW):
+                s = s + pdy[(n * Cout + co) * OHOW + i]
+        pdb[co] = s
+    for k in prange(nnz, num_threads=n_threads, schedule="dynamic"):
+        co = ppco[k]
+        ci = pcidx[k]
+        if OW >= 8:
+            _dw_rows(pdw + (co * Cin + ci) * 25, 2, pdy + co * OHOW, Cout * OHOW,
+                     px + ci * HW, Cin * HW, N, OH, OW, W)
+            _dw_rows(pdw + (co * Cin + ci) * 25 + 10, 2, pdy + co * OHOW, Cout * OHOW,
+                     px + ci * HW + 2 * W, Cin * HW, N, OH, OW, W)
+            _dw_rows(pdw + (co * Cin + ci) * 25 + 20, 1, pdy + co * OHOW, Cout * OHOW,
+                     px + ci * HW + 4 * W, Cin * HW, N, OH, OW, W)
+        else:
+            _bwd_dw_scalar(pdw + (co * Cin + ci) * 25, pdy + co * OHOW, px + ci * HW,
+                           Cout * OHOW, Cin * HW, N, H, W)
+    if pdx == NULL:
+        return
+    for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
+        pad = psc + job * PP
+        for i in range(PP):
+            pad[i] = 0
+        for r in range(OH):
+            for i in range(OW):
+                pad[(r + 4) * W + 4 + i] = pdy[job * OHOW + r * OW + i]
+    for job in prange(N * npair, num_threads=n_threads, schedule="static"):
+        n = job // npair
+        ci = 2 * (job - n * npair)
+        _corr_pair(pdx + (n * Cin + ci) * HW,
+                   pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
+                   H, W, W, psc + n * Cout * PP, W, PP,
+                   qidx + qptr[ci // 2], qflag + qptr[ci // 2],
+                   qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
+                   pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0)
