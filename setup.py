@@ -96,6 +96,8 @@ class BuildExt(build_ext):
             # Lets gcc vectorize float reductions; keeps NaN/inf semantics intact.
             compile_args += ["-fno-math-errno", "-fno-trapping-math",
                              "-fno-signed-zeros", "-fassociative-math"]
+            if ctype == "unix" and sys.platform != "darwin":
+                compile_args.append("-Wno-psabi")  # notes about 32-byte vector ABI in portable builds
         link_args = []
 
         machine = platform.machine().lower()

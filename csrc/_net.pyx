@@ -12,16 +12,29 @@ write into those arrays (it does: parameters are views of one flat vector that
 assignments copy into).
 """
 
-from libc.math cimport expf, logf
+from libc.math cimport expf, logf, tanhf
 from libc.stdint cimport int64_t
 from lf_conv cimport conv_forward_raw, conv_backward_raw
-from lf_pool cimport maxpool_forward_raw, maxpool_backward_raw
+from cython.parallel cimport prange
+from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forward_raw,
+                     subsample_backward_raw)
 from lf_dense cimport dense_forward, dense_backward
+from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_add, lf_tanh
+
+# LeCun's squashing function f(a) = A tanh(S a) (model.TANH_A, model.TANH_S).
+cdef float TANH_A = 1.7159
+cdef float TANH_S = 2.0 / 3.0
 
 
 cdef inline float* _f(object a):
     # Raw pointer of a C-contiguous float32 array (checked by the caller).
     cdef float[::1] v = a.reshape(-1)
+    return &v[0]
+
+
+cdef inline const float* _cf(object a):
+    # As _f, for a read-only array.
+    cdef const float[::1] v = a.reshape(-1)
     return &v[0]
 
 
@@ -187,3 +200,174 @@ cdef float _softmax_xent(const float* logits, const int64_t* labels, float* grad
             g[k] = g[k] / s / N
         g[labels[n]] = g[labels[n]] - 1.0 / N
     return total / N
+
+
+cdef void _squash(float* out, const float* a, int n, int nt) noexcept nogil:
+    # out = A tanh(S a), elementwise (chunks of 1024 in parallel; any thread count gives
+    # the same values).
+    cdef int c, i, end
+    cdef int nchunk = (n + 1023) // 1024
+    for c in prange(nchunk, num_threads=nt, schedule="static"):
+        i = c * 1024
+        end = min(n, i + 1024)
+        while i + 8 <= end:
+            lf_store(out + i, lf_mul(lf_bcast(TANH_A), lf_tanh(lf_mul(lf_bcast(TANH_S),
+                                                                     lf_load(a + i)))))
+            i = i + 8
+        while i < end:
+            out[i] = TANH_A * tanhf(TANH_S * a[i])
+            i = i + 1
+
+
+cdef void _squash_grad(float* g, const float* h, int n, int nt) noexcept nogil:
+    # g *= f'(a) from the output h = f(a): f'(a) = S / A (A^2 - h^2).
+    cdef int c, i, end
+    cdef int nchunk = (n + 1023) // 1024
+    cdef float k = TANH_S / TANH_A, a2 = TANH_A * TANH_A
+    for c in prange(nchunk, num_threads=nt, schedule="static"):
+        end = min(n, c * 1024 + 1024)
+        for i in range(c * 1024, end):
+            g[i] = g[i] * (k * (a2 - h[i] * h[i]))
+
+
+cdef float _map_loss(const float* y, const int64_t* labels, float* grad, int N,
+                     float j) noexcept nogil:
+    # LeCun eq. 9: mean of y[label] + log(e^-j + sum_i e^-y_i); grad w.r.t. y (N, 10).
+    cdef int n, k
+    cdef float m, s, total = 0
+    cdef const float* z
+    cdef float* g
+    for n in range(N):
+        z = y + n * 10
+        g = grad + n * 10
+        m = -j
+        for k in range(10):
+            if -z[k] > m or z[k] != z[k]:
+                m = -z[k]
+        s = expf(-j - m)
+        for k in range(10):
+            g[k] = expf(-z[k] - m)
+            s = s + g[k]
+        total = total + (z[labels[n]] + logf(s) + m)
+        for k in range(10):
+            g[k] = -g[k] / s / N
+        g[labels[n]] = g[labels[n]] + 1.0 / N
+    return total / N
+
+
+cdef class LeCunPlan:
+    """Forward, MAP loss and backward of the lecun98 preset for one batch size.
+
+    Parameters
+    ----------
+    params, grads : dict of float32 arrays (the model's views)
+    centers : float32 (10, 84), the fixed RBF codes
+    buf : the model's buffers for this batch size
+    conns : dict of lenet_fast.ops.Connections for "c1", "c3", "c5"
+    map_j : the constant j of the MAP loss
+    """
+    cdef object keep
+    cdef int N
+    cdef float map_j
+    cdef _Conn c1, c3, c5
+    cdef float *w1, *b1, *sc2, *sb2, *w3, *b3, *sc4, *sb4, *w5, *b5, *w6, *b6
+    cdef const float* rbf
+    cdef float *gw1, *gb1, *gsc2, *gsb2, *gw3, *gb3, *gsc4, *gsb4, *gw5, *gb5, *gw6, *gb6
+    cdef float *x, *a1, *h1, *p1, *q1, *a3, *h3, *p3, *q3, *a5, *h5, *a6, *h6, *out
+    cdef float *g_out, *g_h6, *g_h5, *g_a5, *g_p3, *g_h3, *g_p1, *g_h1, *scratch
+
+    def __init__(self, params, grads, centers, buf, conns, float map_j):
+        self.keep = (params, grads, centers, buf, conns)
+        self.N = buf.n
+        self.map_j = map_j
+        self.c1, self.c3, self.c5 = _Conn(conns["c1"]), _Conn(conns["c3"]), _Conn(conns["c5"])
+        p, g = params, grads
+        self.w1, self.b1 = _f(p["c1.weight"]), _f(p["c1.bias"])
+        self.sc2, self.sb2 = _f(p["s2.coef"]), _f(p["s2.bias"])
+        self.w3, self.b3 = _f(p["c3.weight"]), _f(p["c3.bias"])
+        self.sc4, self.sb4 = _f(p["s4.coef"]), _f(p["s4.bias"])
+        self.w5, self.b5 = _f(p["c5.weight"]), _f(p["c5.bias"])
+        self.w6, self.b6 = _f(p["f6.weight"]), _f(p["f6.bias"])
+        self.rbf = _cf(centers)
+        self.gw1, self.gb1 = _f(g["c1.weight"]), _f(g["c1.bias"])
+        self.gsc2, self.gsb2 = _f(g["s2.coef"]), _f(g["s2.bias"])
+        self.gw3, self.gb3 = _f(g["c3.weight"]), _f(g["c3.bias"])
+        self.gsc4, self.gsb4 = _f(g["s4.coef"]), _f(g["s4.bias"])
+        self.gw5, self.gb5 = _f(g["c5.weight"]), _f(g["c5.bias"])
+        self.gw6, self.gb6 = _f(g["f6.weight"]), _f(g["f6.bias"])
+        self.x, self.a1, self.h1, self.p1 = _f(buf.x), _f(buf.a1), _f(buf.h1), _f(buf.p1)
+        self.q1, self.a3, self.h3, self.p3 = _f(buf.q1), _f(buf.a3), _f(buf.h3), _f(buf.p3)
+        self.q3, self.a5, self.h5, self.a6 = _f(buf.q3), _f(buf.a5), _f(buf.h5), _f(buf.a6)
+        self.h6, self.out = _f(buf.h6), _f(buf.out)
+        self.g_out, self.g_h6, self.g_h5 = _f(buf.g_out), _f(buf.g_h6), _f(buf.g_h5)
+        self.g_a5, self.g_p3, self.g_h3 = _f(buf.g_a5), _f(buf.g_p3), _f(buf.g_h3)
+        self.g_p1, self.g_h1, self.scratch = _f(buf.g_p1), _f(buf.g_h1), _f(buf.scratch)
+
+    cdef void _forward(self, int nt) noexcept nogil:
+        cdef int N = self.N, n, i, k
+        cdef float s, d
+        _conv_fwd(self.a1, self.x, self.w1, self.b1, N, 1, 32, 32, 6, self.c1, nt)
+        _squash(self.h1, self.a1, N * 6 * 784, nt)
+        subsample_forward_raw(self.p1, self.h1, self.sc2, self.sb2, N, 6, 28, 28, nt)
+        _squash(self.q1, self.p1, N * 6 * 196, nt)
+        _conv_fwd(self.a3, self.q1, self.w3, self.b3, N, 6, 14, 14, 16, self.c3, nt)
+        _squash(self.h3, self.a3, N * 16 * 100, nt)
+        subsample_forward_raw(self.p3, self.h3, self.sc4, self.sb4, N, 16, 10, 10, nt)
+        _squash(self.q3, self.p3, N * 16 * 25, nt)
+        _conv_fwd(self.a5, self.q3, self.w5, self.b5, N, 16, 5, 5, 120, self.c5, nt)
+        _squash(self.h5, self.a5, N * 120, nt)
+        dense_forward(self.a6, self.h5, self.w6, self.b6, N, 120, 84, nt)
+        _squash(self.h6, self.a6, N * 84, nt)
+        for n in range(N):          # RBF: out[n, i] = sum_j (h6[n, j] - c[i, j])^2
+            for i in range(10):
+                s = 0
+                for k in range(84):
+                    d = self.h6[n * 84 + k] - self.rbf[i * 84 + k]
+                    s = s + d * d
+                self.out[n * 10 + i] = s
+
+    cdef void _backward(self, int nt) noexcept nogil:
+        cdef int N = self.N, n, i, k
+        cdef float s
+        for n in range(N):          # d/dh6 of sum_i g_i (h6 - c_i)^2
+            for k in range(84):
+                s = 0
+                for i in range(10):
+                    s = s + self.g_out[n * 10 + i] * (self.h6[n * 84 + k] - self.rbf[i * 84 + k])
+                self.g_h6[n * 84 + k] = 2 * s
+        _squash_grad(self.g_h6, self.h6, N * 84, nt)
+        dense_backward(self.g_h5, self.gw6, self.gb6, self.g_h6, self.h5, self.w6, N, 120, 84, nt)
+        _squash_grad(self.g_h5, self.h5, N * 120, nt)
+        _conv_bwd(self.g_p3, self.gw5, self.gb5, self.g_h5, self.q3, self.w5, N, 16, 5, 5, 120,
+                  self.c5, self.scratch, nt)
+        _squash_grad(self.g_p3, self.q3, N * 16 * 25, nt)
+        subsample_backward_raw(self.g_h3, self.gsc4, self.gsb4, self.g_p3, self.h3, self.sc4,
+                               N, 16, 10, 10, nt)
+        _squash_grad(self.g_h3, self.h3, N * 16 * 100, nt)
+        _conv_bwd(self.g_p1, self.gw3, self.gb3, self.g_h3, self.q1, self.w3, N, 6, 14, 14, 16,
+                  self.c3, self.scratch, nt)
+        _squash_grad(self.g_p1, self.q1, N * 6 * 196, nt)
+        subsample_backward_raw(self.g_h1, self.gsc2, self.gsb2, self.g_p1, self.h1, self.sc2,
+                               N, 6, 28, 28, nt)
+        _squash_grad(self.g_h1, self.h1, N * 6 * 784, nt)
+        _conv_bwd(NULL, self.gw1, self.gb1, self.g_h1, self.x, self.w1, N, 1, 32, 32, 6,
+                  self.c1, NULL, nt)
+
+    def forward(self, int n_threads):
+        """Forward pass on the bound input buffer; fills the output buffer (RBF distances)."""
+        with nogil:
+            self._forward(n_threads)
+
+    def train_pass(self, const int64_t[::1] labels, int n_threads):
+        """Forward, mean MAP loss (eq. 9), backward; returns the loss.
+
+        The gradients are written into the bound gradient arrays (not accumulated).
+        A non-finite loss skips the backward pass and is returned as is.
+        """
+        cdef float loss
+        with nogil:
+            self._forward(n_threads)
+            loss = _map_loss(self.out, &labels[0], self.g_out, self.N, self.map_j)
+            if loss == loss and loss - loss == 0:
+                self._backward(n_threads)
+        return loss

@@ -20,3 +20,4 @@ cdef extern from "lf_simd.h" nogil:
     lf_v8 lf_odd(lf_v8 a, lf_v8 b)
     lf_v8 lf_zip_lo(lf_v8 a, lf_v8 b)
     lf_v8 lf_zip_hi(lf_v8 a, lf_v8 b)
+    lf_v8 lf_tanh(lf_v8 x)

@@ -60,7 +60,7 @@ def test_nominal_peak():
 def test_contention_rule():
     # 2 usable CPUs: another process holding a core spoils a 2-thread row, not a 1-thread one.
     assert bench._contended(1.0, 2, 2) and not bench._contended(1.0, 1, 2)
-    assert not bench._contended(0.1, 2, 2) and bench._contended(1.5, 1, 2)
+    assert not bench._contended(0.1, 2, 2) and bench._contended(1.25, 1, 2)
     assert not bench._contended(None, 2, 2)
 
 
@@ -79,7 +79,8 @@ def quick_result(tmp_path_factory):
     capture.setattr(sys, "stdout", out)
     try:
         code = cli.main(["bench", "--batch-sizes", "2", "--threads", "1", "--repeats", "1",
-                         "--round-time", "0.02", "--no-torch", "--json", str(path)])
+                         "--round-time", "0.02", "--retries", "0", "--no-torch",
+                         "--json", str(path)])
     finally:
         capture.undo()
     assert code == 0
@@ -92,6 +93,7 @@ def test_cli_bench_json(quick_result):
                 "peak", "rows", "speedups", "wall_seconds"):
         assert key in result, key
     assert result["settings"]["batch_sizes"] == [2] and result["settings"]["threads"] == [1]
+    assert result["settings"]["retries"] == 0
     assert result["torch"]["available"] is False
     assert result["versions"]["lenet_fast"]
     assert isinstance(result["build"]["openmp"], bool)
@@ -156,6 +158,7 @@ def test_markdown_with_torch_and_speedups(quick_result):
     (["--batch-sizes", ""], "--batch-sizes"),
     (["--repeats", "0"], "--repeats"),
     (["--round-time", "-1"], "--round-time"),
+    (["--retries", "-1"], "--retries"),
     (["--c3", "half"], "--c3"),
 ])
 def test_cli_bench_usage_errors(capsys, argv, needle):

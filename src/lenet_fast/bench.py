@@ -72,7 +72,7 @@ The machine may be shared: for each row the report gives the CPUs that *other*
 processes used meanwhile (/proc/stat busy time minus this process's CPU time). A
 row with more threads than cores left free is not representative (every OpenMP
 barrier then waits for a descheduled thread): it is measured again, up to
-`MAX_RETRIES` times, and marked "contended" if it stays so.
+``retries`` times (default `MAX_RETRIES`), and marked "contended" if it stays so.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ MAX_RETRIES = 2
 RETRY_PAUSE = 2.0
 
 #: Slack, in CPUs, for `_contended`: short bursts of other work are tolerated.
-CONTENTION_SLACK = 0.3
+CONTENTION_SLACK = 0.15
 
 #: Connected C3 map pairs.
 _C3_PAIRS = {"lecun": 60, "full": 96}
@@ -616,6 +616,7 @@ def run(*, variant: str = "modern", c3: str = "full",
         batch_sizes: Sequence[int] = (1, 16, 64, 256), threads: Sequence[int] = (1, 2),
         repeats: int = 5, round_time: float = 0.4, use_torch: bool = True,
         data_dir: str | os.PathLike | None = None, modes: Sequence[str] = MODES,
+        retries: int = MAX_RETRIES,
         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure training and inference throughput (see the module docstring).
 
@@ -636,6 +637,9 @@ def run(*, variant: str = "modern", c3: str = "full",
     data_dir : path, optional
         MNIST folder (no download; random data when absent).
     modes : sequence of {"train", "infer"}
+    retries : int
+        Times a row is measured again while other processes leave it fewer free
+        cores than it has threads.
     progress : callable, optional
         Called with a short status line before each row.
 
@@ -663,6 +667,8 @@ def run(*, variant: str = "modern", c3: str = "full",
     threads = _unique_positive("threads", threads)
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    if not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
     if not (isinstance(round_time, (int, float)) and math.isfinite(round_time) and round_time > 0):
         raise ValueError(f"round_time must be a positive number, got {round_time!r}")
     modes = list(dict.fromkeys(modes))
@@ -711,7 +717,7 @@ def run(*, variant: str = "modern", c3: str = "full",
                 runners = [_LenetRunner(variant, c3, mode, batches, t)]
                 if torch is not None:
                     runners.append(_TorchRunner(torch, mode, batches, t))
-                for attempt in range(1 + MAX_RETRIES):
+                for attempt in range(1 + retries):
                     if attempt:
                         say(f"other processes used {other:.2f} CPUs: measuring the row again")
                         time.sleep(RETRY_PAUSE)
@@ -749,6 +755,7 @@ def run(*, variant: str = "modern", c3: str = "full",
         "settings": {"variant": variant, "c3": c3, "batch_sizes": batch_sizes,
                      "threads": threads, "repeats": repeats, "round_time": round_time,
                      "modes": modes, "use_torch": bool(use_torch), "pause": PAUSE,
+                     "retries": retries,
                      "optimizer": "SGD(lr=0.01, momentum=0.9)"},
         "machine": machine,
         "versions": {"lenet_fast": __version__, "numpy": np.__version__,
@@ -863,8 +870,8 @@ def format_markdown(result: dict[str, Any]) -> str:
     contended = [r for r in result["rows"] if r.get("contended")]
     if contended:
         lines.append(f"- WARNING: * marks {len(contended)} row(s) during which other processes "
-                     "left fewer free cores than the row has threads (still so after "
-                     f"{MAX_RETRIES} retries): not representative; re-run on a quiet machine")
+                     f"left fewer free cores than the row has threads (still so after "
+                     f"{s['retries']} retries): not representative; re-run on a quiet machine")
     titles = {"train": "Training (forward + backward + SGD-momentum update)",
               "infer": "Inference (forward only)"}
     for mode in s["modes"]:

@@ -340,6 +340,9 @@ def build_parser():
                    help="timed rounds per library and row; medians are reported (default: 5)")
     p.add_argument("--round-time", type=_positive_float, default=0.4, metavar="S",
                    help="seconds of one timed round (default: 0.4)")
+    p.add_argument("--retries", type=_non_negative_int, default=2, metavar="N",
+                   help="measure a row again, up to N times, while other processes leave it "
+                        "fewer free cores than it has threads (default: 2)")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
     p.add_argument("--data-dir", metavar="D", default=None,
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, else "
@@ -884,7 +887,7 @@ def cmd_bench(args):
         result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
                            threads=args.threads, repeats=args.repeats,
                            round_time=args.round_time, use_torch=not args.no_torch,
-                           data_dir=args.data_dir, progress=progress)
+                           data_dir=args.data_dir, retries=args.retries, progress=progress)
     except bench.BenchError as exc:
         raise CLIError(_one_line(exc)) from None
     print(bench.format_markdown(result))

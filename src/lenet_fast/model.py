@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from . import _conv, _linear, _net, _pool
+from . import _conv, _net
 from .codes import RBF_CODES
 from .datasets import preprocess
 from .ops import connections, resolve_threads
@@ -115,7 +115,6 @@ class _Buffers:
         self.g_h5 = e((n, 120), f)
         self.g_h6 = e((n, 84), f)
         self.g_out = e((n, 10), f)
-        self.tmp6 = e((n, 84), f)
         # zero-padded dy for the input gradient of C3 (the largest that needs one)
         self.scratch = e(_conv.scratch_size(n, 16, 14, 14), f)
         self.tmp10 = e((n, 10), f)
@@ -218,28 +217,15 @@ class LeNet5:
             buf = self._buffers[n] = _Buffers(n, self.variant)
             if self.variant == "modern":
                 buf.plan = _net.ModernPlan(self.params, self.grads, buf, self._conn)
+            else:
+                buf.plan = _net.LeCunPlan(self.params, self.grads, self.rbf_centers, buf,
+                                          self._conn, MAP_J)
         return buf
 
     # ------------------------------------------------------------------ passes
     def _forward(self, buf):
-        """Forward pass on buf.x; fills buf.out (logits or RBF distances)."""
-        if self.variant == "modern":
-            buf.plan.forward(self._nt)
-            return buf.out
-        p, nt, cn = self.params, self._nt, self._conn
-        _conv.forward(buf.a1, buf.x, p["c1.weight"], p["c1.bias"], *cn["c1"].forward_args, nt)
-        _squash(buf.a1, buf.h1)
-        _pool.subsample_forward(buf.p1, buf.h1, p["s2.coef"], p["s2.bias"], nt)
-        _squash(buf.p1, buf.q1)
-        _conv.forward(buf.a3, buf.q1, p["c3.weight"], p["c3.bias"], *cn["c3"].forward_args, nt)
-        _squash(buf.a3, buf.h3)
-        _pool.subsample_forward(buf.p3, buf.h3, p["s4.coef"], p["s4.bias"], nt)
-        _squash(buf.p3, buf.q3)
-        _conv.forward(buf.a5, buf.q3, p["c5.weight"], p["c5.bias"], *cn["c5"].forward_args, nt)
-        _squash(buf.a5.reshape(buf.n, 120), buf.h5)
-        _linear.forward(buf.a6, buf.h5, p["f6.weight"], p["f6.bias"], nt)
-        _squash(buf.a6, buf.h6)
-        _rbf_forward(buf.out, buf.h6, self.rbf_centers, buf.tmp6)
+        """Forward pass on buf.x (one compiled call); fills buf.out and the activations."""
+        buf.plan.forward(self._nt)
         return buf.out
 
     def _loss(self, buf, labels):
@@ -249,42 +235,9 @@ class LeNet5:
         return _map_loss(buf.out, labels, buf.g_out, buf.tmp10, MAP_J)
 
     def _train_pass(self, buf, labels):
-        """Forward, loss and (when the loss is finite) backward on buf.x: the mean loss.
-
-        The gradients overwrite self.grads. modern runs as one compiled call.
-        """
-        if self.variant == "modern":
-            return buf.plan.train_pass(labels, self._nt)
-        self._forward(buf)
-        loss = self._loss(buf, labels)
-        if math.isfinite(loss):
-            self._backward(buf)
-        return loss
-
-    def _backward(self, buf):
-        """Back-propagate buf.g_out; fills self.grads (overwrites, no accumulation)."""
-        p, g, nt, cn = self.params, self.grads, self._nt, self._conn
-        n = buf.n
-        _rbf_backward(buf.g_h6, buf.g_out, buf.h6, self.rbf_centers, buf.tmp6)
-        _squash_backward(buf.g_h6, buf.h6)
-        _linear.backward(buf.g_h5, g["f6.weight"], g["f6.bias"], buf.g_h6, buf.h5,
-                         p["f6.weight"], nt)
-        _squash_backward(buf.g_h5, buf.h5)
-        np.copyto(buf.g_a5.reshape(n, 120), buf.g_h5)
-        _conv.backward(buf.g_p3, g["c5.weight"], g["c5.bias"], buf.g_a5, buf.q3,
-                       p["c5.weight"], *cn["c5"].backward_args, buf.scratch, nt)
-        _squash_backward(buf.g_p3, buf.q3)
-        _pool.subsample_backward(buf.g_h3, g["s4.coef"], g["s4.bias"], buf.g_p3, buf.h3,
-                                 p["s4.coef"], nt)
-        _squash_backward(buf.g_h3, buf.h3)
-        _conv.backward(buf.g_p1, g["c3.weight"], g["c3.bias"], buf.g_h3, buf.q1,
-                       p["c3.weight"], *cn["c3"].backward_args, buf.scratch, nt)
-        _squash_backward(buf.g_p1, buf.q1)
-        _pool.subsample_backward(buf.g_h1, g["s2.coef"], g["s2.bias"], buf.g_p1, buf.h1,
-                                 p["s2.coef"], nt)
-        _squash_backward(buf.g_h1, buf.h1)
-        _conv.backward(None, g["c1.weight"], g["c1.bias"], buf.g_h1, buf.x,
-                       p["c1.weight"], *cn["c1"].backward_args, buf.scratch, nt, False)
+        """Forward, loss and (when the loss is finite) backward on buf.x, in one compiled
+        call: returns the mean loss; the gradients overwrite self.grads."""
+        return buf.plan.train_pass(labels, self._nt)
 
     # ------------------------------------------------------------------ public API
     def _load_input(self, x):
@@ -444,36 +397,6 @@ def _check_labels(y, n):
     if n and (y.min() < 0 or y.max() > 9):
         raise ValueError("labels must be in 0..9")
     return np.ascontiguousarray(y, dtype=np.int64)
-
-
-def _squash(a, out):
-    """out = A tanh(S a)."""
-    np.multiply(a, TANH_S, out=out)
-    np.tanh(out, out=out)
-    out *= TANH_A
-
-
-def _squash_backward(g, h):
-    """g *= f'(a), from the output h = f(a): f'(a) = S/A (A^2 - h^2)."""
-    g *= (TANH_A * TANH_A - h * h)
-    g *= TANH_S / TANH_A
-
-
-def _rbf_forward(out, h, centers, tmp):
-    """out[n, i] = sum_j (h[n, j] - centers[i, j])^2, via |h|^2 - 2 h.c + |c|^2."""
-    np.matmul(h, centers.T, out=out)
-    out *= -2.0
-    out += np.einsum("nj,nj->n", h, h)[:, None]
-    out += np.einsum("ij,ij->i", centers, centers)[None, :]
-    np.maximum(out, 0, out=out)
-
-
-def _rbf_backward(gh, gout, h, centers, tmp):
-    """gh = d/dh of sum(gout * out) = 2 (sum_i gout[n, i]) h - 2 gout @ centers."""
-    np.matmul(gout, centers, out=gh)
-    gh *= -2.0
-    np.multiply(h, 2.0 * gout.sum(axis=1, keepdims=True), out=tmp)
-    gh += tmp
 
 
 def _softmax_xent(logits, labels, grad, tmp):
