@@ -147,10 +147,15 @@ def trained(tmp_path_factory):
 
 def test_train_defaults_in_one_dict():
     assert cli.TRAIN_DEFAULTS == {
-        "variant": "modern", "c3": "lecun", "epochs": 3, "batch_size": 64,
-        "optimizer": "adam", "lr": None, "schedule": "cosine", "threads": None,
+        "variant": "modern", "c3": "lecun", "epochs": None, "batch_size": None,
+        "optimizer": None, "lr": None, "schedule": None, "threads": None,
         "seed": 0, "out": None,
     }
+    # The settings left None come from the variant's measured recipe.
+    assert cli.VARIANT_DEFAULTS["modern"] == {
+        "epochs": 8, "batch_size": 64, "optimizer": "sgd", "lr": 0.05, "schedule": "onecycle"}
+    assert cli.VARIANT_DEFAULTS["lecun98"] == {
+        "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.002, "schedule": "cosine"}
 
 
 def test_help_and_version(capsys):
@@ -172,9 +177,9 @@ def test_help_and_version(capsys):
 
 
 def test_help_shows_tuned_defaults(monkeypatch, capsys):
-    monkeypatch.setitem(cli.TRAIN_DEFAULTS, "epochs", 7)
+    monkeypatch.setitem(cli.VARIANT_DEFAULTS["modern"], "epochs", 7)
     code, out, _ = run(capsys, "train", "--help")
-    assert code == 0 and "(default: 7;" in out
+    assert code == 0 and "(default: 7 for modern, 10 for lecun98;" in out
 
 
 # ------------------------------------------------------------------ usage errors (exit 2)
@@ -222,8 +227,8 @@ def test_train_writes_model_and_metrics(trained):
     assert report["variant"] == "modern" and report["c3"] == "lecun"
     assert report["epochs"] == 1 and report["batch_size"] == 64 and report["seed"] == 0
     assert report["threads"] == 1
-    assert report["optimizer"] == "adam" and report["lr"] == pytest.approx(1e-3)
-    assert report["schedule"] == "cosine"
+    assert report["optimizer"] == "sgd" and report["lr"] == pytest.approx(0.05)
+    assert report["schedule"] == "onecycle"
     assert 0.3 < report["test_accuracy"] <= 1.0
     assert report["test_error"] == pytest.approx(1.0 - report["test_accuracy"])
     assert report["test_images"] == 500 and report["train_images"] == 2000
@@ -238,11 +243,11 @@ def test_train_writes_model_and_metrics(trained):
 
 @needs_data
 def test_train_defaults_come_from_train_defaults(monkeypatch, tmp_path, capsys):
-    """The out file name follows the variant, and TRAIN_DEFAULTS is what is used."""
+    """The out file name follows the variant, and TRAIN_DEFAULTS / VARIANT_DEFAULTS are
+    what is used."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(cli.TRAIN_DEFAULTS, "variant", "lecun98")
-    monkeypatch.setitem(cli.TRAIN_DEFAULTS, "batch_size", 32)
-    monkeypatch.setitem(cli.TRAIN_DEFAULTS, "epochs", 1)
+    monkeypatch.setitem(cli.VARIANT_DEFAULTS["lecun98"], "epochs", 1)
     code, out, err = run(capsys, *TRAIN, "--c3", "full", "--train-limit", 64,
                          "--test-limit", 50, "--metrics-json", "m.json")
     assert code == 0, err
@@ -250,6 +255,7 @@ def test_train_defaults_come_from_train_defaults(monkeypatch, tmp_path, capsys):
     assert (model.variant, model.c3) == ("lecun98", "full")
     report = json.loads((tmp_path / "m.json").read_text())
     assert (report["batch_size"], report["epochs"]) == (32, 1)
+    assert (report["optimizer"], report["lr"], report["schedule"]) == ("adam", 0.002, "cosine")
     assert report["history"][0]["epoch"] == 1
 
 
@@ -353,13 +359,14 @@ def test_resume_extending_a_run_matches_longer_run(tmp_path, capsys):
     assert_same_params(tmp_path / "two.npz", tmp_path / "resumed.npz")
 
 
-def test_resume_cannot_extend_a_cosine_run(two_epochs, tmp_path, capsys):
-    """Past its end the cosine schedule stays at 0: extra epochs would do nothing."""
+def test_resume_cannot_extend_a_scheduled_run(two_epochs, tmp_path, capsys):
+    """Past its end the default one-cycle schedule stays at its final rate: a run laid
+    out for 2 epochs cannot be stretched to 3 by resuming."""
     code, _, err = run(capsys, *TRAIN, "--train-limit", 1000, "--test-limit", 50,
                        "--epochs", 3, "--resume", two_epochs / "ckpt" / "epoch-001.npz",
                        "--out", tmp_path / "three.npz")
     assert code == 2
-    assert_one_error_line(err, "cosine", "laid out for 2 epoch(s)", "--schedule constant")
+    assert_one_error_line(err, "onecycle", "laid out for 2 epoch(s)", "--schedule constant")
     assert not (tmp_path / "three.npz").exists()
 
 
