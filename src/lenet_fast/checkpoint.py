@@ -38,14 +38,17 @@ def _digest(arrays):
     return h.hexdigest()
 
 
-def _atomic_savez(path, arrays):
+def atomic_write(path, write, *, binary=True, suffix=""):
+    """Write a file atomically: `write(f)` fills a temporary file in the same folder,
+    which is flushed, fsynced and renamed over `path` (the rename is fsynced too). On
+    any failure the temporary file is removed and an existing `path` is untouched."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -63,6 +66,10 @@ def _atomic_savez(path, arrays):
             os.close(dfd)
     except OSError:
         pass
+
+
+def _atomic_savez(path, arrays):
+    atomic_write(path, lambda f: np.savez(f, **arrays), suffix=".npz")
 
 
 def _pack(model, extra=None):

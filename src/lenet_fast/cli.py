@@ -418,24 +418,11 @@ def _check_writable(path, what):
 
 
 def write_json_atomic(path, data):
-    """Write `data` as JSON to `path` atomically: a temporary file, then os.replace."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True, allow_nan=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write `data` as JSON to `path` atomically (`lenet_fast.checkpoint.atomic_write`)."""
+    def write(f):
+        json.dump(data, f, indent=2, sort_keys=True, allow_nan=True)
+        f.write("\n")
+    checkpoint.atomic_write(path, write, binary=False, suffix=".json")
 
 
 def _write_metrics(path, data):
