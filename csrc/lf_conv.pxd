@@ -215,7 +215,7 @@ cdef inline void _corr_pair(float* oa, float* ob, int OH, int OW, int opitch, co
 
 cdef inline void _dw_rows(float* out, int nrows, const float* dy, int dy_ns, const float* x,
                    int x_ns, int N, int OH, int OW, int W) noexcept nogil:
-    # out[r * 5 + kw] = sum_n sum_{oh, ow} dy[n][oh, ow] * x[n][oh + r, ow + kw] for r < nrows
+    # out[r * 5 + kw] += sum_n sum_{oh, ow} dy[n][oh, ow] * x[n][oh + r, ow + kw] for r < nrows
     # (nrows 1 or 2; x already offset to the first kernel row). Needs OW >= 8.
     cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero(), a4 = lf_zero()
     cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero(), b4 = lf_zero()
@@ -258,30 +258,28 @@ cdef inline void _dw_rows(float* out, int nrows, const float* dy, int dy_ns, con
                     b2 = lf_fma(g, lf_load(x1 + s + 2), b2)
                     b3 = lf_fma(g, lf_load(x1 + s + 3), b3)
                     b4 = lf_fma(g, lf_load(x1 + s + 4), b4)
-    out[0] = lf_hsum(a0)
-    out[1] = lf_hsum(a1)
-    out[2] = lf_hsum(a2)
-    out[3] = lf_hsum(a3)
-    out[4] = lf_hsum(a4)
+    out[0] += lf_hsum(a0)
+    out[1] += lf_hsum(a1)
+    out[2] += lf_hsum(a2)
+    out[3] += lf_hsum(a3)
+    out[4] += lf_hsum(a4)
     if nrows == 2:
-        out[5] = lf_hsum(b0)
-        out[6] = lf_hsum(b1)
-        out[7] = lf_hsum(b2)
-        out[8] = lf_hsum(b3)
-        out[9] = lf_hsum(b4)
+        out[5] += lf_hsum(b0)
+        out[6] += lf_hsum(b1)
+        out[7] += lf_hsum(b2)
+        out[8] += lf_hsum(b3)
+        out[9] += lf_hsum(b4)
 
 
 
 cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int n_dy,
                                 int n_x, int N, int H, int W) noexcept nogil:
-    # dwc is (5, 5) for one connected pair, summed over the batch in sample order.
+    # dwc (5, 5) for one connected pair += its sum over N samples, in sample order.
     cdef int OH = H - 4, OW = W - 4
-    cdef int n, oh, ow, kh, kw, i
+    cdef int n, oh, ow, kh, kw
     cdef const float* xr
     cdef const float* dyr
     cdef float s
-    for i in range(25):
-        dwc[i] = 0
     for n in range(N):
         for kh in range(5):
             for kw in range(5):
@@ -344,7 +342,7 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     cdef int OHOW = OH * OW, HW = H * W, PP = padded_map(H, W)
     cdef bint dense = nnz == Cin * Cout
     cdef int npair = (Cin + 1) // 2
-    cdef int job, n, ci, co, k, i, r
+    cdef int job, n, ci, co, k, i, r, n0, nb
     cdef float s
     cdef float* pad
     if OHOW == 1 and dense:
@@ -358,19 +356,26 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
             for i in range(OHOW):
                 s = s + pdy[(n * Cout + co) * OHOW + i]
         pdb[co] = s
-    for k in prange(nnz, num_threads=n_threads, schedule="dynamic"):
-        co = ppco[k]
-        ci = pcidx[k]
-        if OW >= 8:
-            _dw_rows(pdw + (co * Cin + ci) * 25, 2, pdy + co * OHOW, Cout * OHOW,
-                     px + ci * HW, Cin * HW, N, OH, OW, W)
-            _dw_rows(pdw + (co * Cin + ci) * 25 + 10, 2, pdy + co * OHOW, Cout * OHOW,
-                     px + ci * HW + 2 * W, Cin * HW, N, OH, OW, W)
-            _dw_rows(pdw + (co * Cin + ci) * 25 + 20, 1, pdy + co * OHOW, Cout * OHOW,
-                     px + ci * HW + 4 * W, Cin * HW, N, OH, OW, W)
-        else:
-            _bwd_dw_scalar(pdw + (co * Cin + ci) * 25, pdy + co * OHOW, px + ci * HW,
-                           Cout * OHOW, Cin * HW, N, H, W)
+    # dw: the batch in blocks of 32 samples (their x and dy stay in cache while every
+    # pair reads them), each block's sums added in block order. The block size is fixed:
+    # the result must not depend on the thread count, so neither may the blocking.
+    n0 = 0
+    while n0 < N:
+        nb = min(32, N - n0)
+        for k in prange(nnz, num_threads=n_threads, schedule="dynamic"):
+            co = ppco[k]
+            ci = pcidx[k]
+            if OW >= 8:
+                _dw_rows(pdw + (co * Cin + ci) * 25, 2, pdy + (n0 * Cout + co) * OHOW,
+                         Cout * OHOW, px + (n0 * Cin + ci) * HW, Cin * HW, nb, OH, OW, W)
+                _dw_rows(pdw + (co * Cin + ci) * 25 + 10, 2, pdy + (n0 * Cout + co) * OHOW,
+                         Cout * OHOW, px + (n0 * Cin + ci) * HW + 2 * W, Cin * HW, nb, OH, OW, W)
+                _dw_rows(pdw + (co * Cin + ci) * 25 + 20, 1, pdy + (n0 * Cout + co) * OHOW,
+                         Cout * OHOW, px + (n0 * Cin + ci) * HW + 4 * W, Cin * HW, nb, OH, OW, W)
+            else:
+                _bwd_dw_scalar(pdw + (co * Cin + ci) * 25, pdy + (n0 * Cout + co) * OHOW,
+                               px + (n0 * Cin + ci) * HW, Cout * OHOW, Cin * HW, nb, H, W)
+        n0 = n0 + nb
     if pdx == NULL:
         return
     for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
