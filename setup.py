@@ -126,6 +126,9 @@ class BuildExt(build_ext):
                               "(set LENET_FAST_OPENMP=1 to make this an error)")
                 print("WARNING: lenet_fast is being built WITHOUT OpenMP (serial kernels)")
 
+        # Always compile: objects left in build/ by a build with other switches
+        # (LENET_FAST_OPENMP, LENET_FAST_ARCH, LENET_FAST_DEBUG) must not be reused.
+        self.force = True
         flags = " ".join(compile_args)
         for ext in self.extensions:
             ext.extra_compile_args = list(compile_args)
