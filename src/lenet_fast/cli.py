@@ -340,7 +340,9 @@ def build_parser():
                     "(lenet_fast's dense kernel on a large problem) and of the nominal peak "
                     "(cores x GHz x 32 FLOP/cycle). If PyTorch is installed, the same network "
                     "is timed in PyTorch too, interleaved round by round. Prints markdown tables.",
-        epilog="Install the optional PyTorch with: pip install torch (a CPU build is enough). "
+        epilog="Install the optional PyTorch as a CPU build, e.g. pip install torch "
+               "--index-url https://download.pytorch.org/whl/cpu (plain 'pip install torch' "
+               "may fetch a multi-GB CUDA build). "
                "Takes about 1-2 minutes with the defaults; see lenet_fast.bench for the FLOP "
                "count and the protocol.")
     p.add_argument("--json", metavar="FILE", default=None,

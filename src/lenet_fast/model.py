@@ -18,7 +18,9 @@ Two presets:
 All parameters live in one contiguous float32 vector (`model.flat_params`), and all
 gradients in another (`model.flat_grads`); `model.params` and the grads dict are
 views into them, so an optimizer updates everything in one vectorized step.
-Activation buffers are allocated once per batch size and reused.
+Activation buffers are allocated once per batch size and reused, and for each batch
+size a plan (`lenet_fast._net`) runs the forward pass, the loss and the backward pass
+as one compiled call, with the same kernels as `lenet_fast.ops`.
 """
 
 import math
