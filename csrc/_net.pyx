@@ -93,10 +93,45 @@ cdef class ModernPlan:
     cdef object keep
     cdef int N
     cdef _Conn c1, c3, c5
-    cdef float *w1, *b1, *w3, *b3, *w5, *b5, *w6, *b6, *wo, *bo
-    cdef float *gw1, *gb1, *gw3, *gb3, *gw5, *gb5, *gw6, *gb6, *gwo, *gbo
-    cdef float *x, *a1, *p1, *a3, *p3, *a5, *h5, *a6, *h6, *out
-    cdef float *g_out, *g_h6, *g_h5, *g_a5, *g_p3, *g_h3, *g_p1, *g_h1, *scratch
+    cdef float* w1
+    cdef float* b1
+    cdef float* w3
+    cdef float* b3
+    cdef float* w5
+    cdef float* b5
+    cdef float* w6
+    cdef float* b6
+    cdef float* wo
+    cdef float* bo
+    cdef float* gw1
+    cdef float* gb1
+    cdef float* gw3
+    cdef float* gb3
+    cdef float* gw5
+    cdef float* gb5
+    cdef float* gw6
+    cdef float* gb6
+    cdef float* gwo
+    cdef float* gbo
+    cdef float* x
+    cdef float* a1
+    cdef float* p1
+    cdef float* a3
+    cdef float* p3
+    cdef float* a5
+    cdef float* h5
+    cdef float* a6
+    cdef float* h6
+    cdef float* out
+    cdef float* g_out
+    cdef float* g_h6
+    cdef float* g_h5
+    cdef float* g_a5
+    cdef float* g_p3
+    cdef float* g_h3
+    cdef float* g_p1
+    cdef float* g_h1
+    cdef float* scratch
 
     def __init__(self, params, grads, buf, conns):
         self.keep = (params, grads, buf, conns)
@@ -270,11 +305,54 @@ cdef class LeCunPlan:
     cdef int N
     cdef float map_j
     cdef _Conn c1, c3, c5
-    cdef float *w1, *b1, *sc2, *sb2, *w3, *b3, *sc4, *sb4, *w5, *b5, *w6, *b6
+    cdef float* w1
+    cdef float* b1
+    cdef float* sc2
+    cdef float* sb2
+    cdef float* w3
+    cdef float* b3
+    cdef float* sc4
+    cdef float* sb4
+    cdef float* w5
+    cdef float* b5
+    cdef float* w6
+    cdef float* b6
     cdef const float* rbf
-    cdef float *gw1, *gb1, *gsc2, *gsb2, *gw3, *gb3, *gsc4, *gsb4, *gw5, *gb5, *gw6, *gb6
-    cdef float *x, *a1, *h1, *p1, *q1, *a3, *h3, *p3, *q3, *a5, *h5, *a6, *h6, *out
-    cdef float *g_out, *g_h6, *g_h5, *g_a5, *g_p3, *g_h3, *g_p1, *g_h1, *scratch
+    cdef float* gw1
+    cdef float* gb1
+    cdef float* gsc2
+    cdef float* gsb2
+    cdef float* gw3
+    cdef float* gb3
+    cdef float* gsc4
+    cdef float* gsb4
+    cdef float* gw5
+    cdef float* gb5
+    cdef float* gw6
+    cdef float* gb6
+    cdef float* x
+    cdef float* a1
+    cdef float* h1
+    cdef float* p1
+    cdef float* q1
+    cdef float* a3
+    cdef float* h3
+    cdef float* p3
+    cdef float* q3
+    cdef float* a5
+    cdef float* h5
+    cdef float* a6
+    cdef float* h6
+    cdef float* out
+    cdef float* g_out
+    cdef float* g_h6
+    cdef float* g_h5
+    cdef float* g_a5
+    cdef float* g_p3
+    cdef float* g_h3
+    cdef float* g_p1
+    cdef float* g_h1
+    cdef float* scratch
 
     def __init__(self, params, grads, centers, buf, conns, float map_j):
         self.keep = (params, grads, centers, buf, conns)
