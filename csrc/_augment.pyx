@@ -13,6 +13,7 @@ to the nearest grey level and clamped to 0..255.
 
 from cython.parallel cimport prange
 from libc.math cimport floorf
+from lf_simd cimport lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_mul
 
 
 cdef inline float _pixel(const unsigned char* img, int x, int y, int H, int W) noexcept nogil:
@@ -86,52 +87,71 @@ cdef void _elastic_raw(unsigned char* out, const unsigned char* img, const float
                                                        H, W)
 
 
-DEF MAXW = 64   # widest field gaussian_smooth accepts (checked by its wrapper)
+DEF MAXW = 32   # widest (and tallest) field gaussian_smooth accepts (checked by its wrapper)
 DEF MAXR = 32   # largest kernel radius
 
 
-cdef void _smooth_raw(float* out, float* tmp, const float* field, const float* g, int R,
-                      float scale, int M, int H, int W, int n_threads) noexcept nogil:
-    # out[m] = scale * (g (x) g) * field[m], zero padding; g has 2R+1 taps.
-    # tmp is scratch of M * H * W floats, one plane per field. The rows are built in
-    # local arrays, which the compiler knows do not alias, so the loops over j vectorize.
-    cdef int m, i, j, k, off
-    cdef float gk
-    cdef float row[MAXW + 2 * MAXR]
+cdef void _smooth_one(float* o, const float* f, const float* g, int R, float scale, int H,
+                      int W) noexcept nogil:
+    # One field: o = scale * (g (x) g) * f with zero padding. Rows are padded to 32
+    # floats in local arrays (this thread's stack) and each output row is summed in
+    # four 8-float registers, tap by tap in order (so the result is the same whatever
+    # the thread count).
+    cdef int i, j, k, off
+    cdef lf_v8 a0, a1, a2, a3, gk
+    cdef float row[MAXW + 2 * MAXR + 8]
+    cdef float t[MAXW * MAXW]
     cdef float acc[MAXW]
-    cdef float* t
-    cdef float* o
-    cdef const float* f
+    for j in range(MAXW + 2 * R):
+        row[j] = 0
+    # Horizontal pass: t[i, j] = sum_k g[k] f[i, j + k - R].
+    for i in range(H):
+        for j in range(W):
+            row[R + j] = f[i * W + j]
+        a0 = lf_zero()
+        a1 = lf_zero()
+        a2 = lf_zero()
+        a3 = lf_zero()
+        for k in range(2 * R + 1):
+            gk = lf_bcast(g[k])
+            a0 = lf_fma(gk, lf_load(row + k), a0)
+            a1 = lf_fma(gk, lf_load(row + k + 8), a1)
+            a2 = lf_fma(gk, lf_load(row + k + 16), a2)
+            a3 = lf_fma(gk, lf_load(row + k + 24), a3)
+        lf_store(t + i * MAXW, a0)
+        lf_store(t + i * MAXW + 8, a1)
+        lf_store(t + i * MAXW + 16, a2)
+        lf_store(t + i * MAXW + 24, a3)
+    # Vertical pass: o[i, j] = scale * sum_k g[k] t[i + k - R, j].
+    for i in range(H):
+        a0 = lf_zero()
+        a1 = lf_zero()
+        a2 = lf_zero()
+        a3 = lf_zero()
+        for k in range(2 * R + 1):
+            off = i + k - R
+            if off < 0 or off >= H:
+                continue
+            gk = lf_bcast(g[k])
+            a0 = lf_fma(gk, lf_load(t + off * MAXW), a0)
+            a1 = lf_fma(gk, lf_load(t + off * MAXW + 8), a1)
+            a2 = lf_fma(gk, lf_load(t + off * MAXW + 16), a2)
+            a3 = lf_fma(gk, lf_load(t + off * MAXW + 24), a3)
+        gk = lf_bcast(scale)
+        lf_store(acc, lf_mul(gk, a0))
+        lf_store(acc + 8, lf_mul(gk, a1))
+        lf_store(acc + 16, lf_mul(gk, a2))
+        lf_store(acc + 24, lf_mul(gk, a3))
+        for j in range(W):
+            o[i * W + j] = acc[j]
+
+
+cdef void _smooth_raw(float* out, const float* field, const float* g, int R, float scale,
+                      int M, int H, int W, int n_threads) noexcept nogil:
+    # out[m] = scale * (g (x) g) * field[m] for each of the M fields.
+    cdef int m
     for m in prange(M, num_threads=n_threads, schedule="static"):
-        t = tmp + m * H * W
-        o = out + m * H * W
-        f = field + m * H * W
-        for j in range(2 * R + W):
-            row[j] = 0
-        # Horizontal pass: t[i, j] = sum_k g[k] f[i, j + k - R].
-        for i in range(H):
-            for j in range(W):
-                row[R + j] = f[i * W + j]
-                acc[j] = 0
-            for k in range(2 * R + 1):
-                gk = g[k]
-                for j in range(W):
-                    acc[j] = acc[j] + gk * row[j + k]
-            for j in range(W):
-                t[i * W + j] = acc[j]
-        # Vertical pass: o[i, j] = scale * sum_k g[k] t[i + k - R, j].
-        for i in range(H):
-            for j in range(W):
-                acc[j] = 0
-            for k in range(2 * R + 1):
-                off = i + k - R
-                if off < 0 or off >= H:
-                    continue
-                gk = g[k]
-                for j in range(W):
-                    acc[j] = acc[j] + gk * t[off * W + j]
-            for j in range(W):
-                o[i * W + j] = scale * acc[j]
+        _smooth_one(out + m * H * W, field + m * H * W, g, R, scale, H, W)
 
 
 def affine_warp(unsigned char[:, :, ::1] out, const unsigned char[:, :, ::1] images,
@@ -159,17 +179,14 @@ def elastic_warp(unsigned char[:, :, ::1] out, const unsigned char[:, :, ::1] im
                      images.shape[0], images.shape[1], images.shape[2], n_threads)
 
 
-def gaussian_smooth(float[:, :, ::1] out, float[:, :, ::1] scratch,
-                    const float[:, :, ::1] fields, const float[::1] taps, float scale,
-                    int n_threads):
+def gaussian_smooth(float[:, :, ::1] out, const float[:, :, ::1] fields,
+                    const float[::1] taps, float scale, int n_threads):
     """out (M, H, W) <- scale * separable convolution of fields (M, H, W) with taps
-    (2R+1,) along both axes, zero padding; scratch is (M, H, W) working memory.
-    W <= 64 and R <= 32."""
-    if fields.shape[2] > MAXW or (taps.shape[0] - 1) // 2 > MAXR:
-        raise ValueError(f"gaussian_smooth handles W <= {MAXW} and radius <= {MAXR}")
+    (2R+1,) along both axes, zero padding. H, W <= 32 and R <= 32."""
+    if fields.shape[1] > MAXW or fields.shape[2] > MAXW or (taps.shape[0] - 1) // 2 > MAXR:
+        raise ValueError(f"gaussian_smooth handles H, W <= {MAXW} and radius <= {MAXR}")
     if fields.shape[0] == 0:
         return
     with nogil:
-        _smooth_raw(&out[0, 0, 0], &scratch[0, 0, 0], &fields[0, 0, 0], &taps[0],
-                    (taps.shape[0] - 1) // 2, scale, fields.shape[0], fields.shape[1],
-                    fields.shape[2], n_threads)
+        _smooth_raw(&out[0, 0, 0], &fields[0, 0, 0], &taps[0], (taps.shape[0] - 1) // 2, scale,
+                    fields.shape[0], fields.shape[1], fields.shape[2], n_threads)

@@ -206,6 +206,13 @@ cdef class ModernPlan:
                 self._backward(n_threads)
         return loss
 
+    def loss(self, const int64_t[::1] labels):
+        """Mean softmax cross-entropy of the output buffer (after `forward`)."""
+        cdef float loss
+        with nogil:
+            loss = _softmax_xent(self.out, &labels[0], self.g_out, self.N)
+        return loss
+
 
 cdef inline float _relu(float a) noexcept nogil:
     # max(a, 0) that keeps NaN, as np.maximum(a, 0).
@@ -448,4 +455,11 @@ cdef class LeCunPlan:
             loss = _map_loss(self.out, &labels[0], self.g_out, self.N, self.map_j)
             if loss == loss and loss - loss == 0:
                 self._backward(n_threads)
+        return loss
+
+    def loss(self, const int64_t[::1] labels):
+        """Mean MAP loss (eq. 9) of the output buffer (after `forward`)."""
+        cdef float loss
+        with nogil:
+            loss = _map_loss(self.out, &labels[0], self.g_out, self.N, self.map_j)
         return loss

@@ -47,7 +47,7 @@ def _check_images(images):
     return np.ascontiguousarray(images)
 
 
-def _check_out(out, shape):
+def _check_out(out, shape, images=None):
     if out is None:
         return np.empty(shape, np.uint8)
     if not isinstance(out, np.ndarray) or out.dtype != np.uint8:
@@ -56,6 +56,8 @@ def _check_out(out, shape):
         raise ValueError(f"out must have shape {shape}, got {out.shape}")
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError("out must be C-contiguous and writeable")
+    if images is not None and np.shares_memory(out, images):
+        raise ValueError("out must not overlap images (the warp cannot run in place)")
     return out
 
 
@@ -82,7 +84,7 @@ def affine_warp(images, params, out=None, n_threads=None):
     """
     images = _check_images(images)
     params = _check_f32("params", params, (images.shape[0], 6))
-    out = _check_out(out, images.shape)
+    out = _check_out(out, images.shape, images)
     _augment.affine_warp(out, images, params, resolve_threads(n_threads))
     return out
 
@@ -93,7 +95,7 @@ def elastic_warp(images, dx, dy, out=None, n_threads=None):
     images = _check_images(images)
     dx = _check_f32("dx", dx, images.shape)
     dy = _check_f32("dy", dy, images.shape)
-    out = _check_out(out, images.shape)
+    out = _check_out(out, images.shape, images)
     _augment.elastic_warp(out, images, dx, dy, resolve_threads(n_threads))
     return out
 
@@ -214,7 +216,7 @@ class Affine(_Augmenter):
 
     def __call__(self, images, out=None):
         images = _check_images(images)
-        out = _check_out(out, images.shape)
+        out = _check_out(out, images.shape, images)
         params = self.sample_params(images.shape[0])
         _augment.affine_warp(out, images, params, resolve_threads(self.n_threads))
         return out
@@ -257,18 +259,17 @@ class Elastic(_Augmenter):
         bufs = self._buffers.get(n)
         if bufs is None:
             shape = (2 * n,) + IMAGE_SHAPE
-            bufs = self._buffers[n] = (np.empty(shape, np.float32), np.empty(shape, np.float32),
-                                       np.empty(shape, np.float32))
+            bufs = self._buffers[n] = (np.empty(shape, np.float32), np.empty(shape, np.float32))
         return bufs
 
     def sample_fields(self, n):
         """Draw displacement fields for n digits: (dx, dy), float32 (n, 28, 28) each."""
         threads = resolve_threads(self.n_threads)
-        noise, scratch, fields = self._scratch(n)
+        noise, fields = self._scratch(n)
         self.rng.random(out=noise, dtype=np.float32)
         np.multiply(noise, 2.0, out=noise)
         np.subtract(noise, 1.0, out=noise)
-        _augment.gaussian_smooth(fields, scratch, noise, self._taps, self.alpha, threads)
+        _augment.gaussian_smooth(fields, noise, self._taps, self.alpha, threads)
         dx, dy = fields[:n], fields[n:]
         if self.affine is not None:
             p = self.affine.sample_params(n)
@@ -283,7 +284,7 @@ class Elastic(_Augmenter):
 
     def __call__(self, images, out=None):
         images = _check_images(images)
-        out = _check_out(out, images.shape)
+        out = _check_out(out, images.shape, images)
         dx, dy = self.sample_fields(images.shape[0])
         _augment.elastic_warp(out, images, dx, dy, resolve_threads(self.n_threads))
         return out

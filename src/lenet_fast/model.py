@@ -119,7 +119,6 @@ class _Buffers:
         self.g_out = e((n, 10), f)
         # zero-padded dy for the input gradient of C3 (the largest that needs one)
         self.scratch = e(_conv.scratch_size(n, 16, 14, 14), f)
-        self.tmp10 = e((n, 10), f)
 
 
 class LeNet5:
@@ -230,12 +229,6 @@ class LeNet5:
         buf.plan.forward(self._nt)
         return buf.out
 
-    def _loss(self, buf, labels):
-        """Mean loss over the batch; writes d(loss)/d(out) into buf.g_out."""
-        if self.variant == "modern":
-            return _softmax_xent(buf.out, labels, buf.g_out, buf.tmp10)
-        return _map_loss(buf.out, labels, buf.g_out, buf.tmp10, MAP_J)
-
     def _train_pass(self, buf, labels):
         """Forward, loss and (when the loss is finite) backward on buf.x, in one compiled
         call: returns the mean loss; the gradients overwrite self.grads."""
@@ -308,7 +301,7 @@ class LeNet5:
         buf = self._load_input(x)
         labels = _check_labels(y, buf.n)
         self._forward(buf)
-        return self._loss(buf, labels), buf.out
+        return buf.plan.loss(labels), buf.out
 
     def loss_and_grads(self, x, y):
         """Mean loss over the batch and its gradient for every parameter.
@@ -399,33 +392,3 @@ def _check_labels(y, n):
     if n and (y.min() < 0 or y.max() > 9):
         raise ValueError("labels must be in 0..9")
     return np.ascontiguousarray(y, dtype=np.int64)
-
-
-def _softmax_xent(logits, labels, grad, tmp):
-    """Mean softmax cross-entropy; grad = its gradient w.r.t. the logits."""
-    n = logits.shape[0]
-    np.subtract(logits, logits.max(axis=1, keepdims=True), out=tmp)
-    np.exp(tmp, out=grad)
-    total = grad.sum(axis=1, keepdims=True)
-    rows = np.arange(n)
-    loss = float(np.mean(np.log(total[:, 0]) - tmp[rows, labels]))
-    grad /= total
-    grad[rows, labels] -= 1.0
-    grad /= n
-    return loss
-
-
-def _map_loss(y, labels, grad, tmp, j):
-    """LeCun eq. 9: mean of y[label] + log(e^-j + sum_i e^-y_i); grad w.r.t. y."""
-    n = y.shape[0]
-    np.negative(y, out=tmp)
-    m = np.maximum(tmp.max(axis=1), -j)[:, None]
-    tmp -= m
-    np.exp(tmp, out=grad)
-    total = grad.sum(axis=1, keepdims=True) + np.exp(-j - m)
-    rows = np.arange(n)
-    loss = float(np.mean(y[rows, labels] + np.log(total[:, 0]) + m[:, 0]))
-    grad /= -total
-    grad[rows, labels] += 1.0
-    grad /= n
-    return loss

@@ -23,6 +23,9 @@ from .optim import schedule_from_config, make_schedule
 #: ``SeedSequence(s)``, trailing zeros do not change the seed).
 _EPOCH_HOOK_STREAM = 0x5D1A
 
+#: Last word of the seed the trainer gives its augmenter: (seed, _AUGMENT_STREAM).
+_AUGMENT_STREAM = 0xA06
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the model keeps its last good weights."""
@@ -79,11 +82,16 @@ class Trainer:
         Where Ctrl-C saves a checkpoint; default ``checkpoint_dir/interrupted.npz``.
     eval_batch_size : int
         Batch size of the per-epoch evaluation.
+    augment : lenet_fast.augment.Affine, Elastic or None
+        Random distortions applied to each batch's uint8 images before
+        preprocessing. `fit` reseeds it from (seed, a constant) at the start of a
+        run, and checkpoints carry its generator state, so a resumed run gets the
+        same distortions as an uninterrupted one.
     """
 
     def __init__(self, model, optimizer, *, batch_size=64, epochs=1, schedule="constant",
                  seed=0, progress=True, checkpoint_dir=None, interrupt_path=None,
-                 eval_batch_size=1000):
+                 eval_batch_size=1000, augment=None):
         for name, value in (("batch_size", batch_size), ("epochs", epochs),
                             ("eval_batch_size", eval_batch_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -100,6 +108,11 @@ class Trainer:
             interrupt_path = os.path.join(checkpoint_dir, "interrupted.npz")
         self.interrupt_path = interrupt_path
         self.eval_batch_size = int(eval_batch_size)
+        if augment is not None and not (callable(augment) and hasattr(augment, "state")
+                                        and hasattr(augment, "set_state")):
+            raise TypeError("augment must be an augmenter (lenet_fast.augment.Affine, Elastic) "
+                            f"or None, not {type(augment).__name__}")
+        self.augment = augment
         self.history = []
         self.last_checkpoint = None
         self.train_seconds = 0.0
@@ -113,6 +126,8 @@ class Trainer:
         state = {"epoch": epoch, "batch": batch, "rng_state": rng_state,
                  "history": self.history, "settings": self._settings(),
                  "train_seconds": self.train_seconds, "train_images": self.train_images}
+        if self.augment is not None:
+            state["augment"] = {"config": self.augment.config(), "state": self.augment.state()}
         checkpoint.save_training(path, self.model, self.optimizer, schedule, state)
         self.last_checkpoint = os.fspath(path)
 
@@ -125,6 +140,14 @@ class Trainer:
         if saved["batch_size"] != self.batch_size or saved["seed"] != self.seed:
             raise ValueError(f"{path} was written with batch_size={saved['batch_size']}, "
                              f"seed={saved['seed']}; resume with the same settings")
+        saved_aug = state.get("augment")
+        mine = None if self.augment is None else self.augment.config()
+        if (saved_aug and saved_aug["config"]) != mine:
+            raise ValueError(f"{path} was written with augment="
+                             f"{saved_aug['config'] if saved_aug else None}; this trainer has "
+                             f"augment={mine}; resume with the same augmenter")
+        if self.augment is not None:
+            self.augment.set_state(saved_aug["state"])
         self.model.flat_params[...] = model.flat_params
         self.optimizer.load_state_dict(optim_state)
         self.history = list(state["history"])
@@ -164,6 +187,8 @@ class Trainer:
         total_steps = steps_per_epoch * self.epochs
         rng = np.random.default_rng(self.seed)
         start_epoch, start_batch = 0, 0
+        if self.augment is not None and resume is None:
+            self.augment.reseed([self.seed, _AUGMENT_STREAM])
         if resume is not None:
             schedule, state = self._resume(resume)
             start_epoch, start_batch = state["epoch"], state["batch"]
@@ -224,7 +249,7 @@ class Trainer:
 
         model, opt, bs = self.model, self.optimizer, self.batch_size
         n = images.shape[0]
-        xbuf = {}
+        xbuf, abuf = {}, {}
         loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(total=steps_per_epoch, initial=first, disable=not self.progress,
                    desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=True,
@@ -239,7 +264,13 @@ class Trainer:
                 x = xbuf.get(m)
                 if x is None:
                     x = xbuf[m] = np.empty((m, 1, 32, 32), np.float32)
-                preprocess(images[idx], out=x)
+                batch = images[idx]
+                if self.augment is not None:
+                    a = abuf.get(m)
+                    if a is None:
+                        a = abuf[m] = np.empty((m, 28, 28), np.uint8)
+                    batch = self.augment(batch, out=a)
+                preprocess(batch, out=x)
                 y = labels[idx]
                 opt.lr = schedule.lr_at(epoch * steps_per_epoch + b)
                 loss = model.train_step(x, y, opt)
