@@ -25,7 +25,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_omp", "_conv", "_pool", "_linear", "_net", "_augment"]
+MODULES = ["_omp", "_conv", "_pool", "_linear", "_net", "_optim", "_augment"]
 
 OMP_TEST = textwrap.dedent(
     """

@@ -43,6 +43,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import _optim
+
+_EMPTY = np.empty(0, dtype=np.float32)  # the momentum buffer of momentum-free SGD
+
 __all__ = [
     "Optimizer",
     "SGD",
@@ -566,33 +570,12 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if hp["momentum"] > 0.0 else ()
 
     def _num_scratch(self) -> int:
-        return 2 if (self._nesterov and self._weight_decay != 0.0) else 1
+        return 0
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        s = self._scratch[0]
-        g = grads
-        wd = self._weight_decay
-        if wd != 0.0:
-            np.multiply(params, wd, out=s)
-            np.add(s, grads, out=s)
-            g = s
-        mu = self._momentum
-        if mu != 0.0:
-            buf = self._buffers["momentum_buffer"]
-            if t == 1:
-                np.copyto(buf, g)
-            else:
-                np.multiply(buf, mu, out=buf)
-                np.add(buf, g, out=buf)
-            if self._nesterov:
-                tmp = self._scratch[1] if g is s else s
-                np.multiply(buf, mu, out=tmp)
-                np.add(g, tmp, out=tmp)
-                g = tmp
-            else:
-                g = buf
-        np.multiply(g, self._lr, out=s)
-        np.subtract(params, s, out=params)
+        buf = self._buffers.get("momentum_buffer", _EMPTY)
+        _optim.sgd(params, grads, buf, self._lr, self._momentum, self._weight_decay,
+                   self._nesterov, t == 1)
 
 
 class Adam(Optimizer):
@@ -699,39 +682,14 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq")
 
     def _num_scratch(self) -> int:
-        return 2 if self._weight_decay != 0.0 else 1
+        return 0
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        s = self._scratch[0]
-        m = self._buffers["exp_avg"]
-        v = self._buffers["exp_avg_sq"]
-        b1 = self._beta1
-        b2 = self._beta2
-        g = grads
-        wd = self._weight_decay
-        if wd != 0.0:
-            g = self._scratch[1]
-            np.multiply(params, wd, out=g)
-            np.add(g, grads, out=g)
-        # m = b1 * m + (1 - b1) * g
-        np.multiply(m, b1, out=m)
-        np.multiply(g, 1.0 - b1, out=s)
-        np.add(m, s, out=m)
-        # v = b2 * v + (1 - b2) * g * g
-        np.multiply(v, b2, out=v)
-        np.multiply(g, 1.0 - b2, out=s)
-        np.multiply(s, g, out=s)
-        np.add(v, s, out=v)
-        # p -= step_size * m / (sqrt(v) / sqrt(bc2) + eps)
-        bc1 = 1.0 - b1**t
-        bc2_sqrt = math.sqrt(1.0 - b2**t)
-        step_size = self._lr / bc1
-        np.sqrt(v, out=s)
-        np.divide(s, bc2_sqrt, out=s)
-        np.add(s, self._eps, out=s)
-        np.divide(m, s, out=s)
-        np.multiply(s, step_size, out=s)
-        np.subtract(params, s, out=params)
+        bc1 = 1.0 - self._beta1**t
+        bc2_sqrt = math.sqrt(1.0 - self._beta2**t)
+        _optim.adam(params, grads, self._buffers["exp_avg"], self._buffers["exp_avg_sq"],
+                    self._lr / bc1, bc2_sqrt, self._beta1, self._beta2, self._eps,
+                    self._weight_decay)
 
 
 #: Optimizer registry used by :func:`make_optimizer`.  New optimizers (e.g.
