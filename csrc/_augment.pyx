@@ -91,9 +91,9 @@ DEF MAXW = 32   # widest (and tallest) field gaussian_smooth accepts (checked by
 DEF MAXR = 32   # largest kernel radius
 
 
-cdef void _smooth_one(float* o, const float* f, const float* g, int R, float scale, int H,
-                      int W) noexcept nogil:
-    # One field: o = scale * (g (x) g) * f with zero padding. Rows are padded to 32
+cdef void _smooth_one(float* o, const float* f, const float* g, int R, float scale,
+                      float mul, float add, int H, int W) noexcept nogil:
+    # One field: o = scale * (g (x) g) * (mul f + add) with zero padding. Rows are padded to 32
     # floats in local arrays (this thread's stack) and each output row is summed in
     # four 8-float registers, tap by tap in order (so the result is the same whatever
     # the thread count).
@@ -107,7 +107,7 @@ cdef void _smooth_one(float* o, const float* f, const float* g, int R, float sca
     # Horizontal pass: t[i, j] = sum_k g[k] f[i, j + k - R].
     for i in range(H):
         for j in range(W):
-            row[R + j] = f[i * W + j]
+            row[R + j] = mul * f[i * W + j] + add
         a0 = lf_zero()
         a1 = lf_zero()
         a2 = lf_zero()
@@ -151,7 +151,44 @@ cdef void _smooth_raw(float* out, const float* field, const float* g, int R, flo
     # out[m] = scale * (g (x) g) * field[m] for each of the M fields.
     cdef int m
     for m in prange(M, num_threads=n_threads, schedule="static"):
-        _smooth_one(out + m * H * W, field + m * H * W, g, R, scale, H, W)
+        _smooth_one(out + m * H * W, field + m * H * W, g, R, scale, 1, 0, H, W)
+
+
+cdef void _elastic_one(unsigned char* dst, const unsigned char* src, const unsigned char* ux,
+                       const unsigned char* uy, const float* g, int R, float alpha,
+                       const float* p, int H, int W) noexcept nogil:
+    # One image: fields alpha * gauss * u from random bytes ux, uy mapped to the
+    # uniform levels u = (2 b + 1) / 256 - 1 in (-1, 1), plus the affine map p, then
+    # the bilinear warp; the fields live on this thread's stack.
+    cdef float fdx[MAXW * MAXW]
+    cdef float fdy[MAXW * MAXW]
+    cdef float u[MAXW * MAXW]
+    cdef int i, j
+    cdef float cx = (W - 1) * 0.5, cy = (H - 1) * 0.5, xr, yr, bx, by
+    for i in range(H * W):
+        u[i] = ux[i]
+    _smooth_one(fdx, u, g, R, alpha, 2.0 / 256, 1.0 / 256 - 1, H, W)
+    for i in range(H * W):
+        u[i] = uy[i]
+    _smooth_one(fdy, u, g, R, alpha, 2.0 / 256, 1.0 / 256 - 1, H, W)
+    for i in range(H):
+        yr = i - cy
+        bx = p[1] * yr + cx + p[4]
+        by = p[3] * yr + cy + p[5]
+        for j in range(W):
+            xr = j - cx
+            dst[i * W + j] = _bilinear(src, p[0] * xr + bx + fdx[i * W + j],
+                                       p[2] * xr + by + fdy[i * W + j], H, W)
+
+
+cdef void _elastic_random_raw(unsigned char* out, const unsigned char* img,
+                              const unsigned char* noise,
+                              const float* g, int R, float alpha, const float* prm, int N,
+                              int H, int W, int n_threads) noexcept nogil:
+    cdef int n
+    for n in prange(N, num_threads=n_threads, schedule="static"):
+        _elastic_one(out + n * H * W, img + n * H * W, noise + n * H * W,
+                     noise + (N + n) * H * W, g, R, alpha, prm + 6 * n, H, W)
 
 
 def affine_warp(unsigned char[:, :, ::1] out, const unsigned char[:, :, ::1] images,
@@ -190,3 +227,24 @@ def gaussian_smooth(float[:, :, ::1] out, const float[:, :, ::1] fields,
     with nogil:
         _smooth_raw(&out[0, 0, 0], &fields[0, 0, 0], &taps[0], (taps.shape[0] - 1) // 2, scale,
                     fields.shape[0], fields.shape[1], fields.shape[2], n_threads)
+
+
+def elastic_random_warp(unsigned char[:, :, ::1] out, const unsigned char[:, :, ::1] images,
+                        const unsigned char[:, :, ::1] noise, const float[::1] taps, float alpha,
+                        const float[:, ::1] params, int n_threads):
+    """The whole elastic distortion in one parallel pass over images (N, H, W).
+
+    noise (2N, H, W), random bytes b, standing for the uniform levels
+    u = (2 b + 1) / 256 - 1 in (-1, 1): dx of image n from noise[n], dy from
+    noise[N + n], each alpha * (taps (x) taps) * u (zero padding);
+    output pixel (x, y) samples the input at the affine point of params[n] (see
+    affine_warp) plus (dx, dy). H, W <= 32 and radius <= 32.
+    """
+    if images.shape[1] > MAXW or images.shape[2] > MAXW or (taps.shape[0] - 1) // 2 > MAXR:
+        raise ValueError(f"elastic_random_warp handles H, W <= {MAXW} and radius <= {MAXR}")
+    if images.shape[0] == 0:
+        return
+    with nogil:
+        _elastic_random_raw(&out[0, 0, 0], &images[0, 0, 0], &noise[0, 0, 0], &taps[0],
+                            (taps.shape[0] - 1) // 2, alpha, &params[0, 0], images.shape[0],
+                            images.shape[1], images.shape[2], n_threads)

@@ -52,6 +52,10 @@ TRAIN_DEFAULTS = {
     "out": None,
 }
 
+#: Default of ``lenet-fast train --augment`` (kept apart from TRAIN_DEFAULTS, whose
+#: keys are the network/optimizer recipe): no distortions.
+AUGMENT_DEFAULT = "none"
+
 #: The training recipe of each variant, for the settings TRAIN_DEFAULTS leaves None
 #: (measured on the MNIST test set; the README has the figures). modern: SGD with
 #: momentum 0.9 and a one-cycle schedule reached 99.17-99.29% over seeds in 8 epochs,
@@ -65,7 +69,8 @@ VARIANT_DEFAULTS = {
 }
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
-_RESUME_INHERITED = ("variant", "c3", "batch_size", "seed", "optimizer", "lr", "schedule")
+_RESUME_INHERITED = ("variant", "c3", "batch_size", "seed", "optimizer", "lr", "schedule",
+                     "augment")
 
 PAPER_LECUN98 = "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)"
 
@@ -209,7 +214,7 @@ def build_parser():
                "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
                "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
                "without saving. With --resume, --variant, --c3, --batch-size, --seed, "
-               "--optimizer, --lr and --schedule come from the checkpoint (giving a different "
+               "--optimizer, --lr, --schedule and --augment come from the checkpoint (giving a different "
                "value is an error) and --epochs defaults to the checkpoint's run length. "
                "Resuming to the run's own length gives bit-for-bit the weights of the "
                "uninterrupted run. A larger --epochs extends the run, which only --schedule "
@@ -256,6 +261,12 @@ def build_parser():
     p.add_argument("--seed", type=_non_negative_int, default=argparse.SUPPRESS, metavar="S",
                    help="seed of the weight initialisation and of the shuffling; the same seed "
                         f"gives the same weights whatever --threads (default: {d['seed']})")
+    p.add_argument("--augment", choices=("none", "affine", "elastic"), default=argparse.SUPPRESS,
+                   help="random distortions of the training digits, drawn afresh for every "
+                        "batch: 'affine', LeCun et al. 1998's planar affine maps (translation "
+                        "+-2 px, scaling +-10%%, squeezing +-10%%, horizontal shear +-0.2); "
+                        "'elastic', Simard et al. 2003's elastic distortions (sigma 4, alpha "
+                        f"16); see lenet_fast.augment (default: {AUGMENT_DEFAULT})")
     p.add_argument("--out", metavar="FILE", default=argparse.SUPPRESS,
                    help="where to save the trained model (.npz) "
                         f"(default: {_show(d['out'], 'lenet5-<variant>.npz in the current directory')})")
@@ -484,6 +495,7 @@ def _checkpoint_settings(path):
             "epoch": int(state["epoch"]),
             "batch": int(state["batch"]),
             "schedule_config": schedule.to_config(),
+            "augment": str(((state.get("augment") or {}).get("config") or {}).get("name", "none")),
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise CLIError(f"cannot resume: {path}: unusable training state ({_one_line(exc)})") from None
@@ -492,8 +504,9 @@ def _checkpoint_settings(path):
 
 def _train_settings(args):
     """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults."""
-    given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if hasattr(args, key)}
-    settings = dict(TRAIN_DEFAULTS)
+    given = {key: getattr(args, key) for key in (*TRAIN_DEFAULTS, "augment")
+             if hasattr(args, key)}
+    settings = dict(TRAIN_DEFAULTS, augment=AUGMENT_DEFAULT)
     saved = None
     if args.resume is not None:
         saved = _checkpoint_settings(args.resume)
@@ -604,12 +617,16 @@ def cmd_train(args):
     if saved is not None:
         _check_resume_data(args.resume, saved, len(train[0]))
 
+    from .augment import make_augmenter
+
     model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], n_threads=s["threads"])
+    augmenter = make_augmenter(s["augment"], seed=s["seed"], n_threads=s["threads"])
     optimizer = make_optimizer(s["optimizer"], s["lr"])
     interrupt_path = _interrupt_path(out, args.checkpoint_dir)
     trainer = Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
                       schedule=s["schedule"], seed=s["seed"], progress=progress,
-                      checkpoint_dir=args.checkpoint_dir, interrupt_path=interrupt_path)
+                      checkpoint_dir=args.checkpoint_dir, interrupt_path=interrupt_path,
+                      augment=augmenter)
     try:
         # A diverging run overflows on its way to the NaN loss that the trainer reports
         # (TrainingDiverged); numpy's warnings about it would only add noise.
@@ -657,6 +674,7 @@ def cmd_train(args):
             "optimizer": s["optimizer"],
             "lr": float(optimizer.base_lr),
             "schedule": s["schedule"],
+            "augment": s["augment"],
             "train_images": int(len(train[0])),
             "test_images": int(metrics["n"]),
             "test_accuracy": metrics["accuracy"],

@@ -108,8 +108,8 @@ class Trainer:
             interrupt_path = os.path.join(checkpoint_dir, "interrupted.npz")
         self.interrupt_path = interrupt_path
         self.eval_batch_size = int(eval_batch_size)
-        if augment is not None and not (callable(augment) and hasattr(augment, "state")
-                                        and hasattr(augment, "set_state")):
+        if augment is not None and not (callable(augment) and all(
+                hasattr(augment, m) for m in ("state", "set_state", "reseed", "config"))):
             raise TypeError("augment must be an augmenter (lenet_fast.augment.Affine, Elastic) "
                             f"or None, not {type(augment).__name__}")
         self.augment = augment
