@@ -78,6 +78,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import ops
+from .ops import _check_shape as _shape, _f32
 from .optim import Optimizer, _as_float, _as_int
 
 __all__ = [
@@ -102,22 +103,6 @@ RBF_SECOND = 2.0
 
 #: Samples the paper draws to re-estimate h before each pass.
 PAPER_SAMPLES = 500
-
-
-# ---------------------------------------------------------------------- validation
-def _f32(name, a, ndim):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, not {type(a).__name__}")
-    if a.dtype != np.float32:
-        raise TypeError(f"{name} must be float32, got {a.dtype}")
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
-    return np.ascontiguousarray(a)
-
-
-def _shape(name, a, expected):
-    if a.shape != tuple(expected):
-        raise ValueError(f"{name} has shape {a.shape}, expected {tuple(expected)}")
 
 
 # ---------------------------------------------------------------------- layers
