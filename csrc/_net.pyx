@@ -76,9 +76,16 @@ cdef inline void _conv_fwd(float* y, const float* x, const float* w, const float
 
 cdef inline void _conv_bwd(float* dx, float* dw, float* db, const float* dy, const float* x,
                            const float* w, int N, int Cin, int H, int W, int Cout, _Conn c,
-                           float* scratch, int nt) noexcept nogil:
+                           float* scratch, int nt, bint accumulate=False) noexcept nogil:
     conv_backward_raw(dx, dw, db, dy, x, w, N, Cin, H, W, Cout, c.nnz, c.cidx, c.pco, c.bptr,
-                      c.bidx, c.bflag, scratch, nt)
+                      c.bidx, c.bflag, scratch, nt, accumulate)
+
+
+# The modern plan runs its convolutional layers on chunks of this many samples, one
+# chunk through all of them before the next, so that a chunk's activations stay in
+# cache; weight gradients add up chunk after chunk. A fixed number: results must not
+# depend on the thread count, so neither may the chunking.
+cdef int CHUNK = 32
 
 
 cdef class ModernPlan:
@@ -156,12 +163,18 @@ cdef class ModernPlan:
         self.g_p1, self.g_h1, self.scratch = _f(buf.g_p1), _f(buf.g_h1), _f(buf.scratch)
 
     cdef void _forward(self, int nt) noexcept nogil:
-        cdef int N = self.N, i
-        _conv_fwd(self.a1, self.x, self.w1, self.b1, N, 1, 32, 32, 6, self.c1, nt)
-        maxpool_forward_raw(self.p1, self.a1, N, 6, 28, 28, True, nt)
-        _conv_fwd(self.a3, self.p1, self.w3, self.b3, N, 6, 14, 14, 16, self.c3, nt)
-        maxpool_forward_raw(self.p3, self.a3, N, 16, 10, 10, True, nt)
-        _conv_fwd(self.a5, self.p3, self.w5, self.b5, N, 16, 5, 5, 120, self.c5, nt)
+        cdef int N = self.N, i, n0 = 0, nb
+        while n0 < N:
+            nb = min(CHUNK, N - n0)
+            _conv_fwd(self.a1 + n0 * 4704, self.x + n0 * 1024, self.w1, self.b1, nb, 1, 32, 32,
+                      6, self.c1, nt)
+            maxpool_forward_raw(self.p1 + n0 * 1176, self.a1 + n0 * 4704, nb, 6, 28, 28, True, nt)
+            _conv_fwd(self.a3 + n0 * 1600, self.p1 + n0 * 1176, self.w3, self.b3, nb, 6, 14, 14,
+                      16, self.c3, nt)
+            maxpool_forward_raw(self.p3 + n0 * 400, self.a3 + n0 * 1600, nb, 16, 10, 10, True, nt)
+            _conv_fwd(self.a5 + n0 * 120, self.p3 + n0 * 400, self.w5, self.b5, nb, 16, 5, 5,
+                      120, self.c5, nt)
+            n0 = n0 + nb
         for i in range(N * 120):
             self.h5[i] = _relu(self.a5[i])
         dense_forward(self.a6, self.h5, self.w6, self.b6, N, 120, 84, nt)
@@ -170,7 +183,8 @@ cdef class ModernPlan:
         dense_forward(self.out, self.h6, self.wo, self.bo, N, 84, 10, nt)
 
     cdef void _backward(self, int nt) noexcept nogil:
-        cdef int N = self.N, i
+        cdef int N = self.N, i, n0 = 0, nb
+        cdef bint acc
         dense_backward(self.g_h6, self.gwo, self.gbo, self.g_out, self.h6, self.wo, N, 84, 10, nt)
         for i in range(N * 84):
             if not self.a6[i] > 0:
@@ -178,14 +192,22 @@ cdef class ModernPlan:
         dense_backward(self.g_h5, self.gw6, self.gb6, self.g_h6, self.h5, self.w6, N, 120, 84, nt)
         for i in range(N * 120):
             self.g_a5[i] = self.g_h5[i] if self.h5[i] > 0 else 0
-        _conv_bwd(self.g_p3, self.gw5, self.gb5, self.g_a5, self.p3, self.w5, N, 16, 5, 5, 120,
-                  self.c5, self.scratch, nt)
-        maxpool_backward_raw(self.g_h3, self.g_p3, self.a3, N, 16, 10, 10, True, nt)
-        _conv_bwd(self.g_p1, self.gw3, self.gb3, self.g_h3, self.p1, self.w3, N, 6, 14, 14, 16,
-                  self.c3, self.scratch, nt)
-        maxpool_backward_raw(self.g_h1, self.g_p1, self.a1, N, 6, 28, 28, True, nt)
-        _conv_bwd(NULL, self.gw1, self.gb1, self.g_h1, self.x, self.w1, N, 1, 32, 32, 6,
-                  self.c1, NULL, nt)
+        while n0 < N:
+            nb = min(CHUNK, N - n0)
+            acc = n0 > 0
+            _conv_bwd(self.g_p3 + n0 * 400, self.gw5, self.gb5, self.g_a5 + n0 * 120,
+                      self.p3 + n0 * 400, self.w5, nb, 16, 5, 5, 120, self.c5, self.scratch, nt,
+                      acc)
+            maxpool_backward_raw(self.g_h3 + n0 * 1600, self.g_p3 + n0 * 400, self.a3 + n0 * 1600,
+                                 nb, 16, 10, 10, True, nt)
+            _conv_bwd(self.g_p1 + n0 * 1176, self.gw3, self.gb3, self.g_h3 + n0 * 1600,
+                      self.p1 + n0 * 1176, self.w3, nb, 6, 14, 14, 16, self.c3, self.scratch, nt,
+                      acc)
+            maxpool_backward_raw(self.g_h1 + n0 * 4704, self.g_p1 + n0 * 1176, self.a1 + n0 * 4704,
+                                 nb, 6, 28, 28, True, nt)
+            _conv_bwd(NULL, self.gw1, self.gb1, self.g_h1 + n0 * 4704, self.x + n0 * 1024,
+                      self.w1, nb, 1, 32, 32, 6, self.c1, NULL, nt, acc)
+            n0 = n0 + nb
 
     def forward(self, int n_threads):
         """Forward pass on the bound input buffer; fills the output buffer (logits)."""

@@ -336,8 +336,10 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
                                    const float* px, const float* pw, int N, int Cin, int H,
                                    int W, int Cout, int nnz, const int* pcidx, const int* ppco,
                                    const int* qptr, const int* qidx, const int* qflag,
-                                   float* psc, int n_threads) noexcept nogil:
+                                   float* psc, int n_threads,
+                                   bint accumulate=False) noexcept nogil:
     # dx (N, Cin, H, W) (skipped when NULL), dw (Cout, Cin, 5, 5), db (Cout,) <- dy.
+    # With accumulate, dw and db are added to (batch chunks, in chunk order).
     cdef int OH = H - 4, OW = W - 4
     cdef int OHOW = OH * OW, HW = H * W, PP = padded_map(H, W)
     cdef bint dense = nnz == Cin * Cout
@@ -346,12 +348,13 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     cdef float s
     cdef float* pad
     if OHOW == 1 and dense:
-        dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads)
+        dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads, accumulate)
         return
     for co in prange(Cout, num_threads=n_threads, schedule="static"):
-        for i in range(Cin * 25):
-            pdw[co * Cin * 25 + i] = 0
-        s = 0
+        if not accumulate:
+            for i in range(Cin * 25):
+                pdw[co * Cin * 25 + i] = 0
+        s = pdb[co] if accumulate else 0
         for n in range(N):
             for i in range(OHOW):
                 s = s + pdy[(n * Cout + co) * OHOW + i]

@@ -83,15 +83,25 @@ cdef inline void dense_forward(float* y, const float* x, const float* w, const f
 
 
 cdef inline void _outer_4x16(float* out, int ldo, const float* a, int lda, const float* bm,
-                             int ldb, int K) noexcept nogil:
+                             int ldb, int K, bint acc) noexcept nogil:
     # out[r, 0:16] = sum_k a[k*lda + r] * bm[k*ldb + 0:16], r < 4: a rank-K update
     # with the k sum in increasing order (so tiles agree with the scalar tail code).
+    # With acc, the sums start from out's values (out += ...).
     cdef lf_v8 c00 = lf_zero(), c01 = lf_zero(), c10 = lf_zero(), c11 = lf_zero()
     cdef lf_v8 c20 = lf_zero(), c21 = lf_zero(), c30 = lf_zero(), c31 = lf_zero()
     cdef lf_v8 b0, b1, s
     cdef int k
     cdef const float* ak
     cdef const float* bk
+    if acc:
+        c00 = lf_load(out)
+        c01 = lf_load(out + 8)
+        c10 = lf_load(out + ldo)
+        c11 = lf_load(out + ldo + 8)
+        c20 = lf_load(out + 2 * ldo)
+        c21 = lf_load(out + 2 * ldo + 8)
+        c30 = lf_load(out + 3 * ldo)
+        c31 = lf_load(out + 3 * ldo + 8)
     for k in range(K):
         ak = a + k * lda
         bk = bm + k * ldb
@@ -120,13 +130,13 @@ cdef inline void _outer_4x16(float* out, int ldo, const float* a, int lda, const
 
 
 cdef inline void _outer_tail(float* out, int ldo, const float* a, int lda, const float* bm,
-                             int ldb, int K, int rows, int cols) noexcept nogil:
+                             int ldb, int K, int rows, int cols, bint acc) noexcept nogil:
     # The same sums as _outer_4x16 for a partial tile, one element at a time.
     cdef int r, c, k
     cdef float s
     for r in range(rows):
         for c in range(cols):
-            s = 0
+            s = out[r * ldo + c] if acc else 0
             for k in range(K):
                 s = s + a[k * lda + r] * bm[k * ldb + c]
             out[r * ldo + c] = s
@@ -179,9 +189,11 @@ cdef inline void _outer_rows_tail(float* out, int ldo, const float* a, int lda,
 
 
 cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                         const float* w, int N, int I, int O, int n_threads) noexcept nogil:
+                         const float* w, int N, int I, int O, int n_threads,
+                         bint accumulate=False) noexcept nogil:
     # dx is (N, I) (skipped when NULL), dw is (O, I), db is (O,); dy is (N, O).
     # dw[o, i] = sum_n dy[n, o] x[n, i];  dx[n, i] = sum_o dy[n, o] w[o, i].
+    # With accumulate, dw and db are added to (batch chunks, in chunk order).
     cdef int ib = (I + 15) // 16, ob = (O + 3) // 4, nb = (N + 3) // 4
     cdef int job, o0, i0, n0, n, o
     cdef float s
@@ -189,12 +201,12 @@ cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy
         o0 = (job // ib) * 4
         i0 = (job % ib) * 16
         if o0 + 4 <= O and i0 + 16 <= I:
-            _outer_4x16(dw + o0 * I + i0, I, dy + o0, O, x + i0, I, N)
+            _outer_4x16(dw + o0 * I + i0, I, dy + o0, O, x + i0, I, N, accumulate)
         else:
             _outer_tail(dw + o0 * I + i0, I, dy + o0, O, x + i0, I, N,
-                        min(4, O - o0), min(16, I - i0))
+                        min(4, O - o0), min(16, I - i0), accumulate)
     for o in prange(O, num_threads=n_threads, schedule="static"):
-        s = 0
+        s = db[o] if accumulate else 0
         for n in range(N):
             s = s + dy[n * O + o]
         db[o] = s

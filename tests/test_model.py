@@ -528,3 +528,26 @@ def test_rbf_codes():
     assert hamming[worst] >= 10, f"digits {worst} differ in only {hamming[worst]} of 84 pixels"
     # The bitmap of each digit renders to text as drawn.
     assert codes.render(1).splitlines()[0] == "...X..."
+
+
+@pytest.mark.parametrize("variant", ["modern", "lecun98"])
+def test_batches_larger_than_a_chunk(variant):
+    """The modern plan runs the convolutions on chunks of 32 samples and adds the weight
+    gradients chunk by chunk: a batch of 70 (32 + 32 + 6) must give the mean of its
+    parts' gradients, and the same bits at 1, 2 and 4 threads (both presets)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((70, 1, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 70)
+    runs = [LeNet5(variant, seed=3, n_threads=nt).loss_and_grads(x, y) for nt in (1, 2, 4)]
+    for loss, grads in runs[1:]:
+        assert loss == runs[0][0]
+        for name in grads:
+            assert np.array_equal(grads[name], runs[0][1][name]), name
+    loss, grads = runs[0]
+    model = LeNet5(variant, seed=3, n_threads=2)
+    parts = [model.loss_and_grads(x[a:b], y[a:b]) + (b - a,) for a, b in ((0, 32), (32, 64), (64, 70))]
+    assert loss == pytest.approx(sum(l * n for l, _, n in parts) / 70, rel=1e-5)
+    for name in grads:
+        mean = sum(g[name].astype(np.float64) * n for _, g, n in parts) / 70
+        scale = max(1e-6, float(np.abs(mean).max()))
+        assert float(np.abs(grads[name] - mean).max()) <= 1e-4 * scale, name
