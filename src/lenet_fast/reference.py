@@ -686,7 +686,7 @@ def subsample_backward_second(d2y, x, coef):
     dt = _float_dtype(d2y, x, coef)
     d2y = d2y.astype(dt, copy=False)
     x = x.astype(dt, copy=False)
-    s = x[:, :, 0::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 0::2] + x[:, :, 1::2, 1::2]
+    s = _blocks(x).sum(axis=-1)
     hcoef = (s * s * d2y).sum(axis=(0, 2, 3))
     hbias = d2y.sum(axis=(0, 2, 3))
     g = coef.astype(dt)[None, :, None, None] ** 2 * d2y
