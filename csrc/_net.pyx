@@ -88,14 +88,10 @@ cdef inline void _conv_bwd(float* dx, float* dw, float* db, const float* dy, con
 cdef int CHUNK = 32
 
 
-cdef class ModernPlan:
-    """Forward, loss and backward of the modern preset for one batch size.
-
-    Parameters
-    ----------
-    params, grads : dict of float32 arrays (the model's views)
-    buf : the model's buffers for this batch size
-    conns : dict of lenet_fast.ops.Connections for "c1", "c3", "c5"
+cdef class _Plan:
+    """What both presets' plans share: the batch size, the three convolutions' index
+    lists, pointers to the common parameters, gradients and buffers, and the calls
+    from Python. A preset implements `_forward`, `_loss` and `_backward`.
     """
     cdef object keep
     cdef int N
@@ -108,8 +104,6 @@ cdef class ModernPlan:
     cdef float* b5
     cdef float* w6
     cdef float* b6
-    cdef float* wo
-    cdef float* bo
     cdef float* gw1
     cdef float* gb1
     cdef float* gw3
@@ -118,8 +112,6 @@ cdef class ModernPlan:
     cdef float* gb5
     cdef float* gw6
     cdef float* gb6
-    cdef float* gwo
-    cdef float* gbo
     cdef float* x
     cdef float* a1
     cdef float* p1
@@ -140,8 +132,8 @@ cdef class ModernPlan:
     cdef float* g_h1
     cdef float* scratch
 
-    def __init__(self, params, grads, buf, conns):
-        self.keep = (params, grads, buf, conns)
+    def __init__(self, params, grads, buf, conns, *keep):
+        self.keep = (params, grads, buf, conns) + keep
         self.N = buf.n
         self.c1, self.c3, self.c5 = _Conn(conns["c1"]), _Conn(conns["c3"]), _Conn(conns["c5"])
         p, g = params, grads
@@ -149,18 +141,72 @@ cdef class ModernPlan:
         self.w3, self.b3 = _f(p["c3.weight"]), _f(p["c3.bias"])
         self.w5, self.b5 = _f(p["c5.weight"]), _f(p["c5.bias"])
         self.w6, self.b6 = _f(p["f6.weight"]), _f(p["f6.bias"])
-        self.wo, self.bo = _f(p["out.weight"]), _f(p["out.bias"])
         self.gw1, self.gb1 = _f(g["c1.weight"]), _f(g["c1.bias"])
         self.gw3, self.gb3 = _f(g["c3.weight"]), _f(g["c3.bias"])
         self.gw5, self.gb5 = _f(g["c5.weight"]), _f(g["c5.bias"])
         self.gw6, self.gb6 = _f(g["f6.weight"]), _f(g["f6.bias"])
-        self.gwo, self.gbo = _f(g["out.weight"]), _f(g["out.bias"])
         self.x, self.a1, self.p1 = _f(buf.x), _f(buf.a1), _f(buf.p1)
         self.a3, self.p3, self.a5 = _f(buf.a3), _f(buf.p3), _f(buf.a5)
         self.h5, self.a6, self.h6, self.out = _f(buf.h5), _f(buf.a6), _f(buf.h6), _f(buf.out)
         self.g_out, self.g_h6, self.g_h5 = _f(buf.g_out), _f(buf.g_h6), _f(buf.g_h5)
         self.g_a5, self.g_p3, self.g_h3 = _f(buf.g_a5), _f(buf.g_p3), _f(buf.g_h3)
         self.g_p1, self.g_h1, self.scratch = _f(buf.g_p1), _f(buf.g_h1), _f(buf.scratch)
+
+    cdef void _forward(self, int nt) noexcept nogil:
+        pass
+
+    cdef float _loss(self, const int64_t* labels) noexcept nogil:
+        return 0
+
+    cdef void _backward(self, int nt) noexcept nogil:
+        pass
+
+    def forward(self, int n_threads):
+        """Forward pass on the bound input buffer; fills the output buffer."""
+        with nogil:
+            self._forward(n_threads)
+
+    def train_pass(self, const int64_t[::1] labels, int n_threads):
+        """Forward, mean loss, backward; returns the loss.
+
+        The gradients are written into the bound gradient arrays (not accumulated).
+        A non-finite loss skips the backward pass and is returned as is.
+        """
+        cdef float loss
+        with nogil:
+            self._forward(n_threads)
+            loss = self._loss(&labels[0])
+            if loss == loss and loss - loss == 0:
+                self._backward(n_threads)
+        return loss
+
+    def loss(self, const int64_t[::1] labels):
+        """Mean loss of the output buffer (after `forward`); also fills its gradient."""
+        cdef float loss
+        with nogil:
+            loss = self._loss(&labels[0])
+        return loss
+
+
+cdef class ModernPlan(_Plan):
+    """Forward, softmax cross-entropy and backward of the modern preset for one batch
+    size.
+
+    Parameters
+    ----------
+    params, grads : dict of float32 arrays (the model's views)
+    buf : the model's buffers for this batch size
+    conns : dict of lenet_fast.ops.Connections for "c1", "c3", "c5"
+    """
+    cdef float* wo
+    cdef float* bo
+    cdef float* gwo
+    cdef float* gbo
+
+    def __init__(self, params, grads, buf, conns):
+        super().__init__(params, grads, buf, conns)
+        self.wo, self.bo = _f(params["out.weight"]), _f(params["out.bias"])
+        self.gwo, self.gbo = _f(grads["out.weight"]), _f(grads["out.bias"])
 
     cdef void _forward(self, int nt) noexcept nogil:
         cdef int N = self.N, i, n0 = 0, nb
@@ -209,31 +255,8 @@ cdef class ModernPlan:
                       self.w1, nb, 1, 32, 32, 6, self.c1, NULL, nt, acc)
             n0 = n0 + nb
 
-    def forward(self, int n_threads):
-        """Forward pass on the bound input buffer; fills the output buffer (logits)."""
-        with nogil:
-            self._forward(n_threads)
-
-    def train_pass(self, const int64_t[::1] labels, int n_threads):
-        """Forward, mean softmax cross-entropy, backward; returns the loss.
-
-        The gradients are written into the bound gradient arrays (not accumulated).
-        A non-finite loss skips the backward pass and is returned as is.
-        """
-        cdef float loss
-        with nogil:
-            self._forward(n_threads)
-            loss = _softmax_xent(self.out, &labels[0], self.g_out, self.N)
-            if loss == loss and loss - loss == 0:
-                self._backward(n_threads)
-        return loss
-
-    def loss(self, const int64_t[::1] labels):
-        """Mean softmax cross-entropy of the output buffer (after `forward`)."""
-        cdef float loss
-        with nogil:
-            loss = _softmax_xent(self.out, &labels[0], self.g_out, self.N)
-        return loss
+    cdef float _loss(self, const int64_t* labels) noexcept nogil:
+        return _softmax_xent(self.out, labels, self.g_out, self.N)
 
 
 cdef inline float _relu(float a) noexcept nogil:
@@ -319,7 +342,7 @@ cdef float _map_loss(const float* y, const int64_t* labels, float* grad, int N,
     return total / N
 
 
-cdef class LeCunPlan:
+cdef class LeCunPlan(_Plan):
     """Forward, MAP loss and backward of the lecun98 preset for one batch size.
 
     Parameters
@@ -330,85 +353,30 @@ cdef class LeCunPlan:
     conns : dict of lenet_fast.ops.Connections for "c1", "c3", "c5"
     map_j : the constant j of the MAP loss
     """
-    cdef object keep
-    cdef int N
     cdef float map_j
-    cdef _Conn c1, c3, c5
-    cdef float* w1
-    cdef float* b1
+    cdef const float* rbf
     cdef float* sc2
     cdef float* sb2
-    cdef float* w3
-    cdef float* b3
     cdef float* sc4
     cdef float* sb4
-    cdef float* w5
-    cdef float* b5
-    cdef float* w6
-    cdef float* b6
-    cdef const float* rbf
-    cdef float* gw1
-    cdef float* gb1
     cdef float* gsc2
     cdef float* gsb2
-    cdef float* gw3
-    cdef float* gb3
     cdef float* gsc4
     cdef float* gsb4
-    cdef float* gw5
-    cdef float* gb5
-    cdef float* gw6
-    cdef float* gb6
-    cdef float* x
-    cdef float* a1
     cdef float* h1
-    cdef float* p1
     cdef float* q1
-    cdef float* a3
     cdef float* h3
-    cdef float* p3
     cdef float* q3
-    cdef float* a5
-    cdef float* h5
-    cdef float* a6
-    cdef float* h6
-    cdef float* out
-    cdef float* g_out
-    cdef float* g_h6
-    cdef float* g_h5
-    cdef float* g_a5
-    cdef float* g_p3
-    cdef float* g_h3
-    cdef float* g_p1
-    cdef float* g_h1
-    cdef float* scratch
 
     def __init__(self, params, grads, centers, buf, conns, float map_j):
-        self.keep = (params, grads, centers, buf, conns)
-        self.N = buf.n
+        super().__init__(params, grads, buf, conns, centers)
         self.map_j = map_j
-        self.c1, self.c3, self.c5 = _Conn(conns["c1"]), _Conn(conns["c3"]), _Conn(conns["c5"])
-        p, g = params, grads
-        self.w1, self.b1 = _f(p["c1.weight"]), _f(p["c1.bias"])
-        self.sc2, self.sb2 = _f(p["s2.coef"]), _f(p["s2.bias"])
-        self.w3, self.b3 = _f(p["c3.weight"]), _f(p["c3.bias"])
-        self.sc4, self.sb4 = _f(p["s4.coef"]), _f(p["s4.bias"])
-        self.w5, self.b5 = _f(p["c5.weight"]), _f(p["c5.bias"])
-        self.w6, self.b6 = _f(p["f6.weight"]), _f(p["f6.bias"])
         self.rbf = _cf(centers)
-        self.gw1, self.gb1 = _f(g["c1.weight"]), _f(g["c1.bias"])
-        self.gsc2, self.gsb2 = _f(g["s2.coef"]), _f(g["s2.bias"])
-        self.gw3, self.gb3 = _f(g["c3.weight"]), _f(g["c3.bias"])
-        self.gsc4, self.gsb4 = _f(g["s4.coef"]), _f(g["s4.bias"])
-        self.gw5, self.gb5 = _f(g["c5.weight"]), _f(g["c5.bias"])
-        self.gw6, self.gb6 = _f(g["f6.weight"]), _f(g["f6.bias"])
-        self.x, self.a1, self.h1, self.p1 = _f(buf.x), _f(buf.a1), _f(buf.h1), _f(buf.p1)
-        self.q1, self.a3, self.h3, self.p3 = _f(buf.q1), _f(buf.a3), _f(buf.h3), _f(buf.p3)
-        self.q3, self.a5, self.h5, self.a6 = _f(buf.q3), _f(buf.a5), _f(buf.h5), _f(buf.a6)
-        self.h6, self.out = _f(buf.h6), _f(buf.out)
-        self.g_out, self.g_h6, self.g_h5 = _f(buf.g_out), _f(buf.g_h6), _f(buf.g_h5)
-        self.g_a5, self.g_p3, self.g_h3 = _f(buf.g_a5), _f(buf.g_p3), _f(buf.g_h3)
-        self.g_p1, self.g_h1, self.scratch = _f(buf.g_p1), _f(buf.g_h1), _f(buf.scratch)
+        self.sc2, self.sb2 = _f(params["s2.coef"]), _f(params["s2.bias"])
+        self.sc4, self.sb4 = _f(params["s4.coef"]), _f(params["s4.bias"])
+        self.gsc2, self.gsb2 = _f(grads["s2.coef"]), _f(grads["s2.bias"])
+        self.gsc4, self.gsb4 = _f(grads["s4.coef"]), _f(grads["s4.bias"])
+        self.h1, self.q1, self.h3, self.q3 = _f(buf.h1), _f(buf.q1), _f(buf.h3), _f(buf.q3)
 
     cdef void _forward(self, int nt) noexcept nogil:
         cdef int N = self.N, n, i, k
@@ -460,28 +428,5 @@ cdef class LeCunPlan:
         _conv_bwd(NULL, self.gw1, self.gb1, self.g_h1, self.x, self.w1, N, 1, 32, 32, 6,
                   self.c1, NULL, nt)
 
-    def forward(self, int n_threads):
-        """Forward pass on the bound input buffer; fills the output buffer (RBF distances)."""
-        with nogil:
-            self._forward(n_threads)
-
-    def train_pass(self, const int64_t[::1] labels, int n_threads):
-        """Forward, mean MAP loss (eq. 9), backward; returns the loss.
-
-        The gradients are written into the bound gradient arrays (not accumulated).
-        A non-finite loss skips the backward pass and is returned as is.
-        """
-        cdef float loss
-        with nogil:
-            self._forward(n_threads)
-            loss = _map_loss(self.out, &labels[0], self.g_out, self.N, self.map_j)
-            if loss == loss and loss - loss == 0:
-                self._backward(n_threads)
-        return loss
-
-    def loss(self, const int64_t[::1] labels):
-        """Mean MAP loss (eq. 9) of the output buffer (after `forward`)."""
-        cdef float loss
-        with nogil:
-            loss = _map_loss(self.out, &labels[0], self.g_out, self.N, self.map_j)
-        return loss
+    cdef float _loss(self, const int64_t* labels) noexcept nogil:
+        return _map_loss(self.out, labels, self.g_out, self.N, self.map_j)
