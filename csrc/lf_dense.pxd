@@ -82,10 +82,11 @@ cdef inline void dense_forward(float* y, const float* x, const float* w, const f
                     y[n * O + o] = _dot(x + n * I, w + o * I, I) + b[o]
 
 
-cdef inline void _outer_4x16(float* out, int ldo, const float* a, int lda, const float* bm,
-                             int ldb, int K, bint acc) noexcept nogil:
-    # out[r, 0:16] = sum_k a[k*lda + r] * bm[k*ldb + 0:16], r < 4: a rank-K update
+cdef inline void _outer_4x16(float* out, int ldo, const float* a, int sk, int sr,
+                             const float* bm, int ldb, int K, bint acc) noexcept nogil:
+    # out[r, 0:16] = sum_k a[k*sk + r*sr] * bm[k*ldb + 0:16], r < 4: a rank-K update
     # with the k sum in increasing order (so tiles agree with the scalar tail code).
+    # (sk, sr) = (lda, 1) reads a by columns (dw), (1, lda) by rows (dx).
     # With acc, the sums start from out's values (out += ...).
     cdef lf_v8 c00 = lf_zero(), c01 = lf_zero(), c10 = lf_zero(), c11 = lf_zero()
     cdef lf_v8 c20 = lf_zero(), c21 = lf_zero(), c30 = lf_zero(), c31 = lf_zero()
@@ -103,20 +104,20 @@ cdef inline void _outer_4x16(float* out, int ldo, const float* a, int lda, const
         c30 = lf_load(out + 3 * ldo)
         c31 = lf_load(out + 3 * ldo + 8)
     for k in range(K):
-        ak = a + k * lda
+        ak = a + k * sk
         bk = bm + k * ldb
         b0 = lf_load(bk)
         b1 = lf_load(bk + 8)
         s = lf_bcast(ak[0])
         c00 = lf_fma(s, b0, c00)
         c01 = lf_fma(s, b1, c01)
-        s = lf_bcast(ak[1])
+        s = lf_bcast(ak[sr])
         c10 = lf_fma(s, b0, c10)
         c11 = lf_fma(s, b1, c11)
-        s = lf_bcast(ak[2])
+        s = lf_bcast(ak[2 * sr])
         c20 = lf_fma(s, b0, c20)
         c21 = lf_fma(s, b1, c21)
-        s = lf_bcast(ak[3])
+        s = lf_bcast(ak[3 * sr])
         c30 = lf_fma(s, b0, c30)
         c31 = lf_fma(s, b1, c31)
     lf_store(out, c00)
@@ -129,8 +130,9 @@ cdef inline void _outer_4x16(float* out, int ldo, const float* a, int lda, const
     lf_store(out + 3 * ldo + 8, c31)
 
 
-cdef inline void _outer_tail(float* out, int ldo, const float* a, int lda, const float* bm,
-                             int ldb, int K, int rows, int cols, bint acc) noexcept nogil:
+cdef inline void _outer_tail(float* out, int ldo, const float* a, int sk, int sr,
+                             const float* bm, int ldb, int K, int rows, int cols,
+                             bint acc) noexcept nogil:
     # The same sums as _outer_4x16 for a partial tile, one element at a time.
     cdef int r, c, k
     cdef float s
@@ -138,53 +140,7 @@ cdef inline void _outer_tail(float* out, int ldo, const float* a, int lda, const
         for c in range(cols):
             s = out[r * ldo + c] if acc else 0
             for k in range(K):
-                s = s + a[k * lda + r] * bm[k * ldb + c]
-            out[r * ldo + c] = s
-
-
-cdef inline void _outer_4x16_rows(float* out, int ldo, const float* a, int lda,
-                                  const float* bm, int ldb, int K) noexcept nogil:
-    # out[r, 0:16] = sum_k a[r*lda + k] * bm[k*ldb + 0:16], r < 4 (a read by rows).
-    cdef lf_v8 c00 = lf_zero(), c01 = lf_zero(), c10 = lf_zero(), c11 = lf_zero()
-    cdef lf_v8 c20 = lf_zero(), c21 = lf_zero(), c30 = lf_zero(), c31 = lf_zero()
-    cdef lf_v8 b0, b1, s
-    cdef int k
-    cdef const float* bk
-    for k in range(K):
-        bk = bm + k * ldb
-        b0 = lf_load(bk)
-        b1 = lf_load(bk + 8)
-        s = lf_bcast(a[k])
-        c00 = lf_fma(s, b0, c00)
-        c01 = lf_fma(s, b1, c01)
-        s = lf_bcast(a[lda + k])
-        c10 = lf_fma(s, b0, c10)
-        c11 = lf_fma(s, b1, c11)
-        s = lf_bcast(a[2 * lda + k])
-        c20 = lf_fma(s, b0, c20)
-        c21 = lf_fma(s, b1, c21)
-        s = lf_bcast(a[3 * lda + k])
-        c30 = lf_fma(s, b0, c30)
-        c31 = lf_fma(s, b1, c31)
-    lf_store(out, c00)
-    lf_store(out + 8, c01)
-    lf_store(out + ldo, c10)
-    lf_store(out + ldo + 8, c11)
-    lf_store(out + 2 * ldo, c20)
-    lf_store(out + 2 * ldo + 8, c21)
-    lf_store(out + 3 * ldo, c30)
-    lf_store(out + 3 * ldo + 8, c31)
-
-
-cdef inline void _outer_rows_tail(float* out, int ldo, const float* a, int lda,
-                                  const float* bm, int ldb, int K, int rows, int cols) noexcept nogil:
-    cdef int r, c, k
-    cdef float s
-    for r in range(rows):
-        for c in range(cols):
-            s = 0
-            for k in range(K):
-                s = s + a[r * lda + k] * bm[k * ldb + c]
+                s = s + a[k * sk + r * sr] * bm[k * ldb + c]
             out[r * ldo + c] = s
 
 
@@ -201,9 +157,9 @@ cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy
         o0 = (job // ib) * 4
         i0 = (job % ib) * 16
         if o0 + 4 <= O and i0 + 16 <= I:
-            _outer_4x16(dw + o0 * I + i0, I, dy + o0, O, x + i0, I, N, accumulate)
+            _outer_4x16(dw + o0 * I + i0, I, dy + o0, O, 1, x + i0, I, N, accumulate)
         else:
-            _outer_tail(dw + o0 * I + i0, I, dy + o0, O, x + i0, I, N,
+            _outer_tail(dw + o0 * I + i0, I, dy + o0, O, 1, x + i0, I, N,
                         min(4, O - o0), min(16, I - i0), accumulate)
     for o in prange(O, num_threads=n_threads, schedule="static"):
         s = db[o] if accumulate else 0
@@ -215,9 +171,9 @@ cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy
             n0 = (job // ib) * 4
             i0 = (job % ib) * 16
             if n0 + 4 <= N and i0 + 16 <= I:
-                _outer_4x16_rows(dx + n0 * I + i0, I, dy + n0 * O, O, w + i0, I, O)
+                _outer_4x16(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O, False)
             else:
-                _outer_rows_tail(dx + n0 * I + i0, I, dy + n0 * O, O, w + i0, I, O,
-                                 min(4, N - n0), min(16, I - i0))
+                _outer_tail(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O,
+                            min(4, N - n0), min(16, I - i0), False)
 
 
