@@ -20,6 +20,9 @@ from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forwa
                      subsample_backward_raw)
 from lf_dense cimport dense_forward, dense_backward
 from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_add, lf_tanh
+from lf_update cimport scaled_sgd, scaled_sgd_compensated
+
+import numpy as np
 
 # LeCun's squashing function f(a) = A tanh(S a) (model.TANH_A, model.TANH_S).
 cdef float TANH_A = 1.7159
@@ -131,6 +134,7 @@ cdef class _Plan:
     cdef float* g_p1
     cdef float* g_h1
     cdef float* scratch
+    cdef bint lowest_wins   # the predicted class is the argmin of the output (RBF)
 
     def __init__(self, params, grads, buf, conns, *keep):
         self.keep = (params, grads, buf, conns) + keep
@@ -186,6 +190,105 @@ cdef class _Plan:
         with nogil:
             loss = self._loss(&labels[0])
         return loss
+
+    cdef int _correct(self, const int64_t* labels) noexcept nogil:
+        # Samples whose prediction (numpy's argmax, or argmin for the RBF: the first
+        # extreme, or the first NaN) equals the label.
+        cdef int n, k, best, count = 0
+        cdef float v, b
+        cdef const float* z
+        for n in range(self.N):
+            z = self.out + n * 10
+            best = 0
+            b = z[0]
+            if b == b:
+                for k in range(1, 10):
+                    v = z[k]
+                    if v != v:
+                        best = k
+                        break
+                    if (v < b) if self.lowest_wins else (v > b):
+                        best = k
+                        b = v
+            count = count + (best == labels[n])
+        return count
+
+    def train_steps(self, const unsigned char[:, :, ::1] images, const int64_t[::1] labels,
+                    const float[::1] lrs, const float[::1] scale, float[::1] params,
+                    const float[::1] grads, float[::1] residual, const float[::1] lut,
+                    int n_threads):
+        """Training steps without returning to Python: for each step s, load digits
+        ``images[s*N:(s+1)*N]`` (uint8, 28x28) through `lut` (256 grey-level values) into
+        the 32x32 input buffer (padded with lut[0]), run forward, loss and backward, and
+        update ``params -= lrs[s] * (scale * grads)`` (with a non-empty `residual`, on
+        the double-precision weights ``params + residual``: `lf_update`).
+
+        `params` and `grads` must be the flat vectors the plan's parameter and gradient
+        arrays are views of (the caller checks). A step whose loss is not finite makes no
+        update and ends the loop.
+
+        Returns
+        -------
+        (steps done, sum over those steps of loss * N (float), correct predictions)
+        """
+        cdef Py_ssize_t steps = lrs.shape[0], P = params.shape[0], s, done = 0
+        cdef int N = self.N
+        cdef float loss
+        cdef double loss_sum = 0
+        cdef long correct = 0
+        if images.shape[0] != steps * N or images.shape[1] != 28 or images.shape[2] != 28:
+            raise ValueError(f"images must have shape ({steps * N}, 28, 28) for {steps} steps "
+                             f"of {N}, got ({images.shape[0]}, {images.shape[1]}, {images.shape[2]})")
+        if labels.shape[0] != steps * N:
+            raise ValueError(f"labels must have {steps * N} entries, got {labels.shape[0]}")
+        if grads.shape[0] != P or scale.shape[0] != P:
+            raise ValueError("params, grads and scale must have the same length")
+        if residual.shape[0] not in (0, P):
+            raise ValueError("residual must be empty or as long as params")
+        cdef bint compensated = residual.shape[0] == P
+        if lut.shape[0] != 256:
+            raise ValueError("lut must have 256 entries")
+        if steps == 0:
+            return 0, 0.0, 0
+        with nogil:
+            for s in range(steps):
+                _load_digits(self.x, &images[s * N, 0, 0], N, &lut[0])
+                self._forward(n_threads)
+                loss = self._loss(&labels[s * N])
+                if not (loss == loss and loss - loss == 0):
+                    break
+                correct = correct + self._correct(&labels[s * N])
+                self._backward(n_threads)
+                if compensated:
+                    scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
+                                           lrs[s], P)
+                else:
+                    scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
+                loss_sum = loss_sum + <double>loss * N
+                done = s + 1
+        return done, loss_sum, correct
+
+
+cdef void _load_digits(float* x, const unsigned char* img, int N, const float* lut) noexcept nogil:
+    # x (N, 1, 32, 32) <- 28x28 digits through lut, with a 2-pixel border of lut[0].
+    cdef int n, r, c
+    cdef float bg = lut[0]
+    cdef float* xr
+    cdef const unsigned char* ir
+    for n in range(N):
+        for r in range(32):
+            xr = x + (n * 32 + r) * 32
+            if r < 2 or r >= 30:
+                for c in range(32):
+                    xr[c] = bg
+            else:
+                ir = img + (n * 28 + r - 2) * 28
+                xr[0] = bg
+                xr[1] = bg
+                for c in range(28):
+                    xr[c + 2] = lut[ir[c]]
+                xr[30] = bg
+                xr[31] = bg
 
 
 cdef class ModernPlan(_Plan):
@@ -377,6 +480,7 @@ cdef class LeCunPlan(_Plan):
         self.gsc2, self.gsb2 = _f(grads["s2.coef"]), _f(grads["s2.bias"])
         self.gsc4, self.gsb4 = _f(grads["s4.coef"]), _f(grads["s4.bias"])
         self.h1, self.q1, self.h3, self.q3 = _f(buf.h1), _f(buf.q1), _f(buf.h3), _f(buf.q3)
+        self.lowest_wins = True
 
     cdef void _forward(self, int nt) noexcept nogil:
         cdef int N = self.N, n, i, k
@@ -430,3 +534,114 @@ cdef class LeCunPlan(_Plan):
 
     cdef float _loss(self, const int64_t* labels) noexcept nogil:
         return _map_loss(self.out, labels, self.g_out, self.N, self.map_j)
+
+    def curvature(self, hv, int n_threads):
+        """SDLM's second-derivative pass (`lenet_fast.sdlm`) over the bound batch, after
+        `forward`: back-propagates Gauss-Newton second derivatives from the RBF data
+        term (d2E/dx^2 = 2 at the F6 outputs) and writes, for every parameter, the sum
+        over the batch and every connection sharing it of ``x^2 d2E/da^2`` (weights;
+        ``s^2 d2E/da^2`` for subsampling coefficients, s the 2x2 block sum) or
+        ``d2E/da^2`` (biases) into `hv`, a dict of float32 arrays shaped and keyed like
+        the parameters. Overwrites the gradient buffers of the activations.
+
+        The layers run on the backward kernels with squared weights and inputs, so no
+        new arithmetic path is involved; d2E/dx^2 for a unit's inputs is
+        ``sum w^2 d2E/da^2``, and ``d2E/da^2 = f'(a)^2 d2E/dx^2`` (f'' dropped).
+        """
+        p = self.keep[0]
+        cdef int N = self.N
+        for name, a in p.items():
+            if hv[name].shape != a.shape or hv[name].dtype != np.float32:
+                raise ValueError(f"hv[{name!r}] must be float32 of shape {a.shape}")
+        f32 = np.float32
+        keep = [np.empty(k, f32) for k in (150, 2400, 48000, 10080, 6, 16, 16,
+                                           N * 1024, N * 1176, N * 400, N * 120)]
+        cdef float* xsq = _f(keep[7])
+        cdef float* q1sq = _f(keep[8])
+        cdef float* q3sq = _f(keep[9])
+        cdef float* h5sq = _f(keep[10])
+        cdef float* w1sq = _f(keep[0])
+        cdef float* w3sq = _f(keep[1])
+        cdef float* w5sq = _f(keep[2])
+        cdef float* w6sq = _f(keep[3])
+        cdef float* c2sq = _f(keep[4])
+        cdef float* c4sq = _f(keep[5])
+        cdef float* unused = _f(keep[6])
+        cdef float* hw1 = _f(hv["c1.weight"])
+        cdef float* hb1 = _f(hv["c1.bias"])
+        cdef float* hc2 = _f(hv["s2.coef"])
+        cdef float* hb2 = _f(hv["s2.bias"])
+        cdef float* hw3 = _f(hv["c3.weight"])
+        cdef float* hb3 = _f(hv["c3.bias"])
+        cdef float* hc4 = _f(hv["s4.coef"])
+        cdef float* hb4 = _f(hv["s4.bias"])
+        cdef float* hw5 = _f(hv["c5.weight"])
+        cdef float* hb5 = _f(hv["c5.bias"])
+        cdef float* hw6 = _f(hv["f6.weight"])
+        cdef float* hb6 = _f(hv["f6.bias"])
+        cdef int i, nt = n_threads
+        with nogil:
+            for i in range(N * 84):                   # F6 outputs: d2 y_D / dx^2 = 2
+                self.g_h6[i] = 2
+            _squash_second(self.g_h6, self.h6, N * 84)
+            _square(h5sq, self.h5, N * 120)
+            _square(w6sq, self.w6, 10080)
+            dense_backward(self.g_h5, hw6, hb6, self.g_h6, h5sq, w6sq, N, 120, 84, nt)
+            _squash_second(self.g_h5, self.h5, N * 120)
+            _square(q3sq, self.q3, N * 400)
+            _square(w5sq, self.w5, 48000)
+            _conv_bwd(self.g_p3, hw5, hb5, self.g_h5, q3sq, w5sq, N, 16, 5, 5, 120, self.c5,
+                      self.scratch, nt)
+            _squash_second(self.g_p3, self.q3, N * 400)
+            _square(c4sq, self.sc4, 16)
+            subsample_backward_raw(self.g_h3, unused, hb4, self.g_p3, self.h3, c4sq,
+                                   N, 16, 10, 10, nt)
+            _subsample_curvature(hc4, self.g_p3, self.h3, N, 16, 10, 10)
+            _squash_second(self.g_h3, self.h3, N * 1600)
+            _square(q1sq, self.q1, N * 1176)
+            _square(w3sq, self.w3, 2400)
+            _conv_bwd(self.g_p1, hw3, hb3, self.g_h3, q1sq, w3sq, N, 6, 14, 14, 16, self.c3,
+                      self.scratch, nt)
+            _squash_second(self.g_p1, self.q1, N * 1176)
+            _square(c2sq, self.sc2, 6)
+            subsample_backward_raw(self.g_h1, unused, hb2, self.g_p1, self.h1, c2sq,
+                                   N, 6, 28, 28, nt)
+            _subsample_curvature(hc2, self.g_p1, self.h1, N, 6, 28, 28)
+            _squash_second(self.g_h1, self.h1, N * 4704)
+            _square(xsq, self.x, N * 1024)
+            _square(w1sq, self.w1, 150)
+            _conv_bwd(NULL, hw1, hb1, self.g_h1, xsq, w1sq, N, 1, 32, 32, 6, self.c1, NULL, nt)
+
+
+cdef void _square(float* out, const float* a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = a[i] * a[i]
+
+
+cdef void _squash_second(float* d, const float* h, Py_ssize_t n) noexcept nogil:
+    # d *= f'(a)^2 from the output h = f(a): f'(a) = S / A (A^2 - h^2) (f'' dropped).
+    cdef Py_ssize_t i
+    cdef float k = TANH_S / TANH_A, a2 = TANH_A * TANH_A, fp
+    for i in range(n):
+        fp = k * (a2 - h[i] * h[i])
+        d[i] = d[i] * (fp * fp)
+
+
+cdef void _subsample_curvature(float* hc, const float* dy, const float* x, int N, int C, int H,
+                               int W) noexcept nogil:
+    # hc[c] = sum over the batch and map c of s^2 dy, s the 2x2 block sum of x; serial,
+    # in a fixed order (the result must not depend on the thread count).
+    cdef int OH = H // 2, OW = W // 2, n, c, i, j
+    cdef const float* xr
+    cdef double acc
+    cdef float s
+    for c in range(C):
+        acc = 0
+        for n in range(N):
+            for i in range(OH):
+                xr = x + ((n * C + c) * H + 2 * i) * W
+                for j in range(OW):
+                    s = (xr[2 * j] + xr[2 * j + 1]) + (xr[W + 2 * j] + xr[W + 2 * j + 1])
+                    acc = acc + <double>(s * s) * dy[((n * C + c) * OH + i) * OW + j]
+        hc[c] = <float>acc

@@ -318,6 +318,23 @@ def test_estimate_on_lecun98_matches_the_reference_and_is_sane(few_digits):
                                rtol=1e-6)
 
 
+def test_compiled_curvature_pass_equals_the_per_layer_pass(few_digits):
+    """`LeCunPlan.curvature` (what the estimate runs) against `second_derivative_backward`
+    (the same pass through the checked per-layer functions), C3 sparse and dense."""
+    x, _ = few_digits
+    for c3 in ("lecun", "full"):
+        model = LeNet5("lecun98", c3=c3, seed=2, n_threads=2)
+        buf = model._load_input(x)
+        model._forward(buf)
+        per_layer = sdlm.second_derivative_backward(model, buf)
+        compiled = np.full_like(model.flat_params, np.nan)
+        buf.plan.forward(2)
+        buf.plan.curvature(sdlm.hessian_views(model, compiled), 2)
+        for name, value in sdlm.hessian_views(model, compiled).items():
+            _assert_close(value, sdlm.hessian_views(model, per_layer)[name], f"{c3} {name}",
+                          rtol=2e-5)
+
+
 def test_estimate_refuses_the_modern_variant_and_bad_input(few_digits):
     x, _ = few_digits
     with pytest.raises(ValueError, match="lecun98"):
@@ -488,17 +505,20 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
     assert np.array_equal(model.flat_params, full_model.flat_params)
     assert np.array_equal(opt.hessian, full_opt.hessian)
 
-    # Ctrl-C in the middle of epoch 2: h comes from the checkpoint
+    # Ctrl-C in the middle of epoch 2: h comes from the checkpoint. The compiled loop
+    # runs chunks of 10 steps here (75 steps per epoch: 8 chunks); Ctrl-C during the
+    # third chunk of epoch 2 stops after it, at batch 30.
+    monkeypatch.setattr(Trainer, "FUSED_CHUNK_IMAGES", 40)
     model, opt = LeNet5("lecun98", seed=0, n_threads=1), SDLM(samples=50)
-    real_step, calls = model.train_step, []
+    real_steps, calls = model._train_steps, []
 
-    def step(x, y, o):
+    def steps(*args):
         calls.append(1)
-        if len(calls) == 75 + 30:
+        if len(calls) == 8 + 3:
             signal.raise_signal(signal.SIGINT)
-        return real_step(x, y, o)
+        return real_steps(*args)
 
-    monkeypatch.setattr(model, "train_step", step)
+    monkeypatch.setattr(model, "_train_steps", steps)
     with pytest.raises(TrainingInterrupted) as info:
         _sdlm_trainer(model, opt, checkpoint_dir=tmp_path / "cut").fit(train_small)
     _, state, _, progress = checkpoint.load_training(info.value.checkpoint)
@@ -508,6 +528,52 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
     assert opt2.calls == [], "a mid-epoch resume must not re-estimate h"
     assert np.array_equal(resumed.flat_params, full_model.flat_params)
     assert np.array_equal(opt2.hessian, full_opt.hessian)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_trainer_compiled_loop_equals_python_steps(train_small, batch_size):
+    """The trainer runs SDLM in a compiled loop (preprocessing, forward, backward and
+    update per step, chunks of steps per call); it must give bit for bit the weights of
+    the plain Python loop of `train_step` + `SDLM.step`, including the smaller last
+    batch (300 = 42 x 7 + 6), and not depend on the thread count."""
+    from lenet_fast.trainer import _EPOCH_HOOK_STREAM
+
+    images, labels = train_small
+    fused = LeNet5("lecun98", seed=3, n_threads=1)
+    trainer = _sdlm_trainer(fused, SDLM(lr=1e-5, samples=50), batch_size=batch_size)
+    trainer.FUSED_CHUNK_IMAGES = 64  # several chunks per epoch
+    trainer.fit((images, labels))
+
+    model, opt = LeNet5("lecun98", seed=3, n_threads=2), SDLM(lr=1e-5, samples=50)
+    rng = np.random.default_rng(3)
+    per_epoch = -(-len(images) // batch_size)
+    schedule = LeCunSDLMSchedule(per_epoch, 1e-5)
+    seen = correct = 0
+    for epoch in range(2):
+        opt.before_epoch(model, images, labels, epoch,
+                         np.random.default_rng([3, epoch, _EPOCH_HOOK_STREAM]))
+        order = rng.permutation(len(images))
+        for b in range(per_epoch):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            opt.lr = schedule.lr_at(epoch * per_epoch + b)
+            model.train_step(preprocess(images[idx]), labels[idx], opt)
+            if epoch == 1:
+                correct += model.correct(model.last_output, labels[idx])
+                seen += len(idx)
+    assert np.array_equal(fused.flat_params, model.flat_params)
+    assert trainer.history[1]["train_accuracy"] == correct / seen
+    assert trainer.optimizer.step_count == opt.step_count == 2 * per_epoch
+
+
+def test_trainer_compiled_loop_divergence_keeps_finite_weights(train_small):
+    from lenet_fast.trainer import TrainingDiverged
+
+    images, labels = train_small
+    model = LeNet5("lecun98", seed=0, n_threads=1)
+    trainer = _sdlm_trainer(model, SDLM(lr=1e30, samples=20), batch_size=1, epochs=1)
+    with pytest.raises(TrainingDiverged, match="diverged"):
+        trainer.fit((images, labels))
+    assert np.all(np.isfinite(model.flat_params))
 
 
 # ----------------------------------------------------------------------------- real run

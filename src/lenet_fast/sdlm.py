@@ -77,7 +77,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import ops
+from . import _optim, ops
 from .ops import _check_shape as _shape, _f32
 from .optim import Optimizer, _as_float, _as_int
 
@@ -292,7 +292,7 @@ def second_derivative_backward(model, buf, out=None):
     return out
 
 
-def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=100):
+def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
     """The paper's diagonal Gauss-Newton estimate of d2E/dw_k^2, averaged over x.
 
     Parameters
@@ -307,6 +307,11 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=100):
     batch_size : int
         Samples per forward/second-derivative pass (memory bound, not the result's:
         per-pass sums are accumulated in float64).
+
+    Each pass is one compiled call (``LeCunPlan.curvature``: the backward kernels with
+    squared weights and inputs); `second_derivative_backward` is the same pass
+    through the per-layer API, and ``reference.lecun98_hessian_diagonal`` its NumPy
+    twin.
 
     Returns
     -------
@@ -326,10 +331,11 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=100):
     batch_size = _as_int("batch_size", batch_size, ge=1)
     total = np.zeros(model.flat_params.shape, np.float64)
     part = np.zeros_like(model.flat_params)
+    hv = hessian_views(model, part)
     for start in range(0, n, batch_size):
         buf = model._load_input(x[start:start + batch_size])
-        model._forward(buf)
-        second_derivative_backward(model, buf, part)
+        buf.plan.forward(model._nt)
+        buf.plan.curvature(hv, model._nt)
         total += part
     total /= n
     return total.astype(np.float32)
@@ -372,6 +378,7 @@ class SDLM(Optimizer):
 
     def __init__(self, lr: float = 0.0005, mu: float = 0.02, samples: int = PAPER_SAMPLES) -> None:
         super().__init__(lr)
+        self._scale: np.ndarray | None = None
         self._set_hparams(self._check_hparams(mu=mu, samples=samples))
 
     @classmethod
@@ -407,17 +414,35 @@ class SDLM(Optimizer):
 
     @classmethod
     def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
-        return ("hessian",)
-
-    def _num_scratch(self) -> int:
-        return 1
+        return ("hessian", "residual")
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        s = self._scratch[0]
-        np.add(self._buffers["hessian"], self._mu, out=s)    # mu + h
-        np.divide(grads, s, out=s)                             # g / (mu + h)
-        np.multiply(s, self._lr, out=s)                        # eps * g
-        np.subtract(params, s, out=params)
+        _optim.scaled_sgd(params, grads, self._step_scale(), self._lr, self._buffers["residual"])
+
+    def _step_scale(self) -> np.ndarray:
+        """``1 / (mu + h)`` (float32), recomputed only when h changes."""
+        if self._scale is None:
+            h = self._buffers.get("hessian")
+            if h is None:
+                h = np.zeros(self._size, np.float32)
+            self._scale = (np.float32(1.0) / (h + np.float32(self._mu))).astype(np.float32)
+        return self._scale
+
+    def fused_update(self, params: np.ndarray, grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bind to ``params``/``grads``; return the per-parameter factor ``1 / (mu + h)``
+        and the residual buffer.
+
+        For `lenet_fast.Trainer`'s compiled loop, which makes the update of `step`
+        itself (the same kernel, `lf_update.scaled_sgd_compensated`) and then calls
+        `advance`. The factor is valid until h next changes.
+        """
+        if params is not self._bound_params or grads is not self._bound_grads:
+            self._bind(params, grads)
+        return self._step_scale(), self._buffers["residual"]
+
+    def advance(self, steps: int) -> None:
+        """Count ``steps`` updates that a compiled loop made with `fused_scale`."""
+        self._step += int(steps)
 
     # -- h ---------------------------------------------------------------
     def set_hessian(self, h: np.ndarray) -> None:
@@ -434,7 +459,11 @@ class SDLM(Optimizer):
             self._buffers["hessian"] = h.copy()
         else:
             np.copyto(buf, h)
+        res = self._buffers.get("residual")
+        if res is None or res.shape != h.shape:
+            self._buffers["residual"] = np.zeros_like(h)
         self._size = h.shape[0]
+        self._scale = None
 
     def before_epoch(self, model, images, labels, epoch, rng) -> None:
         """Re-estimate h on `samples` training images drawn (without replacement) with `rng`.
@@ -464,6 +493,7 @@ class SDLM(Optimizer):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a mapping, got {type(state).__name__}")
+        self._scale = None
         if "hessian" not in state or "step" not in state or int(np.asarray(state["step"])) > 0:
             super().load_state_dict(state)
             return
@@ -477,7 +507,8 @@ class SDLM(Optimizer):
         if not np.all(np.isfinite(h)) or (h.size and h.min() < 0):
             raise ValueError("buffer 'hessian' must be finite and >= 0")
         super().load_state_dict(rest)
-        self._buffers = {"hessian": np.array(h, dtype=np.float32, order="C", copy=True)}
+        self._buffers = {"hessian": np.array(h, dtype=np.float32, order="C", copy=True),
+                         "residual": np.zeros(num_params, np.float32)}
         self._size = num_params
 
 

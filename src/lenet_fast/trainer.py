@@ -255,7 +255,11 @@ class Trainer:
                    desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch", leave=True,
                    dynamic_ncols=True)
         t0 = time.perf_counter()
+        fused = getattr(opt, "fused_update", None)
         try:
+            if fused is not None:
+                return self._fused_steps(epoch, first, order, images, labels, schedule,
+                                         steps_per_epoch, stop, bar, t0)
             for b in range(first, steps_per_epoch):
                 if stop.requested:
                     return b
@@ -290,17 +294,101 @@ class Trainer:
                 bar.update(1)
         finally:
             elapsed = time.perf_counter() - t0
-            self.train_seconds += elapsed
-            self.train_images += seen
+            if fused is None:
+                self.train_seconds += elapsed
+                self.train_images += seen
             bar.close()
+        self._record_epoch(epoch, elapsed, loss_sum, correct, seen)
+        return None
+
+    def _record_epoch(self, epoch, elapsed, loss_sum, correct, seen):
         self.history.append({
             "epoch": epoch + 1,
-            "lr": float(opt.lr),
+            "lr": float(self.optimizer.lr),
             "train_loss": loss_sum / max(seen, 1),
             "train_accuracy": correct / max(seen, 1),
             "seconds": elapsed,
             "images_per_second": seen / max(elapsed, 1e-9),
         })
+
+    #: Images per call of the compiled loop: short enough for a responsive progress bar
+    #: and Ctrl-C, long enough that the Python around it costs nothing.
+    FUSED_CHUNK_IMAGES = 1024
+
+    def _fused_steps(self, epoch, first, order, images, labels, schedule, steps_per_epoch,
+                     stop, bar, t0):
+        """`_epoch` for optimizers with a compiled update (``fused_update``: SDLM): chunks of
+        steps run without returning to Python (`LeNet5._train_steps`: preprocessing,
+        forward, backward and update of every step).
+
+        Chunks end at fixed step indices (multiples of the chunk length), so Ctrl-C,
+        which takes effect between chunks, and a resumed run see the same chunks, and
+        the augmenter the same calls, as an uninterrupted run. A divergence (a non-finite
+        loss, or non-finite weights after a chunk) restores the weights from before the
+        offending step or chunk and raises `TrainingDiverged`.
+        """
+        model, opt, bs = self.model, self.optimizer, self.batch_size
+        n = images.shape[0]
+        per_chunk = max(1, self.FUSED_CHUNK_IMAGES // bs)
+        backup = np.empty_like(model.flat_params)
+        loss_sum, correct, seen = 0.0, 0, 0
+        b = first
+        try:
+            while b < steps_per_epoch:
+                if stop.requested:
+                    return b
+                end = min(steps_per_epoch, (b // per_chunk + 1) * per_chunk)
+                idx = order[b * bs:end * bs]
+                batch = images[idx]
+                if self.augment is not None:
+                    batch = self.augment(batch, out=np.empty_like(batch))
+                y = np.ascontiguousarray(labels[idx], dtype=np.int64)
+                lrs = np.array([schedule.lr_at(epoch * steps_per_epoch + k) for k in range(b, end)],
+                               np.float64)
+                np.copyto(backup, model.flat_params)
+                scale, residual = opt.fused_update(model.flat_params, model.flat_grads)
+                backup_residual = residual.copy()
+                # whole batches in one call; a last, smaller batch in a call of its own
+                full = min(end, n // bs)
+                done, lsum, ok = 0, 0.0, 0
+                if full > b:
+                    done, lsum, ok = model._train_steps(batch[:(full - b) * bs], y[:(full - b) * bs],
+                                                        lrs[:full - b].astype(np.float32), scale,
+                                                        residual)
+                if done == full - b and end > full:
+                    d2, l2, ok2 = model._train_steps(batch[(full - b) * bs:], y[(full - b) * bs:],
+                                                     lrs[full - b:].astype(np.float32), scale,
+                                                     residual)
+                    done, lsum, ok = done + d2, lsum + l2, ok + ok2
+                opt.advance(done)
+                opt.lr = float(lrs[max(done - 1, 0)])
+                m = min(n, (b + done) * bs) - b * bs
+                loss_sum, correct, seen = loss_sum + lsum, correct + ok, seen + m
+                if done < end - b or not np.isfinite(model.flat_params).all():
+                    if np.isfinite(model.flat_params).all():  # a non-finite loss; no update
+                        where = f"at batch {b + done + 1}"
+                    else:                                     # an update overflowed
+                        np.copyto(model.flat_params, backup)
+                        np.copyto(residual, backup_residual)
+                        where = f"in batches {b + 1}-{b + done + 1}"
+                    saved = (f"; the last good checkpoint is {self.last_checkpoint}"
+                             if self.last_checkpoint else "")
+                    raise TrainingDiverged(
+                        f"training diverged {where} of epoch {epoch + 1} (lr {opt.lr:.3g}): "
+                        f"the loss or the weights became non-finite; the model keeps its "
+                        f"last good weights{saved}. Try a lower learning rate.")
+                b = end
+                if self.progress:
+                    rate = seen / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix(loss=f"{loss_sum / max(seen, 1):.4f}",
+                                    acc=f"{correct / max(seen, 1):.4f}", img_s=f"{rate:,.0f}",
+                                    refresh=False)
+                    bar.update(done)
+        finally:
+            elapsed = time.perf_counter() - t0
+            self.train_seconds += elapsed
+            self.train_images += seen
+        self._record_epoch(epoch, elapsed, loss_sum, correct, seen)
         return None
 
 

@@ -1,0 +1,27 @@
+# The diagonally scaled SGD step shared by lenet_fast._optim (one update from Python)
+# and lenet_fast._net (updates inside the compiled training loop): one source, so the
+# two paths give the same float32 results.
+
+cdef inline void scaled_sgd(float* p, const float* g, const float* scale, float lr,
+                            Py_ssize_t n) noexcept nogil:
+    # p -= lr * (scale * g), element by element.
+    cdef Py_ssize_t i
+    for i in range(n):
+        p[i] = p[i] - lr * (scale[i] * g[i])
+
+
+cdef inline void scaled_sgd_compensated(float* p, float* r, const float* g, const float* scale,
+                                        float lr, Py_ssize_t n) noexcept nogil:
+    # The same step on the double-precision weights p + r (r: a float32 residual
+    # that holds what float32 p cannot): v = p + r - lr * (scale * g) in double,
+    # then p = float(v), r = float(v - p). Steps far below p's float32 resolution
+    # (late SDLM passes: lr * scale * g ~ 1e-9 against weights ~ 1e-2) add up
+    # instead of being rounded away.
+    cdef Py_ssize_t i
+    cdef double v
+    cdef float q
+    for i in range(n):
+        v = (<double>p[i] + <double>r[i]) - <double>(lr * (scale[i] * g[i]))
+        q = <float>v
+        p[i] = q
+        r[i] = <float>(v - <double>q)
