@@ -147,7 +147,7 @@ def trained(tmp_path_factory):
 
 def test_train_defaults_in_one_dict():
     assert cli.TRAIN_DEFAULTS == {
-        "variant": "modern", "c3": "lecun", "epochs": None, "batch_size": None,
+        "variant": "modern", "c3": "lecun", "init": "auto", "epochs": None, "batch_size": None,
         "optimizer": None, "lr": None, "schedule": None, "threads": None,
         "seed": 0, "out": None,
     }
@@ -220,7 +220,7 @@ def test_train_writes_model_and_metrics(trained):
     assert f"model saved to {trained['model']}" in out
 
     model = checkpoint.load(trained["model"])
-    assert model.config() == {"variant": "modern", "c3": "lecun", "seed": 0}
+    assert model.config() == {"variant": "modern", "c3": "lecun", "seed": 0, "init": "he"}
 
     report = json.loads(trained["metrics"].read_text())
     assert REQUIRED_KEYS <= report.keys()

@@ -265,21 +265,51 @@ def test_initialisation_is_seeded():
     assert np.array_equal(a.flat_params, c.flat_params)
 
 
-def test_lecun98_initialisation_follows_the_paper():
-    """Weights and biases uniform in +-2.4 / fan-in (C3: fan-in of each map's table)."""
-    model = LeNet5("lecun98", seed=0)
+@pytest.mark.parametrize("init, root", [("fanin", False), ("fanin-sqrt", True), ("auto", True)])
+def test_lecun98_initialisation_uses_the_fan_in(init, root):
+    """Weights and biases uniform in +-2.4 / F ("fanin", the paper's formula as printed)
+    or +-2.4 / sqrt(F) ("fanin-sqrt", the lecun98 default); F the fan-in (C3: of each
+    map's table)."""
+    model = LeNet5("lecun98", seed=0, init=init)
+    assert model.init == ("fanin-sqrt" if init == "auto" else init)
+    assert model.config()["init"] == model.init
     fan = {"c1": 25, "s2": 4, "s4": 4, "c5": 400, "f6": 120}
     per_map = LECUN_C3_TABLE.sum(axis=0) * 25
     for name, value in model.params.items():
         layer = name.split(".")[0]
         if layer == "c3":
-            bound = 2.4 / (per_map[:, None, None, None] if name.endswith("weight") else per_map)
+            f = per_map[:, None, None, None] if name.endswith("weight") else per_map
         else:
-            bound = 2.4 / fan[layer]
+            f = fan[layer]
+        bound = 2.4 / (np.sqrt(f) if root else f)
         assert np.all(np.abs(value) <= bound * (1 + 1e-6)), name
         # and it uses the range: the largest |value| is near the bound (many samples)
         if value.size >= 100:
             assert np.max(np.abs(value) / bound) > 0.9, name
+
+
+def test_initialisations_differ_and_he_is_the_modern_default():
+    fanin = LeNet5("lecun98", seed=0, init="fanin").flat_params
+    root = LeNet5("lecun98", seed=0).flat_params
+    assert np.allclose(root[:150] / fanin[:150], 5.0)  # C1: sqrt(25) = 5, same draws
+    modern = LeNet5("modern", seed=0)
+    assert modern.init == "he"
+    w = modern.params["c5.weight"]
+    assert abs(w.std() - np.sqrt(2 / 400)) < 0.05 * np.sqrt(2 / 400)
+    assert not modern.params["c5.bias"].any()
+    he = LeNet5("lecun98", seed=0, init="he")
+    assert he.params["s2.coef"].any() and not he.params["s2.bias"].any()
+    with pytest.raises(ValueError, match="init"):
+        LeNet5("lecun98", init="xavier")
+
+
+def test_init_survives_save_and_load(tmp_path):
+    from lenet_fast import checkpoint
+
+    model = LeNet5("lecun98", seed=4, init="fanin")
+    model.save(tmp_path / "m.npz")
+    loaded = checkpoint.load(tmp_path / "m.npz")
+    assert loaded.init == "fanin" and np.array_equal(loaded.flat_params, model.flat_params)
 
 
 @pytest.mark.parametrize("variant", ["modern", "lecun98"])

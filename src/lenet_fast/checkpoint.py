@@ -131,7 +131,8 @@ def _model_from(path, arrays):
     from .model import LeNet5
     try:
         config = json.loads(str(arrays["meta/config"]))
-        model = LeNet5(config["variant"], c3=config["c3"], seed=config.get("seed", 0))
+        model = LeNet5(config["variant"], c3=config["c3"], seed=config.get("seed", 0),
+                       init=config.get("init", "auto"))
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: bad model configuration ({e})") from None
     names = set(model.params)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, checkpoint, datasets
+from .model import INITS
 from ._omp import build_info, built_with_openmp, max_threads
 
 PROG = "lenet-fast"
@@ -42,6 +43,7 @@ PROG = "lenet-fast"
 TRAIN_DEFAULTS = {
     "variant": "modern",
     "c3": "lecun",
+    "init": "auto",
     "epochs": None,
     "batch_size": None,
     "optimizer": None,
@@ -68,8 +70,13 @@ VARIANT_DEFAULTS = {
                 "schedule": "cosine"},
 }
 
+#: The recipe with --optimizer sdlm: the paper's (LeCun et al. 1998, section III-A and
+#: appendix C): 20 passes at batch 1 on the paper's schedule, with its rates scaled by
+#: 0.4 (eta = 0.0002 for passes 1-2, ...; `lenet_fast.sdlm` has the measurements).
+SDLM_RECIPE = {"epochs": 20, "batch_size": 1, "lr": 0.0002, "schedule": "lecun98"}
+
 #: Settings a resumed run takes from its checkpoint (and may not change).
-_RESUME_INHERITED = ("variant", "c3", "batch_size", "seed", "optimizer", "lr", "schedule",
+_RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
                      "augment")
 
 PAPER_LECUN98 = "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)"
@@ -213,7 +220,7 @@ def build_parser():
         epilog="Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir "
                "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
                "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
-               "without saving. With --resume, --variant, --c3, --batch-size, --seed, "
+               "without saving. With --resume, --variant, --c3, --init, --batch-size, --seed, "
                "--optimizer, --lr, --schedule and --augment come from the checkpoint (giving a different "
                "value is an error) and --epochs defaults to the checkpoint's run length. "
                "Resuming to the run's own length gives bit-for-bit the weights of the "
@@ -227,22 +234,30 @@ def build_parser():
     p.add_argument("--c3", choices=("lecun", "full"), default=argparse.SUPPRESS,
                    help="C3 connections: LeCun's table (60 of 96 map pairs) or dense "
                         f"(default: {d['c3']})")
+    p.add_argument("--init", choices=INITS, default=argparse.SUPPRESS,
+                   help="weight initialisation: 'he'; 'fanin-sqrt', U(+-2.4/sqrt(F)) for fan-in "
+                        "F; 'fanin', U(+-2.4/F), the paper's formula as printed (with it the "
+                        "paper's SDLM steps saturate the network; see lenet_fast.model); 'auto': "
+                        "he for modern, fanin-sqrt for lecun98 (default: auto)")
     p.add_argument("--epochs", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
                    help="passes over the training set; with --resume, the run's total "
-                        f"(default: {_recipe('epochs')}; with --resume, the checkpoint's)")
+                        f"(default: {_recipe('epochs')}; 20 with --optimizer sdlm; with "
+                        "--resume, the checkpoint's)")
     p.add_argument("--batch-size", type=_positive_int, default=argparse.SUPPRESS, metavar="B",
-                   help=f"images per training step (default: {_recipe('batch_size')})")
+                   help=f"images per training step (default: {_recipe('batch_size')}; "
+                        "1 with --optimizer sdlm)")
     p.add_argument("--optimizer", choices=("sgd", "adam", "sdlm"), default=argparse.SUPPRESS,
                    help="'adam'; 'sgd' with momentum 0.9; or 'sdlm', the paper's stochastic "
                         "diagonal Levenberg-Marquardt (mu 0.02, curvature re-estimated on 500 "
-                        "training digits before each epoch; --variant lecun98 only; the paper "
-                        "uses it with --batch-size 1; its --lr 0.0005 saturates this model "
-                        "at once, --lr 1e-5 trains, see lenet_fast.sdlm) "
+                        "training digits before each epoch, every step of a chunk of steps in "
+                        "one compiled call; --variant lecun98 only); its defaults are the "
+                        "paper's recipe: 20 epochs at batch size 1 on the lecun98 schedule, "
+                        "with the paper's rates x0.4 (--lr 0.0002; see lenet_fast.sdlm) "
                         f"(default: {_recipe('optimizer')})")
     p.add_argument("--lr", type=_positive_float, default=argparse.SUPPRESS, metavar="X",
                    help="base (for onecycle: peak) learning rate "
                         f"(default: {_recipe('lr')}; with another --optimizer, its own default: "
-                        "1e-3 for adam, 0.01 for sgd, 0.0005 for sdlm)")
+                        "1e-3 for adam, 0.01 for sgd, 0.0002 for sdlm)")
     p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle", "lecun98"),
                    default=argparse.SUPPRESS,
                    help="learning-rate schedule over the whole run: constant; step (divided by "
@@ -486,6 +501,7 @@ def _checkpoint_settings(path):
         result = {
             "variant": model.variant,
             "c3": model.c3,
+            "init": model.init,
             "batch_size": int(settings["batch_size"]),
             "seed": int(settings["seed"]),
             "optimizer": name,
@@ -521,14 +537,14 @@ def _train_settings(args):
     settings.update(given)
     if saved is None:
         recipe = VARIANT_DEFAULTS[settings["variant"]]
-        if settings["optimizer"] not in (None, recipe["optimizer"]) and "lr" not in given:
+        if settings["optimizer"] == "sdlm":
+            recipe = dict(recipe, **SDLM_RECIPE)
+        elif settings["optimizer"] not in (None, recipe["optimizer"]) and "lr" not in given:
             recipe = dict(recipe, lr=None)  # another optimizer: its own default rate
         for key, value in recipe.items():
             if settings[key] is None:
                 settings[key] = value
     if saved is None and settings["optimizer"] == "sdlm":
-        if "schedule" not in given:  # SDLM's default: the paper's schedule
-            settings["schedule"] = "lecun98"
         if settings["variant"] != "lecun98":
             raise CLIError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
                            "is the paper's, for the paper's network)", code=2)
@@ -619,7 +635,8 @@ def cmd_train(args):
 
     from .augment import make_augmenter
 
-    model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], n_threads=s["threads"])
+    model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], init=s["init"],
+                   n_threads=s["threads"])
     augmenter = make_augmenter(s["augment"], seed=s["seed"], n_threads=s["threads"])
     optimizer = make_optimizer(s["optimizer"], s["lr"])
     interrupt_path = _interrupt_path(out, args.checkpoint_dir)
@@ -667,6 +684,7 @@ def cmd_train(args):
             "command": "train",
             "variant": s["variant"],
             "c3": s["c3"],
+            "init": model.init,
             "epochs": s["epochs"],
             "batch_size": s["batch_size"],
             "threads": threads,

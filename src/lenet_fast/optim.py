@@ -713,7 +713,8 @@ def make_optimizer(name: str, lr: float | None = None, **kw: Any) -> Optimizer:
         Optimizer name (case-insensitive).
     lr : float, optional
         Learning rate.  Defaults: 0.01 for ``"sgd"``, 1e-3 for ``"adam"``,
-        0.0005 for ``"sdlm"`` (:class:`lenet_fast.sdlm.SDLM`, ``mu = 0.02``).
+        0.0002 for ``"sdlm"`` (:class:`lenet_fast.sdlm.SDLM`, ``mu = 0.02``; the
+        paper's eta 0.0005 scaled by 0.4, see `lenet_fast.sdlm`).
     **kw
         Other constructor arguments.  For ``"sgd"`` the momentum defaults to
         0.9 (unlike the :class:`SGD` constructor, whose default is 0).
@@ -1153,5 +1154,5 @@ def schedule_from_config(cfg: Mapping[str, Any]) -> LRSchedule:
 from .sdlm import SDLM  # noqa: E402
 
 OPTIMIZERS["sdlm"] = SDLM
-_NAME_DEFAULTS["sdlm"] = {"lr": 0.0005, "mu": 0.02}
+_NAME_DEFAULTS["sdlm"] = {"lr": 0.0002, "mu": 0.02}
 __all__ += ["SDLM"]
