@@ -130,6 +130,25 @@ cdef inline void _outer_4x16(float* out, int ldo, const float* a, int sk, int sr
     lf_store(out + 3 * ldo + 8, c31)
 
 
+cdef inline void _outer_1x16(float* out, const float* a, int sk, const float* bm, int ldb,
+                             int K, bint acc) noexcept nogil:
+    # One row of _outer_4x16 (out[0:16] = sum_k a[k*sk] * bm[k*ldb + 0:16]), for the rows
+    # of a partial tile: the batch-1 step's input gradients.
+    cdef lf_v8 c0 = lf_zero(), c1 = lf_zero(), s
+    cdef int k
+    cdef const float* bk
+    if acc:
+        c0 = lf_load(out)
+        c1 = lf_load(out + 8)
+    for k in range(K):
+        bk = bm + k * ldb
+        s = lf_bcast(a[k * sk])
+        c0 = lf_fma(s, lf_load(bk), c0)
+        c1 = lf_fma(s, lf_load(bk + 8), c1)
+    lf_store(out, c0)
+    lf_store(out + 8, c1)
+
+
 cdef inline void _outer_tail(float* out, int ldo, const float* a, int sk, int sr,
                              const float* bm, int ldb, int K, int rows, int cols,
                              bint acc) noexcept nogil:
@@ -172,6 +191,9 @@ cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy
             i0 = (job % ib) * 16
             if n0 + 4 <= N and i0 + 16 <= I:
                 _outer_4x16(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O, False)
+            elif i0 + 16 <= I:
+                for n in range(n0, N):
+                    _outer_1x16(dx + n * I + i0, dy + n * O, 1, w + i0, I, O, False)
             else:
                 _outer_tail(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O,
                             min(4, N - n0), min(16, I - i0), False)

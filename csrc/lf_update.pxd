@@ -9,19 +9,3 @@ cdef inline void scaled_sgd(float* p, const float* g, const float* scale, float 
     for i in range(n):
         p[i] = p[i] - lr * (scale[i] * g[i])
 
-
-cdef inline void scaled_sgd_compensated(float* p, float* r, const float* g, const float* scale,
-                                        float lr, Py_ssize_t n) noexcept nogil:
-    # The same step on the double-precision weights p + r (r: a float32 residual
-    # that holds what float32 p cannot): v = p + r - lr * (scale * g) in double,
-    # then p = float(v), r = float(v - p). Steps far below p's float32 resolution
-    # (late SDLM passes: lr * scale * g ~ 1e-9 against weights ~ 1e-2) add up
-    # instead of being rounded away.
-    cdef Py_ssize_t i
-    cdef double v
-    cdef float q
-    for i in range(n):
-        v = (<double>p[i] + <double>r[i]) - <double>(lr * (scale[i] * g[i]))
-        q = <float>v
-        p[i] = q
-        r[i] = <float>(v - <double>q)

@@ -432,10 +432,10 @@ class SDLM(Optimizer):
 
     @classmethod
     def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
-        return ("hessian", "residual")
+        return ("hessian",)
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        _optim.scaled_sgd(params, grads, self._step_scale(), self._lr, self._buffers["residual"])
+        _optim.scaled_sgd(params, grads, self._step_scale(), self._lr)
 
     def _step_scale(self) -> np.ndarray:
         """``1 / (mu + h)`` (float32), recomputed only when h changes."""
@@ -446,17 +446,16 @@ class SDLM(Optimizer):
             self._scale = (np.float32(1.0) / (h + np.float32(self._mu))).astype(np.float32)
         return self._scale
 
-    def fused_update(self, params: np.ndarray, grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bind to ``params``/``grads``; return the per-parameter factor ``1 / (mu + h)``
-        and the residual buffer.
+    def fused_update(self, params: np.ndarray, grads: np.ndarray) -> np.ndarray:
+        """Bind to ``params``/``grads``; return the per-parameter factor ``1 / (mu + h)``.
 
         For `lenet_fast.Trainer`'s compiled loop, which makes the update of `step`
-        itself (the same kernel, `lf_update.scaled_sgd_compensated`) and then calls
-        `advance`. The factor is valid until h next changes.
+        itself (``p -= lr * (scale * g)``, the same kernel, `lf_update.scaled_sgd`) and
+        then calls `advance`. The factor is valid until h next changes.
         """
         if params is not self._bound_params or grads is not self._bound_grads:
             self._bind(params, grads)
-        return self._step_scale(), self._buffers["residual"]
+        return self._step_scale()
 
     def advance(self, steps: int) -> None:
         """Count ``steps`` updates that a compiled loop made with `fused_scale`."""
@@ -477,9 +476,6 @@ class SDLM(Optimizer):
             self._buffers["hessian"] = h.copy()
         else:
             np.copyto(buf, h)
-        res = self._buffers.get("residual")
-        if res is None or res.shape != h.shape:
-            self._buffers["residual"] = np.zeros_like(h)
         self._size = h.shape[0]
         self._scale = None
 
@@ -525,8 +521,7 @@ class SDLM(Optimizer):
         if not np.all(np.isfinite(h)) or (h.size and h.min() < 0):
             raise ValueError("buffer 'hessian' must be finite and >= 0")
         super().load_state_dict(rest)
-        self._buffers = {"hessian": np.array(h, dtype=np.float32, order="C", copy=True),
-                         "residual": np.zeros(num_params, np.float32)}
+        self._buffers = {"hessian": np.array(h, dtype=np.float32, order="C", copy=True)}
         self._size = num_params
 
 
