@@ -62,7 +62,8 @@ def test_save_load_round_trip(variant, c3, tmp_path, images):
     loaded = checkpoint.load(path)
 
     assert isinstance(loaded, LeNet5)
-    assert loaded.config() == model.config() == {"variant": variant, "c3": c3, "seed": 11}
+    assert loaded.config() == model.config() == {
+        "variant": variant, "c3": c3, "seed": 11, "init": "he" if variant == "modern" else "fanin"}
     assert list(loaded.params) == list(model.params)
     assert np.array_equal(loaded.flat_params, model.flat_params)
     for name in model.params:
@@ -89,7 +90,7 @@ def test_file_has_no_object_arrays_and_loads_without_pickle(tmp_path):
         assert int(z["meta/format_version"]) == FORMAT_VERSION
         assert str(z["meta/library_version"]) == __version__
         assert json.loads(str(z["meta/config"])) == {"variant": "lecun98", "c3": "lecun",
-                                                     "seed": 3}
+                                                     "seed": 3, "init": "fanin"}
         assert {k for k in z.files if k.startswith("param/")} == {
             f"param/{n}" for n in LeNet5("lecun98").params}
 

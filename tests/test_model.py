@@ -265,13 +265,13 @@ def test_initialisation_is_seeded():
     assert np.array_equal(a.flat_params, c.flat_params)
 
 
-@pytest.mark.parametrize("init, root", [("fanin", False), ("fanin-sqrt", True), ("auto", True)])
+@pytest.mark.parametrize("init, root", [("fanin", False), ("fanin-sqrt", True), ("auto", False)])
 def test_lecun98_initialisation_uses_the_fan_in(init, root):
     """Weights and biases uniform in +-2.4 / F ("fanin", the paper's formula as printed)
-    or +-2.4 / sqrt(F) ("fanin-sqrt", the lecun98 default); F the fan-in (C3: of each
-    map's table)."""
+    or +-2.4 / sqrt(F) ("fanin-sqrt", for SDLM); F the fan-in (C3: of each map's
+    table). "auto" is "fanin" for lecun98."""
     model = LeNet5("lecun98", seed=0, init=init)
-    assert model.init == ("fanin-sqrt" if init == "auto" else init)
+    assert model.init == ("fanin" if init == "auto" else init)
     assert model.config()["init"] == model.init
     fan = {"c1": 25, "s2": 4, "s4": 4, "c5": 400, "f6": 120}
     per_map = LECUN_C3_TABLE.sum(axis=0) * 25
@@ -289,8 +289,8 @@ def test_lecun98_initialisation_uses_the_fan_in(init, root):
 
 
 def test_initialisations_differ_and_he_is_the_modern_default():
-    fanin = LeNet5("lecun98", seed=0, init="fanin").flat_params
-    root = LeNet5("lecun98", seed=0).flat_params
+    fanin = LeNet5("lecun98", seed=0).flat_params
+    root = LeNet5("lecun98", seed=0, init="fanin-sqrt").flat_params
     assert np.allclose(root[:150] / fanin[:150], 5.0)  # C1: sqrt(25) = 5, same draws
     modern = LeNet5("modern", seed=0)
     assert modern.init == "he"

@@ -587,7 +587,7 @@ def test_short_sdlm_run_learns(mnist_train):
     loss 239 then 262, accuracy at chance; that init needs eta ~1e-5.)
     """
     images, labels = mnist_train
-    model = LeNet5("lecun98", seed=0, n_threads=1)
+    model = LeNet5("lecun98", seed=0, n_threads=1, init="fanin-sqrt")
     opt = SDLM()
     opt.before_epoch(model, images, labels, 0, np.random.default_rng(0))
     h = opt.hessian
@@ -616,7 +616,7 @@ def test_estimate_is_the_exact_gauss_newton_diagonal_for_c5_and_f6(few_digits):
     Jacobians by central differences through the float64 reference forward pass."""
     x, _ = few_digits
     x = x[:3]
-    model = LeNet5("lecun98", seed=0, n_threads=1, init="fanin")
+    model = LeNet5("lecun98", seed=0, n_threads=1)
     model.params["f6.weight"] = model.params["f6.weight"] * 20  # a less linear regime
     model.params["c5.weight"] = model.params["c5.weight"] * 20
     h = sdlm.hessian_views(model, sdlm.estimate_hessian_diagonal(model, x))
@@ -657,6 +657,7 @@ def test_cli_trains_with_sdlm_and_the_papers_schedule(tmp_path, capsys, mnist_di
     assert code == 0, capsys.readouterr().err
     report = json.loads(metrics.read_text())
     assert (report["optimizer"], report["schedule"], report["lr"]) == ("sdlm", "lecun98", 0.0002)
+    assert (report["init"], report["batch_size"]) == ("fanin-sqrt", 1)
 
     # resuming takes optimizer, schedule and h from the checkpoint and ends identically
     code = cli.main(["train", *common, "--resume", str(tmp_path / "ck" / "epoch-001.npz"),

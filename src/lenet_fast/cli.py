@@ -74,6 +74,8 @@ VARIANT_DEFAULTS = {
 #: appendix C): 20 passes at batch 1 on the paper's schedule, with its rates scaled by
 #: 0.4 (eta = 0.0002 for passes 1-2, ...; `lenet_fast.sdlm` has the measurements).
 SDLM_RECIPE = {"epochs": 20, "batch_size": 1, "lr": 0.0002, "schedule": "lecun98"}
+#: ... from weights uniform in +-2.4/sqrt(fan-in) (`lenet_fast.model`).
+SDLM_INIT = "fanin-sqrt"
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 _RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
@@ -238,7 +240,8 @@ def build_parser():
                    help="weight initialisation: 'he'; 'fanin-sqrt', U(+-2.4/sqrt(F)) for fan-in "
                         "F; 'fanin', U(+-2.4/F), the paper's formula as printed (with it the "
                         "paper's SDLM steps saturate the network; see lenet_fast.model); 'auto': "
-                        "he for modern, fanin-sqrt for lecun98 (default: auto)")
+                        "he for modern, fanin for lecun98, fanin-sqrt with --optimizer sdlm "
+                        "(default: auto)")
     p.add_argument("--epochs", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
                    help="passes over the training set; with --resume, the run's total "
                         f"(default: {_recipe('epochs')}; 20 with --optimizer sdlm; with "
@@ -252,7 +255,8 @@ def build_parser():
                         "training digits before each epoch, every step of a chunk of steps in "
                         "one compiled call; --variant lecun98 only); its defaults are the "
                         "paper's recipe: 20 epochs at batch size 1 on the lecun98 schedule, "
-                        "with the paper's rates x0.4 (--lr 0.0002; see lenet_fast.sdlm) "
+                        "with the paper's rates x0.4 (--lr 0.0002) and --init fanin-sqrt "
+                        "(see lenet_fast.sdlm) "
                         f"(default: {_recipe('optimizer')})")
     p.add_argument("--lr", type=_positive_float, default=argparse.SUPPRESS, metavar="X",
                    help="base (for onecycle: peak) learning rate "
@@ -545,6 +549,8 @@ def _train_settings(args):
             if settings[key] is None:
                 settings[key] = value
     if saved is None and settings["optimizer"] == "sdlm":
+        if settings["init"] == "auto":
+            settings["init"] = SDLM_INIT
         if settings["variant"] != "lecun98":
             raise CLIError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
                            "is the paper's, for the paper's network)", code=2)
