@@ -71,16 +71,21 @@ cdef inline void subsample_backward_raw(float* pdx, float* pdc, float* pdb, cons
 
 cdef inline float _max2(float a, float b) noexcept nogil:
     # NaN-propagating max, as np.maximum.
-    return a if (a >= b or a != a) else b
+    # (bitwise |, not "or": no branch to mispredict)
+    return a if ((a >= b) | (a != a)) else b
 
 
 cdef inline void _maxpool_row(float* yr, const float* r0, const float* r1, int OW,
                               bint relu) noexcept nogil:
     # One output row from input rows r0, r1: eight outputs per step, then the tail.
+    # A tail of a row of 8 or more outputs is done by one more vector step ending at
+    # the row's end (it recomputes, identically, outputs already written).
     cdef int j = 0
     cdef lf_v8 a, b, m
     cdef float v
-    while j + 8 <= OW:
+    while j + 8 <= OW or (j < OW and OW >= 8):
+        if j + 8 > OW:
+            j = OW - 8
         a = lf_maxnan(lf_load(r0 + 2 * j), lf_load(r1 + 2 * j))
         b = lf_maxnan(lf_load(r0 + 2 * j + 8), lf_load(r1 + 2 * j + 8))
         m = lf_maxnan(lf_even(a, b), lf_odd(a, b))
@@ -88,46 +93,95 @@ cdef inline void _maxpool_row(float* yr, const float* r0, const float* r1, int O
             m = lf_maxnan(m, lf_zero())
         lf_store(yr + j, m)
         j = j + 8
+    if OW < 8 and OW >= 4:
+        _maxpool_short_row(yr, r0, r1, OW, relu)
+        return
     while j < OW:
         v = _max2(_max2(r0[2 * j], r0[2 * j + 1]), _max2(r1[2 * j], r1[2 * j + 1]))
         yr[j] = _max2(v, 0) if relu else v
         j = j + 1
 
 
+cdef inline void _maxpool_short_row(float* yr, const float* r0, const float* r1, int OW,
+                                    bint relu) noexcept nogil:
+    # A row of 4 to 7 outputs (S4's 5), with vectors: the column maxima of the two input
+    # rows (8 to 14 of them, two overlapping loads) go to a 16-float buffer, whose even
+    # and odd lanes then give the outputs (the same maxima, in the same order, as
+    # _maxpool_row's vector steps).
+    cdef float cols[16]
+    cdef float res[8]
+    cdef int W = 2 * OW, k
+    cdef lf_v8 m
+    lf_store(cols + 8, lf_zero())
+    lf_store(cols, lf_maxnan(lf_load(r0), lf_load(r1)))
+    lf_store(cols + W - 8, lf_maxnan(lf_load(r0 + W - 8), lf_load(r1 + W - 8)))
+    m = lf_maxnan(lf_even(lf_load(cols), lf_load(cols + 8)),
+                  lf_odd(lf_load(cols), lf_load(cols + 8)))
+    if relu:
+        m = lf_maxnan(m, lf_zero())
+    lf_store(res, m)
+    for k in range(OW):
+        yr[k] = res[k]
+
+
+cdef inline void _maxpool_grad8(float* d0, float* d1, const float* r0, const float* r1,
+                                const float* dyr, bint relu) noexcept nogil:
+    # Eight outputs' worth of _maxpool_grad_row: 16 inputs from each row, 8 gradients.
+    cdef lf_v8 a0, a1, b0, b1, v0, v1, v2, v3, m, g, e0, e1, e2, seen, o0, o1, o2, o3
+    a0 = lf_load(r0)
+    a1 = lf_load(r0 + 8)
+    b0 = lf_load(r1)
+    b1 = lf_load(r1 + 8)
+    v0 = lf_even(a0, a1)
+    v1 = lf_odd(a0, a1)
+    v2 = lf_even(b0, b1)
+    v3 = lf_odd(b0, b1)
+    m = lf_maxnan(lf_maxnan(v0, v1), lf_maxnan(v2, v3))
+    g = lf_load(dyr)
+    if relu:
+        g = lf_and(lf_gt(m, lf_zero()), g)
+    e0 = lf_eq_or_nan(v0, m)
+    e1 = lf_andnot(e0, lf_eq_or_nan(v1, m))
+    seen = lf_or(e0, e1)
+    e2 = lf_andnot(seen, lf_eq_or_nan(v2, m))
+    seen = lf_or(seen, e2)
+    o0 = lf_and(e0, g)
+    o1 = lf_and(e1, g)
+    o2 = lf_and(e2, g)
+    o3 = lf_andnot(seen, g)
+    lf_store(d0, lf_zip_lo(o0, o1))
+    lf_store(d0 + 8, lf_zip_hi(o0, o1))
+    lf_store(d1, lf_zip_lo(o2, o3))
+    lf_store(d1 + 8, lf_zip_hi(o2, o3))
+
+
 cdef inline void _maxpool_grad_row(float* d0, float* d1, const float* r0, const float* r1,
                                    const float* dyr, int OW, bint relu) noexcept nogil:
     # Route dyr to the first maximum (row-major; NaN counts as the maximum) of each block.
-    cdef int j = 0
-    cdef lf_v8 a0, a1, b0, b1, v0, v1, v2, v3, m, g, e0, e1, e2, seen, o0, o1, o2, o3
+    cdef int j = 0, k, W = 2 * OW
     cdef float s0, s1, s2, s3, ms, gs
     cdef bint f0, f1, f2
-    while j + 8 <= OW:
-        a0 = lf_load(r0 + 2 * j)
-        a1 = lf_load(r0 + 2 * j + 8)
-        b0 = lf_load(r1 + 2 * j)
-        b1 = lf_load(r1 + 2 * j + 8)
-        v0 = lf_even(a0, a1)
-        v1 = lf_odd(a0, a1)
-        v2 = lf_even(b0, b1)
-        v3 = lf_odd(b0, b1)
-        m = lf_maxnan(lf_maxnan(v0, v1), lf_maxnan(v2, v3))
-        g = lf_load(dyr + j)
-        if relu:
-            g = lf_and(lf_gt(m, lf_zero()), g)
-        e0 = lf_eq_or_nan(v0, m)
-        e1 = lf_andnot(e0, lf_eq_or_nan(v1, m))
-        seen = lf_or(e0, e1)
-        e2 = lf_andnot(seen, lf_eq_or_nan(v2, m))
-        seen = lf_or(seen, e2)
-        o0 = lf_and(e0, g)
-        o1 = lf_and(e1, g)
-        o2 = lf_and(e2, g)
-        o3 = lf_andnot(seen, g)
-        lf_store(d0 + 2 * j, lf_zip_lo(o0, o1))
-        lf_store(d0 + 2 * j + 8, lf_zip_hi(o0, o1))
-        lf_store(d1 + 2 * j, lf_zip_lo(o2, o3))
-        lf_store(d1 + 2 * j + 8, lf_zip_hi(o2, o3))
+    cdef float ba[16]
+    cdef float bb[16]
+    cdef float bg[8]
+    cdef float o0[16]
+    cdef float o1[16]
+    while j + 8 <= OW or (j < OW and OW >= 8):
+        if j + 8 > OW:      # the tail: as in _maxpool_row
+            j = OW - 8
+        _maxpool_grad8(d0 + 2 * j, d1 + 2 * j, r0 + 2 * j, r1 + 2 * j, dyr + j, relu)
         j = j + 8
+    if OW < 8 and OW >= 4:  # a short row (S4's 5 outputs): through 16-float buffers
+        for k in range(16):
+            ba[k] = r0[k] if k < W else 0
+            bb[k] = r1[k] if k < W else 0
+        for k in range(8):
+            bg[k] = dyr[k] if k < OW else 0
+        _maxpool_grad8(o0, o1, ba, bb, bg, relu)
+        for k in range(W):
+            d0[k] = o0[k]
+            d1[k] = o1[k]
+        return
     while j < OW:
         s0 = r0[2 * j]
         s1 = r0[2 * j + 1]

@@ -141,6 +141,21 @@ def test_maxpool_nan_and_inf_propagate_like_numpy():
     assert np.array_equal(ops.maxpool_backward(dy, x), reference.maxpool_backward(dy, x))
 
 
+@pytest.mark.parametrize("width", [8, 10, 12, 14, 18, 28, 30])
+def test_maxpool_short_rows_and_row_tails(width):
+    """Rows of 4-7 outputs (S4: 10 -> 5) and the last vector step of longer rows
+    (C1: 28 -> 14) overlap earlier work; NaN, infinities and ties there too."""
+    rng = _rng(width)
+    x = np.round(rng.standard_normal((3, 2, 6, width)) * 2).astype(np.float32)
+    x[0, 0, 1, width - 1] = np.nan
+    x[1, 1, 4, width - 3] = np.inf
+    x[2, 0, 0, width - 2] = -np.inf
+    x[2, 1, 3, 1] = np.nan
+    dy = rng.standard_normal((3, 2, 3, width // 2)).astype(np.float32)
+    assert np.array_equal(ops.maxpool_forward(x), reference.maxpool_forward(x), equal_nan=True)
+    assert np.array_equal(ops.maxpool_backward(dy, x), reference.maxpool_backward(dy, x))
+
+
 def test_maxpool_nan_on_vector_path():
     rng = _rng(31)
     x = rng.standard_normal((2, 3, 6, 40)).astype(np.float32)
