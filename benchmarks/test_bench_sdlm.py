@@ -47,21 +47,21 @@ def test_sdlm_batch1_steps(timed, benchmark, digits, threads):
     lrs = np.full(STEPS, SDLM().lr, np.float32)
     weights = []
     for t in (threads, 3 - threads):
-        model, scale = _fresh(t, all_images)
-        done, _, _ = model._train_steps(x[:-512], y[:-512], lrs[:-512], scale)
-        done2, _, correct = model._train_steps(x[-512:], y[-512:], lrs[-512:], scale)
+        model, update = _fresh(t, all_images)
+        done, _, _ = model._train_steps(x[:-512], y[:-512], lrs[:-512], *update)
+        done2, _, correct = model._train_steps(x[-512:], y[-512:], lrs[-512:], *update)
         assert done + done2 == STEPS and np.isfinite(model.flat_params).all()
         assert correct / 512 > 0.7, f"accuracy over the last 512 steps {correct / 512:.3f}"
         weights.append(model.flat_params.copy())
     assert np.array_equal(*weights), "1 and 2 threads give different weights"
 
-    model, scale = _fresh(threads, all_images)
+    model, update = _fresh(threads, all_images)
     state = {"at": 0}
 
     def call():
         a = state["at"]
         state["at"] = (a + CALL) % STEPS
-        return model._train_steps(x[a:a + CALL], y[a:a + CALL], lrs[:CALL], scale)
+        return model._train_steps(x[a:a + CALL], y[a:a + CALL], lrs[:CALL], *update)
 
     benchmark.group = "SDLM batch-1 steps (256 per call)"
     benchmark.extra_info.update({"steps_per_call": CALL, "threads": threads})

@@ -20,7 +20,7 @@ from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forwa
                      subsample_backward_raw)
 from lf_dense cimport dense_forward, dense_backward
 from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_add, lf_tanh
-from lf_update cimport scaled_sgd
+from lf_update cimport scaled_sgd, scaled_sgd_compensated
 
 import numpy as np
 
@@ -215,11 +215,13 @@ cdef class _Plan:
 
     def train_steps(self, const unsigned char[:, :, ::1] images, const int64_t[::1] labels,
                     const float[::1] lrs, const float[::1] scale, float[::1] params,
-                    const float[::1] grads, const float[::1] lut, int n_threads):
+                    const float[::1] grads, float[::1] residual, const float[::1] lut,
+                    int n_threads):
         """Training steps without returning to Python: for each step s, load digits
         ``images[s*N:(s+1)*N]`` (uint8, 28x28) through `lut` (256 grey-level values) into
         the 32x32 input buffer (padded with lut[0]), run forward, loss and backward, and
-        update ``params -= lrs[s] * (scale * grads)``.
+        update ``params -= lrs[s] * (scale * grads)`` (with a non-empty `residual`, on
+        the double-precision weights ``params + residual``: `lf_update`).
 
         `params` and `grads` must be the flat vectors the plan's parameter and gradient
         arrays are views of (the caller checks). A step whose loss is not finite makes no
@@ -241,7 +243,9 @@ cdef class _Plan:
             raise ValueError(f"labels must have {steps * N} entries, got {labels.shape[0]}")
         if grads.shape[0] != P or scale.shape[0] != P:
             raise ValueError("params, grads and scale must have the same length")
-
+        if residual.shape[0] not in (0, P):
+            raise ValueError("residual must be empty or as long as params")
+        cdef bint compensated = residual.shape[0] == P
         if lut.shape[0] != 256:
             raise ValueError("lut must have 256 entries")
         if steps == 0:
@@ -255,7 +259,11 @@ cdef class _Plan:
                     break
                 correct = correct + self._correct(&labels[s * N])
                 self._backward(n_threads)
-                scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
+                if compensated:
+                    scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
+                                           lrs[s], P)
+                else:
+                    scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
                 loss_sum = loss_sum + <double>loss * N
                 done = s + 1
         return done, loss_sum, correct

@@ -7,7 +7,7 @@ compiler vectorizes them). Elementwise, so any thread count gives the same resul
 """
 
 from libc.math cimport sqrtf
-from lf_update cimport scaled_sgd as _scaled_sgd
+from lf_update cimport scaled_sgd as _scaled_sgd, scaled_sgd_compensated
 
 
 def sgd(float[::1] p, const float[::1] g, float[::1] buf, float lr, float momentum,
@@ -51,11 +51,20 @@ def adam(float[::1] p, const float[::1] g, float[::1] m, float[::1] v, float ste
             p[i] = p[i] - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps))
 
 
-def scaled_sgd(float[::1] p, const float[::1] g, const float[::1] scale, float lr):
+def scaled_sgd(float[::1] p, const float[::1] g, const float[::1] scale, float lr,
+               float[::1] residual=None):
     """p -= lr * (scale * g): SGD with a fixed step size per parameter (SDLM's
-    ``scale = 1 / (mu + h)``)."""
+    ``scale = 1 / (mu + h)``). With `residual`, the step is made on the double-precision
+    weights ``p + residual`` and both are updated (`lf_update.scaled_sgd_compensated`)."""
     if g.shape[0] != p.shape[0] or scale.shape[0] != p.shape[0]:
         raise ValueError("p, g and scale must have the same length")
+    if residual is not None:
+        if residual.shape[0] != p.shape[0]:
+            raise ValueError("residual must be as long as p")
+        if p.shape[0]:
+            with nogil:
+                scaled_sgd_compensated(&p[0], &residual[0], &g[0], &scale[0], lr, p.shape[0])
+        return
     with nogil:
         _scaled_sgd(&p[0] if p.shape[0] else NULL, &g[0] if g.shape[0] else NULL,
                     &scale[0] if scale.shape[0] else NULL, lr, p.shape[0])

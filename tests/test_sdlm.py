@@ -366,6 +366,36 @@ def test_sdlm_update_matches_float64():
     assert opt.step_count == 4
 
 
+def test_sdlm_update_keeps_steps_below_float32_resolution():
+    """The update is made on p + residual in double precision: 1,000 steps of 1e-9 on a
+    weight of 1.0 (half an ulp is 6e-8) move it by 1e-6, as in exact arithmetic; plain
+    float32 would lose every one."""
+    from lenet_fast import _optim
+
+    p = np.ones(4, np.float32)
+    r = np.zeros(4, np.float32)
+    g = np.full(4, 1e-9, np.float32)
+    scale = np.ones(4, np.float32)
+    for _ in range(1000):
+        _optim.scaled_sgd(p, g, scale, 1.0, r)
+    total = p.astype(np.float64) + r.astype(np.float64)
+    np.testing.assert_allclose(total, 1.0 - 1e-6, rtol=0, atol=1e-12)
+    assert np.all(p < 1.0)  # the float32 weights moved too
+    plain = np.ones(4, np.float32)
+    for _ in range(1000):
+        _optim.scaled_sgd(plain, g, scale, 1.0)
+    assert np.all(plain == 1.0)
+    # SDLM keeps the residual in its state
+    opt = SDLM(lr=1.0)
+    params, grads = np.ones(4, np.float32), g.copy()
+    opt.set_hessian(np.full(4, 1.0 - opt.mu, np.float32))  # scale = 1
+    for _ in range(1000):
+        opt.step(params, grads)
+    state = opt.state_dict()
+    np.testing.assert_allclose(params.astype(np.float64) + state["residual"], 1.0 - 1e-6,
+                               rtol=0, atol=1e-12)
+
+
 def test_sdlm_defaults_and_validation():
     opt = optim.make_optimizer("sdlm")
     assert isinstance(opt, SDLM)

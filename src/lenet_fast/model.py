@@ -59,6 +59,8 @@ TANH_S = 2.0 / 3.0
 #: distance is well beyond what a correct class reaches.
 MAP_J = 10.0
 
+_NO_RESIDUAL = np.zeros(0, np.float32)
+
 #: Weight initialisations (`LeNet5` ``init``).
 INITS = ("auto", "he", "fanin-sqrt", "fanin")
 
@@ -367,11 +369,13 @@ class LeNet5:
         self.last_output = buf.out
         return loss
 
-    def _train_steps(self, images, labels, lrs, scale):
+    def _train_steps(self, images, labels, lrs, scale, residual=None):
         """Fused training steps (`lenet_fast.Trainer`'s loop for SDLM): for each of the
         ``len(lrs)`` steps, the next ``len(images) // len(lrs)`` uint8 digits are
         preprocessed, trained on and followed by ``flat_params -= lr * (scale *
-        flat_grads)``, all in one compiled call.
+        flat_grads)`` (made on ``flat_params + residual`` in double precision when a
+        float32 `residual` vector is given, as `lenet_fast._optim.scaled_sgd`), all in
+        one compiled call.
 
         Returns (steps done, sum of batch loss x batch size, correct predictions); fewer
         steps are done when a loss is not finite (that step makes no update).
@@ -381,8 +385,10 @@ class LeNet5:
         if steps == 0 or n == 0 or rem:
             raise ValueError(f"{len(images)} images do not make {steps} equal batches")
         plan = self._buf(n).plan
+        if residual is None:
+            residual = _NO_RESIDUAL
         return plan.train_steps(images, labels, lrs, scale, self.flat_params, self.flat_grads,
-                                _LUT, self._train_threads(n))
+                                residual, _LUT, self._train_threads(n))
 
     def correct(self, output, labels):
         """Number of correct predictions in a batch's `output` (as from `last_output`)."""

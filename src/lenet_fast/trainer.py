@@ -346,16 +346,19 @@ class Trainer:
                 lrs = np.array([schedule.lr_at(epoch * steps_per_epoch + k) for k in range(b, end)],
                                np.float64)
                 np.copyto(backup, model.flat_params)
-                scale = opt.fused_update(model.flat_params, model.flat_grads)
+                scale, residual = opt.fused_update(model.flat_params, model.flat_grads)
+                backup_residual = residual.copy()
                 # whole batches in one call; a last, smaller batch in a call of its own
                 full = min(end, n // bs)
                 done, lsum, ok = 0, 0.0, 0
                 if full > b:
                     done, lsum, ok = model._train_steps(batch[:(full - b) * bs], y[:(full - b) * bs],
-                                                        lrs[:full - b].astype(np.float32), scale)
+                                                        lrs[:full - b].astype(np.float32), scale,
+                                                        residual)
                 if done == full - b and end > full:
                     d2, l2, ok2 = model._train_steps(batch[(full - b) * bs:], y[(full - b) * bs:],
-                                                     lrs[full - b:].astype(np.float32), scale)
+                                                     lrs[full - b:].astype(np.float32), scale,
+                                                     residual)
                     done, lsum, ok = done + d2, lsum + l2, ok + ok2
                 opt.advance(done)
                 opt.lr = float(lrs[max(done - 1, 0)])
@@ -366,6 +369,7 @@ class Trainer:
                         where = f"at batch {b + done + 1}"
                     else:                                     # an update overflowed
                         np.copyto(model.flat_params, backup)
+                        np.copyto(residual, backup_residual)
                         where = f"in batches {b + 1}-{b + done + 1}"
                     saved = (f"; the last good checkpoint is {self.last_checkpoint}"
                              if self.last_checkpoint else "")
