@@ -75,53 +75,54 @@ cdef inline float _max2(float a, float b) noexcept nogil:
     return a if ((a >= b) | (a != a)) else b
 
 
+cdef inline void _short_rows(float* ba, float* bb, const float* r0, const float* r1,
+                             int W) noexcept nogil:
+    # Rows of W = 8-15 inputs into 16-float buffers, zero after them (two overlapping
+    # vector copies each).
+    lf_store(ba + 8, lf_zero())
+    lf_store(bb + 8, lf_zero())
+    lf_store(ba, lf_load(r0))
+    lf_store(bb, lf_load(r1))
+    lf_store(ba + W - 8, lf_load(r0 + W - 8))
+    lf_store(bb + W - 8, lf_load(r1 + W - 8))
+
+
+cdef inline void _maxpool8(float* y, const float* r0, const float* r1, bint relu) noexcept nogil:
+    # Eight outputs of a row: 16 inputs from each of the rows r0, r1.
+    cdef lf_v8 a = lf_maxnan(lf_load(r0), lf_load(r1))
+    cdef lf_v8 b = lf_maxnan(lf_load(r0 + 8), lf_load(r1 + 8))
+    cdef lf_v8 m = lf_maxnan(lf_even(a, b), lf_odd(a, b))
+    if relu:
+        m = lf_maxnan(m, lf_zero())
+    lf_store(y, m)
+
+
 cdef inline void _maxpool_row(float* yr, const float* r0, const float* r1, int OW,
                               bint relu) noexcept nogil:
-    # One output row from input rows r0, r1: eight outputs per step, then the tail.
-    # A tail of a row of 8 or more outputs is done by one more vector step ending at
-    # the row's end (it recomputes, identically, outputs already written).
-    cdef int j = 0
-    cdef lf_v8 a, b, m
+    # One output row from input rows r0, r1: eight outputs per step. The tail of a row
+    # of 8 or more outputs is one more step ending at the row's end (it recomputes,
+    # identically, outputs already written); a row of 4-7 outputs (S4's 5) takes one
+    # step through 16-float buffers; shorter rows go one output at a time.
+    cdef int j = 0, k, W = 2 * OW
     cdef float v
+    cdef float ba[16]
+    cdef float bb[16]
+    cdef float res[8]
     while j + 8 <= OW or (j < OW and OW >= 8):
         if j + 8 > OW:
             j = OW - 8
-        a = lf_maxnan(lf_load(r0 + 2 * j), lf_load(r1 + 2 * j))
-        b = lf_maxnan(lf_load(r0 + 2 * j + 8), lf_load(r1 + 2 * j + 8))
-        m = lf_maxnan(lf_even(a, b), lf_odd(a, b))
-        if relu:
-            m = lf_maxnan(m, lf_zero())
-        lf_store(yr + j, m)
+        _maxpool8(yr + j, r0 + 2 * j, r1 + 2 * j, relu)
         j = j + 8
     if OW < 8 and OW >= 4:
-        _maxpool_short_row(yr, r0, r1, OW, relu)
+        _short_rows(ba, bb, r0, r1, W)
+        _maxpool8(res, ba, bb, relu)
+        for k in range(OW):
+            yr[k] = res[k]
         return
     while j < OW:
         v = _max2(_max2(r0[2 * j], r0[2 * j + 1]), _max2(r1[2 * j], r1[2 * j + 1]))
         yr[j] = _max2(v, 0) if relu else v
         j = j + 1
-
-
-cdef inline void _maxpool_short_row(float* yr, const float* r0, const float* r1, int OW,
-                                    bint relu) noexcept nogil:
-    # A row of 4 to 7 outputs (S4's 5), with vectors: the column maxima of the two input
-    # rows (8 to 14 of them, two overlapping loads) go to a 16-float buffer, whose even
-    # and odd lanes then give the outputs (the same maxima, in the same order, as
-    # _maxpool_row's vector steps).
-    cdef float cols[16]
-    cdef float res[8]
-    cdef int W = 2 * OW, k
-    cdef lf_v8 m
-    lf_store(cols + 8, lf_zero())
-    lf_store(cols, lf_maxnan(lf_load(r0), lf_load(r1)))
-    lf_store(cols + W - 8, lf_maxnan(lf_load(r0 + W - 8), lf_load(r1 + W - 8)))
-    m = lf_maxnan(lf_even(lf_load(cols), lf_load(cols + 8)),
-                  lf_odd(lf_load(cols), lf_load(cols + 8)))
-    if relu:
-        m = lf_maxnan(m, lf_zero())
-    lf_store(res, m)
-    for k in range(OW):
-        yr[k] = res[k]
 
 
 cdef inline void _maxpool_grad8(float* d0, float* d1, const float* r0, const float* r1,
@@ -172,9 +173,7 @@ cdef inline void _maxpool_grad_row(float* d0, float* d1, const float* r0, const 
         _maxpool_grad8(d0 + 2 * j, d1 + 2 * j, r0 + 2 * j, r1 + 2 * j, dyr + j, relu)
         j = j + 8
     if OW < 8 and OW >= 4:  # a short row (S4's 5 outputs): through 16-float buffers
-        for k in range(16):
-            ba[k] = r0[k] if k < W else 0
-            bb[k] = r1[k] if k < W else 0
+        _short_rows(ba, bb, r0, r1, W)
         for k in range(8):
             bg[k] = dyr[k] if k < OW else 0
         _maxpool_grad8(o0, o1, ba, bb, bg, relu)
