@@ -328,7 +328,6 @@ def test_compiled_curvature_pass_equals_the_per_layer_pass(few_digits):
         model._forward(buf)
         per_layer = sdlm.second_derivative_backward(model, buf)
         compiled = np.full_like(model.flat_params, np.nan)
-        buf.plan.forward(2)
         buf.plan.curvature(sdlm.hessian_views(model, compiled), 2)
         for name, value in sdlm.hessian_views(model, compiled).items():
             _assert_close(value, sdlm.hessian_views(model, per_layer)[name], f"{c3} {name}",

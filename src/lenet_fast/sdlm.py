@@ -362,7 +362,7 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
     hv = hessian_views(model, part)
     for start in range(0, n, batch_size):
         buf = model._load_input(x[start:start + batch_size])
-        buf.plan.forward(model._nt)
+        model._forward(buf)
         buf.plan.curvature(hv, model._nt)
         total += part
     total /= n

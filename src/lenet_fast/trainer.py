@@ -279,11 +279,7 @@ class Trainer:
                 opt.lr = schedule.lr_at(epoch * steps_per_epoch + b)
                 loss = model.train_step(x, y, opt)
                 if not math.isfinite(loss):
-                    where = (f"; the last good checkpoint is {self.last_checkpoint}"
-                             if self.last_checkpoint else "")
-                    raise TrainingDiverged(
-                        f"loss became {loss} at epoch {epoch + 1}, batch {b + 1} (lr {opt.lr:.3g}); "
-                        f"the model keeps its last good weights{where}. Try a lower learning rate.")
+                    raise self._diverged(f"loss became {loss} at epoch {epoch + 1}, batch {b + 1}")
                 loss_sum += loss * m
                 correct += model.correct(model.last_output, y)
                 seen += m
@@ -300,6 +296,13 @@ class Trainer:
             bar.close()
         self._record_epoch(epoch, elapsed, loss_sum, correct, seen)
         return None
+
+    def _diverged(self, what):
+        """The TrainingDiverged for `what` (the model has kept its last good weights)."""
+        saved = (f"; the last good checkpoint is {self.last_checkpoint}"
+                 if self.last_checkpoint else "")
+        return TrainingDiverged(f"{what} (lr {self.optimizer.lr:.3g}); the model keeps its last "
+                                f"good weights{saved}. Try a lower learning rate.")
 
     def _record_epoch(self, epoch, elapsed, loss_sum, correct, seen):
         self.history.append({
@@ -345,6 +348,7 @@ class Trainer:
                 y = np.ascontiguousarray(labels[idx], dtype=np.int64)
                 lrs = np.array([schedule.lr_at(epoch * steps_per_epoch + k) for k in range(b, end)],
                                np.float64)
+                lrs32 = lrs.astype(np.float32)
                 np.copyto(backup, model.flat_params)
                 scale, residual = opt.fused_update(model.flat_params, model.flat_grads)
                 backup_residual = residual.copy()
@@ -353,30 +357,25 @@ class Trainer:
                 done, lsum, ok = 0, 0.0, 0
                 if full > b:
                     done, lsum, ok = model._train_steps(batch[:(full - b) * bs], y[:(full - b) * bs],
-                                                        lrs[:full - b].astype(np.float32), scale,
-                                                        residual)
+                                                        lrs32[:full - b], scale, residual)
                 if done == full - b and end > full:
                     d2, l2, ok2 = model._train_steps(batch[(full - b) * bs:], y[(full - b) * bs:],
-                                                     lrs[full - b:].astype(np.float32), scale,
-                                                     residual)
+                                                     lrs32[full - b:], scale, residual)
                     done, lsum, ok = done + d2, lsum + l2, ok + ok2
                 opt.advance(done)
                 opt.lr = float(lrs[max(done - 1, 0)])
                 m = min(n, (b + done) * bs) - b * bs
                 loss_sum, correct, seen = loss_sum + lsum, correct + ok, seen + m
-                if done < end - b or not np.isfinite(model.flat_params).all():
-                    if np.isfinite(model.flat_params).all():  # a non-finite loss; no update
+                finite = bool(np.isfinite(model.flat_params).all())
+                if done < end - b or not finite:
+                    if finite:        # a non-finite loss; that step made no update
                         where = f"at batch {b + done + 1}"
-                    else:                                     # an update overflowed
+                    else:             # an update overflowed
                         np.copyto(model.flat_params, backup)
                         np.copyto(residual, backup_residual)
                         where = f"in batches {b + 1}-{b + done + 1}"
-                    saved = (f"; the last good checkpoint is {self.last_checkpoint}"
-                             if self.last_checkpoint else "")
-                    raise TrainingDiverged(
-                        f"training diverged {where} of epoch {epoch + 1} (lr {opt.lr:.3g}): "
-                        f"the loss or the weights became non-finite; the model keeps its "
-                        f"last good weights{saved}. Try a lower learning rate.")
+                    raise self._diverged(f"training diverged {where} of epoch {epoch + 1}: the "
+                                         "loss or the weights became non-finite")
                 b = end
                 if self.progress:
                     rate = seen / max(time.perf_counter() - t0, 1e-9)
