@@ -160,7 +160,13 @@ def load(path):
         If `path` does not exist.
     CheckpointError
         If the file is truncated, modified, foreign, of a newer format or has wrong shapes.
+
+    Model files in the safetensors format (`LeNet5.save` to ``*.safetensors``) are
+    recognised by their first bytes and read by `lenet_fast.safetensors_io`.
     """
+    from .safetensors_io import is_safetensors, load_safetensors
+    if is_safetensors(path):
+        return load_safetensors(path)
     return _model_from(*_read(path))
 
 

@@ -399,10 +399,29 @@ class LeNet5:
         """The constructor arguments that define the architecture."""
         return {"variant": self.variant, "c3": self.c3, "seed": self.seed, "init": self.init}
 
-    def save(self, path):
-        """Save weights and configuration to an .npz file, atomically (see `lenet_fast.load`)."""
+    def save(self, path, format=None):
+        """Save weights and configuration, atomically (see `lenet_fast.load`).
+
+        `format`: "npz" (lenet_fast's own, with a checksum; the default) or
+        "safetensors" (`lenet_fast.safetensors_io`, readable by any safetensors
+        reader; needs ``lenet-fast[safetensors]``). None: safetensors for a path
+        ending in ``.safetensors``, else npz.
+        """
+        from .safetensors_io import save_safetensors, wants_safetensors
+        if wants_safetensors(path, format):
+            return save_safetensors(self, path)
         from .checkpoint import save_model
         save_model(self, path)
+
+    def to_onnx(self, path, *, preprocess=True):
+        """Export to an ONNX file (`lenet_fast.onnx_export`; needs ``lenet-fast[onnx]``).
+
+        ``preprocess=True``: the graph takes uint8 (N, 28, 28) digits; False: float32
+        (N, 1, 32, 32). Outputs `forward`'s (N, 10) and the probabilities. Returns the
+        onnx.ModelProto.
+        """
+        from .onnx_export import export_onnx
+        return export_onnx(self, path, preprocess=preprocess)
 
     def __repr__(self):
         return (f"LeNet5(variant={self.variant!r}, c3={self.c3!r}, seed={self.seed}, "
