@@ -139,18 +139,16 @@ class LeNet5Torch(nn.Module):
             raise ValueError(f"c3 must be one of {C3_CHOICES}, got {c3!r}")
         self.variant = variant
         self.config = {"variant": variant, "c3": c3, "seed": 0, "init": "auto"}
+        modern = variant == "modern"
+        # registered in the order of LeNet5.params, so state_dict() lists them alike
         self.c1 = nn.Conv2d(1, 6, 5)
+        self.s2 = nn.MaxPool2d(2) if modern else Subsampling(6)
         self.c3 = MaskedConv2d(LECUN_C3_TABLE) if c3 == "lecun" else nn.Conv2d(6, 16, 5)
+        self.s4 = nn.MaxPool2d(2) if modern else Subsampling(16)
         self.c5 = nn.Conv2d(16, 120, 5)
         self.f6 = nn.Linear(120, 84)
-        if variant == "modern":
-            self.s2, self.s4 = nn.MaxPool2d(2), nn.MaxPool2d(2)
-            self.act = nn.ReLU()
-            self.out = nn.Linear(84, 10)
-        else:
-            self.s2, self.s4 = Subsampling(6), Subsampling(16)
-            self.act = ScaledTanh()
-            self.out = RBF(RBF_CODES)
+        self.out = nn.Linear(84, 10) if modern else RBF(RBF_CODES)
+        self.act = nn.ReLU() if modern else ScaledTanh()
 
     def forward(self, x):
         """float32 (N, 1, 32, 32) -> (N, 10): logits (modern) or RBF distances (lecun98)."""
