@@ -24,7 +24,7 @@ N_TRAIN = 3000
 
 
 @parametrize_with_checks([LeNet5Classifier(epochs=1, n_threads=1)],
-                         expected_failed_checks=expected_failed_checks, xfail_strict=True)
+                         expected_failed_checks=expected_failed_checks)
 def test_sklearn_checks(estimator, check):
     check(estimator)
 
@@ -33,7 +33,10 @@ def test_expected_failures_are_exactly_the_failing_checks():
     results = check_estimator(LeNet5Classifier(epochs=1, n_threads=1), on_fail=None)
     failed = {r["check_name"] for r in results if r["status"] == "failed"}
     passed = {r["check_name"] for r in results if r["status"] == "passed"}
-    assert failed == set(EXPECTED_FAILED_CHECKS)
+    ran = {r["check_name"] for r in results}
+    # no unexpected failure, and no check listed as failing passes (where this
+    # scikit-learn version has it)
+    assert failed == set(EXPECTED_FAILED_CHECKS) & ran
     assert {"check_estimator_cloneable", "check_estimator_repr", "check_get_params_invariance",
             "check_set_params", "check_no_attributes_set_in_init", "check_estimators_unfitted",
             "check_estimator_sparse_matrix", "check_complex_data",

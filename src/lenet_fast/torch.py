@@ -9,8 +9,8 @@
     ...fine-tune net with any torch optimizer...
     model = from_torch(net)
 
-Needs PyTorch (``pip install "lenet-fast[torch]"``; on a machine without a GPU,
-``pip install torch==2.13.0`` or another CPU build).
+Needs PyTorch 2.0+ (``pip install "lenet-fast[torch]"``; on a machine without a GPU,
+a CPU build first: on this project's machines ``pip install torch==2.13.0``).
 
 The module mirrors `LeNet5` layer for layer, and its ``state_dict`` keys are
 `LeNet5.params`' names: ``c1.weight``, ``c1.bias``, ``c3.weight``, ..., ``f6.bias``, and
@@ -44,9 +44,8 @@ try:
     from torch import nn
     from torch.nn import functional as F
 except ImportError as exc:  # pragma: no cover - exercised without the extra
-    raise ImportError('lenet_fast.torch needs PyTorch: pip install "lenet-fast[torch]" (a CPU '
-                      'build: pip install torch --index-url https://download.pytorch.org/whl/cpu)'
-                      ) from exc
+    raise ImportError('lenet_fast.torch needs PyTorch 2.0+: pip install "lenet-fast[torch]" '
+                      '(without a GPU, install a CPU build of torch first)') from exc
 
 from .codes import RBF_CODES
 from .model import TANH_A, TANH_S, VARIANTS, LeNet5, C3_CHOICES
