@@ -253,6 +253,10 @@ def test_warm_start_and_partial_fit(digits):
     assert not np.array_equal(warm.model_.flat_params, cold.model_.flat_params)
     assert not np.array_equal(warm.model_.flat_params, first)
     assert warm.score(Xt, yt) > cold.score(Xt, yt)
+    warm.set_params(lr=0.01).fit(X[:100], y[:100])
+    assert warm.optimizer_.base_lr == 0.01
+    with pytest.raises(ValueError, match="variant='lecun98', but the fitted"):
+        warm.set_params(variant="lecun98").fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="not in classes_"):
         LeNet5Classifier(epochs=1, warm_start=True).fit(X[:50], y[:50] % 2).fit(X[:50], y[:50])
 

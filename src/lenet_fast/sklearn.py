@@ -181,8 +181,8 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
     warm_start : bool
         When True, `fit` on a fitted estimator continues from its weights and its
         optimizer's state (momentum, Adam moments, step count) for ``epochs`` more
-        passes, with the schedule laid out over them; the labels must be among
-        ``classes_``.
+        passes, with the schedule laid out over them from ``lr``; the labels must be
+        among ``classes_``, and variant, c3 and optimizer must be unchanged.
     verbose : bool or int
         Show the trainer's progress bar (on stderr).
 
@@ -351,6 +351,18 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         self.history_ = []
 
+    def _continue(self, settings):
+        """Check that the parameters still describe the fitted network and optimizer; a
+        changed ``lr`` becomes the optimizer's base rate."""
+        for name, fitted in (("variant", self.model_.variant), ("c3", self.model_.c3),
+                             ("optimizer", self.optimizer_.name)):
+            wanted = settings["optimizer"] if name == "optimizer" else getattr(self, name)
+            if wanted != fitted:
+                raise ValueError(f"{name}={wanted!r}, but the fitted estimator has {name}="
+                                 f"{fitted!r}; set warm_start=False to start afresh")
+        if settings["lr"] is not None:
+            self.optimizer_.base_lr = float(settings["lr"])
+
     def _train(self, images, labels, settings, epochs, schedule):
         seed = self._call_seed()
         self.model_.n_threads = self.n_threads
@@ -388,7 +400,9 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         settings = self._settings()
         warm = self.warm_start and hasattr(self, "model_")
         images, y = self._images(X, y, reset=not warm)
-        if not warm:
+        if warm:
+            self._continue(settings)
+        else:
             self._set_classes(y)
             self._start(settings)
         self._train(images, self._encode(y), settings, settings["epochs"], settings["schedule"])
@@ -418,6 +432,8 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         if first:
             self._set_classes(classes)
             self._start(settings)
+        else:
+            self._continue(settings)
         self._train(images, self._encode(y), settings, 1, "constant")
         return self
 
@@ -459,7 +475,6 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True   # pixel values are >= 0
         tags.input_tags.three_d_array = True   # (n, 28, 28) digits
-        tags.classifier_tags.multi_label = False
         return tags
 
     def __getstate__(self):
