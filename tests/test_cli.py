@@ -246,8 +246,9 @@ def test_train_writes_model_and_metrics(trained):
     assert report["variant"] == "modern" and report["c3"] == "full"
     assert report["epochs"] == 1 and report["batch_size"] == 64 and report["seed"] == 0
     assert report["threads"] == 1
-    assert report["optimizer"] == "sgd" and report["lr"] == pytest.approx(0.05)
-    assert report["schedule"] == "onecycle"
+    assert report["optimizer"] == "sgd" and report["lr"] == pytest.approx(0.08)
+    assert report["schedule"] == "onecycle" and report["nesterov"] is True
+    assert report["weight_decay"] == 5e-4 and report["label_smoothing"] == 0.1
     assert 0.3 < report["test_accuracy"] <= 1.0
     assert report["test_error"] == pytest.approx(1.0 - report["test_accuracy"])
     assert report["test_images"] == 500 and report["train_images"] == 2000
