@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, datasets
+from . import __version__, checkpoint, datasets, recipes
 from .model import INITS
 from ._omp import build_info, built_with_openmp, max_threads
 
@@ -62,30 +62,11 @@ TRAIN_DEFAULTS = {
 AUGMENT_DEFAULT = "none"
 
 #: The training recipe of each variant, for the settings TRAIN_DEFAULTS leaves None
-#: (the README has its figures per seed). modern: two epochs to >= 99.0% in seconds:
-#: a dense C3, SGD with Nesterov momentum 0.9 and weight decay 5e-4, a one-cycle
-#: schedule peaking at 0.08, label smoothing 0.1; each of these gained accuracy at two
-#: epochs in measured runs (without them, or with LeCun's sparse C3, some seeds end
-#: below 99.0%). ``--epochs 8`` is the long recipe. lecun98: Adam; the paper's own
-#: optimizer is --optimizer sdlm.
-VARIANT_DEFAULTS = {
-    "modern": {"c3": "full", "epochs": 2, "batch_size": 64, "optimizer": "sgd", "lr": 0.08,
-               "schedule": "onecycle", "weight_decay": 5e-4, "nesterov": True,
-               "label_smoothing": 0.1},
-    "lecun98": {"c3": "lecun", "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.002,
-                "schedule": "cosine", "weight_decay": 0.0, "nesterov": False,
-                "label_smoothing": 0.0},
-}
-
-#: Recipe settings that belong to one optimizer: another --optimizer gets these instead.
-_OPTIMIZER_NEUTRAL = {"weight_decay": 0.0, "nesterov": False}
-
-#: The recipe with --optimizer sdlm: the paper's (LeCun et al. 1998, section III-A and
-#: appendix C): 20 passes at batch 1 on the paper's schedule, with its rates scaled by
-#: 0.4 (eta = 0.0002 for passes 1-2, ...; `lenet_fast.sdlm` has the measurements).
-SDLM_RECIPE = {"epochs": 20, "batch_size": 1, "lr": 0.0002, "schedule": "lecun98"}
-#: ... from weights uniform in +-2.4/sqrt(fan-in) (`lenet_fast.model`).
-SDLM_INIT = "fanin-sqrt"
+#: (`lenet_fast.recipes`, with the reasons and figures).
+VARIANT_DEFAULTS = recipes.RECIPES
+SDLM_RECIPE = recipes.SDLM_RECIPE
+SDLM_INIT = recipes.SDLM_INIT
+_OPTIMIZER_NEUTRAL = recipes.OPTIMIZER_NEUTRAL
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 _RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
@@ -418,7 +399,7 @@ def build_parser():
                    help="also write every number, the machine and the versions to this JSON file")
     p.add_argument("--threads", type=_positive_int_list, default=[1, 2], metavar="T[,T...]",
                    help="thread counts to measure (default: 1,2)")
-    p.add_argument("--batch-sizes", type=_positive_int_list, default=[1, 16, 64, 256],
+    p.add_argument("--batch-sizes", type=_positive_int_list, default=None,
                    metavar="B[,B...]", help="batch sizes to measure (default: 1,16,64,256)")
     p.add_argument("--variant", choices=("modern", "lecun98"), default="modern",
                    help="lenet_fast preset (default: modern); PyTorch always runs the modern "
@@ -433,6 +414,21 @@ def build_parser():
                    help="measure a row again, up to N times, while other processes leave it "
                         "fewer free cores than it has threads (default: 2)")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--time-to-accuracy", action="store_true",
+                      help="instead: train the default recipe (dense C3) in lenet_fast and in "
+                           "PyTorch, same initial weights, data order, optimizer and schedule, "
+                           "at each --threads count, and print the seconds of training to the "
+                           "first epoch at >= 99.0%% test accuracy, the accuracy per epoch and "
+                           "the ratio (about 2 minutes; needs MNIST; see "
+                           "lenet_fast.time_to_accuracy)")
+    mode.add_argument("--busy", action="store_true",
+                      help="instead: keep one core busy with a child process and time training "
+                           "at 1 and at 2 threads in alternating rounds, lenet_fast and PyTorch, "
+                           "for each --batch-sizes (default there: 64,256); prints the 2/1 "
+                           "thread ratio (see lenet_fast.busy)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+                   help="--time-to-accuracy: weights and data order of both runs (default: 0)")
     p.add_argument("--data-dir", metavar="D", default=None,
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, else "
                         "~/.cache/lenet_fast/mnist); nothing is downloaded, random images are "
@@ -664,16 +660,11 @@ def _resume_command(path, settings, args):
 
 def _optimizer_options(settings):
     """The recipe's keyword arguments for `make_optimizer` (those its optimizer takes)."""
-    name = settings["optimizer"]
-    if name == "sgd":
-        return {"weight_decay": settings["weight_decay"], "nesterov": settings["nesterov"]}
-    if name == "adam":
-        if settings["nesterov"]:
-            raise CLIError("--nesterov applies to --optimizer sgd only", code=2)
-        return {"weight_decay": settings["weight_decay"]}
-    if settings["weight_decay"] or settings["nesterov"]:
-        raise CLIError(f"--weight-decay and --nesterov do not apply to --optimizer {name}", code=2)
-    return {}
+    try:
+        return recipes.optimizer_options(settings)
+    except ValueError as exc:
+        raise CLIError(str(exc).replace("nesterov", "--nesterov").replace(
+            "weight_decay", "--weight-decay"), code=2) from None
 
 
 def cmd_train(args):
@@ -1002,15 +993,33 @@ def cmd_bench(args):
 
     if args.json is not None:
         _check_writable(args.json, "benchmark JSON")
+    args.batch_sizes_given = args.batch_sizes is not None
+    if args.batch_sizes is None:
+        args.batch_sizes = [1, 16, 64, 256]
     progress = bench._stderr_progress if sys.stderr.isatty() else None
     try:
-        result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
-                           threads=args.threads, repeats=args.repeats,
-                           round_time=args.round_time, use_torch=not args.no_torch,
-                           data_dir=args.data_dir, retries=args.retries, progress=progress)
+        if args.time_to_accuracy:
+            from . import time_to_accuracy as mode
+            result = mode.run(seed=args.seed, threads=args.threads, use_torch=not args.no_torch,
+                              data_dir=args.data_dir, progress=progress)
+        elif args.busy:
+            from . import busy as mode
+            sizes = args.batch_sizes if args.batch_sizes_given else [64, 256]
+            result = mode.run(batch_sizes=sizes, threads=max(2, max(args.threads)), c3=args.c3,
+                              rounds=args.repeats, round_time=max(args.round_time, 0.5),
+                              use_torch=not args.no_torch, data_dir=args.data_dir,
+                              progress=progress)
+        else:
+            mode = bench
+            result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
+                               threads=args.threads, repeats=args.repeats,
+                               round_time=args.round_time, use_torch=not args.no_torch,
+                               data_dir=args.data_dir, retries=args.retries, progress=progress)
     except bench.BenchError as exc:
         raise CLIError(_one_line(exc)) from None
-    print(bench.format_markdown(result))
+    except (datasets.DataNotFoundError, datasets.DataFormatError) as exc:
+        raise CLIError(_one_line(exc)) from None
+    print(mode.format_markdown(result))
     if args.json is not None:
         try:
             write_json_atomic(args.json, result)
