@@ -1,6 +1,8 @@
 """Whole-network passes of LeNet-5: one parallel region per pass, over blocks of samples.
 
-A pass splits the batch into blocks of `BLOCK` samples. A thread takes one block at a
+A pass splits the batch into blocks (`block_size`: 8 samples in batches of up to 128, 16
+in larger ones, so that a small batch still has a block per thread and a large one does
+not spend its time summing gradient slots). A thread takes one block at a
 time (dynamic scheduling: a thread the OS has descheduled holds up only the block it is
 on, not a barrier per layer) and runs it through every layer: input, forward, loss,
 backward, with the block's weight gradients written into the block's own slot. A second
@@ -8,8 +10,8 @@ parallel loop, over chunks of the parameter vector, then sums the slots in block
 A block's arithmetic is the same whichever thread runs it and the order of the sum is
 fixed, so results do not depend on the thread count.
 
-Activations live in workspaces of `BLOCK` samples, one per thread (about 1.4 MB: one
-core's L2 cache), which the caller passes in with the call. A plan holds only pointers
+Activations live in workspaces of up to `BLOCK` samples, one per thread (about 1.4 MB:
+one core's L2 cache), which the caller passes in with the call. A plan holds only pointers
 to the parameters and the connection lists, so calls from several Python threads at once
 are safe when each brings its own workspace (the model keeps a pool of them).
 
@@ -36,10 +38,28 @@ cnp.import_array()
 cdef float TANH_A = 1.7159
 cdef float TANH_S = 2.0 / 3.0
 
-#: Samples per block. Fixed: the gradients are sums over blocks, so results depend on
-#: the block size (never on the thread count).
+#: The largest block. The block size is a function of the batch size only: the
+#: gradients are sums over blocks, so results depend on it (never on the thread count).
 BLOCK = 16
 cdef int _BLOCK = 16
+#: Batches up to this size run in blocks of 8.
+SMALL_BATCH = 128
+cdef int _SMALL_BATCH = 128
+
+
+cdef inline int _block_size(Py_ssize_t n) noexcept nogil:
+    return 8 if n <= _SMALL_BATCH else _BLOCK
+
+
+def block_size(Py_ssize_t n):
+    """Samples per block in a pass over a batch of n samples."""
+    return _block_size(n)
+
+
+def blocks(Py_ssize_t n):
+    """Blocks in a pass over a batch of n samples."""
+    cdef int b = _block_size(n)
+    return (n + b - 1) // b
 
 #: Blocks whose gradient slots are summed at once; longer batches add round after round.
 ROUND = 64
@@ -201,6 +221,7 @@ cdef struct Pass:
     # One call's inputs, outputs and memory, shared by the threads.
     const Net* net
     int N                       # samples in the batch
+    int block                   # samples per block (`block_size(N)`)
     const float* xf             # float32 (N, 1, 32, 32) input, or NULL
     const unsigned char* xu     # or uint8 (N, 28, 28) digits through lut
     const float* lut
@@ -515,12 +536,12 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
     cdef Params g
     cdef Params sq
     cdef const Net* net = ps.net
-    cdef int n0 = block * _BLOCK
-    cdef int nb = min(_BLOCK, ps.N - n0)
+    cdef int n0 = block * ps.block
+    cdef int nb = min(ps.block, ps.N - n0)
     if ps.keep != NULL:      # activations(): every sample keeps its own
         _layout(&a, ps.keep, ps.N, n0, net.lecun)
     else:
-        _layout(&a, ps.ws + tid * ps.ws_floats, _BLOCK, 0, net.lecun)
+        _layout(&a, ps.ws + tid * ps.ws_floats, ps.block, 0, net.lecun)
     if ps.xu != NULL:
         _load_digits(a.x, ps.xu + <Py_ssize_t>n0 * 784, nb, ps.lut)
     else:
@@ -546,7 +567,7 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
 cdef void _run(const Pass* ps, float* grads, int mode, int nt) noexcept nogil:
     # All blocks of the batch, in rounds of ROUND blocks; with grads, each round's slots
     # are summed (in block order) into grads.
-    cdef int nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+    cdef int nblocks = (ps.N + ps.block - 1) // ps.block
     cdef int r0 = 0, rb, b
     while r0 < nblocks:
         rb = min(_ROUND, nblocks - r0)
@@ -699,11 +720,12 @@ cdef class Plan:
             ps.ws = _f(ws)
         ps.ws_floats = self.ws_floats
         ps.inv_n = 1.0 / ps.N if ps.N else 0
+        ps.block = _block_size(ps.N)
         ps.smoothing = 0
         return 0
 
     cdef int _need_slots(self, Pass* ps, object slots) except -1:
-        cdef Py_ssize_t nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+        cdef Py_ssize_t nblocks = (ps.N + ps.block - 1) // ps.block
         if slots.shape[0] < min(nblocks, _ROUND) * self.net.P:
             raise ValueError("slots too small")
         ps.slots = _f(slots)
@@ -754,7 +776,7 @@ cdef class Plan:
                 raise ValueError("grads must be as long as the parameters")
             self._need_slots(&ps, slots)
             g = _f(grads)
-        nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+        nblocks = (ps.N + ps.block - 1) // ps.block
         bl = np.empty(nblocks, np.float64)
         bc = np.empty(nblocks, np.int32)
         cdef double[::1] blv = bl
@@ -828,7 +850,7 @@ cdef class Plan:
         out = np.empty((N, 10), np.float32)
         self._setup(&ps, np.asarray(images[:N]), out, ws, lut, n_threads)
         self._need_slots(&ps, slots)
-        nblocks = (N + _BLOCK - 1) // _BLOCK
+        nblocks = (N + ps.block - 1) // ps.block
         bl = np.empty(nblocks, np.float64)
         bc = np.empty(nblocks, np.int32)
         cdef double[::1] blv = bl

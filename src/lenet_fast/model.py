@@ -232,7 +232,7 @@ class LeNet5:
         ws = self._workspaces.take(nt * self._plan.ws_floats)
         sl = None
         if slots:
-            blocks = min(-(-n // _net.BLOCK), _net.ROUND)
+            blocks = min(_net.blocks(n), _net.ROUND)
             sl = self._slots.take(blocks * self._plan.n_params)
         try:
             return fn(ws, sl)
@@ -242,9 +242,9 @@ class LeNet5:
                 self._slots.give(sl)
 
     def _threads_for(self, n):
-        # A pass runs blocks of _net.BLOCK samples, one thread each: more threads than
-        # blocks would only wait.
-        return max(1, min(self._nt, -(-n // _net.BLOCK)))
+        # A pass runs blocks of samples (`_net.block_size`), one thread each: more
+        # threads than blocks would only wait.
+        return max(1, min(self._nt, _net.blocks(n)))
 
     def _outputs(self, x):
         """Network output (N, 10) for checked input (float32 (N,1,32,32) or uint8 (N,28,28))."""
