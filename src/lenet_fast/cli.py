@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, datasets
+from . import __version__, checkpoint, datasets, recipes
 from .model import INITS
 from ._omp import build_info, built_with_openmp, max_threads
 
@@ -42,13 +42,16 @@ PROG = "lenet-fast"
 #: line come from the checkpoint instead.
 TRAIN_DEFAULTS = {
     "variant": "modern",
-    "c3": "lecun",
+    "c3": None,
     "init": "auto",
     "epochs": None,
     "batch_size": None,
     "optimizer": None,
     "lr": None,
     "schedule": None,
+    "weight_decay": None,
+    "nesterov": None,
+    "label_smoothing": None,
     "threads": None,
     "seed": 0,
     "out": None,
@@ -59,27 +62,15 @@ TRAIN_DEFAULTS = {
 AUGMENT_DEFAULT = "none"
 
 #: The training recipe of each variant, for the settings TRAIN_DEFAULTS leaves None
-#: (measured on the MNIST test set; the README has the figures). modern: SGD with
-#: momentum 0.9 and a one-cycle schedule reached 99.17-99.29% over seeds in 8 epochs,
-#: where 3-4 epochs gave 98.9-99.2%. lecun98: Adam; the paper's own optimizer is
-#: --optimizer sdlm.
-VARIANT_DEFAULTS = {
-    "modern": {"epochs": 8, "batch_size": 64, "optimizer": "sgd", "lr": 0.05,
-               "schedule": "onecycle"},
-    "lecun98": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.002,
-                "schedule": "cosine"},
-}
-
-#: The recipe with --optimizer sdlm: the paper's (LeCun et al. 1998, section III-A and
-#: appendix C): 20 passes at batch 1 on the paper's schedule, with its rates scaled by
-#: 0.4 (eta = 0.0002 for passes 1-2, ...; `lenet_fast.sdlm` has the measurements).
-SDLM_RECIPE = {"epochs": 20, "batch_size": 1, "lr": 0.0002, "schedule": "lecun98"}
-#: ... from weights uniform in +-2.4/sqrt(fan-in) (`lenet_fast.model`).
-SDLM_INIT = "fanin-sqrt"
+#: (`lenet_fast.recipes`, with the reasons and figures).
+VARIANT_DEFAULTS = recipes.RECIPES
+SDLM_RECIPE = recipes.SDLM_RECIPE
+SDLM_INIT = recipes.SDLM_INIT
+_OPTIMIZER_NEUTRAL = recipes.OPTIMIZER_NEUTRAL
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 _RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
-                     "augment")
+                     "augment", "weight_decay", "nesterov", "label_smoothing")
 
 PAPER_LECUN98 = "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)"
 
@@ -164,6 +155,23 @@ def _positive_float(text):
     return value
 
 
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _smoothing(text):
+    value = _non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
 def _positive_int_list(text):
     """A comma-separated list of positive integers, e.g. '1,2'."""
     values = []
@@ -223,7 +231,8 @@ def build_parser():
                "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
                "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
                "without saving. With --resume, --variant, --c3, --init, --batch-size, --seed, "
-               "--optimizer, --lr, --schedule and --augment come from the checkpoint (giving a different "
+               "--optimizer, --lr, --schedule, --weight-decay, --nesterov, --label-smoothing and "
+               "--augment come from the checkpoint (giving a different "
                "value is an error) and --epochs defaults to the checkpoint's run length. "
                "Resuming to the run's own length gives bit-for-bit the weights of the "
                "uninterrupted run. A larger --epochs extends the run, which only --schedule "
@@ -235,7 +244,7 @@ def build_parser():
                         f"(default: {d['variant']})")
     p.add_argument("--c3", choices=("lecun", "full"), default=argparse.SUPPRESS,
                    help="C3 connections: LeCun's table (60 of 96 map pairs) or dense "
-                        f"(default: {d['c3']})")
+                        f"(default: {_recipe('c3')})")
     p.add_argument("--init", choices=INITS, default=argparse.SUPPRESS,
                    help="weight initialisation: 'he'; 'fanin-sqrt', U(+-2.4/sqrt(F)) for fan-in "
                         "F; 'fanin', U(+-2.4/F), the paper's formula as printed (with it the "
@@ -269,6 +278,17 @@ def build_parser():
                         "over 30%%, then anneal); lecun98 (the paper's, by epoch: --lr for "
                         "epochs 1-2, then x0.4 for 3-5, x0.2 for 6-8, x0.1 for 9-12, x0.02 after) "
                         f"(default: {_recipe('schedule')}; lecun98 with --optimizer sdlm)")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=argparse.SUPPRESS,
+                   metavar="X", help="L2 weight decay of --optimizer sgd or adam "
+                                     f"(default: {_recipe('weight_decay')}; 0 with another "
+                                     "--optimizer than the recipe's)")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                   help="Nesterov momentum for --optimizer sgd "
+                        f"(default: {_recipe('nesterov')}; off with another --optimizer)")
+    p.add_argument("--label-smoothing", type=_smoothing, default=argparse.SUPPRESS, metavar="X",
+                   help="label smoothing of the modern preset's cross-entropy, in [0, 1): the "
+                        "target puts 1-X on the label and X/10 on every class "
+                        f"(default: {_recipe('label_smoothing')})")
     p.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, metavar="T",
                    help="OpenMP threads for the kernels; results do not depend on it "
                         f"(default: {_show(d['threads'], 'OMP_NUM_THREADS, else all cores')})")
@@ -379,7 +399,7 @@ def build_parser():
                    help="also write every number, the machine and the versions to this JSON file")
     p.add_argument("--threads", type=_positive_int_list, default=[1, 2], metavar="T[,T...]",
                    help="thread counts to measure (default: 1,2)")
-    p.add_argument("--batch-sizes", type=_positive_int_list, default=[1, 16, 64, 256],
+    p.add_argument("--batch-sizes", type=_positive_int_list, default=None,
                    metavar="B[,B...]", help="batch sizes to measure (default: 1,16,64,256)")
     p.add_argument("--variant", choices=("modern", "lecun98"), default="modern",
                    help="lenet_fast preset (default: modern); PyTorch always runs the modern "
@@ -394,6 +414,21 @@ def build_parser():
                    help="measure a row again, up to N times, while other processes leave it "
                         "fewer free cores than it has threads (default: 2)")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--time-to-accuracy", action="store_true",
+                      help="instead: train the default recipe (dense C3) in lenet_fast and in "
+                           "PyTorch, same initial weights, data order, optimizer and schedule, "
+                           "at each --threads count, and print the seconds of training to the "
+                           "first epoch at >= 99.0%% test accuracy, the accuracy per epoch and "
+                           "the ratio (about 2 minutes; needs MNIST; see "
+                           "lenet_fast.time_to_accuracy)")
+    mode.add_argument("--busy", action="store_true",
+                      help="instead: keep one core busy with a child process and time training "
+                           "at 1 and at 2 threads in alternating rounds, lenet_fast and PyTorch, "
+                           "for each --batch-sizes (default there: 64,256); prints the 2/1 "
+                           "thread ratio (see lenet_fast.busy)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+                   help="--time-to-accuracy: weights and data order of both runs (default: 0)")
     p.add_argument("--data-dir", metavar="D", default=None,
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, else "
                         "~/.cache/lenet_fast/mnist); nothing is downloaded, random images are "
@@ -517,6 +552,9 @@ def _checkpoint_settings(path):
             "batch": int(state["batch"]),
             "schedule_config": schedule.to_config(),
             "augment": str(((state.get("augment") or {}).get("config") or {}).get("name", "none")),
+            "weight_decay": float(np.asarray(optim_state.get("weight_decay", 0.0))),
+            "nesterov": bool(np.asarray(optim_state.get("nesterov", False))),
+            "label_smoothing": float(settings.get("label_smoothing", 0.0)),
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise CLIError(f"cannot resume: {path}: unusable training state ({_one_line(exc)})") from None
@@ -544,8 +582,10 @@ def _train_settings(args):
         recipe = VARIANT_DEFAULTS[settings["variant"]]
         if settings["optimizer"] == "sdlm":
             recipe = dict(recipe, **SDLM_RECIPE)
-        elif settings["optimizer"] not in (None, recipe["optimizer"]) and "lr" not in given:
-            recipe = dict(recipe, lr=None)  # another optimizer: its own default rate
+        elif settings["optimizer"] not in (None, recipe["optimizer"]):
+            recipe = dict(recipe, **_OPTIMIZER_NEUTRAL)
+            if "lr" not in given:
+                recipe["lr"] = None  # another optimizer: its own default rate
         for key, value in recipe.items():
             if settings[key] is None:
                 settings[key] = value
@@ -555,6 +595,9 @@ def _train_settings(args):
         if settings["variant"] != "lecun98":
             raise CLIError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
                            "is the paper's, for the paper's network)", code=2)
+    if settings["label_smoothing"] and settings["variant"] != "modern":
+        raise CLIError("--label-smoothing applies to --variant modern (its softmax output) only",
+                       code=2)
     if settings["out"] is None:
         settings["out"] = _default_out(settings["variant"])
     if saved is not None:
@@ -616,6 +659,15 @@ def _resume_command(path, settings, args):
     return shlex.join(parts)
 
 
+def _optimizer_options(settings):
+    """The recipe's keyword arguments for `make_optimizer` (those its optimizer takes)."""
+    try:
+        return recipes.optimizer_options(settings)
+    except ValueError as exc:
+        raise CLIError(str(exc).replace("nesterov", "--nesterov").replace(
+            "weight_decay", "--weight-decay"), code=2) from None
+
+
 def cmd_train(args):
     from .metrics import evaluate
     from .model import LeNet5
@@ -645,12 +697,12 @@ def cmd_train(args):
     model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], init=s["init"],
                    n_threads=s["threads"])
     augmenter = make_augmenter(s["augment"], seed=s["seed"], n_threads=s["threads"])
-    optimizer = make_optimizer(s["optimizer"], s["lr"])
+    optimizer = make_optimizer(s["optimizer"], s["lr"], **_optimizer_options(s))
     interrupt_path = _interrupt_path(out, args.checkpoint_dir)
     trainer = Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
                       schedule=s["schedule"], seed=s["seed"], progress=progress,
                       checkpoint_dir=args.checkpoint_dir, interrupt_path=interrupt_path,
-                      augment=augmenter)
+                      augment=augmenter, label_smoothing=s["label_smoothing"])
     try:
         # A diverging run overflows on its way to the NaN loss that the trainer reports
         # (TrainingDiverged); numpy's warnings about it would only add noise.
@@ -699,6 +751,9 @@ def cmd_train(args):
             "optimizer": s["optimizer"],
             "lr": float(optimizer.base_lr),
             "schedule": s["schedule"],
+            "weight_decay": s["weight_decay"],
+            "nesterov": s["nesterov"],
+            "label_smoothing": s["label_smoothing"],
             "augment": s["augment"],
             "train_images": int(len(train[0])),
             "test_images": int(metrics["n"]),
@@ -939,15 +994,33 @@ def cmd_bench(args):
 
     if args.json is not None:
         _check_writable(args.json, "benchmark JSON")
+    args.batch_sizes_given = args.batch_sizes is not None
+    if args.batch_sizes is None:
+        args.batch_sizes = [1, 16, 64, 256]
     progress = bench._stderr_progress if sys.stderr.isatty() else None
     try:
-        result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
-                           threads=args.threads, repeats=args.repeats,
-                           round_time=args.round_time, use_torch=not args.no_torch,
-                           data_dir=args.data_dir, retries=args.retries, progress=progress)
+        if args.time_to_accuracy:
+            from . import time_to_accuracy as mode
+            result = mode.run(seed=args.seed, threads=args.threads, use_torch=not args.no_torch,
+                              data_dir=args.data_dir, progress=progress)
+        elif args.busy:
+            from . import busy as mode
+            sizes = args.batch_sizes if args.batch_sizes_given else [64, 256]
+            result = mode.run(batch_sizes=sizes, threads=max(2, max(args.threads)), c3=args.c3,
+                              rounds=args.repeats, round_time=max(args.round_time, 0.5),
+                              use_torch=not args.no_torch, data_dir=args.data_dir,
+                              progress=progress)
+        else:
+            mode = bench
+            result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
+                               threads=args.threads, repeats=args.repeats,
+                               round_time=args.round_time, use_torch=not args.no_torch,
+                               data_dir=args.data_dir, retries=args.retries, progress=progress)
     except bench.BenchError as exc:
         raise CLIError(_one_line(exc)) from None
-    print(bench.format_markdown(result))
+    except (datasets.DataNotFoundError, datasets.DataFormatError) as exc:
+        raise CLIError(_one_line(exc)) from None
+    print(mode.format_markdown(result))
     if args.json is not None:
         try:
             write_json_atomic(args.json, result)
