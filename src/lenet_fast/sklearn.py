@@ -54,8 +54,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError('lenet_fast.sklearn needs scikit-learn >= 1.6: '
                       'pip install "lenet-fast[sklearn]"') from exc
 
+from . import recipes
 from .augment import AUGMENTERS, make_augmenter
-from .cli import SDLM_INIT, SDLM_RECIPE, VARIANT_DEFAULTS
 from .model import C3_CHOICES, VARIANTS, LeNet5
 from .optim import SCHEDULES, make_optimizer
 from .trainer import Trainer
@@ -150,30 +150,35 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
     ----------
     variant : {"modern", "lecun98"}
         The network (`lenet_fast.LeNet5`).
-    c3 : {"lecun", "full"}
-        C3 with LeCun's connection table or dense.
+    c3 : {"lecun", "full"} or None
+        C3 with LeCun's connection table or dense; None: the recipe's.
     epochs : int or None
-        Passes over the training data in `fit`; None: the variant's recipe
-        (``lenet-fast train``'s: 8 for modern, 10 for lecun98, 20 with SDLM).
+        Passes over the training data in `fit`; None: the recipe's.
     batch_size : int or None
-        Images per training step; None: the recipe's (64 modern, 32 lecun98, 1 SDLM).
+        Images per training step; None: the recipe's.
     optimizer : {"sgd", "adam", "sdlm"} or None
         "sgd" (momentum 0.9), "adam", or "sdlm" (the paper's; lecun98 only, with its
-        weights drawn as ``init="fanin-sqrt"``); None: the recipe's (sgd for modern,
-        adam for lecun98).
+        weights drawn as ``init="fanin-sqrt"``); None: the recipe's.
     lr : float or None
         Base (one-cycle: peak) learning rate; None: the recipe's for the recipe's
         optimizer, else the optimizer's own default.
     schedule : {"constant", "step", "cosine", "onecycle", "lecun98"} or None
-        Learning-rate schedule laid out over one `fit`; None: the recipe's (onecycle
-        modern, cosine lecun98, lecun98 with SDLM). `partial_fit` always runs at the
-        constant rate `lr`.
+        Learning-rate schedule laid out over one `fit`; None: the recipe's.
+        `partial_fit` always runs at the constant rate `lr`.
+
+    The recipes are ``lenet-fast train``'s (`lenet_fast.recipes`): modern, a dense C3
+    and 2 epochs of SGD with Nesterov momentum, weight decay 5e-4 and label smoothing
+    0.1 on a one-cycle schedule peaking at 0.08, batch 64; lecun98, LeCun's C3 and 10
+    epochs of Adam at 0.002 on a cosine schedule, batch 32; with ``optimizer="sdlm"``,
+    the paper's 20 passes at batch 1. The recipe's weight decay, Nesterov momentum and
+    label smoothing go with its optimizer: another optimizer trains without them.
     augment : {None, "none", "affine", "elastic"}
         Random distortions of the training digits (`lenet_fast.augment`).
     random_state : int, numpy.random.RandomState or None
         Seed of the weights, the shuffling and the distortions. An int gives the same
         weights bit for bit on every run and thread count (with an int ``s``, `fit`
-        trains exactly as ``lenet-fast train --seed s`` with the same settings); None
+        trains exactly as ``lenet-fast train --seed s`` with the same settings, the
+        recipe's by default); None
         draws a seed from numpy's global generator.
     n_threads : int or None
         OpenMP threads of the kernels (None: the OpenMP default). Results do not
@@ -204,7 +209,7 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         `Trainer.fit`'s per-epoch records (loss, accuracy, lr, images/s), all calls.
     """
 
-    def __init__(self, variant="modern", c3="lecun", epochs=None, batch_size=None,
+    def __init__(self, variant="modern", c3=None, epochs=None, batch_size=None,
                  optimizer=None, lr=None, schedule=None, augment=None, random_state=None,
                  n_threads=None, warm_start=False, verbose=False):
         self.variant = variant
@@ -224,7 +229,8 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
     def _settings(self):
         """The run's settings: the parameters, with None replaced by the variant's recipe."""
         _choice("variant", self.variant, VARIANTS)
-        _choice("c3", self.c3, C3_CHOICES)
+        if self.c3 is not None:
+            _choice("c3", self.c3, C3_CHOICES)
         if self.optimizer is not None:
             _choice("optimizer", self.optimizer, _OPTIMIZERS)
         if self.schedule is not None:
@@ -237,16 +243,17 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real)
                                     or not 0 < self.lr < float("inf")):
             raise ValueError(f"lr must be a positive number or None, got {self.lr!r}")
-        recipe = dict(VARIANT_DEFAULTS[self.variant])
+        recipe = dict(recipes.RECIPES[self.variant])
         if self.optimizer == "sdlm":
             if self.variant != "lecun98":
                 raise ValueError("optimizer='sdlm' needs variant='lecun98' (its curvature "
                                  "estimate is the paper's, for the paper's network)")
-            recipe.update(SDLM_RECIPE, optimizer="sdlm")
+            recipe.update(recipes.SDLM_RECIPE, **recipes.OPTIMIZER_NEUTRAL, optimizer="sdlm")
         elif self.optimizer not in (None, recipe["optimizer"]):
-            recipe.update(optimizer=self.optimizer, lr=None)  # the optimizer's own default
-        given = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                 "schedule": self.schedule}
+            # another optimizer: its own default rate, without the recipe's extras
+            recipe.update(recipes.OPTIMIZER_NEUTRAL, optimizer=self.optimizer, lr=None)
+        given = {"c3": self.c3, "epochs": self.epochs, "batch_size": self.batch_size,
+                 "lr": self.lr, "schedule": self.schedule}
         return {k: (given[k] if given.get(k) is not None else v) for k, v in recipe.items()}
 
     def _seed(self):
@@ -344,10 +351,11 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         """A new network and optimizer (the estimator's first training call)."""
         self._seed_ = self._seed()
         self._train_calls = 0
-        init = SDLM_INIT if settings["optimizer"] == "sdlm" else "auto"
-        self.model_ = LeNet5(self.variant, c3=self.c3, seed=self._seed_, init=init,
+        init = recipes.SDLM_INIT if settings["optimizer"] == "sdlm" else "auto"
+        self.model_ = LeNet5(self.variant, c3=settings["c3"], seed=self._seed_, init=init,
                              n_threads=self.n_threads)
-        self.optimizer_ = make_optimizer(settings["optimizer"], settings["lr"])
+        self.optimizer_ = make_optimizer(settings["optimizer"], settings["lr"],
+                                         **recipes.optimizer_options(settings))
         self.n_iter_ = 0
         self.history_ = []
 
@@ -356,7 +364,7 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         changed ``lr`` becomes the optimizer's base rate."""
         for name, fitted in (("variant", self.model_.variant), ("c3", self.model_.c3),
                              ("optimizer", self.optimizer_.name)):
-            wanted = settings["optimizer"] if name == "optimizer" else getattr(self, name)
+            wanted = self.variant if name == "variant" else settings[name]
             if wanted != fitted:
                 raise ValueError(f"{name}={wanted!r}, but the fitted estimator has {name}="
                                  f"{fitted!r}; set warm_start=False to start afresh")
@@ -369,7 +377,8 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         augmenter = make_augmenter(self.augment, seed=seed, n_threads=self.n_threads)
         trainer = Trainer(self.model_, self.optimizer_, batch_size=settings["batch_size"],
                           epochs=epochs, schedule=schedule, seed=seed,
-                          progress=bool(self.verbose), augment=augmenter)
+                          progress=bool(self.verbose), augment=augmenter,
+                          label_smoothing=settings["label_smoothing"])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             history = trainer.fit((images, labels))
         self.history_.extend(history)
