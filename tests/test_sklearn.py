@@ -151,11 +151,17 @@ def test_array_forms(fitted, digits):
     with pytest.warns(DataConversionWarning):
         assert clf.fit(X[:300], y[:300, None]) is clf
     check_is_fitted(clf)
+
+
+def test_dataframe_input(digits):
     pd = pytest.importorskip("pandas", reason="pandas not installed")
+    X, y, _, _ = digits
+    clf = LeNet5Classifier(epochs=1, random_state=0, n_threads=1).fit(X[:300], y[:300])
     frame = pd.DataFrame(X[:300], columns=[f"pixel{i}" for i in range(784)])
     by_frame = LeNet5Classifier(epochs=1, random_state=0, n_threads=1).fit(frame, pd.Series(y[:300]))
     np.testing.assert_array_equal(by_frame.model_.flat_params, clf.model_.flat_params)
     assert list(by_frame.feature_names_in_[:2]) == ["pixel0", "pixel1"]
+    np.testing.assert_array_equal(by_frame.predict(frame), clf.predict(X[:300]))
 
 
 def test_random_state(digits):
