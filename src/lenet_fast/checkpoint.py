@@ -103,7 +103,7 @@ def _check_directory(f, size, path):
     tail = f.read(tail_len)
     pos = tail.rfind(b"PK\x05\x06")
     if pos < 0 or len(tail) - pos < 22:
-        raise CheckpointError(f"{path}: not a lenet_fast model file (not a zip archive)")
+        raise CheckpointError(f"{path}: not a readable lenet_fast model file (not a zip archive)")
     n_entries, directory_bytes = struct.unpack("<10xHL6x", tail[pos:pos + 22])
     if pos >= 20 and tail[pos - 20:pos - 16] == b"PK\x06\x07":
         raise CheckpointError(f"{path}: a ZIP64 archive; lenet_fast files are small zip archives")

@@ -269,10 +269,10 @@ def read_idx(path: str | os.PathLike, kind: str = "images", *,
     """Read and validate a uint8 IDX file of MNIST images or labels.
 
     The one IDX parser of lenet_fast (:func:`load_mnist` and ``lenet-fast predict``
-    use it). The file may be gzip-compressed or raw, recognised by its content. The
-    header is checked against MNIST's bounds before any data is read, and the data is
-    read (decompressed) into a buffer of exactly the announced size, so a hostile file
-    costs at most ``max_records`` records of memory.
+    use it). The file may be gzip-compressed (recognised by its content or a .gz name)
+    or raw. The header is checked against MNIST's bounds before any data is read, and
+    the data is read (decompressed) into a buffer of exactly the announced size, so a
+    hostile file costs at most ``max_records`` records of memory.
 
     Parameters
     ----------
@@ -302,7 +302,7 @@ def read_idx(path: str | os.PathLike, kind: str = "images", *,
     raw, st = open_regular(path, DataFormatError, f"MNIST IDX {what} file")
     try:
         with raw:
-            gz = raw.read(2) == _GZIP_MAGIC
+            gz = raw.read(2) == _GZIP_MAGIC or path.suffix == ".gz"
             raw.seek(0)
             stream = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
             with stream:
