@@ -16,20 +16,27 @@ import numpy as np
 
 from . import _conv, _linear, _omp, _pool
 
+#: The most threads any entry point accepts (``n_threads``, ``--threads``); the OpenMP
+#: default (``OMP_NUM_THREADS``) is capped to it. OpenMP runtimes crash or fail when
+#: asked for tens of thousands of threads; no machine this library targets has 1024 cores.
+MAX_THREADS = 1024
+
 __all__ = [
-    "conv_forward", "conv_backward", "subsample_forward", "subsample_backward",
+    "MAX_THREADS", "conv_forward", "conv_backward", "subsample_forward", "subsample_backward",
     "maxpool_forward", "maxpool_backward", "linear_forward", "linear_backward",
     "resolve_threads", "connections",
 ]
 
 
 def resolve_threads(n_threads=None):
-    """Return the thread count to use: n_threads, or the OpenMP default when None.
+    """Return the thread count to use: n_threads, or the OpenMP default when None
+    (capped to `MAX_THREADS`).
 
-    Raises TypeError for a non-integer and ValueError for n_threads < 1.
+    Raises TypeError for a non-integer and ValueError for n_threads < 1 or
+    n_threads > `MAX_THREADS`.
     """
     if n_threads is None:
-        return max(1, _omp.max_threads())
+        return min(max(1, _omp.max_threads()), MAX_THREADS)
     if isinstance(n_threads, bool):
         raise TypeError("n_threads must be an int or None, not bool")
     try:
@@ -38,6 +45,8 @@ def resolve_threads(n_threads=None):
         raise TypeError(f"n_threads must be an int or None, not {type(n_threads).__name__}") from None
     if n < 1:
         raise ValueError(f"n_threads must be >= 1, got {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"n_threads must be <= {MAX_THREADS} (lenet_fast.ops.MAX_THREADS), got {n}")
     return n
 
 
