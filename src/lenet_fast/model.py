@@ -30,17 +30,18 @@ default recipe of ``lenet-fast train``) does better from "fanin": 0.88% against 
 
 All parameters live in one contiguous float32 vector (`model.flat_params`), and all
 gradients in another (`model.flat_grads`); `model.params` and the grads dict are
-views into them, so an optimizer updates everything in one vectorized step.
-Activation buffers are allocated once per batch size and reused, and for each batch
-size a plan (`lenet_fast._net`) runs the forward pass, the loss and the backward pass
-as one compiled call, with the same kernels as `lenet_fast.ops`.
+views into them, so an optimizer updates everything in one vectorized step. A plan
+(`lenet_fast._net`) runs the forward pass, the loss and the backward pass as one
+compiled call and one parallel region over blocks of samples, with the same kernels as
+`lenet_fast.ops`. Each call takes its activation memory from a pool the model keeps
+(one block per thread), so one model may be called from several Python threads at once.
 """
 
 import math
 
 import numpy as np
 
-from . import _conv, _net
+from . import _net
 from .codes import RBF_CODES
 from .datasets import _LUT, preprocess
 from .ops import connections, resolve_threads
