@@ -335,3 +335,22 @@ def test_empty_batch():
     dx, dw, db = ops.conv_backward(np.zeros((0, 16, 10, 10), np.float32),
                                    np.zeros((0, 6, 14, 14), np.float32), w)
     assert dx.shape == (0, 6, 14, 14) and not dw.any() and not db.any()
+
+
+def test_default_threads_follow_the_cpus_this_process_may_use(monkeypatch, tmp_path):
+    """Without OMP_NUM_THREADS the default is the affinity bounded by a cgroup quota."""
+    from lenet_fast import ops as O
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(O.os, "sched_getaffinity", lambda pid: {0})
+    assert O.usable_cpus() == 1 and O.resolve_threads(None) == 1
+    monkeypatch.setattr(O.os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(O, "_cgroup_cpu_quota", lambda: 1.5)
+    assert O.usable_cpus() == 1
+    monkeypatch.setattr(O, "_cgroup_cpu_quota", lambda: None)
+    assert O.usable_cpus() == 8
+    assert O._parse_cpu_max("max 100000\n", "") is None
+    assert O._parse_cpu_max("250000 100000\n", "") == 2.5
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")       # an explicit setting wins
+    monkeypatch.setattr(O._omp, "max_threads", lambda: 3)
+    assert O.resolve_threads(None) == 3

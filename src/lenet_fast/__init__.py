@@ -7,7 +7,9 @@ Cython kernels parallelized with OpenMP (`lenet_fast.ops`), their plain NumPy tw
 
 __version__ = "0.1.0"
 
-from ._omp import built_with_openmp, build_info  # noqa: E402
+from ._omp import built_with_openmp, build_info, require_cpu as _require_cpu  # noqa: E402
+
+_require_cpu()  # before any kernel module: a clear ImportError instead of SIGILL
 from .tables import LECUN_C3_TABLE  # noqa: E402
 from . import optim  # noqa: E402
 from .model import LeNet5  # noqa: E402

@@ -105,7 +105,23 @@ def elastic_warp(images, dx, dy, out=None, n_threads=None):
 
 
 def gaussian_taps(sigma, truncate=3.0):
-    """Normalised 1-D Gaussian of standard deviation `sigma`, radius ceil(truncate*sigma)."""
+    """Normalised 1-D Gaussian of standard deviation `sigma`, radius ceil(truncate*sigma).
+
+    Parameters
+    ----------
+    sigma, truncate : positive finite float
+
+    Returns
+    -------
+    float32 (2 * radius + 1,), summing to 1, radius = max(1, ceil(truncate * sigma))
+
+    Raises
+    ------
+    ValueError
+        If `sigma` or `truncate` is not a positive finite number.
+    """
+    sigma = _positive("sigma", sigma)
+    truncate = _positive("truncate", truncate)
     radius = max(1, int(math.ceil(truncate * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     g = np.exp(-0.5 * (x / sigma) ** 2)
@@ -132,6 +148,7 @@ class _Augmenter:
     name = "none"
 
     def __init__(self, seed=0, n_threads=None):
+        resolve_threads(n_threads)  # a bad value raises here, not at the first batch
         self.n_threads = n_threads
         self.reseed(seed)
 

@@ -6,21 +6,43 @@ damaged file is refused). Training checkpoints add the optimizer's state, the
 schedule, the epoch and batch reached, the shuffling generator's state and the
 history, so a resumed run ends with the same weights as an uninterrupted one.
 
-Files are written atomically: a temporary file in the same folder, fsync, rename.
+Files are written atomically (`lenet_fast.files.atomic_write`: a temporary file in the
+same folder, fsync, rename; orphans of killed writers are removed by the next save).
+
+Reading trusts nothing in the file: only a regular file of at most `MAX_FILE_BYTES` is
+opened; the zip directory's declared sizes and every entry's .npy header (plain
+numbers, booleans or text: never objects, so never pickle) are checked against what a
+LeNet-5 file can hold before anything is read, and each entry is read with bounded
+memory (at most its declared size). Whatever is wrong raises `CheckpointError`.
 """
 
 import hashlib
 import json
+import math
 import os
-import tempfile
+import re
+import struct
 import zipfile
 
 import numpy as np
 
 from . import __version__
+from .files import atomic_write, open_regular
 
 FORMAT = "lenet_fast"
 FORMAT_VERSION = 1
+
+#: Limits of what a lenet_fast file can hold. The largest real files are a few MB (a
+#: checkpoint: 61,706 parameters, two optimizer buffers, a JSON history); anything
+#: beyond these is refused before it is read, so a hostile file costs < 100 MB of memory.
+MAX_FILE_BYTES = 16 * 2**20
+MAX_ENTRIES = 128
+MAX_ENTRY_BYTES = 8 * 2**20      # one array, uncompressed, as the zip directory declares it
+MAX_TOTAL_BYTES = 32 * 2**20     # all arrays together, uncompressed
+_MAX_DIRECTORY_BYTES = MAX_ENTRIES * 512
+_NAME = re.compile(r"^[A-Za-z0-9_./-]{1,200}\.npy$")
+_DTYPE_KINDS = "biufU"           # bool, integers, floats, text
+_READ_CHUNK = 2**20
 
 
 class CheckpointError(ValueError):
@@ -36,36 +58,6 @@ def _digest(arrays):
         h.update(repr(a.shape).encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-def atomic_write(path, write, *, binary=True, suffix=""):
-    """Write a file atomically: `write(f)` fills a temporary file in the same folder,
-    which is flushed, fsynced and renamed over `path` (the rename is fsynced too). On
-    any failure the temporary file is removed and an existing `path` is untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def _atomic_savez(path, arrays):
@@ -103,26 +95,134 @@ def save_training(path, model, optimizer, schedule, state):
     _atomic_savez(path, _pack(model, extra))
 
 
+def _check_directory(f, size, path):
+    """Check the zip's end record before `zipfile` reads the directory it points to:
+    a few entries, a small directory, no ZIP64 (no lenet_fast file needs it)."""
+    tail_len = min(size, 22 + 65535)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    pos = tail.rfind(b"PK\x05\x06")
+    if pos < 0 or len(tail) - pos < 22:
+        raise CheckpointError(f"{path}: not a readable lenet_fast model file (not a zip archive)")
+    n_entries, directory_bytes = struct.unpack("<10xHL6x", tail[pos:pos + 22])
+    if pos >= 20 and tail[pos - 20:pos - 16] == b"PK\x06\x07":
+        raise CheckpointError(f"{path}: a ZIP64 archive; lenet_fast files are small zip archives")
+    if n_entries > MAX_ENTRIES or directory_bytes > _MAX_DIRECTORY_BYTES:
+        raise CheckpointError(f"{path}: its zip directory declares {n_entries} entries in "
+                              f"{directory_bytes} bytes; a lenet_fast file has at most "
+                              f"{MAX_ENTRIES} entries")
+    f.seek(0)
+
+
+def _check_entries(infos, path):
+    """The zip directory's names and declared sizes against what a lenet_fast file holds."""
+    if len(infos) > MAX_ENTRIES:
+        raise CheckpointError(f"{path}: {len(infos)} entries, more than a lenet_fast file "
+                              f"has ({MAX_ENTRIES})")
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise CheckpointError(f"{path}: duplicate entries in the archive")
+    total = 0
+    for info in infos:
+        name = info.filename
+        if not _NAME.match(name):
+            raise CheckpointError(f"{path}: unexpected entry {name[:80]!r} (not a .npy array)")
+        if info.flag_bits & 0x1:
+            raise CheckpointError(f"{path}: entry {name[:-4]} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(f"{path}: entry {name[:-4]} uses an unsupported compression")
+        if info.file_size > MAX_ENTRY_BYTES:
+            raise CheckpointError(f"{path}: entry {name[:-4]} declares {info.file_size:,} bytes, "
+                                  f"more than an array of a lenet_fast file can hold "
+                                  f"({MAX_ENTRY_BYTES:,}); refused before reading it")
+        total += info.file_size
+    if total > MAX_TOTAL_BYTES:
+        raise CheckpointError(f"{path}: its entries declare {total:,} bytes, more than a "
+                              f"lenet_fast file holds ({MAX_TOTAL_BYTES:,})")
+
+
+def _read_entry(zf, info, path):
+    """One array, its .npy header checked (shape, dtype, size) before its data is read."""
+    name = info.filename[:-4]
+    fmt = np.lib.format
+    with zf.open(info) as s:
+        try:
+            version = fmt.read_magic(s)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(s, max_header_size=10000)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(s, max_header_size=10000)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+        except ValueError as e:
+            raise CheckpointError(f"{path}: entry {name} is not a readable .npy array ({e})") from None
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None \
+                or dtype.kind not in _DTYPE_KINDS:
+            raise CheckpointError(f"{path}: entry {name} holds {dtype} values; lenet_fast files hold "
+                                  "plain numbers and text only (no objects, no pickle)")
+        nbytes = math.prod(shape) * dtype.itemsize
+        held = info.file_size - s.tell()
+        if nbytes != held:
+            raise CheckpointError(f"{path}: entry {name} declares shape {shape} of {dtype} "
+                                  f"({nbytes:,} bytes) but holds {held:,} bytes")
+        order = "F" if fortran else "C"
+        array = np.empty(shape, dtype, order=order)
+        flat = array.reshape(-1, order=order).view(np.uint8)
+        pos = 0
+        while pos < nbytes:   # at most the declared size, a chunk at a time
+            chunk = s.read(min(_READ_CHUNK, nbytes - pos))
+            if not chunk:
+                raise CheckpointError(f"{path}: entry {name} is truncated")
+            flat[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
+            pos += len(chunk)
+    return array
+
+
+def _read_arrays(path):
+    """All arrays of the file at `path`, by entry name (without .npy), read safely."""
+    f, st = open_regular(path, CheckpointError, "lenet_fast model file")
+    with f:
+        if st.st_size > MAX_FILE_BYTES:
+            raise CheckpointError(f"{path}: {st.st_size:,} bytes, larger than a lenet_fast model "
+                                  f"file can be ({MAX_FILE_BYTES:,})")
+        try:
+            _check_directory(f, st.st_size, path)
+            with zipfile.ZipFile(f) as zf:
+                infos = zf.infolist()
+                _check_entries(infos, path)
+                return {info.filename[:-4]: _read_entry(zf, info, path) for info in infos}
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+                NotImplementedError, RuntimeError, struct.error) as e:
+            raise CheckpointError(f"{path}: not a readable lenet_fast model file ({e})") from None
+
+
+def _is_scalar(a, kind):
+    return isinstance(a, np.ndarray) and a.shape == () and a.dtype.kind == kind
+
+
 def _read(path):
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"no such model file: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{path}: not a readable lenet_fast model file ({e})") from None
+    arrays = _read_arrays(path)
     fmt = arrays.get("meta/format")
-    if fmt is None or fmt.dtype.kind != "U" or str(fmt) != FORMAT:
+    if fmt is None or not _is_scalar(fmt, "U") or str(fmt) != FORMAT:
         raise CheckpointError(f"{path}: not a lenet_fast model file")
-    version = int(arrays.get("meta/format_version", -1))
+    version = arrays.get("meta/format_version")
+    if version is None or version.dtype != np.int64 or version.shape != ():
+        got = "nothing" if version is None else f"{version.dtype} {version.shape} {version!r}"
+        raise CheckpointError(f"{path}: the format version must be a 0-d int64 (as lenet_fast "
+                              f"writes it), got {got}")
+    version = int(version)
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format version {version} is newer than this lenet_fast "
                               f"({__version__}) reads (version {FORMAT_VERSION}); upgrade lenet_fast")
-    if version < 1:
+    if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: unknown format version {version}")
     stored = arrays.pop("meta/sha256", None)
-    if stored is None or str(stored) != _digest(arrays):
+    if stored is None or not _is_scalar(stored, "U") or str(stored) != _digest(arrays):
         raise CheckpointError(f"{path}: checksum mismatch; the file is damaged or was modified")
     return path, arrays
 
@@ -133,7 +233,7 @@ def _model_from(path, arrays):
         config = json.loads(str(arrays["meta/config"]))
         model = LeNet5(config["variant"], c3=config["c3"], seed=config.get("seed", 0),
                        init=config.get("init", "auto"))
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: bad model configuration ({e})") from None
     names = set(model.params)
     stored = {k[len("param/"):] for k in arrays if k.startswith("param/")}
@@ -170,13 +270,72 @@ def load(path):
     return _model_from(*_read(path))
 
 
+def _json_entry(path, arrays, key):
+    """The JSON object stored in entry `key`, or a CheckpointError naming it."""
+    if key not in arrays:
+        raise CheckpointError(f"{path}: no {key} entry; not a complete training checkpoint")
+    if not _is_scalar(arrays[key], "U"):
+        raise CheckpointError(f"{path}: {key} is not a text entry")
+    try:
+        value = json.loads(str(arrays[key]))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {key} is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: {key} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _is_int(value, low=None):
+    return isinstance(value, int) and not isinstance(value, bool) and (low is None or value >= low)
+
+
+def _check_state(path, state):
+    """The training state's fields and their types (ranges the trainer checks against its
+    own settings)."""
+    fields = {"epoch": lambda v: _is_int(v, 0), "batch": lambda v: _is_int(v, 0),
+              "rng_state": lambda v: isinstance(v, dict),
+              "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v),
+              "settings": lambda v: isinstance(v, dict)
+              and all(_is_int(v.get(k), 1) for k in ("batch_size", "epochs"))
+              and _is_int(v.get("seed"))}
+    optional = {"train_seconds": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v) and v >= 0,
+                "train_images": lambda v: _is_int(v, 0),
+                "augment": lambda v: v is None or (isinstance(v, dict) and "config" in v
+                                                   and "state" in v)}
+    for key, ok in fields.items():
+        if key not in state:
+            raise CheckpointError(f"{path}: the training state has no {key}")
+        if not ok(state[key]):
+            raise CheckpointError(f"{path}: the training state's {key} is malformed: "
+                                  f"{str(state[key])[:200]}")
+    for key, ok in optional.items():
+        if key in state and not ok(state[key]):
+            raise CheckpointError(f"{path}: the training state's {key} is malformed: "
+                                  f"{str(state[key])[:200]}")
+
+
 def load_training(path):
-    """Load a training checkpoint: (model, optimizer_state, schedule_config, state)."""
+    """Load a training checkpoint: (model, optimizer_state, schedule_config, state).
+
+    Checks the entries' presence and types (CheckpointError otherwise): the optimizer
+    state (finite values), the schedule's configuration (a JSON object with a name) and
+    the training state (epoch, batch, rng_state, history, settings). Whether they fit a
+    given trainer (epoch range, generator kind, optimizer) is `Trainer`'s to check.
+    """
     path, arrays = _read(path)
     model = _model_from(path, arrays)
     if "train/state" not in arrays:
         raise CheckpointError(f"{path}: a model file, not a training checkpoint (no optimizer state)")
     optim_state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
-    schedule = json.loads(str(arrays["train/schedule"]))
-    state = json.loads(str(arrays["train/state"]))
+    if "name" not in optim_state:
+        raise CheckpointError(f"{path}: no optimizer state (optim/name)")
+    for key, value in optim_state.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise CheckpointError(f"{path}: optimizer state {key} holds non-finite values")
+    schedule = _json_entry(path, arrays, "train/schedule")
+    if not isinstance(schedule.get("name"), str):
+        raise CheckpointError(f"{path}: train/schedule has no schedule name")
+    state = _json_entry(path, arrays, "train/state")
+    _check_state(path, state)
     return model, optim_state, schedule, state

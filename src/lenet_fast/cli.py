@@ -13,22 +13,19 @@ option value, options that conflict with a ``--resume`` checkpoint);
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import os
 import platform
 import shlex
-import struct
 import sys
-import tempfile
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, datasets, recipes
+from . import __version__, checkpoint, datasets, files, recipes
+from .files import atomic_write, open_regular
 from .model import INITS
 from ._omp import build_info, built_with_openmp, max_threads
 
@@ -132,6 +129,15 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {text!r}")
+    return value
+
+
+def _thread_count(text):
+    """--threads: a positive integer up to lenet_fast.ops.MAX_THREADS."""
+    from .ops import MAX_THREADS
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {text!r}")
     return value
 
 
@@ -289,7 +295,7 @@ def build_parser():
                    help="label smoothing of the modern preset's cross-entropy, in [0, 1): the "
                         "target puts 1-X on the label and X/10 on every class "
                         f"(default: {_recipe('label_smoothing')})")
-    p.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, metavar="T",
+    p.add_argument("--threads", type=_thread_count, default=argparse.SUPPRESS, metavar="T",
                    help="OpenMP threads for the kernels; results do not depend on it "
                         f"(default: {_show(d['threads'], 'OMP_NUM_THREADS, else all cores')})")
     p.add_argument("--data-dir", metavar="D", default=None,
@@ -338,7 +344,7 @@ def build_parser():
                         "else ~/.cache/lenet_fast/mnist)")
     p.add_argument("--no-download", action="store_true",
                    help="fail instead of downloading missing MNIST files")
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+    p.add_argument("--threads", type=_thread_count, default=None, metavar="T",
                    help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
     p.add_argument("--metrics-json", metavar="FILE", default=None,
                    help="also write the metrics and the model's configuration to this JSON file")
@@ -363,7 +369,7 @@ def build_parser():
                "central 20x20 pixels, as in MNIST.")
     p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="IDX, .npy, PNG or JPEG file")
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+    p.add_argument("--threads", type=_thread_count, default=None, metavar="T",
                    help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
     p.add_argument("--proba", action="store_true",
                    help="also print the 10 class probabilities (modern: softmax of the logits; "
@@ -478,19 +484,17 @@ def _check_writable(path, what):
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        files.check_writable(folder)
     except OSError as exc:
         raise CLIError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
 
 
 def write_json_atomic(path, data):
-    """Write `data` as JSON to `path` atomically (`lenet_fast.checkpoint.atomic_write`)."""
+    """Write `data` as JSON to `path` atomically (`lenet_fast.files.atomic_write`)."""
     def write(f):
         json.dump(data, f, indent=2, sort_keys=True, allow_nan=True)
         f.write("\n")
-    checkpoint.atomic_write(path, write, binary=False, suffix=".json")
+    atomic_write(path, write, binary=False, suffix=".json")
 
 
 def _write_metrics(path, data):
@@ -819,46 +823,19 @@ def _import_pillow():
     return Image
 
 
-def _read_idx_images(path, data):
-    """uint8 (N, 28, 28) from the bytes of an IDX image file (decompressed)."""
-    size = datasets.IMAGE_SIZE
-    if len(data) < 4:
-        raise datasets.DataFormatError(f"{path}: too short for an IDX file")
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        raise datasets.DataFormatError(f"{path}: not an IDX file of unsigned bytes")
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
-        raise datasets.DataFormatError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", data[4:header_len])
-    if ndim == 3 and dims[1:] == (size, size):
-        shape = dims
-    elif ndim == 2 and dims == (size, size):
-        shape = (1, size, size)
-    else:
-        what = "an IDX label file" if ndim == 1 else f"an IDX array of {'x'.join(map(str, dims))}"
-        raise datasets.DataFormatError(
-            f"{path}: {what}, expected IDX images (N x {size} x {size})")
-    expected = math.prod(shape)
-    actual = len(data) - header_len
-    if actual != expected:
-        raise datasets.DataFormatError(
-            f"{path}: header announces {shape[0]} images ({expected} bytes) but "
-            f"{actual} bytes follow it")
-    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape)
-
-
 def _read_npy(path):
-    array = np.load(path, allow_pickle=False)
+    # Memory-mapped: the header's shape is checked against the file's size without
+    # reading it, and only an array of an accepted kind is copied into memory.
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
     if not isinstance(array, np.ndarray):
         raise ValueError(f"{path}: not a single .npy array")
     size = datasets.IMAGE_SIZE
     if array.dtype == np.uint8 and array.shape == (size, size):
-        return array[np.newaxis]
+        return np.array(array[np.newaxis])
     if array.dtype == np.uint8 and array.ndim == 3 and array.shape[1:] == (size, size):
-        return array
+        return np.array(array)
     if array.dtype == np.float32 and array.ndim == 4 and array.shape[1:] == (1, 32, 32):
-        return np.ascontiguousarray(array)
+        return np.array(array, order="C")
     raise ValueError(f"{path}: array of {array.dtype} {array.shape}; expected uint8 "
                      f"(N, {size}, {size}) or ({size}, {size}) grey levels, or float32 "
                      "(N, 1, 32, 32) preprocessed images")
@@ -884,27 +861,20 @@ def read_images(path):
     The format is recognised by the file's first bytes: PNG, JPEG, .npy, else
     an IDX image file (gzipped or raw).
     """
-    with open(path, "rb") as f:
+    f, _ = open_regular(path, ValueError, "image file (IDX, .npy, PNG or JPEG)")
+    with f:
         head = f.read(8)
     if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC):
         return _read_picture(path)
     if head.startswith(_NPY_MAGIC):
         return _read_npy(path)
-    if head.startswith(_GZIP_MAGIC):
-        try:
-            with gzip.open(path, "rb") as f:
-                data = f.read()
-        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-            raise datasets.DataFormatError(f"{path}: corrupt gzip data ({exc})") from None
-    else:
+    if not head.startswith(_GZIP_MAGIC):
         suffix = Path(path).suffix.lower()
         if suffix in (".png", ".jpg", ".jpeg"):
             raise ValueError(f"{path}: not a {suffix[1:].upper()} file")
         if suffix == ".npy":
             raise ValueError(f"{path}: not a .npy file")
-        with open(path, "rb") as f:
-            data = f.read()
-    return _read_idx_images(path, data)
+    return datasets.read_idx(path, "images")
 
 
 def cmd_predict(args):

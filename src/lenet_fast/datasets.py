@@ -17,14 +17,12 @@ Where the files are looked for, in order of precedence:
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import http.client
 import math
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -33,15 +31,19 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from .files import atomic_write, open_regular
+
 __all__ = [
     "DataFormatError",
     "DataNotFoundError",
     "ENV_VAR",
     "MD5",
+    "MAX_RECORDS",
     "MIRRORS",
     "default_data_dir",
     "load_mnist",
     "preprocess",
+    "read_idx",
 ]
 
 #: Environment variable naming a folder that holds the MNIST files.
@@ -70,9 +72,10 @@ SPLITS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-IMAGE_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
-LABEL_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 IMAGE_SIZE = 28
+#: The most records an IDX file may announce: MNIST's training set. Larger headers are
+#: refused before anything is read (a hostile header cannot make the reader allocate).
+MAX_RECORDS = 60_000
 NUM_CLASSES = 10
 
 _CHUNK = 1 << 20  # bytes per read when streaming files and downloads
@@ -144,29 +147,17 @@ def _locate(folder: Path, name: str) -> Path | None:
 # --------------------------------------------------------------------------
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Flush a directory entry to disk, where the platform allows it."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _fetch(url: str, dest: Path, md5: str, progress: bool) -> None:
     """Download ``url`` to ``dest`` atomically, checking its MD5 digest.
 
-    The data is streamed into a temporary file next to ``dest``, which is
-    fsynced and renamed over ``dest`` only once the digest matches. The
-    temporary file is removed on any failure.
+    The data is streamed into a temporary file next to ``dest``
+    (:func:`lenet_fast.files.atomic_write`), which replaces ``dest`` only once
+    the digest matches; on any failure it is removed.
     """
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+
+    def write(out):
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             digest = hashlib.md5(usedforsecurity=False)
@@ -183,17 +174,10 @@ def _fetch(url: str, dest: Path, md5: str, progress: bool) -> None:
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
-            if digest.hexdigest() != md5:
-                raise _ChecksumError(f"MD5 mismatch (got {digest.hexdigest()}, expected {md5})")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(dest.parent)
+        if digest.hexdigest() != md5:
+            raise _ChecksumError(f"MD5 mismatch (got {digest.hexdigest()}, expected {md5})")
+
+    atomic_write(dest, write, suffix=".part", mode=0o644)
 
 
 def _download(folder: Path, filename: str, progress: bool) -> str | None:
@@ -252,96 +236,135 @@ def _not_found_message(split: str, folder: Path, source: str, missing: list[str]
 # --------------------------------------------------------------------------
 
 
-def _read_capped(stream, limit: int) -> bytearray:
-    """Read at most ``limit`` bytes from ``stream``, growing the buffer as data arrives."""
-    data = bytearray()
-    while len(data) < limit:
-        chunk = stream.read(min(_CHUNK, limit - len(data)))
-        if not chunk:
+_GZIP_MAGIC = b"\x1f\x8b"
+_IDX_KINDS = {
+    # kind: (record name, accepted dimensions -> shape of one record)
+    "images": ("image", {3: (IMAGE_SIZE, IMAGE_SIZE), 2: None}),
+    "labels": ("label", {1: ()}),
+}
+
+
+def _idx_what(ndim: int, dims: tuple[int, ...]) -> str:
+    if ndim == 1:
+        return "an IDX label file"
+    if ndim == 3:
+        return "an IDX image file"
+    return f"an IDX array of {'x'.join(map(str, dims)) or ndim} dimensions"
+
+
+def _read_exact(stream, out: np.ndarray) -> int:
+    """Fill the uint8 array ``out`` from ``stream``, a chunk at a time; returns the bytes read."""
+    view = memoryview(out)
+    pos = 0
+    while pos < len(out):
+        n = stream.readinto(view[pos:pos + _CHUNK])
+        if not n:
             break
-        data += chunk
-    return data
+        pos += n
+    return pos
 
 
-def _read_payload(stream, path: Path, header_len: int, expected: int, what: str) -> np.ndarray:
-    """Read exactly ``expected`` payload bytes after the header of ``path``.
+def read_idx(path: str | os.PathLike, kind: str = "images", *,
+             max_records: int = MAX_RECORDS) -> np.ndarray:
+    """Read and validate a uint8 IDX file of MNIST images or labels.
 
-    The header-implied size is checked against the real amount of data before
-    anything that large is allocated: via the file size for raw files, and by
-    reading at most ``expected + 1`` decompressed bytes for gzipped ones.
-    """
-    if path.suffix == ".gz":
-        data = _read_capped(stream, expected + 1)
-        if len(data) > expected:
-            raise DataFormatError(
-                f"{path}: header announces {what} ({expected} bytes of data) "
-                f"but the file has trailing bytes after them"
-            )
-        actual = len(data)
-    else:
-        actual = os.fstat(stream.fileno()).st_size - header_len
-        data = None
-    if actual < expected:
-        raise DataFormatError(
-            f"{path}: truncated file: header announces {what} ({expected} bytes of data) "
-            f"but only {actual} bytes follow the header"
-        )
-    if actual > expected:
-        raise DataFormatError(
-            f"{path}: header announces {what} ({expected} bytes of data) "
-            f"but {actual - expected} trailing bytes follow them"
-        )
-    if data is not None:
-        return np.frombuffer(data, dtype=np.uint8)
-    array = np.empty(expected, dtype=np.uint8)
-    if stream.readinto(array) != expected:
-        raise DataFormatError(f"{path}: file shrank while being read")
-    return array
-
-
-def _read_idx(path: Path, magic: int, item_shape: tuple[int, ...], what: str) -> np.ndarray:
-    """Read and validate a uint8 IDX file.
+    The one IDX parser of lenet_fast (:func:`load_mnist` and ``lenet-fast predict``
+    use it). The file may be gzip-compressed (recognised by its content or a .gz name)
+    or raw. The header is checked against MNIST's bounds before any data is read, and
+    the data is read (decompressed) into a buffer of exactly the announced size, so a
+    hostile file costs at most ``max_records`` records of memory.
 
     Parameters
     ----------
-    path : pathlib.Path
-        File to read; gzip-decompressed on the fly if its name ends in ``.gz``.
-    magic : int
-        Expected magic number (2051 for images, 2049 for labels).
-    item_shape : tuple of int
-        Expected shape of one record: ``(28, 28)`` for images, ``()`` for labels.
-    what : str
-        Name of one record, used in error messages ("image", "label").
+    path : str or os.PathLike
+        A regular file (a FIFO or device raises DataFormatError without blocking).
+    kind : {"images", "labels"}
+        ``"images"``: magic 2051, N x 28 x 28 (a single 28 x 28 image, magic 2050,
+        is read as N = 1); ``"labels"``: magic 2049, N.
+    max_records : int, default MAX_RECORDS (60,000, MNIST's training set)
+        Files announcing more records are refused from their header.
 
     Returns
     -------
-    numpy.ndarray of uint8, shape (N, *item_shape)
+    numpy.ndarray of uint8, shape (N, 28, 28) for images, (N,) for labels
+
+    Raises
+    ------
+    DataFormatError
+        Bad magic number or dimensions, more than ``max_records`` records,
+        truncated or trailing data, corrupt gzip stream, not a regular file.
+    OSError
+        If the file cannot be opened.
     """
-    header_len = 4 * (2 + len(item_shape))
-    opener = gzip.open if path.suffix == ".gz" else open
+    what, accepted = _IDX_KINDS[kind]
+    expected_magic = 0x800 + max(accepted)
+    path = Path(path)
+    raw, st = open_regular(path, DataFormatError, f"MNIST IDX {what} file")
     try:
-        with opener(path, "rb") as stream:
-            header = stream.read(header_len)
-            if len(header) < header_len:
-                raise DataFormatError(
-                    f"{path}: truncated file: {len(header)} bytes, too short for the "
-                    f"{header_len}-byte IDX header"
-                )
-            found_magic, count, *dims = struct.unpack(f">{len(header) // 4}I", header)
-            if found_magic != magic:
-                raise DataFormatError(
-                    f"{path}: bad magic number {found_magic}, expected {magic} "
-                    f"(not an MNIST {what} file)"
-                )
-            if tuple(dims) != item_shape:
-                raise DataFormatError(
-                    f"{path}: {what}s are {'x'.join(map(str, dims))}, "
-                    f"expected {'x'.join(map(str, item_shape))}"
-                )
-            expected = count * math.prod(item_shape)
-            data = _read_payload(stream, path, header_len, expected, f"{count} {what}s")
+        with raw:
+            gz = raw.read(2) == _GZIP_MAGIC or path.suffix == ".gz"
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+            with stream:
+                data = _read_idx_stream(stream, path, st.st_size, gz, what, accepted,
+                                        expected_magic, max_records)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataFormatError(f"{path}: corrupt gzip data ({exc})") from exc
+    return data
+
+
+def _read_idx_stream(stream, path, file_size, gz, what, accepted, expected_magic, max_records):
+    head = stream.read(4)
+    if len(head) < 4:
+        raise DataFormatError(f"{path}: truncated file: {len(head)} bytes, too short for an "
+                              "IDX header")
+    magic = struct.unpack(">I", head)[0]
+    zero, dtype, ndim = struct.unpack(">HBB", head)
+    if zero != 0 or dtype != 0x08:
+        raise DataFormatError(f"{path}: bad magic number {magic}, expected {expected_magic} "
+                              f"(not an IDX file of unsigned bytes, not MNIST {what}s)")
+    header_len = 4 + 4 * ndim
+    raw_dims = stream.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DataFormatError(f"{path}: truncated file: {4 + len(raw_dims)} bytes, too short "
+                              f"for the {header_len}-byte IDX header")
+    dims = struct.unpack(f">{ndim}I", raw_dims)
+    if ndim not in accepted:
+        raise DataFormatError(f"{path}: bad magic number {magic}, expected {expected_magic} "
+                              f"({_idx_what(ndim, dims)}, not MNIST {what}s)")
+    item_shape = accepted[ndim]
+    if item_shape is None:  # a single image: (28, 28)
+        count, item_shape = 1, dims
+        if dims != (IMAGE_SIZE, IMAGE_SIZE):
+            raise DataFormatError(f"{path}: {what} is {'x'.join(map(str, dims))}, expected "
+                                  f"{IMAGE_SIZE}x{IMAGE_SIZE}")
+    else:
+        count = dims[0]
+        if tuple(dims[1:]) != item_shape:
+            raise DataFormatError(f"{path}: {what}s are {'x'.join(map(str, dims[1:]))}, "
+                                  f"expected {'x'.join(map(str, item_shape))}")
+    announced = f"{count} {what}s"
+    if count > max_records:
+        raise DataFormatError(f"{path}: header announces {announced}, more than the "
+                              f"{max_records} an MNIST file holds; refused before reading")
+    expected = count * math.prod(item_shape)
+    if not gz:
+        actual = file_size - header_len
+        if actual < expected:
+            raise DataFormatError(f"{path}: truncated file: header announces {announced} "
+                                  f"({expected} bytes of data) but only {actual} bytes follow "
+                                  "the header")
+        if actual > expected:
+            raise DataFormatError(f"{path}: header announces {announced} ({expected} bytes of "
+                                  f"data) but {actual - expected} trailing bytes follow them")
+    data = np.empty(expected, dtype=np.uint8)
+    got = _read_exact(stream, data)
+    if got < expected:
+        raise DataFormatError(f"{path}: truncated file: header announces {announced} "
+                              f"({expected} bytes of data) but only {got} bytes follow the header")
+    if stream.read(1):
+        raise DataFormatError(f"{path}: header announces {announced} ({expected} bytes of data) "
+                              "but the file has trailing bytes after them")
     return data.reshape((count, *item_shape))
 
 
@@ -412,8 +435,8 @@ def load_mnist(
             raise DataNotFoundError(_not_found_message(split, folder, source, missing, failure))
 
     image_path, label_path = (_locate(folder, name) for name in names)
-    images = _read_idx(image_path, IMAGE_MAGIC, (IMAGE_SIZE, IMAGE_SIZE), "image")
-    labels = _read_idx(label_path, LABEL_MAGIC, (), "label")
+    images = read_idx(image_path, "images")
+    labels = read_idx(label_path, "labels")
     if len(images) != len(labels):
         raise DataFormatError(
             f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels"

@@ -30,17 +30,18 @@ default recipe of ``lenet-fast train``) does better from "fanin": 0.88% against 
 
 All parameters live in one contiguous float32 vector (`model.flat_params`), and all
 gradients in another (`model.flat_grads`); `model.params` and the grads dict are
-views into them, so an optimizer updates everything in one vectorized step.
-Activation buffers are allocated once per batch size and reused, and for each batch
-size a plan (`lenet_fast._net`) runs the forward pass, the loss and the backward pass
-as one compiled call, with the same kernels as `lenet_fast.ops`.
+views into them, so an optimizer updates everything in one vectorized step. A plan
+(`lenet_fast._net`) runs the forward pass, the loss and the backward pass as one
+compiled call and one parallel region over blocks of samples, with the same kernels as
+`lenet_fast.ops`. Each call takes its activation memory from a pool the model keeps
+(one block per thread), so one model may be called from several Python threads at once.
 """
 
 import math
 
 import numpy as np
 
-from . import _conv, _net
+from . import _net
 from .codes import RBF_CODES
 from .datasets import _LUT, preprocess
 from .ops import connections, resolve_threads
@@ -116,15 +117,11 @@ class _Pool:
         self._spare = []
 
     def take(self, size):
-        spare = self._spare
-        for _ in range(len(spare)):
-            try:
-                a = spare.pop()
-            except IndexError:
-                break
-            if a.shape[0] >= size:
-                return a
-        return np.empty(size, np.float32)
+        try:
+            a = self._spare.pop()
+        except IndexError:
+            return np.empty(size, np.float32)
+        return a if a.shape[0] >= size else np.empty(size, np.float32)
 
     def give(self, a):
         if len(self._spare) < 8:
@@ -242,9 +239,11 @@ class LeNet5:
                 self._slots.give(sl)
 
     def _threads_for(self, n):
-        # A pass runs blocks of samples (`_net.block_size`), one thread each: more
-        # threads than blocks would only wait.
-        return max(1, min(self._nt, _net.blocks(n)))
+        # A pass runs blocks of samples (`_net.block_size`), one thread each (more
+        # threads than blocks would only wait); a pass of one block shares each layer
+        # between the threads instead (`_net._run`).
+        blocks = _net.blocks(n)
+        return self._nt if blocks == 1 else min(self._nt, blocks)
 
     def _outputs(self, x):
         """Network output (N, 10) for checked input (float32 (N,1,32,32) or uint8 (N,28,28))."""
@@ -252,7 +251,11 @@ class LeNet5:
         out = np.empty((n, 10), np.float32)
         if n:
             nt = self._threads_for(n)
-            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT), n, nt)
+            ws = self._workspaces.take(nt * self._plan.ws_floats)
+            try:
+                self._plan.forward(x, out, ws, nt, _LUT)
+            finally:
+                self._workspaces.give(ws)
         return out
 
     def _train_pass(self, x, labels, label_smoothing=0.0):

@@ -11,25 +11,84 @@ results are bitwise identical whatever the thread count.
 """
 
 import operator
+import os
 
 import numpy as np
 
 from . import _conv, _linear, _omp, _pool
 
+#: The most threads any entry point accepts (``n_threads``, ``--threads``); the OpenMP
+#: default (``OMP_NUM_THREADS``) is capped to it. OpenMP runtimes crash or fail when
+#: asked for tens of thousands of threads; no machine this library targets has 1024 cores.
+MAX_THREADS = 1024
+
 __all__ = [
-    "conv_forward", "conv_backward", "subsample_forward", "subsample_backward",
+    "MAX_THREADS", "conv_forward", "conv_backward", "subsample_forward", "subsample_backward",
     "maxpool_forward", "maxpool_backward", "linear_forward", "linear_backward",
-    "resolve_threads", "connections",
+    "resolve_threads", "usable_cpus", "connections",
 ]
 
 
-def resolve_threads(n_threads=None):
-    """Return the thread count to use: n_threads, or the OpenMP default when None.
+def usable_cpus():
+    """CPUs this process may run on: its CPU affinity, bounded by a cgroup CPU quota.
 
-    Raises TypeError for a non-integer and ValueError for n_threads < 1.
+    A container limited to 1.5 CPUs on a 16-core machine gets 1, a process pinned to
+    cores 2-3 gets 2. Threads beyond these only wait for each other.
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, max(1, int(quota)))
+    return max(1, n)
+
+
+def _cgroup_cpu_quota():
+    """CPUs the process's cgroup may use (cgroup v2 cpu.max, v1 cfs quota), or None."""
+    for path, parse in (("/sys/fs/cgroup/cpu.max", _parse_cpu_max),
+                        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", _parse_cfs)):
+        try:
+            with open(path, encoding="ascii") as f:
+                value = parse(f.read(), path)
+        except (OSError, ValueError):
+            continue
+        if value is not None:
+            return value
+    return None
+
+
+def _parse_cpu_max(text, path):
+    fields = text.split()
+    if not fields or fields[0] == "max":
+        return None
+    return int(fields[0]) / (int(fields[1]) if len(fields) > 1 else 100000)
+
+
+def _parse_cfs(text, path):
+    quota = int(text.strip())
+    if quota <= 0:
+        return None
+    with open(path.replace("cfs_quota_us", "cfs_period_us"), encoding="ascii") as f:
+        return quota / int(f.read().strip())
+
+
+def resolve_threads(n_threads=None):
+    """Return the thread count to use: n_threads, or the default when None.
+
+    The default is ``OMP_NUM_THREADS`` (or threadpoolctl's limit) when set, else the
+    CPUs this process may use (`usable_cpus`: affinity and cgroup quota, not the
+    machine's core count); capped to `MAX_THREADS`.
+
+    Raises TypeError for a non-integer and ValueError for n_threads < 1 or
+    n_threads > `MAX_THREADS`.
     """
     if n_threads is None:
-        return max(1, _omp.max_threads())
+        n = max(1, _omp.max_threads())
+        if "OMP_NUM_THREADS" not in os.environ:
+            n = min(n, usable_cpus())
+        return min(n, MAX_THREADS)
     if isinstance(n_threads, bool):
         raise TypeError("n_threads must be an int or None, not bool")
     try:
@@ -38,6 +97,8 @@ def resolve_threads(n_threads=None):
         raise TypeError(f"n_threads must be an int or None, not {type(n_threads).__name__}") from None
     if n < 1:
         raise ValueError(f"n_threads must be >= 1, got {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"n_threads must be <= {MAX_THREADS} (lenet_fast.ops.MAX_THREADS), got {n}")
     return n
 
 

@@ -4,6 +4,7 @@ The training images stay uint8 (N, 28, 28); each batch goes to the model as digi
 is preprocessed inside the compiled pass, so memory stays near the data set's 47 MB.
 """
 
+import copy
 import math
 import os
 import signal
@@ -136,7 +137,14 @@ class Trainer:
         checkpoint.save_training(path, self.model, self.optimizer, schedule, state)
         self.last_checkpoint = os.fspath(path)
 
-    def _resume(self, path):
+    def _resume(self, path, steps_per_epoch):
+        """Read checkpoint `path`, check everything against this trainer, then apply it.
+
+        Nothing is applied before every part has been checked (weights, optimizer state,
+        schedule, epoch and batch, the shuffling and the augmenter's generator states,
+        history): a refused checkpoint leaves the model, optimizer and augmenter as they
+        were. Returns (schedule, state).
+        """
         model, optim_state, schedule_cfg, state = checkpoint.load_training(path)
         if model.config()["variant"] != self.model.variant or model.c3 != self.model.c3:
             raise ValueError(f"{path} holds a {model.variant}/{model.c3} model; "
@@ -154,14 +162,36 @@ class Trainer:
             raise ValueError(f"{path} was written with augment="
                              f"{saved_aug['config'] if saved_aug else None}; this trainer has "
                              f"augment={mine}; resume with the same augmenter")
+        epoch, batch = state["epoch"], state["batch"]
+        if not (0 <= epoch <= self.epochs and 0 <= batch < steps_per_epoch
+                and (epoch < self.epochs or batch == 0)):
+            raise checkpoint.CheckpointError(
+                f"{path}: epoch {epoch}, batch {batch} is outside this run ({self.epochs} "
+                f"epoch(s) of {steps_per_epoch} batches)")
+        # Check on copies: every part must load before anything of the caller's changes.
+        try:
+            np.random.default_rng().bit_generator.state = state["rng_state"]
+            if self.augment is not None:
+                copy.deepcopy(self.augment).set_state(saved_aug["state"])
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            raise checkpoint.CheckpointError(f"{path}: unusable generator state ({e})") from None
+        try:
+            schedule = schedule_from_config(schedule_cfg)
+        except (TypeError, ValueError) as e:
+            raise checkpoint.CheckpointError(f"{path}: unusable schedule ({e})") from None
+        try:
+            copy.deepcopy(self.optimizer).load_state_dict(optim_state)
+        except (TypeError, ValueError, KeyError) as e:
+            raise checkpoint.CheckpointError(f"{path}: unusable optimizer state ({e})") from None
+        # apply
+        self.optimizer.load_state_dict(optim_state)
         if self.augment is not None:
             self.augment.set_state(saved_aug["state"])
         self.model.flat_params[...] = model.flat_params
-        self.optimizer.load_state_dict(optim_state)
         self.history = list(state["history"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_images = int(state.get("train_images", 0))
-        return schedule_from_config(schedule_cfg), state
+        return schedule, state
 
     def fit(self, train, validation=None, *, resume=None):
         """Train on `train` = (uint8 images (N, 28, 28), labels (N,)).
@@ -198,7 +228,7 @@ class Trainer:
         if self.augment is not None and resume is None:
             self.augment.reseed([self.seed, _AUGMENT_STREAM])
         if resume is not None:
-            schedule, state = self._resume(resume)
+            schedule, state = self._resume(resume, steps_per_epoch)
             start_epoch, start_batch = state["epoch"], state["batch"]
             rng.bit_generator.state = state["rng_state"]
         elif isinstance(self.schedule, str):
