@@ -150,3 +150,15 @@ def test_cli_export_and_evaluate_read_safetensors(tmp_path, capsys):
                                   model.flat_params)
     assert cli.main(["export", str(tmp_path / "m.npz"), str(tmp_path / "x.safetensors"),
                      "--no-preprocess"]) == 2
+
+
+def test_fifo_and_folder_are_refused_without_hanging(tmp_path):
+    import os
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match="FIFO"):
+        load_safetensors(fifo)
+    with pytest.raises(CheckpointError, match="FIFO"):
+        lenet_fast.load(fifo)                      # not taken for safetensors; refused by the npz path
+    with pytest.raises(CheckpointError, match="folder"):
+        load_safetensors(tmp_path)

@@ -48,7 +48,7 @@ import json
 import numpy as np
 
 from . import __version__
-from .checkpoint import atomic_write
+from .files import atomic_write
 from .datasets import _LUT
 from .model import TANH_A, TANH_S
 

@@ -29,7 +29,8 @@ import struct
 import numpy as np
 
 from . import __version__
-from .checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, atomic_write
+from .checkpoint import FORMAT, FORMAT_VERSION, CheckpointError
+from .files import atomic_write, open_regular
 
 __all__ = ["save_safetensors", "load_safetensors", "is_safetensors", "MAX_HEADER_BYTES"]
 
@@ -75,11 +76,12 @@ def save_safetensors(model, path):
 
 def is_safetensors(path):
     """Whether the file at `path` starts like a safetensors file (an 8-byte header size,
-    then '{'); False for a missing or unreadable file and for zip (npz) files."""
+    then '{'); False for a missing, unreadable or non-regular file and for zip (npz) files."""
     try:
-        with open(path, "rb") as f:
+        f, _ = open_regular(path, CheckpointError, "model file")
+        with f:
             head = f.read(9)
-    except OSError:
+    except (OSError, CheckpointError):
         return False
     return len(head) == 9 and head[8:9] == b"{" and not head.startswith(b"PK")
 
@@ -163,12 +165,13 @@ def load_safetensors(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such model file: {path}")
-    size = os.path.getsize(path)
-    if size < 8:
-        _fail(path, f"truncated safetensors file ({size} bytes)")
-    if size > 8 + MAX_HEADER_BYTES + _MAX_DATA_BYTES:
-        _fail(path, f"{size:,} bytes: larger than a LeNet-5 model file can be")
-    with open(path, "rb") as f:
+    f, status = open_regular(path, CheckpointError, "model file")
+    with f:
+        size = status.st_size
+        if size < 8:
+            _fail(path, f"truncated safetensors file ({size} bytes)")
+        if size > 8 + MAX_HEADER_BYTES + _MAX_DATA_BYTES:
+            _fail(path, f"{size:,} bytes: larger than a LeNet-5 model file can be")
         raw = f.read(size + 1)
     if len(raw) != size:
         _fail(path, "the file changed while being read")
