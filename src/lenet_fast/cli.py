@@ -216,9 +216,11 @@ def build_parser():
     p = sub.add_parser(
         "train", help="train LeNet-5 on MNIST and save the model",
         description="Train LeNet-5 on the MNIST training set (60,000 digits), then evaluate it "
-                    "once on the test set (10,000 digits; the test set is not used during "
-                    "training) and save the model. Prints the test accuracy/error, the time "
-                    "spent in training steps with images/s, and where the model was saved.",
+                    "on the test set (10,000 digits; the test set is never trained on, only "
+                    "evaluated after every epoch for the learning curves, see --no-epoch-eval) "
+                    "and save the model with its training history. Prints the test "
+                    "accuracy/error, the time spent in training steps with images/s, and "
+                    "where the model was saved.",
         epilog="Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir "
                "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
                "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
@@ -304,6 +306,10 @@ def build_parser():
                    help="for quick trials: train on the first N training images only")
     p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
                    help="for quick trials: evaluate on the first N test images only")
+    p.add_argument("--no-epoch-eval", action="store_true",
+                   help="do not evaluate on the test set after every epoch (by default each "
+                        "epoch's test loss and accuracy go into the history saved with the "
+                        "model, for the learning curves of 'lenet-fast report')")
     p.set_defaults(func=cmd_train)
 
     # ---------------------------------------------------------------- evaluate
@@ -522,6 +528,42 @@ def _checkpoint_settings(path):
     return result
 
 
+def train_settings(given):
+    """The settings of a new training run (no ``--resume``), as ``lenet-fast train``
+    resolves them: `given` (keys of TRAIN_DEFAULTS and "augment") over TRAIN_DEFAULTS
+    and AUGMENT_DEFAULT, then the variant's recipe (VARIANT_DEFAULTS; SDLM_RECIPE and
+    SDLM_INIT with optimizer "sdlm") for what is still None. ``lenet_fast.experiment``
+    resolves its runs' settings here too.
+
+    Raises
+    ------
+    ValueError
+        If the settings contradict each other (optimizer "sdlm" with variant modern).
+    """
+    settings = dict(TRAIN_DEFAULTS, augment=AUGMENT_DEFAULT)
+    settings.update(given)
+    if settings["variant"] not in VARIANT_DEFAULTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANT_DEFAULTS)}, "
+                         f"got {settings['variant']!r}")
+    recipe = VARIANT_DEFAULTS[settings["variant"]]
+    if settings["optimizer"] == "sdlm":
+        recipe = dict(recipe, **SDLM_RECIPE)
+    elif settings["optimizer"] not in (None, recipe["optimizer"]) and "lr" not in given:
+        recipe = dict(recipe, lr=None)  # another optimizer: its own default rate
+    for key, value in recipe.items():
+        if settings[key] is None:
+            settings[key] = value
+    if settings["optimizer"] == "sdlm":
+        if settings["init"] == "auto":
+            settings["init"] = SDLM_INIT
+        if settings["variant"] != "lecun98":
+            raise ValueError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
+                             "is the paper's, for the paper's network)")
+    if settings["out"] is None:
+        settings["out"] = _default_out(settings["variant"])
+    return settings
+
+
 def _train_settings(args):
     """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults."""
     given = {key: getattr(args, key) for key in (*TRAIN_DEFAULTS, "augment")
@@ -540,20 +582,10 @@ def _train_settings(args):
         settings["epochs"] = saved["epochs"]
     settings.update(given)
     if saved is None:
-        recipe = VARIANT_DEFAULTS[settings["variant"]]
-        if settings["optimizer"] == "sdlm":
-            recipe = dict(recipe, **SDLM_RECIPE)
-        elif settings["optimizer"] not in (None, recipe["optimizer"]) and "lr" not in given:
-            recipe = dict(recipe, lr=None)  # another optimizer: its own default rate
-        for key, value in recipe.items():
-            if settings[key] is None:
-                settings[key] = value
-    if saved is None and settings["optimizer"] == "sdlm":
-        if settings["init"] == "auto":
-            settings["init"] = SDLM_INIT
-        if settings["variant"] != "lecun98":
-            raise CLIError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
-                           "is the paper's, for the paper's network)", code=2)
+        try:
+            settings = train_settings(given)
+        except ValueError as exc:
+            raise CLIError(str(exc), code=2) from None
     if settings["out"] is None:
         settings["out"] = _default_out(settings["variant"])
     if saved is not None:
@@ -616,10 +648,8 @@ def _resume_command(path, settings, args):
 
 
 def cmd_train(args):
-    from .metrics import evaluate
-    from .model import LeNet5
-    from .optim import make_optimizer
-    from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
+    from . import experiment
+    from .trainer import TrainingDiverged, TrainingInterrupted
 
     wall_start = time.perf_counter()
     s, saved = _train_settings(args)
@@ -639,22 +669,13 @@ def cmd_train(args):
     if saved is not None:
         _check_resume_data(args.resume, saved, len(train[0]))
 
-    from .augment import make_augmenter
-
-    model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], init=s["init"],
-                   n_threads=s["threads"])
-    augmenter = make_augmenter(s["augment"], seed=s["seed"], n_threads=s["threads"])
-    optimizer = make_optimizer(s["optimizer"], s["lr"])
     interrupt_path = _interrupt_path(out, args.checkpoint_dir)
-    trainer = Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
-                      schedule=s["schedule"], seed=s["seed"], progress=progress,
-                      checkpoint_dir=args.checkpoint_dir, interrupt_path=interrupt_path,
-                      augment=augmenter)
+    trainer = experiment.build(s, progress=progress, checkpoint_dir=args.checkpoint_dir,
+                               interrupt_path=interrupt_path)
+    model = trainer.model
     try:
-        # A diverging run overflows on its way to the NaN loss that the trainer reports
-        # (TrainingDiverged); numpy's warnings about it would only add noise.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            history = trainer.fit(train, validation=None, resume=args.resume)
+        history, metrics = experiment.fit_and_evaluate(trainer, train, test, resume=args.resume,
+                                                       epoch_eval=not args.no_epoch_eval)
     except TrainingInterrupted as exc:
         if exc.checkpoint is None:
             raise CLIError("interrupted; no checkpoint saved", code=130) from None
@@ -671,48 +692,27 @@ def cmd_train(args):
     except OSError as exc:  # writing a checkpoint failed
         raise CLIError(f"cannot write checkpoint: {_os_error(exc)}") from None
 
-    metrics = evaluate(model, *test)
     try:
         model.save(out)
     except OSError as exc:
         raise CLIError(f"cannot save the model to {out}: {_os_error(exc)}") from None
 
-    train_seconds = float(trainer.train_seconds)
-    rate = trainer.train_images / train_seconds if train_seconds > 0 else 0.0
-    epochs_run = len(history)
+    report = experiment.summary(s, trainer, metrics, len(train[0]))
     print(f"test accuracy {metrics['accuracy'] * 100:.2f}%  error {metrics['error'] * 100:.2f}%  "
           f"({metrics['n']:,} test images)")
-    print(f"training: {train_seconds:.1f} s in training steps, {rate:,.0f} images/s "
-          f"({epochs_run} epoch(s) of {len(train[0]):,} images, {threads} thread(s))")
+    print(f"training: {report['train_seconds']:.1f} s in training steps, "
+          f"{report['train_images_per_second']:,.0f} images/s "
+          f"({len(history)} epoch(s) of {len(train[0]):,} images, {threads} thread(s))")
     print(f"model saved to {out}")
     if args.metrics_json is not None:
-        report = {
+        report.update({
             "command": "train",
-            "variant": s["variant"],
-            "c3": s["c3"],
-            "init": model.init,
-            "epochs": s["epochs"],
-            "batch_size": s["batch_size"],
-            "threads": threads,
-            "seed": s["seed"],
-            "optimizer": s["optimizer"],
-            "lr": float(optimizer.base_lr),
-            "schedule": s["schedule"],
-            "augment": s["augment"],
-            "train_images": int(len(train[0])),
-            "test_images": int(metrics["n"]),
-            "test_accuracy": metrics["accuracy"],
-            "test_error": metrics["error"],
-            "test_loss": metrics["loss"],
-            "train_seconds": train_seconds,
-            "train_images_per_second": rate,
             "wall_seconds": time.perf_counter() - wall_start,
-            "history": history,
             "resumed_from": args.resume,
             "model_path": out,
             "version": __version__,
             "openmp": built_with_openmp(),
-        }
+        })
         _write_metrics(args.metrics_json, report)
         print(f"metrics written to {args.metrics_json}")
     return 0
