@@ -1,272 +1,481 @@
-"""Whole-network passes of LeNet-5 in one compiled call.
+"""Whole-network passes of LeNet-5: one parallel region per pass, over blocks of samples.
 
-At small batches the time of a training step goes to calling ~30 kernels from
-Python, not to arithmetic. A plan binds, once per batch size, raw pointers to the
-model's parameters, gradients and activation buffers, and runs the forward pass,
-the loss and the backward pass layer after layer without returning to Python. It
-calls the same kernels as the per-layer API (`lf_conv`, `lf_pool`, `lf_dense`), so
-results equal the per-layer path bit for bit, whatever the thread count.
+A pass splits the batch into blocks of `BLOCK` samples. A thread takes one block at a
+time (dynamic scheduling: a thread the OS has descheduled holds up only the block it is
+on, not a barrier per layer) and runs it through every layer: input, forward, loss,
+backward, with the block's weight gradients written into the block's own slot. A second
+parallel loop, over chunks of the parameter vector, then sums the slots in block order.
+A block's arithmetic is the same whichever thread runs it and the order of the sum is
+fixed, so results do not depend on the thread count.
 
-The plan holds references to every array it points into; the model must only
-write into those arrays (it does: parameters are views of one flat vector that
-assignments copy into).
+Activations live in workspaces of `BLOCK` samples, one per thread (about 1.4 MB: one
+core's L2 cache), which the caller passes in with the call. A plan holds only pointers
+to the parameters and the connection lists, so calls from several Python threads at once
+are safe when each brings its own workspace (the model keeps a pool of them).
+
+Every kernel is the same as in the per-layer API (`lf_conv`, `lf_pool`, `lf_dense`), run
+on one block with one thread.
 """
 
 from libc.math cimport expf, logf, tanhf
 from libc.stdint cimport int64_t
-from lf_conv cimport conv_forward_raw, conv_backward_raw
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
+from lf_conv cimport conv_forward_raw, conv_backward_raw, padded_map
 from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forward_raw,
                      subsample_backward_raw)
 from lf_dense cimport dense_forward, dense_backward
-from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_add, lf_tanh
+from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_tanh
 from lf_update cimport scaled_sgd, scaled_sgd_compensated
 
 import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
 
 # LeCun's squashing function f(a) = A tanh(S a) (model.TANH_A, model.TANH_S).
 cdef float TANH_A = 1.7159
 cdef float TANH_S = 2.0 / 3.0
 
+#: Samples per block. Fixed: the gradients are sums over blocks, so results depend on
+#: the block size (never on the thread count).
+BLOCK = 16
+cdef int _BLOCK = 16
 
-cdef inline float* _f(object a):
-    # Raw pointer of a C-contiguous float32 array (checked by the caller).
-    cdef float[::1] v = a.reshape(-1)
-    return &v[0]
+#: Blocks whose gradient slots are summed at once; longer batches add round after round.
+ROUND = 64
+cdef int _ROUND = 64
+
+# Floats per sample of each activation (the layer sizes of LeNet-5).
+cdef enum:
+    SZ_X = 1 * 32 * 32       # input
+    SZ_C1 = 6 * 28 * 28      # C1 output
+    SZ_S2 = 6 * 14 * 14      # S2 output
+    SZ_C3 = 16 * 10 * 10     # C3 output
+    SZ_S4 = 16 * 5 * 5       # S4 output
+    SZ_C5 = 120
+    SZ_F6 = 84
+    SZ_OUT = 10
+    SZ_C3PAD = 16 * ((14 + 4) * 14 + 8)   # C3's dy zero-padded for its input gradient
+    SZ_UNUSED = 16                        # a dcoef nobody reads (curvature pass)
 
 
-cdef inline const float* _cf(object a):
-    # As _f, for a read-only array.
-    cdef const float[::1] v = a.reshape(-1)
-    return &v[0]
+cdef struct Act:
+    # One block's activations and their gradients (pointers into a workspace).
+    float* x
+    float* a1        # C1 pre-activation
+    float* p1        # modern: relu(max(a1)); lecun98: S2 pre-activation
+    float* a3
+    float* p3
+    float* a5
+    float* h5
+    float* a6
+    float* h6
+    float* h1        # lecun98: squashed C1, S2, C3, S4 outputs
+    float* q1
+    float* h3
+    float* q3
+    float* g_out
+    float* g_h6
+    float* g_h5
+    float* g_a5
+    float* g_p3
+    float* g_h3
+    float* g_p1
+    float* g_h1
+    float* pad
+    float* xsq       # lecun98 curvature pass: squared inputs of C1, C3, C5, F6
+    float* q1sq
+    float* q3sq
+    float* h5sq
+    float* unused
 
 
-cdef inline int* _i(object a):
-    cdef int[::1] v = a
-    return &v[0] if v.shape[0] > 0 else NULL
+cdef Py_ssize_t _layout(Act* a, float* base, Py_ssize_t cap, Py_ssize_t n0,
+                        bint lecun) noexcept nogil:
+    # Lay out the activations of `cap` samples from `base` (field after field), pointing
+    # each at sample n0; returns the floats used. With base NULL only counts.
+    cdef Py_ssize_t off = 0
+    cdef Py_ssize_t sizes[26]
+    cdef float** fields[26]
+    cdef int k, nf = 0
+    cdef Py_ssize_t l = 1 if lecun else 0
+    fields[0], sizes[0] = &a.x, SZ_X
+    fields[1], sizes[1] = &a.a1, SZ_C1
+    fields[2], sizes[2] = &a.p1, SZ_S2
+    fields[3], sizes[3] = &a.a3, SZ_C3
+    fields[4], sizes[4] = &a.p3, SZ_S4
+    fields[5], sizes[5] = &a.a5, SZ_C5
+    fields[6], sizes[6] = &a.h5, SZ_C5
+    fields[7], sizes[7] = &a.a6, SZ_F6
+    fields[8], sizes[8] = &a.h6, SZ_F6
+    fields[9], sizes[9] = &a.g_out, SZ_OUT
+    fields[10], sizes[10] = &a.g_h6, SZ_F6
+    fields[11], sizes[11] = &a.g_h5, SZ_C5
+    fields[12], sizes[12] = &a.g_a5, SZ_C5
+    fields[13], sizes[13] = &a.g_p3, SZ_S4
+    fields[14], sizes[14] = &a.g_h3, SZ_C3
+    fields[15], sizes[15] = &a.g_p1, SZ_S2
+    fields[16], sizes[16] = &a.g_h1, SZ_C1
+    fields[17], sizes[17] = &a.pad, SZ_C3PAD
+    fields[18], sizes[18] = &a.h1, SZ_C1 * l
+    fields[19], sizes[19] = &a.q1, SZ_S2 * l
+    fields[20], sizes[20] = &a.h3, SZ_C3 * l
+    fields[21], sizes[21] = &a.q3, SZ_S4 * l
+    fields[22], sizes[22] = &a.xsq, SZ_X * l
+    fields[23], sizes[23] = &a.q1sq, SZ_S2 * l
+    fields[24], sizes[24] = &a.q3sq, SZ_S4 * l
+    fields[25], sizes[25] = &a.h5sq, SZ_C5 * l
+    for k in range(26):
+        if base != NULL:
+            fields[k][0] = base + off + n0 * sizes[k]
+        off = off + cap * sizes[k]
+    if base != NULL:
+        a.unused = base + off
+    return off + SZ_UNUSED
 
 
-cdef class _Conn:
+def workspace_floats(Py_ssize_t cap, bint lecun):
+    """Floats of one workspace holding the activations of `cap` samples."""
+    cdef Act a
+    return _layout(&a, NULL, cap, 0, lecun)
+
+
+cdef struct Conn:
     # The index lists of one convolution (lenet_fast.ops.Connections), as pointers.
-    cdef int nnz
-    cdef int* cptr
-    cdef int* cidx
-    cdef int* pco
-    cdef int* fptr
-    cdef int* fidx
-    cdef int* fflag
-    cdef int* bptr
-    cdef int* bidx
-    cdef int* bflag
+    int nnz
+    int* cptr
+    int* cidx
+    int* pco
+    int* fptr
+    int* fidx
+    int* fflag
+    int* bptr
+    int* bidx
+    int* bflag
 
-    def __init__(self, conn):
-        self.nnz = conn.cidx.shape[0]
-        self.cptr = _i(conn.cptr)
-        self.cidx = _i(conn.cidx)
-        self.pco = _i(conn.pco)
-        self.fptr = _i(conn.fptr)
-        self.fidx = _i(conn.fidx)
-        self.fflag = _i(conn.fflag)
-        self.bptr = _i(conn.bptr)
-        self.bidx = _i(conn.bidx)
-        self.bflag = _i(conn.bflag)
+
+cdef struct Params:
+    # Pointers to each parameter inside one flat vector (the parameters, a gradient
+    # slot, or the curvature), bound by `_bind`.
+    float* w1
+    float* b1
+    float* sc2
+    float* sb2
+    float* w3
+    float* b3
+    float* sc4
+    float* sb4
+    float* w5
+    float* b5
+    float* w6
+    float* b6
+    float* wo
+    float* bo
+
+
+cdef struct Offsets:
+    Py_ssize_t w1, b1, sc2, sb2, w3, b3, sc4, sb4, w5, b5, w6, b6, wo, bo
+
+
+cdef inline void _bind(Params* p, float* base, const Offsets* o) noexcept nogil:
+    p.w1, p.b1 = base + o.w1, base + o.b1
+    p.sc2, p.sb2 = base + o.sc2, base + o.sb2
+    p.w3, p.b3 = base + o.w3, base + o.b3
+    p.sc4, p.sb4 = base + o.sc4, base + o.sb4
+    p.w5, p.b5 = base + o.w5, base + o.b5
+    p.w6, p.b6 = base + o.w6, base + o.b6
+    p.wo, p.bo = base + o.wo, base + o.bo
+
+
+cdef struct Net:
+    bint lecun
+    Params p              # the weights
+    Offsets off
+    Py_ssize_t P          # floats in the parameter vector
+    Conn c1, c3, c5
+    const float* rbf      # lecun98: the fixed (10, 84) codes
+    float map_j
+
+
+cdef struct Pass:
+    # One call's inputs, outputs and memory, shared by the threads.
+    const Net* net
+    int N                       # samples in the batch
+    const float* xf             # float32 (N, 1, 32, 32) input, or NULL
+    const unsigned char* xu     # or uint8 (N, 28, 28) digits through lut
+    const float* lut
+    const int64_t* labels       # training: (N,)
+    float* out                  # (N, 10) outputs
+    float* ws                   # workspaces (one per thread, ws_floats each)
+    Py_ssize_t ws_floats
+    float* keep                 # activations(): one workspace for all N samples, or NULL
+    float* slots                # gradient slots (ROUND, P)
+    double* block_loss          # per block: sum of its samples' losses
+    int* block_correct          # per block: correct predictions
+    float inv_n                 # 1 / N: the loss is the batch mean
+    const float* sq             # curvature pass: squared weights (a parameter vector)
+    float smoothing             # label smoothing of the softmax cross-entropy (modern)
 
 
 cdef inline void _conv_fwd(float* y, const float* x, const float* w, const float* b, int N,
-                           int Cin, int H, int W, int Cout, _Conn c, int nt) noexcept nogil:
-    conv_forward_raw(y, x, w, b, N, Cin, H, W, Cout, c.cptr, c.cidx, c.fptr, c.fidx, c.fflag, nt)
+                           int Cin, int H, int W, int Cout, const Conn* c) noexcept nogil:
+    conv_forward_raw(y, x, w, b, N, Cin, H, W, Cout, c.cptr, c.cidx, c.fptr, c.fidx, c.fflag, 1)
 
 
 cdef inline void _conv_bwd(float* dx, float* dw, float* db, const float* dy, const float* x,
-                           const float* w, int N, int Cin, int H, int W, int Cout, _Conn c,
-                           float* scratch, int nt, bint accumulate=False) noexcept nogil:
+                           const float* w, int N, int Cin, int H, int W, int Cout,
+                           const Conn* c, float* pad) noexcept nogil:
     conv_backward_raw(dx, dw, db, dy, x, w, N, Cin, H, W, Cout, c.nnz, c.cidx, c.pco, c.bptr,
-                      c.bidx, c.bflag, scratch, nt, accumulate)
+                      c.bidx, c.bflag, pad, 1, False)
 
 
-# The modern plan runs its convolutional layers on chunks of this many samples, one
-# chunk through all of them before the next, so that a chunk's activations stay in
-# cache; weight gradients add up chunk after chunk. A fixed number: results must not
-# depend on the thread count, so neither may the chunking.
-cdef int CHUNK = 32
+cdef inline float _relu(float a) noexcept nogil:
+    # max(a, 0) that keeps NaN, as np.maximum(a, 0).
+    return a if (a > 0 or a != a) else 0
 
 
-cdef class _Plan:
-    """What both presets' plans share: the batch size, the three convolutions' index
-    lists, pointers to the common parameters, gradients and buffers, and the calls
-    from Python. A preset implements `_forward`, `_loss` and `_backward`.
-    """
-    cdef object keep
-    cdef int N
-    cdef _Conn c1, c3, c5
-    cdef float* w1
-    cdef float* b1
-    cdef float* w3
-    cdef float* b3
-    cdef float* w5
-    cdef float* b5
-    cdef float* w6
-    cdef float* b6
-    cdef float* gw1
-    cdef float* gb1
-    cdef float* gw3
-    cdef float* gb3
-    cdef float* gw5
-    cdef float* gb5
-    cdef float* gw6
-    cdef float* gb6
-    cdef float* x
-    cdef float* a1
-    cdef float* p1
-    cdef float* a3
-    cdef float* p3
-    cdef float* a5
-    cdef float* h5
-    cdef float* a6
-    cdef float* h6
-    cdef float* out
-    cdef float* g_out
-    cdef float* g_h6
-    cdef float* g_h5
-    cdef float* g_a5
-    cdef float* g_p3
-    cdef float* g_h3
-    cdef float* g_p1
-    cdef float* g_h1
-    cdef float* scratch
-    cdef bint lowest_wins   # the predicted class is the argmin of the output (RBF)
+cdef void _squash(float* out, const float* a, Py_ssize_t n) noexcept nogil:
+    # out = A tanh(S a), elementwise.
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        lf_store(out + i, lf_mul(lf_bcast(TANH_A), lf_tanh(lf_mul(lf_bcast(TANH_S),
+                                                                 lf_load(a + i)))))
+        i = i + 8
+    while i < n:
+        out[i] = TANH_A * tanhf(TANH_S * a[i])
+        i = i + 1
 
-    def __init__(self, params, grads, buf, conns, *keep):
-        self.keep = (params, grads, buf, conns) + keep
-        self.N = buf.n
-        self.c1, self.c3, self.c5 = _Conn(conns["c1"]), _Conn(conns["c3"]), _Conn(conns["c5"])
-        p, g = params, grads
-        self.w1, self.b1 = _f(p["c1.weight"]), _f(p["c1.bias"])
-        self.w3, self.b3 = _f(p["c3.weight"]), _f(p["c3.bias"])
-        self.w5, self.b5 = _f(p["c5.weight"]), _f(p["c5.bias"])
-        self.w6, self.b6 = _f(p["f6.weight"]), _f(p["f6.bias"])
-        self.gw1, self.gb1 = _f(g["c1.weight"]), _f(g["c1.bias"])
-        self.gw3, self.gb3 = _f(g["c3.weight"]), _f(g["c3.bias"])
-        self.gw5, self.gb5 = _f(g["c5.weight"]), _f(g["c5.bias"])
-        self.gw6, self.gb6 = _f(g["f6.weight"]), _f(g["f6.bias"])
-        self.x, self.a1, self.p1 = _f(buf.x), _f(buf.a1), _f(buf.p1)
-        self.a3, self.p3, self.a5 = _f(buf.a3), _f(buf.p3), _f(buf.a5)
-        self.h5, self.a6, self.h6, self.out = _f(buf.h5), _f(buf.a6), _f(buf.h6), _f(buf.out)
-        self.g_out, self.g_h6, self.g_h5 = _f(buf.g_out), _f(buf.g_h6), _f(buf.g_h5)
-        self.g_a5, self.g_p3, self.g_h3 = _f(buf.g_a5), _f(buf.g_p3), _f(buf.g_h3)
-        self.g_p1, self.g_h1, self.scratch = _f(buf.g_p1), _f(buf.g_h1), _f(buf.scratch)
 
-    cdef void _forward(self, int nt) noexcept nogil:
-        pass
+cdef void _squash_grad(float* g, const float* h, Py_ssize_t n) noexcept nogil:
+    # g *= f'(a) from the output h = f(a): f'(a) = S / A (A^2 - h^2).
+    cdef Py_ssize_t i
+    cdef float k = TANH_S / TANH_A, a2 = TANH_A * TANH_A
+    for i in range(n):
+        g[i] = g[i] * (k * (a2 - h[i] * h[i]))
 
-    cdef float _loss(self, const int64_t* labels) noexcept nogil:
-        return 0
 
-    cdef void _backward(self, int nt) noexcept nogil:
-        pass
+cdef void _squash_second(float* d, const float* h, Py_ssize_t n) noexcept nogil:
+    # d *= f'(a)^2 from the output h = f(a) (f'' dropped: Gauss-Newton).
+    cdef Py_ssize_t i
+    cdef float k = TANH_S / TANH_A, a2 = TANH_A * TANH_A, fp
+    for i in range(n):
+        fp = k * (a2 - h[i] * h[i])
+        d[i] = d[i] * (fp * fp)
 
-    def forward(self, int n_threads):
-        """Forward pass on the bound input buffer; fills the output buffer."""
-        with nogil:
-            self._forward(n_threads)
 
-    def train_pass(self, const int64_t[::1] labels, int n_threads):
-        """Forward, mean loss, backward; returns the loss.
+cdef void _square(float* out, const float* a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = a[i] * a[i]
 
-        The gradients are written into the bound gradient arrays (not accumulated).
-        A non-finite loss skips the backward pass and is returned as is.
-        """
-        cdef float loss
-        with nogil:
-            self._forward(n_threads)
-            loss = self._loss(&labels[0])
-            if loss == loss and loss - loss == 0:
-                self._backward(n_threads)
-        return loss
 
-    def loss(self, const int64_t[::1] labels):
-        """Mean loss of the output buffer (after `forward`); also fills its gradient."""
-        cdef float loss
-        with nogil:
-            loss = self._loss(&labels[0])
-        return loss
+# ---------------------------------------------------------------------- one block
+cdef void _forward(const Net* net, Act* a, int nb, float* out) noexcept nogil:
+    # out (nb, 10) <- the network on a.x (nb, 1, 32, 32); keeps every activation.
+    cdef const Params* p = &net.p
+    cdef int i, n, k
+    cdef float s, d
+    if not net.lecun:
+        _conv_fwd(a.a1, a.x, p.w1, p.b1, nb, 1, 32, 32, 6, &net.c1)
+        maxpool_forward_raw(a.p1, a.a1, nb, 6, 28, 28, True, 1)
+        _conv_fwd(a.a3, a.p1, p.w3, p.b3, nb, 6, 14, 14, 16, &net.c3)
+        maxpool_forward_raw(a.p3, a.a3, nb, 16, 10, 10, True, 1)
+        _conv_fwd(a.a5, a.p3, p.w5, p.b5, nb, 16, 5, 5, 120, &net.c5)
+        for i in range(nb * SZ_C5):
+            a.h5[i] = _relu(a.a5[i])
+        dense_forward(a.a6, a.h5, p.w6, p.b6, nb, SZ_C5, SZ_F6, 1)
+        for i in range(nb * SZ_F6):
+            a.h6[i] = _relu(a.a6[i])
+        dense_forward(out, a.h6, p.wo, p.bo, nb, SZ_F6, SZ_OUT, 1)
+        return
+    _conv_fwd(a.a1, a.x, p.w1, p.b1, nb, 1, 32, 32, 6, &net.c1)
+    _squash(a.h1, a.a1, nb * SZ_C1)
+    subsample_forward_raw(a.p1, a.h1, p.sc2, p.sb2, nb, 6, 28, 28, 1)
+    _squash(a.q1, a.p1, nb * SZ_S2)
+    _conv_fwd(a.a3, a.q1, p.w3, p.b3, nb, 6, 14, 14, 16, &net.c3)
+    _squash(a.h3, a.a3, nb * SZ_C3)
+    subsample_forward_raw(a.p3, a.h3, p.sc4, p.sb4, nb, 16, 10, 10, 1)
+    _squash(a.q3, a.p3, nb * SZ_S4)
+    _conv_fwd(a.a5, a.q3, p.w5, p.b5, nb, 16, 5, 5, 120, &net.c5)
+    _squash(a.h5, a.a5, nb * SZ_C5)
+    dense_forward(a.a6, a.h5, p.w6, p.b6, nb, SZ_C5, SZ_F6, 1)
+    _squash(a.h6, a.a6, nb * SZ_F6)
+    for n in range(nb):          # RBF: out[n, i] = sum_j (h6[n, j] - c[i, j])^2
+        for i in range(10):
+            s = 0
+            for k in range(SZ_F6):
+                d = a.h6[n * SZ_F6 + k] - net.rbf[i * SZ_F6 + k]
+                s = s + d * d
+            out[n * 10 + i] = s
 
-    cdef int _correct(self, const int64_t* labels) noexcept nogil:
-        # Samples whose prediction (numpy's argmax, or argmin for the RBF: the first
-        # extreme, or the first NaN) equals the label.
-        cdef int n, k, best, count = 0
-        cdef float v, b
-        cdef const float* z
-        for n in range(self.N):
-            z = self.out + n * 10
-            best = 0
-            b = z[0]
-            if b == b:
-                for k in range(1, 10):
-                    v = z[k]
-                    if v != v:
-                        best = k
-                        break
-                    if (v < b) if self.lowest_wins else (v > b):
-                        best = k
-                        b = v
-            count = count + (best == labels[n])
-        return count
 
-    def train_steps(self, const unsigned char[:, :, ::1] images, const int64_t[::1] labels,
-                    const float[::1] lrs, const float[::1] scale, float[::1] params,
-                    const float[::1] grads, float[::1] residual, const float[::1] lut,
-                    int n_threads):
-        """Training steps without returning to Python: for each step s, load digits
-        ``images[s*N:(s+1)*N]`` (uint8, 28x28) through `lut` (256 grey-level values) into
-        the 32x32 input buffer (padded with lut[0]), run forward, loss and backward, and
-        update ``params -= lrs[s] * (scale * grads)`` (with a non-empty `residual`, on
-        the double-precision weights ``params + residual``: `lf_update`).
+cdef void _backward(const Net* net, Act* a, int nb, Params* g) noexcept nogil:
+    # The gradients of the block's loss (g_out, filled by the loss) into the slot g.
+    cdef const Params* p = &net.p
+    cdef int i, n, k
+    cdef float s
+    if not net.lecun:
+        dense_backward(a.g_h6, g.wo, g.bo, a.g_out, a.h6, p.wo, nb, SZ_F6, SZ_OUT, 1)
+        for i in range(nb * SZ_F6):
+            if not a.a6[i] > 0:
+                a.g_h6[i] = 0
+        dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, 1)
+        for i in range(nb * SZ_C5):
+            a.g_a5[i] = a.g_h5[i] if a.h5[i] > 0 else 0
+        _conv_bwd(a.g_p3, g.w5, g.b5, a.g_a5, a.p3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad)
+        maxpool_backward_raw(a.g_h3, a.g_p3, a.a3, nb, 16, 10, 10, True, 1)
+        _conv_bwd(a.g_p1, g.w3, g.b3, a.g_h3, a.p1, p.w3, nb, 6, 14, 14, 16, &net.c3, a.pad)
+        maxpool_backward_raw(a.g_h1, a.g_p1, a.a1, nb, 6, 28, 28, True, 1)
+        _conv_bwd(NULL, g.w1, g.b1, a.g_h1, a.x, p.w1, nb, 1, 32, 32, 6, &net.c1, NULL)
+        return
+    for n in range(nb):          # d/dh6 of sum_i g_i (h6 - c_i)^2
+        for k in range(SZ_F6):
+            s = 0
+            for i in range(10):
+                s = s + a.g_out[n * 10 + i] * (a.h6[n * SZ_F6 + k] - net.rbf[i * SZ_F6 + k])
+            a.g_h6[n * SZ_F6 + k] = 2 * s
+    _squash_grad(a.g_h6, a.h6, nb * SZ_F6)
+    dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, 1)
+    _squash_grad(a.g_h5, a.h5, nb * SZ_C5)
+    _conv_bwd(a.g_p3, g.w5, g.b5, a.g_h5, a.q3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad)
+    _squash_grad(a.g_p3, a.q3, nb * SZ_S4)
+    subsample_backward_raw(a.g_h3, g.sc4, g.sb4, a.g_p3, a.h3, p.sc4, nb, 16, 10, 10, 1)
+    _squash_grad(a.g_h3, a.h3, nb * SZ_C3)
+    _conv_bwd(a.g_p1, g.w3, g.b3, a.g_h3, a.q1, p.w3, nb, 6, 14, 14, 16, &net.c3, a.pad)
+    _squash_grad(a.g_p1, a.q1, nb * SZ_S2)
+    subsample_backward_raw(a.g_h1, g.sc2, g.sb2, a.g_p1, a.h1, p.sc2, nb, 6, 28, 28, 1)
+    _squash_grad(a.g_h1, a.h1, nb * SZ_C1)
+    _conv_bwd(NULL, g.w1, g.b1, a.g_h1, a.x, p.w1, nb, 1, 32, 32, 6, &net.c1, NULL)
 
-        `params` and `grads` must be the flat vectors the plan's parameter and gradient
-        arrays are views of (the caller checks). A step whose loss is not finite makes no
-        update and ends the loop.
 
-        Returns
-        -------
-        (steps done, sum over those steps of loss * N (float), correct predictions)
-        """
-        cdef Py_ssize_t steps = lrs.shape[0], P = params.shape[0], s, done = 0
-        cdef int N = self.N
-        cdef float loss
-        cdef double loss_sum = 0
-        cdef long correct = 0
-        if images.shape[0] != steps * N or images.shape[1] != 28 or images.shape[2] != 28:
-            raise ValueError(f"images must have shape ({steps * N}, 28, 28) for {steps} steps "
-                             f"of {N}, got ({images.shape[0]}, {images.shape[1]}, {images.shape[2]})")
-        if labels.shape[0] != steps * N:
-            raise ValueError(f"labels must have {steps * N} entries, got {labels.shape[0]}")
-        if grads.shape[0] != P or scale.shape[0] != P:
-            raise ValueError("params, grads and scale must have the same length")
-        if residual.shape[0] not in (0, P):
-            raise ValueError("residual must be empty or as long as params")
-        cdef bint compensated = residual.shape[0] == P
-        if lut.shape[0] != 256:
-            raise ValueError("lut must have 256 entries")
-        if steps == 0:
-            return 0, 0.0, 0
-        with nogil:
-            for s in range(steps):
-                _load_digits(self.x, &images[s * N, 0, 0], N, &lut[0])
-                self._forward(n_threads)
-                loss = self._loss(&labels[s * N])
-                if not (loss == loss and loss - loss == 0):
+cdef void _curvature(const Net* net, Act* a, int nb, const Params* sq, Params* h) noexcept nogil:
+    # SDLM's second-derivative pass (lecun98) after `_forward`: Gauss-Newton second
+    # derivatives back-propagated from the RBF data term (d2E/dx^2 = 2 at the F6 outputs)
+    # through the backward kernels with squared weights (sq) and squared inputs; writes,
+    # for every parameter, the block's sum of x^2 d2E/da^2 (biases: d2E/da^2; subsampling
+    # coefficients: s^2 d2E/da^2, s the 2x2 block sum) into h.
+    cdef int i
+    for i in range(nb * SZ_F6):
+        a.g_h6[i] = 2
+    _squash_second(a.g_h6, a.h6, nb * SZ_F6)
+    _square(a.h5sq, a.h5, nb * SZ_C5)
+    dense_backward(a.g_h5, h.w6, h.b6, a.g_h6, a.h5sq, sq.w6, nb, SZ_C5, SZ_F6, 1)
+    _squash_second(a.g_h5, a.h5, nb * SZ_C5)
+    _square(a.q3sq, a.q3, nb * SZ_S4)
+    _conv_bwd(a.g_p3, h.w5, h.b5, a.g_h5, a.q3sq, sq.w5, nb, 16, 5, 5, 120, &net.c5, a.pad)
+    _squash_second(a.g_p3, a.q3, nb * SZ_S4)
+    subsample_backward_raw(a.g_h3, a.unused, h.sb4, a.g_p3, a.h3, sq.sc4, nb, 16, 10, 10, 1)
+    _subsample_curvature(h.sc4, a.g_p3, a.h3, nb, 16, 10, 10)
+    _squash_second(a.g_h3, a.h3, nb * SZ_C3)
+    _square(a.q1sq, a.q1, nb * SZ_S2)
+    _conv_bwd(a.g_p1, h.w3, h.b3, a.g_h3, a.q1sq, sq.w3, nb, 6, 14, 14, 16, &net.c3, a.pad)
+    _squash_second(a.g_p1, a.q1, nb * SZ_S2)
+    subsample_backward_raw(a.g_h1, a.unused, h.sb2, a.g_p1, a.h1, sq.sc2, nb, 6, 28, 28, 1)
+    _subsample_curvature(h.sc2, a.g_p1, a.h1, nb, 6, 28, 28)
+    _squash_second(a.g_h1, a.h1, nb * SZ_C1)
+    _square(a.xsq, a.x, nb * SZ_X)
+    _conv_bwd(NULL, h.w1, h.b1, a.g_h1, a.xsq, sq.w1, nb, 1, 32, 32, 6, &net.c1, NULL)
+
+
+cdef void _subsample_curvature(float* hc, const float* dy, const float* x, int N, int C, int H,
+                               int W) noexcept nogil:
+    # hc[c] = sum over the block and map c of s^2 dy, s the 2x2 block sum of x.
+    cdef int OH = H // 2, OW = W // 2, n, c, i, j
+    cdef const float* xr
+    cdef double acc
+    cdef float s
+    for c in range(C):
+        acc = 0
+        for n in range(N):
+            for i in range(OH):
+                xr = x + ((n * C + c) * H + 2 * i) * W
+                for j in range(OW):
+                    s = (xr[2 * j] + xr[2 * j + 1]) + (xr[W + 2 * j] + xr[W + 2 * j + 1])
+                    acc = acc + <double>(s * s) * dy[((n * C + c) * OH + i) * OW + j]
+        hc[c] = <float>acc
+
+
+cdef double _softmax_xent(const float* logits, const int64_t* labels, float* grad, int N,
+                          float scale, float eps) noexcept nogil:
+    # Sum over the samples of the cross-entropy of softmax(logits) against the label
+    # smoothed by eps (1 - eps on the label, eps / 10 on every class; eps = 0: -log
+    # softmax(logits)[label]); grad = scale x its gradient.
+    cdef int n, k
+    cdef float m, s, zsum
+    cdef double total = 0
+    cdef const float* z
+    cdef float* g
+    for n in range(N):
+        z = logits + n * 10
+        g = grad + n * 10
+        m = z[0]
+        for k in range(1, 10):
+            if z[k] > m or z[k] != z[k]:
+                m = z[k]
+        s = 0
+        zsum = 0
+        for k in range(10):
+            g[k] = expf(z[k] - m)
+            s = s + g[k]
+            zsum = zsum + (z[k] - m)
+        if eps == 0:
+            total = total + (logf(s) - (z[labels[n]] - m))
+        else:
+            total = total + (logf(s) - (1 - eps) * (z[labels[n]] - m) - eps * 0.1 * zsum)
+        for k in range(10):
+            g[k] = (g[k] / s - eps * 0.1) * scale
+        g[labels[n]] = g[labels[n]] - (1 - eps) * scale
+    return total
+
+
+cdef double _map_loss(const float* y, const int64_t* labels, float* grad, int N, float j,
+                      float scale) noexcept nogil:
+    # LeCun eq. 9, summed over the samples: y[label] + log(e^-j + sum_i e^-y_i); grad =
+    # scale x its gradient w.r.t. y.
+    cdef int n, k
+    cdef float m, s
+    cdef double total = 0
+    cdef const float* z
+    cdef float* g
+    for n in range(N):
+        z = y + n * 10
+        g = grad + n * 10
+        m = -j
+        for k in range(10):
+            if -z[k] > m or z[k] != z[k]:
+                m = -z[k]
+        s = expf(-j - m)
+        for k in range(10):
+            g[k] = expf(-z[k] - m)
+            s = s + g[k]
+        total = total + (z[labels[n]] + logf(s) + m)
+        for k in range(10):
+            g[k] = -g[k] / s * scale
+        g[labels[n]] = g[labels[n]] + scale
+    return total
+
+
+cdef int _correct(const float* out, const int64_t* labels, int N, bint lowest) noexcept nogil:
+    # Samples whose prediction (numpy's argmax, or argmin for the RBF: the first extreme,
+    # or the first NaN) equals the label.
+    cdef int n, k, best, count = 0
+    cdef float v, b
+    cdef const float* z
+    for n in range(N):
+        z = out + n * 10
+        best = 0
+        b = z[0]
+        if b == b:
+            for k in range(1, 10):
+                v = z[k]
+                if v != v:
+                    best = k
                     break
-                correct = correct + self._correct(&labels[s * N])
-                self._backward(n_threads)
-                if compensated:
-                    scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
-                                           lrs[s], P)
-                else:
-                    scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
-                loss_sum = loss_sum + <double>loss * N
-                done = s + 1
-        return done, loss_sum, correct
+                if (v < b) if lowest else (v > b):
+                    best = k
+                    b = v
+        count = count + (best == labels[n])
+    return count
 
 
 cdef void _load_digits(float* x, const unsigned char* img, int N, const float* lut) noexcept nogil:
@@ -291,357 +500,374 @@ cdef void _load_digits(float* x, const unsigned char* img, int N, const float* l
                 xr[31] = bg
 
 
-cdef class ModernPlan(_Plan):
-    """Forward, softmax cross-entropy and backward of the modern preset for one batch
-    size.
+# ---------------------------------------------------------------------- a block of a pass
+# Modes of `_block`.
+cdef enum:
+    FORWARD = 0
+    TRAIN = 1
+    CURVATURE = 2
+    LOSS = 3
+
+
+cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcept nogil:
+    # Block `block` of the batch on thread `tid`, its gradients into slot `slot`.
+    cdef Act a
+    cdef Params g
+    cdef Params sq
+    cdef const Net* net = ps.net
+    cdef int n0 = block * _BLOCK
+    cdef int nb = min(_BLOCK, ps.N - n0)
+    if ps.keep != NULL:      # activations(): every sample keeps its own
+        _layout(&a, ps.keep, ps.N, n0, net.lecun)
+    else:
+        _layout(&a, ps.ws + tid * ps.ws_floats, _BLOCK, 0, net.lecun)
+    if ps.xu != NULL:
+        _load_digits(a.x, ps.xu + <Py_ssize_t>n0 * 784, nb, ps.lut)
+    else:
+        a.x = <float*>(ps.xf + <Py_ssize_t>n0 * SZ_X)
+    _forward(net, &a, nb, ps.out + n0 * SZ_OUT)
+    if mode == TRAIN or mode == LOSS:
+        if net.lecun:
+            ps.block_loss[block] = _map_loss(ps.out + n0 * SZ_OUT, ps.labels + n0, a.g_out, nb,
+                                             net.map_j, ps.inv_n)
+        else:
+            ps.block_loss[block] = _softmax_xent(ps.out + n0 * SZ_OUT, ps.labels + n0, a.g_out,
+                                                 nb, ps.inv_n, ps.smoothing)
+        ps.block_correct[block] = _correct(ps.out + n0 * SZ_OUT, ps.labels + n0, nb, net.lecun)
+        if mode == TRAIN:
+            _bind(&g, ps.slots + <Py_ssize_t>slot * net.P, &net.off)
+            _backward(net, &a, nb, &g)
+    elif mode == CURVATURE:
+        _bind(&g, ps.slots + <Py_ssize_t>slot * net.P, &net.off)
+        _bind(&sq, <float*>ps.sq, &net.off)
+        _curvature(net, &a, nb, &sq, &g)
+
+
+cdef void _run(const Pass* ps, float* grads, int mode, int nt) noexcept nogil:
+    # All blocks of the batch, in rounds of ROUND blocks; with grads, each round's slots
+    # are summed (in block order) into grads.
+    cdef int nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+    cdef int r0 = 0, rb, b
+    while r0 < nblocks:
+        rb = min(_ROUND, nblocks - r0)
+        if rb == 1 or nt == 1:
+            for b in range(rb):
+                _block(ps, r0 + b, b, 0, mode)
+        else:
+            for b in prange(rb, num_threads=nt, schedule="dynamic", chunksize=1):
+                _block(ps, r0 + b, b, threadid(), mode)
+        if grads != NULL:
+            _reduce(grads, ps.slots, rb, ps.net.P, r0 > 0, nt)
+        r0 = r0 + rb
+
+
+cdef void _reduce(float* out, const float* slots, int nslots, Py_ssize_t P, bint accumulate,
+                  int nt) noexcept nogil:
+    # out (+)= slots[0] + slots[1] + ... in that order, per element.
+    cdef Py_ssize_t CH = 4096
+    cdef Py_ssize_t nch = (P + CH - 1) // CH, c
+    if nt == 1 or nch == 1:
+        for c in range(nch):
+            _reduce_chunk(out, slots, nslots, P, accumulate, c * CH, min(P, c * CH + CH))
+    else:
+        for c in prange(nch, num_threads=nt, schedule="dynamic", chunksize=1):
+            _reduce_chunk(out, slots, nslots, P, accumulate, c * CH, min(P, c * CH + CH))
+
+
+cdef void _reduce_chunk(float* out, const float* slots, int nslots, Py_ssize_t P,
+                        bint accumulate, Py_ssize_t i0, Py_ssize_t i1) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef int s
+    cdef const float* src
+    if not accumulate:
+        for i in range(i0, i1):
+            out[i] = slots[i]
+    else:
+        for i in range(i0, i1):
+            out[i] = out[i] + slots[i]
+    for s in range(1, nslots):
+        src = slots + s * P
+        for i in range(i0, i1):
+            out[i] = out[i] + src[i]
+
+
+# ---------------------------------------------------------------------- from Python
+cdef inline float* _f(object a) except? NULL:
+    # Raw pointer of a C-contiguous float32 array (a read-only one is only ever read).
+    if not (cnp.PyArray_Check(a) and cnp.PyArray_TYPE(<cnp.ndarray>a) == cnp.NPY_FLOAT32
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)):
+        raise TypeError("expected a C-contiguous float32 numpy array")
+    return <float*>cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef inline int* _i(object a):
+    cdef int[::1] v = a
+    return &v[0] if v.shape[0] > 0 else NULL
+
+
+cdef void _conn(Conn* c, object conn):
+    c.nnz = conn.cidx.shape[0]
+    c.cptr, c.cidx, c.pco = _i(conn.cptr), _i(conn.cidx), _i(conn.pco)
+    c.fptr, c.fidx, c.fflag = _i(conn.fptr), _i(conn.fidx), _i(conn.fflag)
+    c.bptr, c.bidx, c.bflag = _i(conn.bptr), _i(conn.bidx), _i(conn.bflag)
+
+
+cdef class Plan:
+    """The compiled passes of one model (either preset).
 
     Parameters
     ----------
-    params, grads : dict of float32 arrays (the model's views)
-    buf : the model's buffers for this batch size
+    flat_params : float32 (P,), the model's parameter vector
+    params : dict of float32 views into flat_params, keyed "c1.weight", ...
     conns : dict of lenet_fast.ops.Connections for "c1", "c3", "c5"
+    centers : float32 (10, 84) RBF codes (lecun98) or None (modern)
+    map_j : the constant j of the MAP loss (lecun98)
+
+    Every call takes its memory from the caller: ``ws``, a float32 vector of at least
+    ``n_threads * ws_floats`` floats (the activations of one block per thread), and for
+    training ``slots``, at least ``min(blocks, ROUND) * P`` floats (one gradient vector
+    per block of a round).
     """
-    cdef float* wo
-    cdef float* bo
-    cdef float* gwo
-    cdef float* gbo
+    cdef Net net
+    cdef object keep
+    cdef readonly Py_ssize_t ws_floats
+    cdef readonly Py_ssize_t n_params
 
-    def __init__(self, params, grads, buf, conns):
-        super().__init__(params, grads, buf, conns)
-        self.wo, self.bo = _f(params["out.weight"]), _f(params["out.bias"])
-        self.gwo, self.gbo = _f(grads["out.weight"]), _f(grads["out.bias"])
+    def __init__(self, flat_params, params, conns, centers=None, float map_j=0):
+        cdef float* base = _f(flat_params)
+        cdef Offsets o
+        lecun = centers is not None
+        self.keep = (flat_params, params, conns, centers)
 
-    cdef void _forward(self, int nt) noexcept nogil:
-        cdef int N = self.N, i, n0 = 0, nb
-        while n0 < N:
-            nb = min(CHUNK, N - n0)
-            _conv_fwd(self.a1 + n0 * 4704, self.x + n0 * 1024, self.w1, self.b1, nb, 1, 32, 32,
-                      6, self.c1, nt)
-            maxpool_forward_raw(self.p1 + n0 * 1176, self.a1 + n0 * 4704, nb, 6, 28, 28, True, nt)
-            _conv_fwd(self.a3 + n0 * 1600, self.p1 + n0 * 1176, self.w3, self.b3, nb, 6, 14, 14,
-                      16, self.c3, nt)
-            maxpool_forward_raw(self.p3 + n0 * 400, self.a3 + n0 * 1600, nb, 16, 10, 10, True, nt)
-            _conv_fwd(self.a5 + n0 * 120, self.p3 + n0 * 400, self.w5, self.b5, nb, 16, 5, 5,
-                      120, self.c5, nt)
-            n0 = n0 + nb
-        for i in range(N * 120):
-            self.h5[i] = _relu(self.a5[i])
-        dense_forward(self.a6, self.h5, self.w6, self.b6, N, 120, 84, nt)
-        for i in range(N * 84):
-            self.h6[i] = _relu(self.a6[i])
-        dense_forward(self.out, self.h6, self.wo, self.bo, N, 84, 10, nt)
+        def at(name):
+            if name not in params:
+                return 0
+            return (params[name].__array_interface__["data"][0]
+                    - flat_params.__array_interface__["data"][0]) // 4
 
-    cdef void _backward(self, int nt) noexcept nogil:
-        cdef int N = self.N, i, n0 = 0, nb
-        cdef bint acc
-        dense_backward(self.g_h6, self.gwo, self.gbo, self.g_out, self.h6, self.wo, N, 84, 10, nt)
-        for i in range(N * 84):
-            if not self.a6[i] > 0:
-                self.g_h6[i] = 0
-        dense_backward(self.g_h5, self.gw6, self.gb6, self.g_h6, self.h5, self.w6, N, 120, 84, nt)
-        for i in range(N * 120):
-            self.g_a5[i] = self.g_h5[i] if self.h5[i] > 0 else 0
-        while n0 < N:
-            nb = min(CHUNK, N - n0)
-            acc = n0 > 0
-            _conv_bwd(self.g_p3 + n0 * 400, self.gw5, self.gb5, self.g_a5 + n0 * 120,
-                      self.p3 + n0 * 400, self.w5, nb, 16, 5, 5, 120, self.c5, self.scratch, nt,
-                      acc)
-            maxpool_backward_raw(self.g_h3 + n0 * 1600, self.g_p3 + n0 * 400, self.a3 + n0 * 1600,
-                                 nb, 16, 10, 10, True, nt)
-            _conv_bwd(self.g_p1 + n0 * 1176, self.gw3, self.gb3, self.g_h3 + n0 * 1600,
-                      self.p1 + n0 * 1176, self.w3, nb, 6, 14, 14, 16, self.c3, self.scratch, nt,
-                      acc)
-            maxpool_backward_raw(self.g_h1 + n0 * 4704, self.g_p1 + n0 * 1176, self.a1 + n0 * 4704,
-                                 nb, 6, 28, 28, True, nt)
-            _conv_bwd(NULL, self.gw1, self.gb1, self.g_h1 + n0 * 4704, self.x + n0 * 1024,
-                      self.w1, nb, 1, 32, 32, 6, self.c1, NULL, nt, acc)
-            n0 = n0 + nb
+        o.w1, o.b1 = at("c1.weight"), at("c1.bias")
+        o.sc2, o.sb2 = at("s2.coef"), at("s2.bias")
+        o.w3, o.b3 = at("c3.weight"), at("c3.bias")
+        o.sc4, o.sb4 = at("s4.coef"), at("s4.bias")
+        o.w5, o.b5 = at("c5.weight"), at("c5.bias")
+        o.w6, o.b6 = at("f6.weight"), at("f6.bias")
+        o.wo, o.bo = at("out.weight"), at("out.bias")
+        self.net.lecun = lecun
+        self.net.off = o
+        self.net.P = flat_params.shape[0]
+        _bind(&self.net.p, base, &self.net.off)
+        _conn(&self.net.c1, conns["c1"])
+        _conn(&self.net.c3, conns["c3"])
+        _conn(&self.net.c5, conns["c5"])
+        self.net.rbf = _f(centers) if lecun else NULL
+        self.net.map_j = map_j
+        self.ws_floats = workspace_floats(_BLOCK, lecun)
+        self.n_params = self.net.P
 
-    cdef float _loss(self, const int64_t* labels) noexcept nogil:
-        return _softmax_xent(self.out, labels, self.g_out, self.N)
+    cdef int _setup(self, Pass* ps, object x, object out, object ws, object lut,
+                    int nt) except -1:
+        ps.net = &self.net
+        ps.xf = NULL
+        ps.xu = NULL
+        ps.keep = NULL
+        ps.slots = NULL
+        ps.labels = NULL
+        ps.sq = NULL
+        if not (cnp.PyArray_Check(x) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
+            raise TypeError("x must be a C-contiguous numpy array")
+        if x.dtype == np.uint8:
+            if x.shape[1:] != (28, 28):
+                raise ValueError("uint8 x must have shape (N, 28, 28)")
+            ps.N = x.shape[0]
+            ps.xu = <const unsigned char*>cnp.PyArray_DATA(x)
+            if lut is None or lut.shape != (256,):
+                raise ValueError("uint8 input needs a 256-entry lut")
+            ps.lut = _f(lut)
+        else:
+            if x.shape[1:] != (1, 32, 32):
+                raise ValueError("float32 x must have shape (N, 1, 32, 32)")
+            ps.N = x.shape[0]
+            ps.xf = _f(x)
+        if out.shape != (ps.N, 10):
+            raise ValueError(f"out must have shape ({ps.N}, 10)")
+        ps.out = _f(out)
+        if nt < 1:
+            raise ValueError("n_threads must be >= 1")
+        if ws is not None:
+            if ws.shape[0] < nt * self.ws_floats:
+                raise ValueError(f"ws must hold {nt} x {self.ws_floats} floats")
+            ps.ws = _f(ws)
+        ps.ws_floats = self.ws_floats
+        ps.inv_n = 1.0 / ps.N if ps.N else 0
+        ps.smoothing = 0
+        return 0
 
+    cdef int _need_slots(self, Pass* ps, object slots) except -1:
+        cdef Py_ssize_t nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+        if slots.shape[0] < min(nblocks, _ROUND) * self.net.P:
+            raise ValueError("slots too small")
+        ps.slots = _f(slots)
+        return 0
 
-cdef inline float _relu(float a) noexcept nogil:
-    # max(a, 0) that keeps NaN, as np.maximum(a, 0).
-    return a if (a > 0 or a != a) else 0
-
-
-cdef float _softmax_xent(const float* logits, const int64_t* labels, float* grad,
-                         int N) noexcept nogil:
-    # Mean over the batch of -log softmax(logits)[label]; grad = its gradient (N, 10).
-    cdef int n, k
-    cdef float m, s, total = 0
-    cdef const float* z
-    cdef float* g
-    for n in range(N):
-        z = logits + n * 10
-        g = grad + n * 10
-        m = z[0]
-        for k in range(1, 10):
-            if z[k] > m or z[k] != z[k]:
-                m = z[k]
-        s = 0
-        for k in range(10):
-            g[k] = expf(z[k] - m)
-            s = s + g[k]
-        total = total + (logf(s) - (z[labels[n]] - m))
-        for k in range(10):
-            g[k] = g[k] / s / N
-        g[labels[n]] = g[labels[n]] - 1.0 / N
-    return total / N
-
-
-cdef void _squash(float* out, const float* a, int n, int nt) noexcept nogil:
-    # out = A tanh(S a), elementwise (chunks of 1024 in parallel; any thread count gives
-    # the same values).
-    cdef int c, i, end
-    cdef int nchunk = (n + 1023) // 1024
-    for c in prange(nchunk, num_threads=nt, schedule="static"):
-        i = c * 1024
-        end = min(n, i + 1024)
-        while i + 8 <= end:
-            lf_store(out + i, lf_mul(lf_bcast(TANH_A), lf_tanh(lf_mul(lf_bcast(TANH_S),
-                                                                     lf_load(a + i)))))
-            i = i + 8
-        while i < end:
-            out[i] = TANH_A * tanhf(TANH_S * a[i])
-            i = i + 1
-
-
-cdef void _squash_grad(float* g, const float* h, int n, int nt) noexcept nogil:
-    # g *= f'(a) from the output h = f(a): f'(a) = S / A (A^2 - h^2).
-    cdef int c, i, end
-    cdef int nchunk = (n + 1023) // 1024
-    cdef float k = TANH_S / TANH_A, a2 = TANH_A * TANH_A
-    for c in prange(nchunk, num_threads=nt, schedule="static"):
-        end = min(n, c * 1024 + 1024)
-        for i in range(c * 1024, end):
-            g[i] = g[i] * (k * (a2 - h[i] * h[i]))
-
-
-cdef float _map_loss(const float* y, const int64_t* labels, float* grad, int N,
-                     float j) noexcept nogil:
-    # LeCun eq. 9: mean of y[label] + log(e^-j + sum_i e^-y_i); grad w.r.t. y (N, 10).
-    cdef int n, k
-    cdef float m, s, total = 0
-    cdef const float* z
-    cdef float* g
-    for n in range(N):
-        z = y + n * 10
-        g = grad + n * 10
-        m = -j
-        for k in range(10):
-            if -z[k] > m or z[k] != z[k]:
-                m = -z[k]
-        s = expf(-j - m)
-        for k in range(10):
-            g[k] = expf(-z[k] - m)
-            s = s + g[k]
-        total = total + (z[labels[n]] + logf(s) + m)
-        for k in range(10):
-            g[k] = -g[k] / s / N
-        g[labels[n]] = g[labels[n]] + 1.0 / N
-    return total / N
-
-
-cdef class LeCunPlan(_Plan):
-    """Forward, MAP loss and backward of the lecun98 preset for one batch size.
-
-    Parameters
-    ----------
-    params, grads : dict of float32 arrays (the model's views)
-    centers : float32 (10, 84), the fixed RBF codes
-    buf : the model's buffers for this batch size
-    conns : dict of lenet_fast.ops.Connections for "c1", "c3", "c5"
-    map_j : the constant j of the MAP loss
-    """
-    cdef float map_j
-    cdef const float* rbf
-    cdef float* sc2
-    cdef float* sb2
-    cdef float* sc4
-    cdef float* sb4
-    cdef float* gsc2
-    cdef float* gsb2
-    cdef float* gsc4
-    cdef float* gsb4
-    cdef float* h1
-    cdef float* q1
-    cdef float* h3
-    cdef float* q3
-
-    def __init__(self, params, grads, centers, buf, conns, float map_j):
-        super().__init__(params, grads, buf, conns, centers)
-        self.map_j = map_j
-        self.rbf = _cf(centers)
-        self.sc2, self.sb2 = _f(params["s2.coef"]), _f(params["s2.bias"])
-        self.sc4, self.sb4 = _f(params["s4.coef"]), _f(params["s4.bias"])
-        self.gsc2, self.gsb2 = _f(grads["s2.coef"]), _f(grads["s2.bias"])
-        self.gsc4, self.gsb4 = _f(grads["s4.coef"]), _f(grads["s4.bias"])
-        self.h1, self.q1, self.h3, self.q3 = _f(buf.h1), _f(buf.q1), _f(buf.h3), _f(buf.q3)
-        self.lowest_wins = True
-
-    cdef void _forward(self, int nt) noexcept nogil:
-        cdef int N = self.N, n, i, k
-        cdef float s, d
-        _conv_fwd(self.a1, self.x, self.w1, self.b1, N, 1, 32, 32, 6, self.c1, nt)
-        _squash(self.h1, self.a1, N * 6 * 784, nt)
-        subsample_forward_raw(self.p1, self.h1, self.sc2, self.sb2, N, 6, 28, 28, nt)
-        _squash(self.q1, self.p1, N * 6 * 196, nt)
-        _conv_fwd(self.a3, self.q1, self.w3, self.b3, N, 6, 14, 14, 16, self.c3, nt)
-        _squash(self.h3, self.a3, N * 16 * 100, nt)
-        subsample_forward_raw(self.p3, self.h3, self.sc4, self.sb4, N, 16, 10, 10, nt)
-        _squash(self.q3, self.p3, N * 16 * 25, nt)
-        _conv_fwd(self.a5, self.q3, self.w5, self.b5, N, 16, 5, 5, 120, self.c5, nt)
-        _squash(self.h5, self.a5, N * 120, nt)
-        dense_forward(self.a6, self.h5, self.w6, self.b6, N, 120, 84, nt)
-        _squash(self.h6, self.a6, N * 84, nt)
-        for n in range(N):          # RBF: out[n, i] = sum_j (h6[n, j] - c[i, j])^2
-            for i in range(10):
-                s = 0
-                for k in range(84):
-                    d = self.h6[n * 84 + k] - self.rbf[i * 84 + k]
-                    s = s + d * d
-                self.out[n * 10 + i] = s
-
-    cdef void _backward(self, int nt) noexcept nogil:
-        cdef int N = self.N, n, i, k
-        cdef float s
-        for n in range(N):          # d/dh6 of sum_i g_i (h6 - c_i)^2
-            for k in range(84):
-                s = 0
-                for i in range(10):
-                    s = s + self.g_out[n * 10 + i] * (self.h6[n * 84 + k] - self.rbf[i * 84 + k])
-                self.g_h6[n * 84 + k] = 2 * s
-        _squash_grad(self.g_h6, self.h6, N * 84, nt)
-        dense_backward(self.g_h5, self.gw6, self.gb6, self.g_h6, self.h5, self.w6, N, 120, 84, nt)
-        _squash_grad(self.g_h5, self.h5, N * 120, nt)
-        _conv_bwd(self.g_p3, self.gw5, self.gb5, self.g_h5, self.q3, self.w5, N, 16, 5, 5, 120,
-                  self.c5, self.scratch, nt)
-        _squash_grad(self.g_p3, self.q3, N * 16 * 25, nt)
-        subsample_backward_raw(self.g_h3, self.gsc4, self.gsb4, self.g_p3, self.h3, self.sc4,
-                               N, 16, 10, 10, nt)
-        _squash_grad(self.g_h3, self.h3, N * 16 * 100, nt)
-        _conv_bwd(self.g_p1, self.gw3, self.gb3, self.g_h3, self.q1, self.w3, N, 6, 14, 14, 16,
-                  self.c3, self.scratch, nt)
-        _squash_grad(self.g_p1, self.q1, N * 6 * 196, nt)
-        subsample_backward_raw(self.g_h1, self.gsc2, self.gsb2, self.g_p1, self.h1, self.sc2,
-                               N, 6, 28, 28, nt)
-        _squash_grad(self.g_h1, self.h1, N * 6 * 784, nt)
-        _conv_bwd(NULL, self.gw1, self.gb1, self.g_h1, self.x, self.w1, N, 1, 32, 32, 6,
-                  self.c1, NULL, nt)
-
-    cdef float _loss(self, const int64_t* labels) noexcept nogil:
-        return _map_loss(self.out, labels, self.g_out, self.N, self.map_j)
-
-    def curvature(self, hv, int n_threads):
-        """SDLM's second-derivative pass (`lenet_fast.sdlm`) over the bound batch, after
-        `forward`: back-propagates Gauss-Newton second derivatives from the RBF data
-        term (d2E/dx^2 = 2 at the F6 outputs) and writes, for every parameter, the sum
-        over the batch and every connection sharing it of ``x^2 d2E/da^2`` (weights;
-        ``s^2 d2E/da^2`` for subsampling coefficients, s the 2x2 block sum) or
-        ``d2E/da^2`` (biases) into `hv`, a dict of float32 arrays shaped and keyed like
-        the parameters. Overwrites the gradient buffers of the activations.
-
-        The layers run on the backward kernels with squared weights and inputs, so no
-        new arithmetic path is involved; d2E/dx^2 for a unit's inputs is
-        ``sum w^2 d2E/da^2``, and ``d2E/da^2 = f'(a)^2 d2E/dx^2`` (f'' dropped).
-        """
-        p = self.keep[0]
-        cdef int N = self.N
-        for name, a in p.items():
-            if hv[name].shape != a.shape or hv[name].dtype != np.float32:
-                raise ValueError(f"hv[{name!r}] must be float32 of shape {a.shape}")
-        f32 = np.float32
-        keep = [np.empty(k, f32) for k in (150, 2400, 48000, 10080, 6, 16, 16,
-                                           N * 1024, N * 1176, N * 400, N * 120)]
-        cdef float* xsq = _f(keep[7])
-        cdef float* q1sq = _f(keep[8])
-        cdef float* q3sq = _f(keep[9])
-        cdef float* h5sq = _f(keep[10])
-        cdef float* w1sq = _f(keep[0])
-        cdef float* w3sq = _f(keep[1])
-        cdef float* w5sq = _f(keep[2])
-        cdef float* w6sq = _f(keep[3])
-        cdef float* c2sq = _f(keep[4])
-        cdef float* c4sq = _f(keep[5])
-        cdef float* unused = _f(keep[6])
-        cdef float* hw1 = _f(hv["c1.weight"])
-        cdef float* hb1 = _f(hv["c1.bias"])
-        cdef float* hc2 = _f(hv["s2.coef"])
-        cdef float* hb2 = _f(hv["s2.bias"])
-        cdef float* hw3 = _f(hv["c3.weight"])
-        cdef float* hb3 = _f(hv["c3.bias"])
-        cdef float* hc4 = _f(hv["s4.coef"])
-        cdef float* hb4 = _f(hv["s4.bias"])
-        cdef float* hw5 = _f(hv["c5.weight"])
-        cdef float* hb5 = _f(hv["c5.bias"])
-        cdef float* hw6 = _f(hv["f6.weight"])
-        cdef float* hb6 = _f(hv["f6.bias"])
-        cdef int i, nt = n_threads
+    def forward(self, x, out, ws, int n_threads, lut=None):
+        """out (N, 10) <- the network on x: float32 (N, 1, 32, 32), or uint8 (N, 28, 28)
+        digits through `lut` (the 256 grey levels' input values)."""
+        cdef Pass ps
+        self._setup(&ps, x, out, ws, lut, n_threads)
+        if ps.N == 0:
+            return
         with nogil:
-            for i in range(N * 84):                   # F6 outputs: d2 y_D / dx^2 = 2
-                self.g_h6[i] = 2
-            _squash_second(self.g_h6, self.h6, N * 84)
-            _square(h5sq, self.h5, N * 120)
-            _square(w6sq, self.w6, 10080)
-            dense_backward(self.g_h5, hw6, hb6, self.g_h6, h5sq, w6sq, N, 120, 84, nt)
-            _squash_second(self.g_h5, self.h5, N * 120)
-            _square(q3sq, self.q3, N * 400)
-            _square(w5sq, self.w5, 48000)
-            _conv_bwd(self.g_p3, hw5, hb5, self.g_h5, q3sq, w5sq, N, 16, 5, 5, 120, self.c5,
-                      self.scratch, nt)
-            _squash_second(self.g_p3, self.q3, N * 400)
-            _square(c4sq, self.sc4, 16)
-            subsample_backward_raw(self.g_h3, unused, hb4, self.g_p3, self.h3, c4sq,
-                                   N, 16, 10, 10, nt)
-            _subsample_curvature(hc4, self.g_p3, self.h3, N, 16, 10, 10)
-            _squash_second(self.g_h3, self.h3, N * 1600)
-            _square(q1sq, self.q1, N * 1176)
-            _square(w3sq, self.w3, 2400)
-            _conv_bwd(self.g_p1, hw3, hb3, self.g_h3, q1sq, w3sq, N, 6, 14, 14, 16, self.c3,
-                      self.scratch, nt)
-            _squash_second(self.g_p1, self.q1, N * 1176)
-            _square(c2sq, self.sc2, 6)
-            subsample_backward_raw(self.g_h1, unused, hb2, self.g_p1, self.h1, c2sq,
-                                   N, 6, 28, 28, nt)
-            _subsample_curvature(hc2, self.g_p1, self.h1, N, 6, 28, 28)
-            _squash_second(self.g_h1, self.h1, N * 4704)
-            _square(xsq, self.x, N * 1024)
-            _square(w1sq, self.w1, 150)
-            _conv_bwd(NULL, hw1, hb1, self.g_h1, xsq, w1sq, N, 1, 32, 32, 6, self.c1, NULL, nt)
+            _run(&ps, NULL, FORWARD, n_threads)
+
+    def activations(self, x, keep, out, lut=None):
+        """As `forward` on one thread, keeping every sample's activations in `keep`
+        (``workspace_floats(N, lecun)`` floats; `layout` names its fields)."""
+        cdef Pass ps
+        self._setup(&ps, x, out, None, lut, 1)
+        if keep.shape[0] < workspace_floats(ps.N, self.net.lecun):
+            raise ValueError("keep too small")
+        ps.keep = _f(keep)
+        if ps.N == 0:
+            return
+        with nogil:
+            _run(&ps, NULL, FORWARD, 1)
+
+    def train_pass(self, x, const int64_t[::1] labels, out, grads, ws, slots,
+                   int n_threads, lut=None, float smoothing=0):
+        """Forward, mean loss and backward of the batch x (as in `forward`) with `labels`;
+        the gradient of the mean loss overwrites `grads` (float32 (P,)); with `grads`
+        None, no backward pass (the loss only). `smoothing`: label smoothing of the
+        modern preset's cross-entropy (0 <= smoothing < 1).
+
+        Returns (mean loss, correct predictions).
+        """
+        cdef Pass ps
+        cdef int nblocks, b
+        cdef double total = 0
+        cdef long correct = 0
+        cdef float* g = NULL
+        self._setup(&ps, x, out, ws, lut, n_threads)
+        if labels.shape[0] != ps.N or ps.N == 0:
+            raise ValueError(f"labels must have {ps.N} entries and the batch >= 1 sample")
+        if grads is not None:
+            if grads.shape != (self.net.P,):
+                raise ValueError("grads must be as long as the parameters")
+            self._need_slots(&ps, slots)
+            g = _f(grads)
+        nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+        bl = np.empty(nblocks, np.float64)
+        bc = np.empty(nblocks, np.int32)
+        cdef double[::1] blv = bl
+        cdef int[::1] bcv = bc
+        ps.block_loss = &blv[0]
+        ps.block_correct = &bcv[0]
+        ps.labels = &labels[0]
+        if not 0 <= smoothing < 1 or (smoothing and self.net.lecun):
+            raise ValueError("smoothing must be in [0, 1), and 0 for lecun98")
+        ps.smoothing = smoothing
+        with nogil:
+            _run(&ps, g, TRAIN if g != NULL else LOSS, n_threads)
+            for b in range(nblocks):
+                total = total + blv[b]
+                correct = correct + bcv[b]
+        return <float>(total / ps.N), correct
+
+    def curvature(self, x, hv, sq, ws, slots, int n_threads):
+        """SDLM's second-derivative pass (lecun98) over the batch x: `hv` (float32 (P,))
+        <- per parameter, the sum over the batch of the diagonal Gauss-Newton estimate
+        (see `_curvature`); `sq` holds the squared parameters."""
+        cdef Pass ps
+        if not self.net.lecun:
+            raise ValueError("the curvature pass is lecun98's")
+        out = np.empty((x.shape[0], 10), np.float32)     # held until the pass ends
+        self._setup(&ps, x, out, ws, None, n_threads)
+        self._need_slots(&ps, slots)
+        if hv.shape != (self.net.P,) or sq.shape != (self.net.P,):
+            raise ValueError("hv and sq must be as long as the parameters")
+        ps.sq = _f(sq)
+        cdef float* h = _f(hv)
+        if ps.N == 0:
+            hv[...] = 0
+            return
+        with nogil:
+            _run(&ps, h, CURVATURE, n_threads)
+
+    def train_steps(self, const unsigned char[:, :, ::1] images, const int64_t[::1] labels,
+                    const float[::1] lrs, const float[::1] scale, float[::1] params,
+                    float[::1] grads, float[::1] residual, lut, ws, slots, int n_threads):
+        """Training steps without returning to Python: for each step s, the digits
+        ``images[s*N:(s+1)*N]`` (uint8, 28x28, through `lut`) make a batch; forward, loss
+        and backward, then ``params -= lrs[s] * (scale * grads)`` (with a non-empty
+        `residual`, on the double-precision weights ``params + residual``: `lf_update`).
+
+        `params` and `grads` must be the model's flat vectors (the caller checks). A step
+        whose loss is not finite makes no update and ends the loop.
+
+        Returns
+        -------
+        (steps done, sum over those steps of loss * N (float), correct predictions)
+        """
+        cdef Py_ssize_t steps = lrs.shape[0], P = params.shape[0], s, done = 0
+        cdef int N, b, nblocks
+        cdef double total, loss_sum = 0
+        cdef float loss
+        cdef long correct = 0
+        cdef Pass ps
+        if steps == 0:
+            return 0, 0.0, 0
+        N = images.shape[0] // steps
+        if N < 1 or images.shape[0] != steps * N or images.shape[1] != 28 or images.shape[2] != 28:
+            raise ValueError(f"images must hold {steps} equal batches of 28x28 digits")
+        if labels.shape[0] != steps * N:
+            raise ValueError(f"labels must have {steps * N} entries, got {labels.shape[0]}")
+        if P != self.net.P or grads.shape[0] != P or scale.shape[0] != P:
+            raise ValueError("params, grads and scale must be as long as the parameters")
+        if residual.shape[0] not in (0, P):
+            raise ValueError("residual must be empty or as long as params")
+        cdef bint compensated = residual.shape[0] == P
+        out = np.empty((N, 10), np.float32)
+        self._setup(&ps, np.asarray(images[:N]), out, ws, lut, n_threads)
+        self._need_slots(&ps, slots)
+        nblocks = (N + _BLOCK - 1) // _BLOCK
+        bl = np.empty(nblocks, np.float64)
+        bc = np.empty(nblocks, np.int32)
+        cdef double[::1] blv = bl
+        cdef int[::1] bcv = bc
+        ps.block_loss = &blv[0]
+        ps.block_correct = &bcv[0]
+        with nogil:
+            for s in range(steps):
+                ps.xu = &images[s * N, 0, 0]
+                ps.labels = &labels[s * N]
+                _run(&ps, &grads[0], TRAIN, n_threads)
+                total = 0
+                for b in range(nblocks):
+                    total = total + blv[b]
+                loss = <float>(total / N)
+                if not (loss == loss and loss - loss == 0):
+                    break
+                for b in range(nblocks):
+                    correct = correct + bcv[b]
+                if compensated:
+                    scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
+                                           lrs[s], P)
+                else:
+                    scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
+                loss_sum = loss_sum + <double>loss * N
+                done = s + 1
+        return done, loss_sum, correct
 
 
-cdef void _square(float* out, const float* a, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = a[i] * a[i]
-
-
-cdef void _squash_second(float* d, const float* h, Py_ssize_t n) noexcept nogil:
-    # d *= f'(a)^2 from the output h = f(a): f'(a) = S / A (A^2 - h^2) (f'' dropped).
-    cdef Py_ssize_t i
-    cdef float k = TANH_S / TANH_A, a2 = TANH_A * TANH_A, fp
-    for i in range(n):
-        fp = k * (a2 - h[i] * h[i])
-        d[i] = d[i] * (fp * fp)
-
-
-cdef void _subsample_curvature(float* hc, const float* dy, const float* x, int N, int C, int H,
-                               int W) noexcept nogil:
-    # hc[c] = sum over the batch and map c of s^2 dy, s the 2x2 block sum of x; serial,
-    # in a fixed order (the result must not depend on the thread count).
-    cdef int OH = H // 2, OW = W // 2, n, c, i, j
-    cdef const float* xr
-    cdef double acc
-    cdef float s
-    for c in range(C):
-        acc = 0
-        for n in range(N):
-            for i in range(OH):
-                xr = x + ((n * C + c) * H + 2 * i) * W
-                for j in range(OW):
-                    s = (xr[2 * j] + xr[2 * j + 1]) + (xr[W + 2 * j] + xr[W + 2 * j + 1])
-                    acc = acc + <double>(s * s) * dy[((n * C + c) * OH + i) * OW + j]
-        hc[c] = <float>acc
+def layout(Py_ssize_t n, bint lecun):
+    """{field: (offset, floats per sample)} of a workspace for n samples (`activations`)."""
+    names = ["x", "a1", "p1", "a3", "p3", "a5", "h5", "a6", "h6", "g_out", "g_h6", "g_h5",
+             "g_a5", "g_p3", "g_h3", "g_p1", "g_h1", "pad", "h1", "q1", "h3", "q3", "xsq",
+             "q1sq", "q3sq", "h5sq"]
+    sizes = [SZ_X, SZ_C1, SZ_S2, SZ_C3, SZ_S4, SZ_C5, SZ_C5, SZ_F6, SZ_F6, SZ_OUT, SZ_F6,
+             SZ_C5, SZ_C5, SZ_S4, SZ_C3, SZ_S2, SZ_C1, SZ_C3PAD] + [
+             s if lecun else 0 for s in (SZ_C1, SZ_S2, SZ_C3, SZ_S4, SZ_X, SZ_S2, SZ_S4, SZ_C5)]
+    result, off = {}, 0
+    for name, size in zip(names, sizes):
+        result[name] = (off, size)
+        off += n * size
+    return result

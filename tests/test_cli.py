@@ -377,11 +377,11 @@ def test_ctrl_c_saves_checkpoint_and_prints_resume_command(two_epochs, tmp_path,
     original = LeNet5.train_step
     calls = {"n": 0}
 
-    def interrupting_step(self, x, y, optimizer):
+    def interrupting_step(self, x, y, optimizer, **kw):
         calls["n"] += 1
         if calls["n"] == 20:  # 16 batches per epoch: epoch 2, batch 4
             signal.raise_signal(signal.SIGINT)
-        return original(self, x, y, optimizer)
+        return original(self, x, y, optimizer, **kw)
 
     monkeypatch.setattr(LeNet5, "train_step", interrupting_step)
     out_path = tmp_path / "model.npz"

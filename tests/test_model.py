@@ -526,23 +526,123 @@ def test_thread_count_can_change_on_a_model(batch):
 
 
 @pytest.mark.parametrize("variant", ["modern", "lecun98"])
-def test_activation_buffers_are_reused(variant, batch):
+def test_scratch_memory_is_reused(variant, batch):
+    """Calls take their scratch memory from the model's pools and give it back: a second
+    call of the same kind allocates nothing new."""
     x, y = batch
+    model = LeNet5(variant, seed=0, n_threads=2)
+    model.forward(x[:40])
+    model.train_step(x[:40], y[:40], SGD(lr=0.01))
+    ws, slots = list(model._workspaces._spare), list(model._slots._spare)
+    assert len(ws) == 1 and len(slots) == 1
+    model.forward(x[:40])
+    model.predict(x[:33])
+    model.train_step(x[:40], y[:40], SGD(lr=0.01))
+    assert model._workspaces._spare == ws and model._workspaces._spare[0] is ws[0]
+    assert model._slots._spare[0] is slots[0]
+
+
+@pytest.mark.parametrize("variant", ["modern", "lecun98"])
+def test_concurrent_calls_on_one_model_are_correct(variant, batch, digits):
+    """Issue 13: one model used from many Python threads at once (a threaded server).
+    Every call must equal the same call made alone, bit for bit (before the fix, calls of
+    one batch size shared activation buffers)."""
+    import threading
+
+    x, y = batch
+    digits = digits[0]
+    model = LeNet5(variant, seed=4, n_threads=2)
+    sizes = [1, 3, 16, 17, 40, 64]
+    want = {n: (model.forward(x[:n]), model.predict(digits[-n:]),
+                model.loss(x[:n], y[:n])[0]) for n in sizes}
+    errors = []
+
+    def worker(k):
+        rng = np.random.default_rng(k)
+        try:
+            for _ in range(60):
+                n = int(rng.choice(sizes))
+                if not np.array_equal(model.forward(x[:n]), want[n][0]):
+                    errors.append(("forward", n))
+                if not np.array_equal(model.predict(digits[-n:]), want[n][1]):
+                    errors.append(("predict", n))
+                if model.loss(x[:n], y[:n])[0] != want[n][2]:
+                    errors.append(("loss", n))
+        except Exception as exc:            # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_batch_size_must_be_a_positive_integer(batch):
+    x, _ = batch
+    model = LeNet5("modern", seed=0)
+    for bad in (0, -1, 2.5, True, None):
+        for call in (model.predict, model.predict_proba, model.scores):
+            with pytest.raises(ValueError, match="batch_size"):
+                call(x[:4], batch_size=bad)
+    assert np.array_equal(model.predict(x[:10], batch_size=3), model.predict(x[:10]))
+
+
+@pytest.mark.parametrize("variant", ["modern", "lecun98"])
+def test_empty_training_batch_is_refused(variant):
+    """An empty batch has no mean loss: a ValueError, the same in every build."""
     model = LeNet5(variant, seed=0)
-    assert model._buffers == {}
-    model.forward(x[:10])
-    assert list(model._buffers) == [10]
-    buf = model._buffers[10]
-    model.forward(x[10:20])
-    model.loss_and_grads(x[:10], y[:10])
-    model.predict(x[:10])
-    model.train_step(x[:10], y[:10], SGD(lr=0.01))
-    assert list(model._buffers) == [10], "same batch size must not allocate new buffers"
-    assert model._buffers[10] is buf
-    # Other sizes get their own set, and the cache stays bounded.
-    for n in (1, 2, 3, 4, 5, 6):
-        model.forward(x[:n])
-    assert len(model._buffers) <= 4
+    x = np.empty((0, 1, 32, 32), np.float32)
+    y = np.empty(0, np.int64)
+    for call in (lambda: model.train_step(x, y, SGD(lr=0.1)), lambda: model.loss_and_grads(x, y),
+                 lambda: model.loss(x, y)):
+        with pytest.raises(ValueError, match="empty"):
+            call()
+    assert model.predict(np.empty((0, 28, 28), np.uint8)).shape == (0,)
+
+
+def test_train_step_needs_an_optimizer(batch):
+    x, y = batch
+    model = LeNet5("modern", seed=0)
+    before = model.flat_params.copy()
+    with pytest.raises(TypeError, match="optimizer"):
+        model.train_step(x[:4], y[:4], None)
+    assert np.array_equal(model.flat_params, before)
+
+
+@pytest.mark.parametrize("variant", ["modern", "lecun98"])
+def test_uint8_digits_train_like_their_preprocessed_copy(variant, batch, digits):
+    """train_step and loss_and_grads take raw uint8 digits (preprocessed inside the
+    compiled pass) and give the same bits as the float32 input."""
+    x, y = batch
+    digits = digits[0]
+    model = LeNet5(variant, seed=1, n_threads=2)
+    l8, g8 = model.loss_and_grads(digits[:37], y[:37])
+    l32, g32 = model.loss_and_grads(preprocess(digits[:37]), y[:37])
+    assert l8 == l32 and all(np.array_equal(g8[k], g32[k]) for k in g8)
+
+
+@pytest.mark.parametrize("variant", ["modern", "lecun98"])
+def test_activations(variant, batch):
+    x, _ = batch
+    model = LeNet5(variant, seed=2, n_threads=2)
+    acts = model.activations(x[:20])
+    shapes = {"input": (20, 1, 32, 32), "c1": (20, 6, 28, 28), "s2": (20, 6, 14, 14),
+              "c3": (20, 16, 10, 10), "s4": (20, 16, 5, 5), "c5": (20, 120), "f6": (20, 84),
+              "output": (20, 10)}
+    assert {k: v.shape for k, v in acts.items()} == shapes
+    assert np.array_equal(acts["output"], model.forward(x[:20]))
+    p = model.params
+    if variant == "modern":
+        c1 = np.maximum(R.conv_forward(x[:20].astype(np.float64), p["c1.weight"], p["c1.bias"]), 0)
+        np.testing.assert_allclose(acts["c1"], c1, rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(acts["s2"], R.maxpool_forward(acts["c1"]))
+    else:
+        f = R.scaled_tanh_forward
+        c1 = f(R.conv_forward(x[:20].astype(np.float64), p["c1.weight"], p["c1.bias"]))
+        np.testing.assert_allclose(acts["c1"], c1, rtol=1e-4, atol=1e-5)
+    assert not np.shares_memory(acts["input"], x)
 
 
 # ----------------------------------------------------------------------------- RBF codes
@@ -562,9 +662,9 @@ def test_rbf_codes():
 
 @pytest.mark.parametrize("variant", ["modern", "lecun98"])
 def test_batches_larger_than_a_chunk(variant):
-    """The modern plan runs the convolutions on chunks of 32 samples and adds the weight
-    gradients chunk by chunk: a batch of 70 (32 + 32 + 6) must give the mean of its
-    parts' gradients, and the same bits at 1, 2 and 4 threads (both presets)."""
+    """A pass runs blocks of 16 samples and sums their weight gradients in block order:
+    a batch of 70 (four blocks of 16 and one of 6) must give the mean of its parts'
+    gradients, and the same bits at 1, 2 and 4 threads (both presets)."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((70, 1, 32, 32)).astype(np.float32)
     y = rng.integers(0, 10, 70)

@@ -319,16 +319,15 @@ def test_estimate_on_lecun98_matches_the_reference_and_is_sane(few_digits):
 
 
 def test_compiled_curvature_pass_equals_the_per_layer_pass(few_digits):
-    """`LeCunPlan.curvature` (what the estimate runs) against `second_derivative_backward`
-    (the same pass through the checked per-layer functions), C3 sparse and dense."""
+    """`LeNet5.gauss_newton_diagonal` (the compiled pass the estimate runs) against
+    `second_derivative_backward` (the same pass through the checked per-layer functions),
+    C3 sparse and dense, over more than one block of samples."""
     x, _ = few_digits
+    x = np.concatenate([x] * 4)      # 24 samples: two blocks
     for c3 in ("lecun", "full"):
         model = LeNet5("lecun98", c3=c3, seed=2, n_threads=2)
-        buf = model._load_input(x)
-        model._forward(buf)
-        per_layer = sdlm.second_derivative_backward(model, buf)
-        compiled = np.full_like(model.flat_params, np.nan)
-        buf.plan.curvature(sdlm.hessian_views(model, compiled), 2)
+        per_layer = sdlm.second_derivative_backward(model, model.activations(x))
+        compiled = model.gauss_newton_diagonal(x)
         for name, value in sdlm.hessian_views(model, compiled).items():
             _assert_close(value, sdlm.hessian_views(model, per_layer)[name], f"{c3} {name}",
                           rtol=2e-5)

@@ -8,6 +8,8 @@ import os
 import signal
 
 import numpy as np
+
+from lenet_fast.datasets import preprocess
 import pytest
 
 from lenet_fast import checkpoint
@@ -178,12 +180,12 @@ def _interrupt_at(monkeypatch, model, call, times=1):
     real_step = model.train_step
     calls = []
 
-    def step(x, y, opt):
+    def step(x, y, opt, **kw):
         calls.append(1)
         if len(calls) == call:
             for _ in range(times):
                 signal.raise_signal(signal.SIGINT)
-        return real_step(x, y, opt)
+        return real_step(x, y, opt, **kw)
 
     monkeypatch.setattr(model, "train_step", step)
     return calls
@@ -306,11 +308,12 @@ def test_nan_batch_is_not_applied(train_small, monkeypatch):
     real_step = model.train_step
     snapshots = []
 
-    def step(x, y, o):
+    def step(x, y, o, **kw):
         snapshots.append(model.flat_params.copy())
         if len(snapshots) == 4:
-            x[1, 0, 10, 10] = np.nan  # the trainer's batch buffer
-        return real_step(x, y, o)
+            x = preprocess(x)         # the trainer passes uint8 digits
+            x[1, 0, 10, 10] = np.nan
+        return real_step(x, y, o, **kw)
 
     monkeypatch.setattr(model, "train_step", step)
     with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1, batch 4"):

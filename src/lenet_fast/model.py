@@ -104,39 +104,31 @@ class ParamDict(dict):
         raise TypeError("parameters are fixed; assign into existing names")
 
 
-class _Buffers:
-    """Activations and their gradients for one batch size."""
+class _Pool:
+    """Reusable scratch memory, safe to share between Python threads.
 
-    def __init__(self, n, variant):
-        f = np.float32
-        e = np.empty
-        self.n = n
-        self.x = e((n, 1, 32, 32), f)
-        self.a1 = e((n, 6, 28, 28), f)   # C1 pre-activation
-        self.p1 = e((n, 6, 14, 14), f)   # modern: relu(max); lecun98: S2 pre-activation
-        self.a3 = e((n, 16, 10, 10), f)
-        self.p3 = e((n, 16, 5, 5), f)
-        self.a5 = e((n, 120, 1, 1), f)
-        self.h5 = e((n, 120), f)
-        self.a6 = e((n, 84), f)
-        self.h6 = e((n, 84), f)
-        self.out = e((n, 10), f)
-        if variant == "lecun98":
-            self.h1 = e((n, 6, 28, 28), f)   # squashed C1 output
-            self.h3 = e((n, 16, 10, 10), f)  # squashed C3 output
-            self.q1 = e((n, 6, 14, 14), f)   # squashed S2 output
-            self.q3 = e((n, 16, 5, 5), f)    # squashed S4 output
-        # gradients
-        self.g_h1 = e((n, 6, 28, 28), f)
-        self.g_p1 = e((n, 6, 14, 14), f)
-        self.g_h3 = e((n, 16, 10, 10), f)
-        self.g_p3 = e((n, 16, 5, 5), f)
-        self.g_a5 = e((n, 120, 1, 1), f)
-        self.g_h5 = e((n, 120), f)
-        self.g_h6 = e((n, 84), f)
-        self.g_out = e((n, 10), f)
-        # zero-padded dy for the input gradient of C3 (the largest that needs one)
-        self.scratch = e(_conv.scratch_size(n, 16, 14, 14), f)
+    `take` hands out an array that no other call holds (a spare one of at least `size`
+    floats, or a new one) and `give` returns it. ``list.pop`` and ``list.append`` are
+    atomic in CPython, so concurrent calls never get the same array.
+    """
+
+    def __init__(self):
+        self._spare = []
+
+    def take(self, size):
+        spare = self._spare
+        for _ in range(len(spare)):
+            try:
+                a = spare.pop()
+            except IndexError:
+                break
+            if a.shape[0] >= size:
+                return a
+        return np.empty(size, np.float32)
+
+    def give(self, a):
+        if len(self._spare) < 8:
+            self._spare.append(a)
 
 
 class LeNet5:
@@ -200,7 +192,11 @@ class LeNet5:
         self.rbf_centers = RBF_CODES.copy() if variant == "lecun98" else None
         if self.rbf_centers is not None:
             self.rbf_centers.setflags(write=False)
-        self._buffers = {}
+        self._plan = _net.Plan(self.flat_params, self.params, self._conn, self.rbf_centers,
+                               MAP_J)
+        self._workspaces = _Pool()   # per-thread activations of one block each
+        self._slots = _Pool()        # per-block gradient vectors of a training pass
+        self.last_output = None
         self.history = []
         self.reset_parameters(seed)
 
@@ -237,47 +233,48 @@ class LeNet5:
         c3_unconnected = (~self.table).sum() * 25
         return int(self.flat_params.size - c3_unconnected)
 
-    def _buf(self, n):
-        buf = self._buffers.get(n)
-        if buf is None:
-            if len(self._buffers) >= 4:
-                self._buffers.pop(next(iter(self._buffers)))
-            buf = self._buffers[n] = _Buffers(n, self.variant)
-            if self.variant == "modern":
-                buf.plan = _net.ModernPlan(self.params, self.grads, buf, self._conn)
-            else:
-                buf.plan = _net.LeCunPlan(self.params, self.grads, self.rbf_centers, buf,
-                                          self._conn, MAP_J)
-        return buf
-
     # ------------------------------------------------------------------ passes
-    def _forward(self, buf):
-        """Forward pass on buf.x (one compiled call); fills buf.out and the activations."""
-        buf.plan.forward(self._nt)
-        return buf.out
+    # Each call takes its own scratch memory from the pools (and returns it), so calls
+    # from several Python threads at once never share activations.
+    def _call(self, fn, n, nt, slots=False):
+        ws = self._workspaces.take(nt * self._plan.ws_floats)
+        sl = None
+        if slots:
+            blocks = min(-(-n // _net.BLOCK), _net.ROUND)
+            sl = self._slots.take(blocks * self._plan.n_params)
+        try:
+            return fn(ws, sl)
+        finally:
+            self._workspaces.give(ws)
+            if sl is not None:
+                self._slots.give(sl)
 
-    #: Below this batch size a training pass runs on one thread: its ~40 layer-sized
-    #: parallel regions cost more in start-up and joins than the work they share
-    #: (measured, modern, batch 1: 4,841 img/s on 1 thread, 3,313 on 2). Results do
-    #: not depend on the thread count.
-    SERIAL_TRAIN_BELOW = 4
+    def _threads_for(self, n):
+        # A pass runs blocks of _net.BLOCK samples, one thread each: more threads than
+        # blocks would only wait.
+        return max(1, min(self._nt, -(-n // _net.BLOCK)))
 
-    def _train_threads(self, n):
-        return 1 if n < self.SERIAL_TRAIN_BELOW else self._nt
+    def _outputs(self, x):
+        """Network output (N, 10) for checked input (float32 (N,1,32,32) or uint8 (N,28,28))."""
+        n = x.shape[0]
+        out = np.empty((n, 10), np.float32)
+        if n:
+            nt = self._threads_for(n)
+            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT), n, nt)
+        return out
 
-    def _train_pass(self, buf, labels):
-        """Forward, loss and (when the loss is finite) backward on buf.x, in one compiled
-        call: returns the mean loss; the gradients overwrite self.grads."""
-        return buf.plan.train_pass(labels, self._train_threads(buf.n))
+    def _train_pass(self, x, labels, label_smoothing=0.0):
+        """Forward, loss and backward of a checked batch in one compiled call: returns
+        (mean loss, correct predictions, outputs); the gradients overwrite self.grads."""
+        n = x.shape[0]
+        out = np.empty((n, 10), np.float32)
+        nt = self._threads_for(n)
+        loss, correct = self._call(
+            lambda ws, sl: self._plan.train_pass(x, labels, out, self.flat_grads, ws, sl, nt,
+                                                 _LUT, label_smoothing), n, nt, slots=True)
+        return loss, correct, out
 
     # ------------------------------------------------------------------ public API
-    def _load_input(self, x):
-        """A buffer set whose .x holds the float32 (N,1,32,32) batch x."""
-        x = _check_input(x)
-        buf = self._buf(x.shape[0])
-        np.copyto(buf.x, x)
-        return buf
-
     def forward(self, x):
         """Network output for a batch.
 
@@ -291,23 +288,27 @@ class LeNet5:
         float32 (N, 10)
             Logits (modern) or RBF distances, lower is better (lecun98).
         """
-        if _check_input(x).shape[0] == 0:
-            return np.empty((0, 10), np.float32)
-        return self._forward(self._load_input(x)).copy()
+        return self._outputs(_as_c(_check_input(x)))
 
     def scores(self, x, batch_size=1000):
         """Class scores, higher is better, for preprocessed or raw uint8 images.
 
-        Logits (modern) or negated RBF distances (lecun98), float32 (N, 10).
+        Parameters
+        ----------
+        x : float32 (N, 1, 32, 32) or uint8 (N, 28, 28) (or one (28, 28) digit)
+        batch_size : int >= 1
+            Images per compiled call (bounds the memory of each call, not the result).
+
+        Returns
+        -------
+        float32 (N, 10)
+            Logits (modern) or negated RBF distances (lecun98).
         """
-        x = _as_model_input(x)
+        x = _as_c(_as_model_input(x))
+        batch_size = _positive_int("batch_size", batch_size)
         out = np.empty((x.shape[0], 10), np.float32)
         for start in range(0, x.shape[0], batch_size):
-            chunk = x[start:start + batch_size]
-            if chunk.dtype == np.uint8:
-                chunk = preprocess(chunk)
-            buf = self._load_input(chunk)
-            out[start:start + len(chunk)] = self._forward(buf)
+            out[start:start + batch_size] = self._outputs(x[start:start + batch_size])
         if self.variant == "lecun98":
             np.negative(out, out=out)
         return out
@@ -329,22 +330,65 @@ class LeNet5:
         s /= s.sum(axis=1, keepdims=True)
         return s
 
-    def loss(self, x, y):
-        """Mean loss over a batch without gradients: (loss: float, output (N, 10) view).
+    def activations(self, x):
+        """Every layer's output for a batch, as new arrays.
 
-        The output view is valid until the next call on a batch of the same size.
+        Parameters
+        ----------
+        x : float32 (N, 1, 32, 32) or uint8 (N, 28, 28)
+
+        Returns
+        -------
+        dict of float32 arrays
+            "input" (N, 1, 32, 32), the preprocessed images; "c1" (N, 6, 28, 28), "s2"
+            (N, 6, 14, 14), "c3" (N, 16, 10, 10), "s4" (N, 16, 5, 5), "c5" (N, 120), "f6"
+            (N, 84): each layer's output after its nonlinearity (modern: ReLU, the
+            pooling layers' max of it; lecun98: the scaled tanh); "output" (N, 10):
+            logits (modern) or RBF distances (lecun98), as `forward`.
         """
-        buf = self._load_input(x)
-        labels = _check_labels(y, buf.n)
-        self._forward(buf)
-        return buf.plan.loss(labels), buf.out
+        x = _as_c(_as_model_input(x))
+        n = x.shape[0]
+        lecun = self.variant == "lecun98"
+        keep = np.zeros(_net.workspace_floats(n, lecun), np.float32)
+        out = np.empty((n, 10), np.float32)
+        if n:
+            self._plan.activations(x, keep, out, _LUT)
+        fields = _net.layout(n, lecun)
+
+        def field(name, shape):
+            off, size = fields[name]
+            return keep[off:off + n * size].reshape((n,) + shape).copy()
+
+        acts = {"input": preprocess(x) if x.dtype == np.uint8 else x.copy()}
+        if lecun:
+            acts.update(c1=field("h1", (6, 28, 28)), s2=field("q1", (6, 14, 14)),
+                        c3=field("h3", (16, 10, 10)), s4=field("q3", (16, 5, 5)))
+        else:
+            acts.update(c1=np.maximum(field("a1", (6, 28, 28)), 0), s2=field("p1", (6, 14, 14)),
+                        c3=np.maximum(field("a3", (16, 10, 10)), 0), s4=field("p3", (16, 5, 5)))
+        acts.update(c5=field("h5", (120,)), f6=field("h6", (84,)), output=out)
+        return acts
+
+    def loss(self, x, y):
+        """Mean loss over a batch without gradients: (loss: float, output float32 (N, 10)).
+
+        x : float32 (N, 1, 32, 32) or uint8 (N, 28, 28), N >= 1; y : integer (N,) in 0..9.
+        """
+        x = _as_batch(x)
+        n = x.shape[0]
+        labels = _check_labels(y, n)
+        out = np.empty((n, 10), np.float32)
+        nt = self._threads_for(n)
+        loss, _ = self._call(
+            lambda ws, _: self._plan.train_pass(x, labels, out, None, ws, None, nt, _LUT), n, nt)
+        return loss, out
 
     def loss_and_grads(self, x, y):
         """Mean loss over the batch and its gradient for every parameter.
 
         Parameters
         ----------
-        x : float32 (N, 1, 32, 32)
+        x : float32 (N, 1, 32, 32) or uint8 (N, 28, 28) raw digits, N >= 1
         y : integer (N,), labels in 0..9
 
         Returns
@@ -352,30 +396,67 @@ class LeNet5:
         loss : float
         grads : dict of float32 arrays keyed like `params` (copies)
         """
-        buf = self._load_input(x)
-        loss = self._train_pass(buf, _check_labels(y, buf.n))
+        x = _as_batch(x)
+        loss, _, _ = self._train_pass(x, _check_labels(y, x.shape[0]))
         return loss, {k: v.copy() for k, v in self.grads.items()}
 
-    def train_step(self, x, y, optimizer):
+    def train_step(self, x, y, optimizer, *, label_smoothing=0.0):
         """Forward, backward and one optimizer update; returns the batch's mean loss.
+
+        x : float32 (N, 1, 32, 32), or uint8 (N, 28, 28) digits (preprocessed on the
+        fly), N >= 1; y : integer (N,) in 0..9; optimizer : a `lenet_fast.optim`
+        optimizer; label_smoothing : in [0, 1), modern only: the cross-entropy's target
+        puts 1 - label_smoothing on the label and label_smoothing / 10 on every class
+        (the returned loss is that smoothed loss).
 
         The weights never become non-finite: with a NaN or infinite loss no update is
         made, and an update that would make a weight NaN or infinite (overflowing
         gradients or steps) is undone and reported as an infinite loss.
 
-        After the call, `last_output` holds the batch's outputs (a view, valid until
-        the next call).
+        After the call, `last_output` holds the batch's outputs and `last_correct` its
+        number of correct predictions.
         """
-        buf = self._load_input(x)
-        loss = self._train_pass(buf, _check_labels(y, buf.n))
+        step = getattr(optimizer, "step", None)
+        if not callable(step):
+            raise TypeError("optimizer must be a lenet_fast.optim optimizer (with a step "
+                            f"method), not {type(optimizer).__name__}")
+        x = _as_batch(x)
+        loss, correct, out = self._train_pass(x, _check_labels(y, x.shape[0]),
+                                              _check_smoothing(label_smoothing, self.variant))
         if math.isfinite(loss):
             np.copyto(self._params_backup, self.flat_params)
-            optimizer.step(self.flat_params, self.flat_grads)
+            step(self.flat_params, self.flat_grads)
             if not np.isfinite(self.flat_params).all():
                 np.copyto(self.flat_params, self._params_backup)
                 loss = float("inf")
-        self.last_output = buf.out
+        self.last_output = out
+        self.last_correct = correct
         return loss
+
+    def gauss_newton_diagonal(self, x):
+        """SDLM's curvature pass (lecun98; `lenet_fast.sdlm`): per parameter, the SUM over
+        the samples of the diagonal Gauss-Newton estimate of d2E/dw^2.
+
+        Parameters
+        ----------
+        x : float32 (N, 1, 32, 32) or uint8 (N, 28, 28), N >= 1
+
+        Returns
+        -------
+        float32 vector like `flat_params` (>= 0; 0 for C3 weights the table leaves out)
+        """
+        if self.variant != "lecun98":
+            raise ValueError("the curvature estimate needs the lecun98 variant (RBF output)")
+        x = _as_batch(x)
+        if x.dtype == np.uint8:
+            x = preprocess(x)
+        n = x.shape[0]
+        hv = np.empty_like(self.flat_params)
+        sq = np.square(self.flat_params)
+        nt = self._threads_for(n)
+        self._call(lambda ws, sl: self._plan.curvature(x, hv, sq, ws, sl, nt), n, nt,
+                   slots=True)
+        return hv
 
     def _train_steps(self, images, labels, lrs, scale, residual=None):
         """Fused training steps (`lenet_fast.Trainer`'s loop for SDLM): for each of the
@@ -392,11 +473,13 @@ class LeNet5:
         n, rem = divmod(len(images), steps) if steps else (0, 0)
         if steps == 0 or n == 0 or rem:
             raise ValueError(f"{len(images)} images do not make {steps} equal batches")
-        plan = self._buf(n).plan
         if residual is None:
             residual = _NO_RESIDUAL
-        return plan.train_steps(images, labels, lrs, scale, self.flat_params, self.flat_grads,
-                                residual, _LUT, self._train_threads(n))
+        nt = self._threads_for(n)
+        return self._call(
+            lambda ws, sl: self._plan.train_steps(images, labels, lrs, scale, self.flat_params,
+                                                  self.flat_grads, residual, _LUT, ws, sl, nt),
+            n, nt, slots=True)
 
     def correct(self, output, labels):
         """Number of correct predictions in a batch's `output` (as from `last_output`)."""
@@ -427,6 +510,36 @@ def _check_input(x):
     if x.ndim != 4 or x.shape[1:] != (1, 32, 32):
         raise ValueError(f"x must have shape (N, 1, 32, 32), got {x.shape}")
     return x
+
+
+def _as_c(x):
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+
+
+def _as_batch(x):
+    """A checked, C-contiguous, non-empty training batch: float32 (N,1,32,32) or uint8 (N,28,28)."""
+    x = _as_c(_as_model_input(x))
+    if x.shape[0] == 0:
+        raise ValueError("the batch is empty: x must hold at least one sample")
+    return x
+
+
+def _check_smoothing(value, variant):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"label_smoothing must be a number, not {type(value).__name__}") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {value}")
+    if value and variant != "modern":
+        raise ValueError("label_smoothing applies to the modern preset's softmax output only")
+    return value
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _as_model_input(x):

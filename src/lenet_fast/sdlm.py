@@ -277,13 +277,13 @@ def hessian_views(model, h):
     return out
 
 
-def second_derivative_backward(model, buf, out=None):
-    """Back-propagate second derivatives through a lecun98 model's last forward pass.
+def second_derivative_backward(model, acts, out=None):
+    """Back-propagate second derivatives through a lecun98 model's forward pass.
 
     Parameters
     ----------
     model : LeNet5 (variant "lecun98")
-    buf : the model's buffer set whose activations ``model._forward(buf)`` filled.
+    acts : dict, ``model.activations(x)`` of the batch.
     out : float32 vector like ``model.flat_params``, optional
         Receives the result (a new vector otherwise).
 
@@ -297,26 +297,27 @@ def second_derivative_backward(model, buf, out=None):
     if out is None:
         out = np.zeros_like(model.flat_params)
     h = hessian_views(model, out)
-    p, nt, table = model.params, model._nt, model.table
-    n = buf.n
-    d = squash_second(rbf_second(n, buf.h6.shape[1]), buf.h6)            # F6 pre-activation
+    p, nt, table = model.params, model.n_threads, model.table
+    a = acts
+    n = a["input"].shape[0]
+    d = squash_second(rbf_second(n, a["f6"].shape[1]), a["f6"])          # F6 pre-activation
     d, h["f6.weight"][...], h["f6.bias"][...] = linear_backward_second(
-        d, buf.h5, p["f6.weight"], n_threads=nt)
-    d = squash_second(d, buf.h5).reshape(n, 120, 1, 1)                   # C5 pre-activation
+        d, a["c5"], p["f6.weight"], n_threads=nt)
+    d = squash_second(d, a["c5"]).reshape(n, 120, 1, 1)                  # C5 pre-activation
     d, h["c5.weight"][...], h["c5.bias"][...] = conv_backward_second(
-        d, buf.q3, p["c5.weight"], n_threads=nt)
-    d = squash_second(d, buf.q3)                                         # S4 pre-activation
+        d, a["s4"], p["c5.weight"], n_threads=nt)
+    d = squash_second(d, a["s4"])                                        # S4 pre-activation
     d, h["s4.coef"][...], h["s4.bias"][...] = subsample_backward_second(
-        d, buf.h3, p["s4.coef"], n_threads=nt)
-    d = squash_second(d, buf.h3)                                         # C3 pre-activation
+        d, a["c3"], p["s4.coef"], n_threads=nt)
+    d = squash_second(d, a["c3"])                                        # C3 pre-activation
     d, h["c3.weight"][...], h["c3.bias"][...] = conv_backward_second(
-        d, buf.q1, p["c3.weight"], table, n_threads=nt)
-    d = squash_second(d, buf.q1)                                         # S2 pre-activation
+        d, a["s2"], p["c3.weight"], table, n_threads=nt)
+    d = squash_second(d, a["s2"])                                        # S2 pre-activation
     d, h["s2.coef"][...], h["s2.bias"][...] = subsample_backward_second(
-        d, buf.h1, p["s2.coef"], n_threads=nt)
-    d = squash_second(d, buf.h1)                                         # C1 pre-activation
+        d, a["c1"], p["s2.coef"], n_threads=nt)
+    d = squash_second(d, a["c1"])                                        # C1 pre-activation
     _, h["c1.weight"][...], h["c1.bias"][...] = conv_backward_second(
-        d, buf.x, p["c1.weight"], n_threads=nt)
+        d, a["input"], p["c1.weight"], n_threads=nt)
     return out
 
 
@@ -336,7 +337,7 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
         Samples per forward/second-derivative pass (memory bound, not the result's:
         per-pass sums are accumulated in float64).
 
-    Each pass is one compiled call (``LeCunPlan.curvature``: the backward kernels with
+    Each pass is one compiled call (``LeNet5.gauss_newton_diagonal``: the backward kernels with
     squared weights and inputs); `second_derivative_backward` is the same pass
     through the per-layer API, and ``reference.lecun98_hessian_diagonal`` its NumPy
     twin.
@@ -358,13 +359,8 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
         raise ValueError(f"labels must have shape ({n},), got {np.shape(labels)}")
     batch_size = _as_int("batch_size", batch_size, ge=1)
     total = np.zeros(model.flat_params.shape, np.float64)
-    part = np.zeros_like(model.flat_params)
-    hv = hessian_views(model, part)
     for start in range(0, n, batch_size):
-        buf = model._load_input(x[start:start + batch_size])
-        model._forward(buf)
-        buf.plan.curvature(hv, model._nt)
-        total += part
+        total += model.gauss_newton_diagonal(x[start:start + batch_size])
     total /= n
     return total.astype(np.float32)
 
