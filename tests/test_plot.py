@@ -47,7 +47,7 @@ def rendered(fig):
 
 
 def image_axes(fig):
-    """The axes of `fig` (subfigures included) that show an image, in order."""
+    """The axes of `fig` that show an image, in order."""
     return [ax for ax in fig.get_axes() if ax.images]
 
 
@@ -103,44 +103,64 @@ def test_c1_filters(model):
     assert lo == -hi == -np.abs(model.params["c1.weight"]).max()
 
 
+def test_mosaic():
+    tiles = np.arange(2 * 3 * 2 * 2, dtype=float).reshape(2, 3, 2, 2)
+    tiles[1, 2] = np.nan
+    m = plot.mosaic(tiles, 1)
+    assert m.shape == (5, 8)
+    np.testing.assert_array_equal(m[3:5, 3:5], tiles[1, 1])
+    assert m.mask[2].all() and m.mask[:, 2].all() and m.mask[:, 5].all()  # gaps
+    assert m.mask[3:5, 6:8].all() and not m.mask[3:5, 3:5].any()          # a NaN tile
+    np.testing.assert_array_equal(plot.mosaic(tiles.reshape(6, 2, 2), 1, rows=2).mask, m.mask)
+
+
 @pytest.mark.parametrize("c3", ["lecun", "full"])
 def test_c3_filters_leave_unconnected_pairs_empty(model, c3):
-    net = model
-    if c3 == "full":
-        net = LeNet5(model.variant, c3="full", seed=0)
-    fig = plot.c3_filters(net)
-    grid = [ax for ax in fig.get_axes() if ax.get_label() != "<colorbar>"]
-    assert len(grid) == 96
+    net = model if c3 == "lecun" else LeNet5(model.variant, c3="full", seed=0)
     table = LECUN_C3_TABLE if c3 == "lecun" else np.ones((6, 16), bool)
-    drawn = np.array([bool(ax.images) for ax in grid]).reshape(6, 16)
-    np.testing.assert_array_equal(drawn, table)
-    for (i, j), ax in zip(np.ndindex(6, 16), grid):
+    fig = plot.c3_filters(net)
+    (ax,) = [ax for ax in fig.get_axes() if ax.get_label() != "colorbar"]
+    grid = ax.images[0].get_array()
+    assert grid.shape == (35, 95)
+    w = net.params["c3.weight"]
+    for i, j in np.ndindex(6, 16):
+        cell = grid[6 * i:6 * i + 5, 6 * j:6 * j + 5]
         if table[i, j]:
-            np.testing.assert_array_equal(ax.images[0].get_array(), net.params["c3.weight"][j, i])
-    assert [grid[j].get_title() for j in range(16)] == [str(j) for j in range(16)]
-    assert [grid[16 * i].get_ylabel() for i in range(6)] == [f"S2 {i}" for i in range(6)]
+            assert not np.ma.getmaskarray(cell).any()
+            np.testing.assert_array_equal(cell, w[j, i])
+        else:
+            assert np.ma.getmaskarray(cell).all()
+    empty = sorted((round((p.get_y() + 0.5) / 6), round((p.get_x() + 0.5) / 6))
+                   for p in ax.patches)
+    assert empty == sorted(zip(*np.nonzero(~table)))
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(j) for j in range(16)]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"S2 {i}" for i in range(6)]
+    lo, hi = ax.images[0].get_clim()
+    assert hi == -lo == np.abs(w[table.T]).max()
 
 
 def test_feature_maps(model, test_set):
     images, labels = test_set
     fig = plot.feature_maps(model, images[0], label=labels[0])
     acts = model.activations(preprocess(images[:1]))
-    rows = fig.subfigs
-    assert len(rows) == 5
-    expected = [("input", 1, 32), ("c1", 6, 28), ("s2", 6, 14), ("c3", 16, 10), ("s4", 16, 5)]
-    for row, (key, maps, size) in zip(rows, expected):
-        axes = [ax for ax in row.get_axes() if ax.images]
-        assert len(axes) == maps, key
-        for k, ax in enumerate(axes):
-            data = np.asarray(ax.images[0].get_array())
-            assert data.shape == (size, size), key
-            np.testing.assert_array_equal(data, np.asarray(acts[key])[0, k])
+    assert len(fig.axes) == 5
+    expected = [("input", 1, 32, "input"), ("c1", 6, 28, "C1: 6 maps 28x28"),
+                ("s2", 6, 14, "S2: 6 maps 14x14"), ("c3", 16, 10, "C3: 16 maps 10x10"),
+                ("s4", 16, 5, "S4: 16 maps 5x5")]
+    for ax, (key, maps, size, title) in zip(fig.axes, expected):
+        assert ax.get_title(loc="left").startswith(title)
+        strip = ax.images[0].get_array()
+        gap = max(1, size // 5)
+        assert strip.shape == (size, maps * (size + gap) - gap), key
+        for k in range(maps):
+            np.testing.assert_array_equal(strip[:, k * (size + gap):k * (size + gap) + size],
+                                          acts[key][0, k])
     pred = int(model.predict(images[:1])[0])
     assert f"true {labels[0]}, predicted {pred}" in fig.get_suptitle()
     # a preprocessed digit gives the same maps
     again = plot.feature_maps(model, preprocess(images[:1])[0])
-    np.testing.assert_array_equal(again.subfigs[1].get_axes()[0].images[0].get_array(),
-                                  rows[1].get_axes()[0].images[0].get_array())
+    np.testing.assert_array_equal(again.axes[1].images[0].get_array(),
+                                  fig.axes[1].images[0].get_array())
     with pytest.raises(ValueError, match="one uint8"):
         plot.feature_maps(model, images[:2])
 
@@ -176,30 +196,24 @@ def test_confident_errors_when_there_are_none(model, test_set):
         plot.confident_errors(model, images, model.predict(images), count=0)
 
 
-def test_every_figure_renders_to_png(model, test_set):
-    images, labels = test_set
-    figures = [plot.learning_curves(model), plot.confusion_matrix(model, images, labels),
-               plot.c1_filters(model), plot.c3_filters(model),
-               plot.feature_maps(model, images[0]),
-               plot.confident_errors(model, images, labels)]
-    for fig in figures:
-        data = plot.png_bytes(fig)
-        assert data.startswith(b"\x89PNG\r\n\x1a\n")
-        pixels = imread(io.BytesIO(data))
-        width, height = fig.get_size_inches() * 100
-        assert pixels.shape[:2] == (round(height), round(width))
-        assert pixels[..., :3].std() > 0.05  # not blank
-
-
 def test_report_page_is_self_contained(model, test_set, tmp_path):
     images, labels = test_set
     page = report.build_html(model, images, labels, title="my model")
     assert page.startswith("<!DOCTYPE html>") and "<title>my model</title>" in page
-    sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 6
-    for src in sources:
+    sources = re.findall(r'<img alt="([^"]*)" src="([^"]*)"', page)
+    assert [alt for alt, _ in sources] == [
+        "learning curves", "confusion matrix", "most confidently wrong digits", "C1 kernels",
+        "C3 kernels", "feature maps"]
+    sizes = {"learning curves": (360, 1200), "confusion matrix": (560, 640),
+             "C1 kernels": (220, 900), "C3 kernels": (500, 1300), "feature maps": (800, 1300),
+             "most confidently wrong digits": (450, 1320)}  # 2 rows of 8 at 100 dpi
+    for alt, src in sources:
         assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG")
+        png = base64.b64decode(src.split(",", 1)[1])
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        pixels = imread(io.BytesIO(png))
+        assert pixels.shape[:2] == sizes[alt], alt
+        assert pixels[..., :3].std() > 0.05, alt  # not blank
     assert not re.search(r"(href|src)=\"(https?:)?//", page)
     assert "http://" not in page and "https://" not in page
     accuracy = evaluate(model, images, labels)["accuracy"]
@@ -213,21 +227,33 @@ def test_report_page_is_self_contained(model, test_set, tmp_path):
     assert len(re.findall(r'src="data:image/png', page)) == 5
 
 
-def test_report_command(model, tmp_path, mnist_dir, capsys):
+def test_report_of_a_model_trained_by_the_command(tmp_path, mnist_dir, capsys):
+    """train, then report: the history saved by the command gives the learning curves."""
     from lenet_fast import cli
 
+    common = ["--data-dir", str(mnist_dir), "--no-download", "--threads", "1"]
     path = tmp_path / "m.npz"
-    model.save(path)
+    assert cli.main(["train", *common, "--no-progress", "--epochs", "2", "--train-limit", "1000",
+                     "--test-limit", "300", "--out", str(path)]) == 0
+    history = lenet_fast.load(path).history
+    assert [r["epoch"] for r in history] == [1, 2] and "val_accuracy" in history[1]
     out = tmp_path / "sub" / "r.html"
-    code = cli.main(["report", str(path), "--out", str(out), "--data-dir", str(mnist_dir),
-                     "--no-download", "--test-limit", "300", "--threads", "1"])
+    capsys.readouterr()
+    code = cli.main(["report", str(path), "--out", str(out), *common, "--test-limit", "300",
+                     "--errors", "4"])
     assert code == 0, capsys.readouterr()
+    assert capsys.readouterr().out.strip() == f"report written to {out}"
     page = out.read_text()
-    assert len(re.findall(r'src="data:image/png', page)) == 6
-    assert "300 MNIST test digits" in page
-    assert lenet_fast.load(path).history == model.history
+    assert re.findall(r'<img alt="([^"]*)"', page)[0] == "learning curves"
+    assert "300 MNIST test digits" in page and "<td>epochs trained</td><td>2</td>" in page
+    # without the per-epoch evaluation the history has no test curves
+    assert cli.main(["train", *common, "--no-progress", "--epochs", "1", "--train-limit", "500",
+                     "--test-limit", "100", "--no-epoch-eval", "--out", str(path)]) == 0
+    assert "val_accuracy" not in lenet_fast.load(path).history[0]
     # an unreadable model: one error line, exit 1, nothing written
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"junk")
+    capsys.readouterr()
     code = cli.main(["report", str(bad), "--out", str(tmp_path / "x.html")])
-    assert code == 1 and not (tmp_path / "x.html").exists()
+    assert code == 1 and capsys.readouterr().err.startswith("lenet-fast: error: ")
+    assert not (tmp_path / "x.html").exists()

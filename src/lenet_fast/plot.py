@@ -191,43 +191,71 @@ def c1_filters(model):
         ax.set_title(f"C1 map {k}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(im, cax=fig.add_axes((0.92, 0.08, 0.012, 0.62)), label="weight")
+    fig.colorbar(im, cax=fig.add_axes((0.92, 0.08, 0.012, 0.62), label="colorbar"),
+                 label="weight")
     fig.suptitle("C1 kernels (5x5, one per map)")
     return fig
+
+
+def mosaic(maps, gap, rows=1):
+    """Tile equal-sized maps into one masked image, `gap` masked pixels between tiles.
+
+    Parameters
+    ----------
+    maps : float array (K, H, W), or (rows, cols, H, W) of tiles; a tile that is
+        entirely NaN is left masked (drawn empty)
+    gap : int
+    rows : int
+        With (K, H, W) maps: rows of the grid (K must divide into them).
+
+    Returns
+    -------
+    numpy.ma.MaskedArray float (rows (H + gap) - gap, cols (W + gap) - gap)
+        Tile (r, c) at ``[r (H + gap):, c (W + gap):]``; gaps and NaN tiles masked.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim == 3:
+        maps = maps.reshape(rows, -1, *maps.shape[1:])
+    r, c, h, w = maps.shape
+    out = np.full((r * (h + gap) - gap, c * (w + gap) - gap), np.nan)
+    for i, j in np.ndindex(r, c):
+        out[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = maps[i, j]
+    return np.ma.masked_invalid(out)
 
 
 def c3_filters(model):
     """The C3 kernels as a grid: rows = the 6 S2 maps, columns = the 16 C3 maps.
 
     The grid is laid out like LeCun et al. 1998's Table I: a pair of maps that the
-    model's connection table leaves unconnected is an empty grey cell (no image).
+    model's connection table leaves unconnected is an empty grey cell.
 
     Returns
     -------
     matplotlib.figure.Figure
-        6 x 16 axes in row-major order (S2 map i, C3 map j at index 16 i + j): a
-        connected pair's axes holds the float32 (5, 5) kernel
-        ``params["c3.weight"][j, i]``, an unconnected pair's none; then a colour bar.
+        One axes whose image is `mosaic` of the kernels with a 1-pixel gap, float
+        (35, 95) masked: the float32 (5, 5) kernel ``params["c3.weight"][j, i]`` of
+        S2 map i and C3 map j at ``[6 i:6 i + 5, 6 j:6 j + 5]``, masked for an
+        unconnected pair, which is drawn as a grey square (one Rectangle patch each);
+        then a colour bar.
     """
+    from matplotlib.patches import Rectangle
+
     w = np.asarray(model.params["c3.weight"])          # (16, 6, 5, 5)
     table = np.asarray(model.table, dtype=bool)         # (6, 16)
+    tiles = np.where(table[:, :, None, None], w.transpose(1, 0, 2, 3), np.nan)
     lo, hi = _kernel_scale(w[table.T])
-    fig = _figure(13, 5.4)
-    axes = fig.subplots(table.shape[0], table.shape[1],
-                        gridspec_kw=dict(left=0.03, right=0.9, bottom=0.02, top=0.88,
-                                         wspace=0.08, hspace=0.08))
-    for (i, j), ax in np.ndenumerate(axes):
-        if table[i, j]:
-            im = ax.imshow(w[j, i], cmap="RdBu_r", vmin=lo, vmax=hi)
-        else:
-            ax.set_facecolor("0.9")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i == 0:
-            ax.set_title(f"{j}", fontsize=9)
-        if j == 0:
-            ax.set_ylabel(f"S2 {i}", fontsize=9)
-    fig.colorbar(im, cax=fig.add_axes((0.92, 0.1, 0.012, 0.7)), label="weight")
+    fig = _figure(13, 5)
+    ax = fig.add_axes((0.05, 0.03, 0.84, 0.84))
+    for i, j in zip(*np.nonzero(~table)):
+        ax.add_patch(Rectangle((6 * j - 0.5, 6 * i - 0.5), 5, 5, color="0.85", linewidth=0))
+    im = ax.imshow(mosaic(tiles, 1), cmap="RdBu_r", vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_xticks(6 * np.arange(table.shape[1]) + 2, [str(j) for j in range(table.shape[1])])
+    ax.set_yticks(6 * np.arange(table.shape[0]) + 2, [f"S2 {i}" for i in range(table.shape[0])])
+    ax.tick_params(length=0, labeltop=True, labelbottom=False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    fig.colorbar(im, cax=fig.add_axes((0.92, 0.1, 0.012, 0.7), label="colorbar"),
+                 label="weight")
     kind = "LeCun's Table I" if not table.all() else "dense"
     fig.suptitle(f"C3 kernels: columns = C3 maps, rows = S2 maps ({kind}; grey = unconnected)")
     return fig
@@ -258,8 +286,9 @@ def feature_maps(model, image, *, label=None):
     Returns
     -------
     matplotlib.figure.Figure
-        One row (subfigure) per layer: the 32x32 input, then the 6 C1 maps (28x28),
-        6 S2 maps (14x14), 16 C3 maps (10x10) and 16 S4 maps (5x5), one axes per map,
+        Five axes, one per layer, each titled and showing one `mosaic` row of the
+        layer's maps with a gap of max(1, size // 5) pixels: the 32x32 input, then the
+        6 C1 maps (28x28), 6 S2 maps (14x14), 16 C3 maps (10x10) and 16 S4 maps (5x5),
         each layer on its own colour scale.
     """
     x = _one_image(image)
@@ -270,18 +299,17 @@ def feature_maps(model, image, *, label=None):
         maps = np.asarray(acts[key])[0]
         rows.append((key, f"{name}: {maps.shape[0]} maps {maps.shape[1]}x{maps.shape[2]}",
                      maps))
-    fig = _figure(13, 7.5)
-    subfigs = fig.subfigures(len(rows), 1, height_ratios=[1.3, 1.3, 1.1, 0.9, 0.9])
-    for sub, (key, title, maps) in zip(subfigs, rows):
-        axes = np.atleast_1d(sub.subplots(1, maps.shape[0], gridspec_kw=dict(
-            left=0.01, right=0.99, bottom=0.03, top=0.8, wspace=0.1)))
+    fig = _figure(13, 8)
+    axes = fig.subplots(len(rows), 1, gridspec_kw=dict(
+        height_ratios=[1.6, 1.9, 1.9, 0.8, 0.8], left=0.02, right=0.98, bottom=0.02,
+        top=0.91, hspace=0.35))
+    for ax, (key, title, maps) in zip(axes, rows):
         lo, hi = float(maps.min()), float(maps.max())
-        for k, ax in enumerate(axes):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.imshow(maps[k], cmap="gray" if key == "input" else "viridis",
-                      vmin=lo, vmax=hi if hi > lo else lo + 1)
-        sub.suptitle(title, fontsize=10, x=0.01, ha="left")
+        ax.imshow(mosaic(maps, max(1, maps.shape[-1] // 5)),
+                  cmap="gray" if key == "input" else "viridis", vmin=lo,
+                  vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_axis_off()
     truth = "" if label is None else f"true {int(label)}, "
     fig.suptitle(f"feature maps for one digit ({truth}predicted {pred})")
     return fig

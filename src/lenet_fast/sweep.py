@@ -8,10 +8,13 @@ function behind it.
 
 Safety of the results file (JSON Lines, one record per finished run):
 
-- Only the parent process writes it, one ``os.write`` of a whole line per finished
-  run, under an exclusive lock (``fcntl.flock``, where available), followed by
-  ``fsync``. A line is either complete or, after a power cut mid-write, a torn last
-  line that `ResultsFile.read` skips (the next append starts a new line).
+- Each finished run is appended as one line: one ``os.write`` of the whole line to a
+  file opened for appending, under an exclusive lock (``fcntl.flock``), then
+  ``fsync``. Local runs are written by the worker process that ran them, before it
+  returns the result (so a run that finished is on disk even when the sweep is
+  stopped before the parent hears of it); runs on a Dask cluster by this process,
+  as they complete. A line is either complete or, after a crash mid-write, a torn
+  last line that `ResultsFile.read` skips (the next append starts a new line).
 - A run that raises is recorded with ``status: "error"`` and its message, and the
   others go on. Rerunning the same sweep skips the runs recorded ``ok`` (matched by
   `run_key`: the run's resolved settings, so a change of the default recipe runs
@@ -31,13 +34,15 @@ import itertools
 import json
 import math
 import os
+import signal
 import socket
 import time
 import traceback
+import warnings
 
 from . import experiment
 
-try:  # POSIX; elsewhere the parent's single writer is the only guard
+try:  # POSIX; elsewhere only the parent process writes the results file
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None
@@ -192,21 +197,41 @@ class ResultsFile:
 # --------------------------------------------------------------------------
 
 
-def run_safely(index, config):
+def run_safely(index, config, key, out=None):
     """`experiment.run(config)` that returns its failure instead of raising it.
 
-    Returns (index, record): record has status "ok" and the result, or status
-    "error", the error's type and message and its traceback; and the host, process
-    id and seconds. KeyboardInterrupt is not caught.
+    Parameters
+    ----------
+    index : int
+        Returned as is (which run of the batch this was).
+    config : dict
+    key : str
+        The run's `run_key`.
+    out : path or None
+        Append the record to this results file here, in the process that ran it,
+        before returning (local sweeps: a finished run is on disk even if the parent
+        is interrupted before it receives it).
+
+    Returns
+    -------
+    (index, record)
+        record: key, params (the config less `NOT_IN_KEY`), status "ok" and the
+        result, or status "error", the error's type and message and its traceback;
+        and the host, process id, seconds and finished_at. KeyboardInterrupt is not
+        caught.
     """
     start = time.perf_counter()
-    record = {"host": socket.gethostname(), "pid": os.getpid()}
+    record = {"key": key, "params": _params(config), "host": socket.gethostname(),
+              "pid": os.getpid()}
     try:
         record.update(status="ok", result=experiment.run(config))
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
         record.update(status="error", error=f"{type(exc).__name__}: {exc}",
                       traceback=traceback.format_exc(limit=20))
-    record["seconds"] = time.perf_counter() - start
+    record.update(seconds=time.perf_counter() - start,
+                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if out is not None:
+        ResultsFile(out).append(record)
     return index, record
 
 
@@ -227,16 +252,33 @@ def default_jobs(threads_per_job=1):
     return max(1, cores // threads_per_job)
 
 
-def _local(configs, jobs, threads_per_job):
-    """(index, record) of each run as it finishes, from a loky process pool."""
+def _worker_ignores_ctrl_c():
+    """Loky worker initializer: Ctrl-C goes to the whole process group; the parent stops
+    the workers itself (a worker interrupted while waiting for work would print a
+    traceback). A run in progress still sees it: `Trainer.fit` handles SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _local(configs, keys, store, on_result, jobs, threads_per_job):
+    """Run on a loky process pool; each worker appends its runs' records to `store`
+    (without file locks, this process does), `on_result(j, record)` as they come back."""
     joblib = _import_joblib()
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=threads_per_job):
+    out = store.path if fcntl is not None else None
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=threads_per_job,
+                                initializer=_worker_ignores_ctrl_c), \
+            warnings.catch_warnings():
+        # stopped early (Ctrl-C, a dead worker), joblib warns of the cancelled runs
+        warnings.filterwarnings("ignore", r".*(cancelled|not used)", UserWarning)
         parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-        results = parallel(joblib.delayed(run_safely)(i, c) for i, c in enumerate(configs))
+        results = parallel(joblib.delayed(run_safely)(j, c, k, out)
+                           for j, (c, k) in enumerate(zip(configs, keys)))
         try:
-            yield from results
+            for j, record in results:
+                if out is None:
+                    store.append(record)
+                on_result(j, record)
         except TerminatedWorkerError as exc:
             raise SweepError(f"a worker process died (killed, out of memory or crashed): "
                              f"{_first_line(exc)}") from None
@@ -244,8 +286,9 @@ def _local(configs, jobs, threads_per_job):
             results.close()
 
 
-def _dask(configs, scheduler):
-    """(index, record) of each run as it finishes, from a Dask cluster."""
+def _dask(configs, keys, store, on_result, scheduler):
+    """Run on a Dask cluster; this process appends each record to `store` as its run
+    finishes, and on Ctrl-C also those of the runs finished but not yet received."""
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -253,15 +296,31 @@ def _dask(configs, scheduler):
     own = isinstance(scheduler, str)
     client = Client(scheduler) if own else scheduler
     try:
-        futures = [client.submit(run_safely, i, c, pure=False) for i, c in enumerate(configs)]
-        index = {f.key: i for i, f in enumerate(futures)}
+        futures = [client.submit(run_safely, j, c, k, pure=False)
+                   for j, (c, k) in enumerate(zip(configs, keys))]
+        index = {f.key: j for j, f in enumerate(futures)}
+        received = set()
+
+        def receive(future):
+            received.add(future.key)
+            try:
+                j, record = future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: recorded
+                j = index[future.key]
+                record = {"key": keys[j], "params": _params(configs[j]), "status": "error",
+                          "error": f"{type(exc).__name__}: {exc}",
+                          "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            store.append(record)
+            on_result(j, record)
+
         try:
             for future in as_completed(futures):
-                try:
-                    yield future.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: recorded
-                    yield index[future.key], {"status": "error",
-                                              "error": f"{type(exc).__name__}: {exc}"}
+                receive(future)
+        except KeyboardInterrupt:
+            for future in futures:
+                if future.key not in received and future.status == "finished":
+                    receive(future)
+            raise
         finally:
             client.cancel(futures)
     finally:
@@ -330,20 +389,18 @@ def run_sweep(grid, out, *, jobs=None, threads_per_job=1, scheduler=None, echo=N
     echo(f"{len(grid)} run(s) in the grid, {len(grid) - len(todo)} already finished in {out}"
          + (f"; running {len(todo)}, {where}" if todo else ""))
     if todo:
+        done = []
+
+        def on_result(j, record):
+            done.append(j)
+            echo(f"[{len(done)}/{len(todo)}] {_describe(grid[todo[j]])}: {_outcome(record)}")
+
         pending = [configs[i] for i in todo]
-        stream = (_dask(pending, scheduler) if scheduler is not None
-                  else _local(pending, jobs, threads_per_job))
-        done = 0
-        try:
-            for j, record in stream:
-                i = todo[j]
-                record.update(key=keys[i], params=_params(grid[i]),
-                              finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-                store.append(record)
-                done += 1
-                echo(f"[{done}/{len(todo)}] {_describe(grid[i])}: {_outcome(record)}")
-        finally:
-            stream.close()
+        pending_keys = [keys[i] for i in todo]
+        if scheduler is None:
+            _local(pending, pending_keys, store, on_result, jobs, threads_per_job)
+        else:
+            _dask(pending, pending_keys, store, on_result, scheduler)
     latest = {}
     for record in store.read():
         latest[record["key"]] = record
