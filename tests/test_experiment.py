@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 
 import pytest
 
@@ -72,3 +73,24 @@ def test_settings_match_the_command():
                                                 "threads": 1}), out=None)
     assert settings["init"] == cli.SDLM_INIT and settings["batch_size"] == 1
     assert options == experiment.RUN_OPTIONS
+
+
+def test_missing_extras_are_named(monkeypatch, tmp_path, capsys):
+    """Without matplotlib, joblib or dask.distributed, the commands that need them say
+    which extra to install (one error line, exit code 1)."""
+    model = tmp_path / "m.npz"
+    lenet_fast.LeNet5().save(model)
+    cases = [("matplotlib", ["report", str(model), "--out", str(tmp_path / "r.html")],
+              'pip install "lenet-fast[plot]"'),
+             ("joblib", ["sweep", "--out", str(tmp_path / "s.jsonl")],
+              'pip install "lenet-fast[sweep]"'),
+             ("distributed", ["sweep", "--scheduler", "tcp://127.0.0.1:1",
+                              "--out", str(tmp_path / "s.jsonl")],
+              'pip install "lenet-fast[cluster]"')]
+    for module, argv, hint in cases:
+        with monkeypatch.context() as m:
+            m.setitem(sys.modules, module, None)  # import fails
+            assert cli.main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("lenet-fast: error: ") and hint in err, err
+    assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob("*.jsonl"))

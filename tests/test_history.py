@@ -71,7 +71,7 @@ def test_training_checkpoint_gives_its_history(trained, small, tmp_path):
     ('[{"epoch": true}]', "not a number or string"),
     ('[{"note": "' + "x" * 300 + '"}]', "longer than 256"),
     (json.dumps([{f"k{i}": i for i in range(65)}]), "65 keys"),
-    (json.dumps([{}] * 10_001), "10001 entries"),
+    (json.dumps([{}] * 5_001), "5001 entries"),
     ("[{", "not valid JSON"),
 ])
 def test_bad_history_is_refused(trained, tmp_path, history, problem):
@@ -86,6 +86,18 @@ def test_history_entry_must_be_text(trained, tmp_path):
     _write(tmp_path / "bad.npz", checkpoint._pack(model, {"meta/history": np.zeros(3)}))
     with pytest.raises(CheckpointError, match="meta/history is not a JSON text"):
         lenet_fast.load(tmp_path / "bad.npz")
+
+
+def test_history_size_is_bounded(trained, tmp_path):
+    model, _ = trained
+    text = "[" + " " * checkpoint.HISTORY_MAX_BYTES + "]"  # valid JSON, too long
+    _write(tmp_path / "big.npz", checkpoint._pack(model, {"meta/history": np.array(text)}))
+    with pytest.raises(CheckpointError, match="at most 1,048,576 bytes"):
+        lenet_fast.load(tmp_path / "big.npz")
+    net = LeNet5("modern")
+    net.history = [{f"key{k}": "v" * 200 for k in range(6)}] * 1000  # ~1.3 MB of JSON
+    with pytest.raises(ValueError, match="bytes of JSON"):
+        net.save(tmp_path / "m.npz")
 
 
 def test_saving_an_unfit_history_fails_and_writes_nothing(tmp_path):

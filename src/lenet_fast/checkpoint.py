@@ -31,11 +31,12 @@ class CheckpointError(ValueError):
 #: Bounds of a saved training history (``meta/history``, JSON): a list of at most
 #: HISTORY_MAX_EPOCHS dicts of at most HISTORY_MAX_KEYS entries, each a string key of
 #: at most HISTORY_MAX_STRING characters and a number or a string of at most that many,
-#: HISTORY_MAX_BYTES of JSON in all.
-HISTORY_MAX_EPOCHS = 10_000
+#: HISTORY_MAX_BYTES of JSON in all (4 MB as the stored text array: a fraction of what
+#: one entry of a model file may take).
+HISTORY_MAX_EPOCHS = 5_000
 HISTORY_MAX_KEYS = 64
 HISTORY_MAX_STRING = 256
-HISTORY_MAX_BYTES = 4 << 20
+HISTORY_MAX_BYTES = 1 << 20
 
 
 def _history_problem(history):
@@ -81,7 +82,7 @@ def _history_from(path, arrays):
     checkpoint's, else []; CheckpointError if it is not a valid history."""
     if "meta/history" in arrays:
         entry = arrays["meta/history"]
-        if entry.dtype.kind != "U" or entry.ndim != 0 or entry.nbytes > 4 * HISTORY_MAX_BYTES:
+        if entry.dtype.kind != "U" or entry.ndim != 0 or len(str(entry)) > HISTORY_MAX_BYTES:
             raise CheckpointError(f"{path}: meta/history is not a JSON text of at most "
                                   f"{HISTORY_MAX_BYTES:,} bytes")
         try:
