@@ -16,7 +16,7 @@ if [ -z "$model" ]; then
     lenet-fast train --no-progress --out "$model"
 fi
 lenet-fast report "$model" --out "$work/report.html"
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1320,1400 \
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1320,2060 \
     --screenshot="$work/shot.png" "file://$work/report.html" 2>/dev/null
 python - "$work/shot.png" "$here/report.png" <<'EOF'
 import sys
