@@ -1,6 +1,8 @@
 """Whole-network passes of LeNet-5: one parallel region per pass, over blocks of samples.
 
-A pass splits the batch into blocks of `BLOCK` samples. A thread takes one block at a
+A pass splits the batch into blocks (`block_size`: 8 samples in batches of up to 128, 16
+in larger ones, so that a small batch still has a block per thread and a large one does
+not spend its time summing gradient slots). A thread takes one block at a
 time (dynamic scheduling: a thread the OS has descheduled holds up only the block it is
 on, not a barrier per layer) and runs it through every layer: input, forward, loss,
 backward, with the block's weight gradients written into the block's own slot. A second
@@ -8,8 +10,8 @@ parallel loop, over chunks of the parameter vector, then sums the slots in block
 A block's arithmetic is the same whichever thread runs it and the order of the sum is
 fixed, so results do not depend on the thread count.
 
-Activations live in workspaces of `BLOCK` samples, one per thread (about 1.4 MB: one
-core's L2 cache), which the caller passes in with the call. A plan holds only pointers
+Activations live in workspaces of up to `BLOCK` samples, one per thread (about 1.4 MB:
+one core's L2 cache), which the caller passes in with the call. A plan holds only pointers
 to the parameters and the connection lists, so calls from several Python threads at once
 are safe when each brings its own workspace (the model keeps a pool of them).
 
@@ -36,10 +38,28 @@ cnp.import_array()
 cdef float TANH_A = 1.7159
 cdef float TANH_S = 2.0 / 3.0
 
-#: Samples per block. Fixed: the gradients are sums over blocks, so results depend on
-#: the block size (never on the thread count).
+#: The largest block. The block size is a function of the batch size only: the
+#: gradients are sums over blocks, so results depend on it (never on the thread count).
 BLOCK = 16
 cdef int _BLOCK = 16
+#: Batches up to this size run in blocks of 8.
+SMALL_BATCH = 128
+cdef int _SMALL_BATCH = 128
+
+
+cdef inline int _block_size(Py_ssize_t n) noexcept nogil:
+    return 8 if n <= _SMALL_BATCH else _BLOCK
+
+
+def block_size(Py_ssize_t n):
+    """Samples per block in a pass over a batch of n samples."""
+    return _block_size(n)
+
+
+def blocks(Py_ssize_t n):
+    """Blocks in a pass over a batch of n samples."""
+    cdef int b = _block_size(n)
+    return (n + b - 1) // b
 
 #: Blocks whose gradient slots are summed at once; longer batches add round after round.
 ROUND = 64
@@ -201,6 +221,8 @@ cdef struct Pass:
     # One call's inputs, outputs and memory, shared by the threads.
     const Net* net
     int N                       # samples in the batch
+    int block                   # samples per block (`block_size(N)`)
+    int kt                      # threads of each kernel inside a block (see `_run`)
     const float* xf             # float32 (N, 1, 32, 32) input, or NULL
     const unsigned char* xu     # or uint8 (N, 28, 28) digits through lut
     const float* lut
@@ -218,15 +240,15 @@ cdef struct Pass:
 
 
 cdef inline void _conv_fwd(float* y, const float* x, const float* w, const float* b, int N,
-                           int Cin, int H, int W, int Cout, const Conn* c) noexcept nogil:
-    conv_forward_raw(y, x, w, b, N, Cin, H, W, Cout, c.cptr, c.cidx, c.fptr, c.fidx, c.fflag, 1)
+                           int Cin, int H, int W, int Cout, const Conn* c, int kt) noexcept nogil:
+    conv_forward_raw(y, x, w, b, N, Cin, H, W, Cout, c.cptr, c.cidx, c.fptr, c.fidx, c.fflag, kt)
 
 
 cdef inline void _conv_bwd(float* dx, float* dw, float* db, const float* dy, const float* x,
                            const float* w, int N, int Cin, int H, int W, int Cout,
-                           const Conn* c, float* pad) noexcept nogil:
+                           const Conn* c, float* pad, int kt) noexcept nogil:
     conv_backward_raw(dx, dw, db, dy, x, w, N, Cin, H, W, Cout, c.nnz, c.cidx, c.pco, c.bptr,
-                      c.bidx, c.bflag, pad, 1, False)
+                      c.bidx, c.bflag, pad, kt, False)
 
 
 cdef inline float _relu(float a) noexcept nogil:
@@ -270,35 +292,35 @@ cdef void _square(float* out, const float* a, Py_ssize_t n) noexcept nogil:
 
 
 # ---------------------------------------------------------------------- one block
-cdef void _forward(const Net* net, Act* a, int nb, float* out) noexcept nogil:
+cdef void _forward(const Net* net, Act* a, int nb, float* out, int kt) noexcept nogil:
     # out (nb, 10) <- the network on a.x (nb, 1, 32, 32); keeps every activation.
     cdef const Params* p = &net.p
     cdef int i, n, k
     cdef float s, d
     if not net.lecun:
-        _conv_fwd(a.a1, a.x, p.w1, p.b1, nb, 1, 32, 32, 6, &net.c1)
-        maxpool_forward_raw(a.p1, a.a1, nb, 6, 28, 28, True, 1)
-        _conv_fwd(a.a3, a.p1, p.w3, p.b3, nb, 6, 14, 14, 16, &net.c3)
-        maxpool_forward_raw(a.p3, a.a3, nb, 16, 10, 10, True, 1)
-        _conv_fwd(a.a5, a.p3, p.w5, p.b5, nb, 16, 5, 5, 120, &net.c5)
+        _conv_fwd(a.a1, a.x, p.w1, p.b1, nb, 1, 32, 32, 6, &net.c1, kt)
+        maxpool_forward_raw(a.p1, a.a1, nb, 6, 28, 28, True, kt)
+        _conv_fwd(a.a3, a.p1, p.w3, p.b3, nb, 6, 14, 14, 16, &net.c3, kt)
+        maxpool_forward_raw(a.p3, a.a3, nb, 16, 10, 10, True, kt)
+        _conv_fwd(a.a5, a.p3, p.w5, p.b5, nb, 16, 5, 5, 120, &net.c5, kt)
         for i in range(nb * SZ_C5):
             a.h5[i] = _relu(a.a5[i])
-        dense_forward(a.a6, a.h5, p.w6, p.b6, nb, SZ_C5, SZ_F6, 1)
+        dense_forward(a.a6, a.h5, p.w6, p.b6, nb, SZ_C5, SZ_F6, kt)
         for i in range(nb * SZ_F6):
             a.h6[i] = _relu(a.a6[i])
-        dense_forward(out, a.h6, p.wo, p.bo, nb, SZ_F6, SZ_OUT, 1)
+        dense_forward(out, a.h6, p.wo, p.bo, nb, SZ_F6, SZ_OUT, kt)
         return
-    _conv_fwd(a.a1, a.x, p.w1, p.b1, nb, 1, 32, 32, 6, &net.c1)
+    _conv_fwd(a.a1, a.x, p.w1, p.b1, nb, 1, 32, 32, 6, &net.c1, kt)
     _squash(a.h1, a.a1, nb * SZ_C1)
-    subsample_forward_raw(a.p1, a.h1, p.sc2, p.sb2, nb, 6, 28, 28, 1)
+    subsample_forward_raw(a.p1, a.h1, p.sc2, p.sb2, nb, 6, 28, 28, kt)
     _squash(a.q1, a.p1, nb * SZ_S2)
-    _conv_fwd(a.a3, a.q1, p.w3, p.b3, nb, 6, 14, 14, 16, &net.c3)
+    _conv_fwd(a.a3, a.q1, p.w3, p.b3, nb, 6, 14, 14, 16, &net.c3, kt)
     _squash(a.h3, a.a3, nb * SZ_C3)
-    subsample_forward_raw(a.p3, a.h3, p.sc4, p.sb4, nb, 16, 10, 10, 1)
+    subsample_forward_raw(a.p3, a.h3, p.sc4, p.sb4, nb, 16, 10, 10, kt)
     _squash(a.q3, a.p3, nb * SZ_S4)
-    _conv_fwd(a.a5, a.q3, p.w5, p.b5, nb, 16, 5, 5, 120, &net.c5)
+    _conv_fwd(a.a5, a.q3, p.w5, p.b5, nb, 16, 5, 5, 120, &net.c5, kt)
     _squash(a.h5, a.a5, nb * SZ_C5)
-    dense_forward(a.a6, a.h5, p.w6, p.b6, nb, SZ_C5, SZ_F6, 1)
+    dense_forward(a.a6, a.h5, p.w6, p.b6, nb, SZ_C5, SZ_F6, kt)
     _squash(a.h6, a.a6, nb * SZ_F6)
     for n in range(nb):          # RBF: out[n, i] = sum_j (h6[n, j] - c[i, j])^2
         for i in range(10):
@@ -309,24 +331,24 @@ cdef void _forward(const Net* net, Act* a, int nb, float* out) noexcept nogil:
             out[n * 10 + i] = s
 
 
-cdef void _backward(const Net* net, Act* a, int nb, Params* g) noexcept nogil:
+cdef void _backward(const Net* net, Act* a, int nb, Params* g, int kt) noexcept nogil:
     # The gradients of the block's loss (g_out, filled by the loss) into the slot g.
     cdef const Params* p = &net.p
     cdef int i, n, k
     cdef float s
     if not net.lecun:
-        dense_backward(a.g_h6, g.wo, g.bo, a.g_out, a.h6, p.wo, nb, SZ_F6, SZ_OUT, 1)
+        dense_backward(a.g_h6, g.wo, g.bo, a.g_out, a.h6, p.wo, nb, SZ_F6, SZ_OUT, kt)
         for i in range(nb * SZ_F6):
             if not a.a6[i] > 0:
                 a.g_h6[i] = 0
-        dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, 1)
+        dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, kt)
         for i in range(nb * SZ_C5):
             a.g_a5[i] = a.g_h5[i] if a.h5[i] > 0 else 0
-        _conv_bwd(a.g_p3, g.w5, g.b5, a.g_a5, a.p3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad)
-        maxpool_backward_raw(a.g_h3, a.g_p3, a.a3, nb, 16, 10, 10, True, 1)
-        _conv_bwd(a.g_p1, g.w3, g.b3, a.g_h3, a.p1, p.w3, nb, 6, 14, 14, 16, &net.c3, a.pad)
-        maxpool_backward_raw(a.g_h1, a.g_p1, a.a1, nb, 6, 28, 28, True, 1)
-        _conv_bwd(NULL, g.w1, g.b1, a.g_h1, a.x, p.w1, nb, 1, 32, 32, 6, &net.c1, NULL)
+        _conv_bwd(a.g_p3, g.w5, g.b5, a.g_a5, a.p3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad, kt)
+        maxpool_backward_raw(a.g_h3, a.g_p3, a.a3, nb, 16, 10, 10, True, kt)
+        _conv_bwd(a.g_p1, g.w3, g.b3, a.g_h3, a.p1, p.w3, nb, 6, 14, 14, 16, &net.c3, a.pad, kt)
+        maxpool_backward_raw(a.g_h1, a.g_p1, a.a1, nb, 6, 28, 28, True, kt)
+        _conv_bwd(NULL, g.w1, g.b1, a.g_h1, a.x, p.w1, nb, 1, 32, 32, 6, &net.c1, NULL, kt)
         return
     for n in range(nb):          # d/dh6 of sum_i g_i (h6 - c_i)^2
         for k in range(SZ_F6):
@@ -335,20 +357,21 @@ cdef void _backward(const Net* net, Act* a, int nb, Params* g) noexcept nogil:
                 s = s + a.g_out[n * 10 + i] * (a.h6[n * SZ_F6 + k] - net.rbf[i * SZ_F6 + k])
             a.g_h6[n * SZ_F6 + k] = 2 * s
     _squash_grad(a.g_h6, a.h6, nb * SZ_F6)
-    dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, 1)
+    dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, kt)
     _squash_grad(a.g_h5, a.h5, nb * SZ_C5)
-    _conv_bwd(a.g_p3, g.w5, g.b5, a.g_h5, a.q3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad)
+    _conv_bwd(a.g_p3, g.w5, g.b5, a.g_h5, a.q3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad, kt)
     _squash_grad(a.g_p3, a.q3, nb * SZ_S4)
-    subsample_backward_raw(a.g_h3, g.sc4, g.sb4, a.g_p3, a.h3, p.sc4, nb, 16, 10, 10, 1)
+    subsample_backward_raw(a.g_h3, g.sc4, g.sb4, a.g_p3, a.h3, p.sc4, nb, 16, 10, 10, kt)
     _squash_grad(a.g_h3, a.h3, nb * SZ_C3)
-    _conv_bwd(a.g_p1, g.w3, g.b3, a.g_h3, a.q1, p.w3, nb, 6, 14, 14, 16, &net.c3, a.pad)
+    _conv_bwd(a.g_p1, g.w3, g.b3, a.g_h3, a.q1, p.w3, nb, 6, 14, 14, 16, &net.c3, a.pad, kt)
     _squash_grad(a.g_p1, a.q1, nb * SZ_S2)
-    subsample_backward_raw(a.g_h1, g.sc2, g.sb2, a.g_p1, a.h1, p.sc2, nb, 6, 28, 28, 1)
+    subsample_backward_raw(a.g_h1, g.sc2, g.sb2, a.g_p1, a.h1, p.sc2, nb, 6, 28, 28, kt)
     _squash_grad(a.g_h1, a.h1, nb * SZ_C1)
-    _conv_bwd(NULL, g.w1, g.b1, a.g_h1, a.x, p.w1, nb, 1, 32, 32, 6, &net.c1, NULL)
+    _conv_bwd(NULL, g.w1, g.b1, a.g_h1, a.x, p.w1, nb, 1, 32, 32, 6, &net.c1, NULL, kt)
 
 
-cdef void _curvature(const Net* net, Act* a, int nb, const Params* sq, Params* h) noexcept nogil:
+cdef void _curvature(const Net* net, Act* a, int nb, const Params* sq, Params* h,
+                     int kt) noexcept nogil:
     # SDLM's second-derivative pass (lecun98) after `_forward`: Gauss-Newton second
     # derivatives back-propagated from the RBF data term (d2E/dx^2 = 2 at the F6 outputs)
     # through the backward kernels with squared weights (sq) and squared inputs; writes,
@@ -359,22 +382,22 @@ cdef void _curvature(const Net* net, Act* a, int nb, const Params* sq, Params* h
         a.g_h6[i] = 2
     _squash_second(a.g_h6, a.h6, nb * SZ_F6)
     _square(a.h5sq, a.h5, nb * SZ_C5)
-    dense_backward(a.g_h5, h.w6, h.b6, a.g_h6, a.h5sq, sq.w6, nb, SZ_C5, SZ_F6, 1)
+    dense_backward(a.g_h5, h.w6, h.b6, a.g_h6, a.h5sq, sq.w6, nb, SZ_C5, SZ_F6, kt)
     _squash_second(a.g_h5, a.h5, nb * SZ_C5)
     _square(a.q3sq, a.q3, nb * SZ_S4)
-    _conv_bwd(a.g_p3, h.w5, h.b5, a.g_h5, a.q3sq, sq.w5, nb, 16, 5, 5, 120, &net.c5, a.pad)
+    _conv_bwd(a.g_p3, h.w5, h.b5, a.g_h5, a.q3sq, sq.w5, nb, 16, 5, 5, 120, &net.c5, a.pad, kt)
     _squash_second(a.g_p3, a.q3, nb * SZ_S4)
-    subsample_backward_raw(a.g_h3, a.unused, h.sb4, a.g_p3, a.h3, sq.sc4, nb, 16, 10, 10, 1)
+    subsample_backward_raw(a.g_h3, a.unused, h.sb4, a.g_p3, a.h3, sq.sc4, nb, 16, 10, 10, kt)
     _subsample_curvature(h.sc4, a.g_p3, a.h3, nb, 16, 10, 10)
     _squash_second(a.g_h3, a.h3, nb * SZ_C3)
     _square(a.q1sq, a.q1, nb * SZ_S2)
-    _conv_bwd(a.g_p1, h.w3, h.b3, a.g_h3, a.q1sq, sq.w3, nb, 6, 14, 14, 16, &net.c3, a.pad)
+    _conv_bwd(a.g_p1, h.w3, h.b3, a.g_h3, a.q1sq, sq.w3, nb, 6, 14, 14, 16, &net.c3, a.pad, kt)
     _squash_second(a.g_p1, a.q1, nb * SZ_S2)
-    subsample_backward_raw(a.g_h1, a.unused, h.sb2, a.g_p1, a.h1, sq.sc2, nb, 6, 28, 28, 1)
+    subsample_backward_raw(a.g_h1, a.unused, h.sb2, a.g_p1, a.h1, sq.sc2, nb, 6, 28, 28, kt)
     _subsample_curvature(h.sc2, a.g_p1, a.h1, nb, 6, 28, 28)
     _squash_second(a.g_h1, a.h1, nb * SZ_C1)
     _square(a.xsq, a.x, nb * SZ_X)
-    _conv_bwd(NULL, h.w1, h.b1, a.g_h1, a.xsq, sq.w1, nb, 1, 32, 32, 6, &net.c1, NULL)
+    _conv_bwd(NULL, h.w1, h.b1, a.g_h1, a.xsq, sq.w1, nb, 1, 32, 32, 6, &net.c1, NULL, kt)
 
 
 cdef void _subsample_curvature(float* hc, const float* dy, const float* x, int N, int C, int H,
@@ -515,17 +538,17 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
     cdef Params g
     cdef Params sq
     cdef const Net* net = ps.net
-    cdef int n0 = block * _BLOCK
-    cdef int nb = min(_BLOCK, ps.N - n0)
+    cdef int n0 = block * ps.block
+    cdef int nb = min(ps.block, ps.N - n0)
     if ps.keep != NULL:      # activations(): every sample keeps its own
         _layout(&a, ps.keep, ps.N, n0, net.lecun)
     else:
-        _layout(&a, ps.ws + tid * ps.ws_floats, _BLOCK, 0, net.lecun)
+        _layout(&a, ps.ws + tid * ps.ws_floats, ps.block, 0, net.lecun)
     if ps.xu != NULL:
         _load_digits(a.x, ps.xu + <Py_ssize_t>n0 * 784, nb, ps.lut)
     else:
         a.x = <float*>(ps.xf + <Py_ssize_t>n0 * SZ_X)
-    _forward(net, &a, nb, ps.out + n0 * SZ_OUT)
+    _forward(net, &a, nb, ps.out + n0 * SZ_OUT, ps.kt)
     if mode == TRAIN or mode == LOSS:
         if net.lecun:
             ps.block_loss[block] = _map_loss(ps.out + n0 * SZ_OUT, ps.labels + n0, a.g_out, nb,
@@ -536,18 +559,22 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
         ps.block_correct[block] = _correct(ps.out + n0 * SZ_OUT, ps.labels + n0, nb, net.lecun)
         if mode == TRAIN:
             _bind(&g, ps.slots + <Py_ssize_t>slot * net.P, &net.off)
-            _backward(net, &a, nb, &g)
+            _backward(net, &a, nb, &g, ps.kt)
     elif mode == CURVATURE:
         _bind(&g, ps.slots + <Py_ssize_t>slot * net.P, &net.off)
         _bind(&sq, <float*>ps.sq, &net.off)
-        _curvature(net, &a, nb, &sq, &g)
+        _curvature(net, &a, nb, &sq, &g, ps.kt)
 
 
-cdef void _run(const Pass* ps, float* grads, int mode, int nt) noexcept nogil:
+cdef void _run(Pass* ps, float* grads, int mode, int nt) noexcept nogil:
     # All blocks of the batch, in rounds of ROUND blocks; with grads, each round's slots
     # are summed (in block order) into grads.
-    cdef int nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+    cdef int nblocks = (ps.N + ps.block - 1) // ps.block
     cdef int r0 = 0, rb, b
+    # A pass of one block shares each kernel's work between the threads instead (one
+    # sample's maps: worth it for inference and for training from 4 samples up; results
+    # do not depend on it).
+    ps.kt = nt if nblocks == 1 and (mode == FORWARD or mode == LOSS or ps.N >= 4) else 1
     while r0 < nblocks:
         rb = min(_ROUND, nblocks - r0)
         if rb == 1 or nt == 1:
@@ -673,37 +700,41 @@ cdef class Plan:
         ps.slots = NULL
         ps.labels = NULL
         ps.sq = NULL
+        cdef cnp.npy_intp* d
         if not (cnp.PyArray_Check(x) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
             raise TypeError("x must be a C-contiguous numpy array")
-        if x.dtype == np.uint8:
-            if x.shape[1:] != (28, 28):
+        d = cnp.PyArray_DIMS(<cnp.ndarray>x)
+        if cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_UINT8:
+            if cnp.PyArray_NDIM(<cnp.ndarray>x) != 3 or d[1] != 28 or d[2] != 28:
                 raise ValueError("uint8 x must have shape (N, 28, 28)")
-            ps.N = x.shape[0]
-            ps.xu = <const unsigned char*>cnp.PyArray_DATA(x)
-            if lut is None or lut.shape != (256,):
+            ps.N = d[0]
+            ps.xu = <const unsigned char*>cnp.PyArray_DATA(<cnp.ndarray>x)
+            if lut is None or cnp.PyArray_SIZE(<cnp.ndarray>lut) != 256:
                 raise ValueError("uint8 input needs a 256-entry lut")
             ps.lut = _f(lut)
         else:
-            if x.shape[1:] != (1, 32, 32):
+            if cnp.PyArray_NDIM(<cnp.ndarray>x) != 4 or d[1] != 1 or d[2] != 32 or d[3] != 32:
                 raise ValueError("float32 x must have shape (N, 1, 32, 32)")
-            ps.N = x.shape[0]
+            ps.N = d[0]
             ps.xf = _f(x)
-        if out.shape != (ps.N, 10):
-            raise ValueError(f"out must have shape ({ps.N}, 10)")
         ps.out = _f(out)
+        d = cnp.PyArray_DIMS(<cnp.ndarray>out)
+        if cnp.PyArray_NDIM(<cnp.ndarray>out) != 2 or d[0] != ps.N or d[1] != 10:
+            raise ValueError(f"out must have shape ({ps.N}, 10)")
         if nt < 1:
             raise ValueError("n_threads must be >= 1")
         if ws is not None:
-            if ws.shape[0] < nt * self.ws_floats:
-                raise ValueError(f"ws must hold {nt} x {self.ws_floats} floats")
             ps.ws = _f(ws)
+            if cnp.PyArray_SIZE(<cnp.ndarray>ws) < nt * self.ws_floats:
+                raise ValueError(f"ws must hold {nt} x {self.ws_floats} floats")
         ps.ws_floats = self.ws_floats
         ps.inv_n = 1.0 / ps.N if ps.N else 0
+        ps.block = _block_size(ps.N)
         ps.smoothing = 0
         return 0
 
     cdef int _need_slots(self, Pass* ps, object slots) except -1:
-        cdef Py_ssize_t nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+        cdef Py_ssize_t nblocks = (ps.N + ps.block - 1) // ps.block
         if slots.shape[0] < min(nblocks, _ROUND) * self.net.P:
             raise ValueError("slots too small")
         ps.slots = _f(slots)
@@ -754,7 +785,7 @@ cdef class Plan:
                 raise ValueError("grads must be as long as the parameters")
             self._need_slots(&ps, slots)
             g = _f(grads)
-        nblocks = (ps.N + _BLOCK - 1) // _BLOCK
+        nblocks = (ps.N + ps.block - 1) // ps.block
         bl = np.empty(nblocks, np.float64)
         bc = np.empty(nblocks, np.int32)
         cdef double[::1] blv = bl
@@ -828,7 +859,7 @@ cdef class Plan:
         out = np.empty((N, 10), np.float32)
         self._setup(&ps, np.asarray(images[:N]), out, ws, lut, n_threads)
         self._need_slots(&ps, slots)
-        nblocks = (N + _BLOCK - 1) // _BLOCK
+        nblocks = (N + ps.block - 1) // ps.block
         bl = np.empty(nblocks, np.float64)
         bc = np.empty(nblocks, np.int32)
         cdef double[::1] blv = bl

@@ -147,15 +147,34 @@ def trained(tmp_path_factory):
 
 def test_train_defaults_in_one_dict():
     assert cli.TRAIN_DEFAULTS == {
-        "variant": "modern", "c3": "lecun", "init": "auto", "epochs": None, "batch_size": None,
-        "optimizer": None, "lr": None, "schedule": None, "threads": None,
-        "seed": 0, "out": None,
+        "variant": "modern", "c3": None, "init": "auto", "epochs": None, "batch_size": None,
+        "optimizer": None, "lr": None, "schedule": None, "weight_decay": None,
+        "nesterov": None, "label_smoothing": None, "threads": None, "seed": 0, "out": None,
     }
     # The settings left None come from the variant's measured recipe.
     assert cli.VARIANT_DEFAULTS["modern"] == {
-        "epochs": 8, "batch_size": 64, "optimizer": "sgd", "lr": 0.05, "schedule": "onecycle"}
+        "c3": "full", "epochs": 2, "batch_size": 64, "optimizer": "sgd", "lr": 0.08,
+        "schedule": "onecycle", "weight_decay": 5e-4, "nesterov": True, "label_smoothing": 0.1}
     assert cli.VARIANT_DEFAULTS["lecun98"] == {
-        "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.002, "schedule": "cosine"}
+        "c3": "lecun", "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.002,
+        "schedule": "cosine", "weight_decay": 0.0, "nesterov": False, "label_smoothing": 0.0}
+
+
+def test_recipe_settings_follow_the_optimizer():
+    """The modern recipe's SGD settings (Nesterov, weight decay) do not carry over to
+    another optimizer; given flags win; bad combinations are usage errors."""
+    parse = cli.build_parser().parse_args
+    s, _ = cli._train_settings(parse(["train"]))
+    assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("full", True, 5e-4, 0.1)
+    s, _ = cli._train_settings(parse(["train", "--optimizer", "adam"]))
+    assert (s["nesterov"], s["weight_decay"], s["lr"]) == (False, 0.0, None)
+    s, _ = cli._train_settings(parse(["train", "--no-nesterov", "--weight-decay", "0",
+                                      "--label-smoothing", "0", "--c3", "lecun"]))
+    assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("lecun", False, 0.0, 0.0)
+    with pytest.raises(cli.CLIError, match="label-smoothing"):
+        cli._train_settings(parse(["train", "--variant", "lecun98", "--label-smoothing", "0.1"]))
+    with pytest.raises(cli.CLIError, match="nesterov"):
+        cli._optimizer_options(dict(s, optimizer="adam", nesterov=True))
 
 
 def test_help_and_version(capsys):
@@ -220,15 +239,16 @@ def test_train_writes_model_and_metrics(trained):
     assert f"model saved to {trained['model']}" in out
 
     model = checkpoint.load(trained["model"])
-    assert model.config() == {"variant": "modern", "c3": "lecun", "seed": 0, "init": "he"}
+    assert model.config() == {"variant": "modern", "c3": "full", "seed": 0, "init": "he"}
 
     report = json.loads(trained["metrics"].read_text())
     assert REQUIRED_KEYS <= report.keys()
-    assert report["variant"] == "modern" and report["c3"] == "lecun"
+    assert report["variant"] == "modern" and report["c3"] == "full"
     assert report["epochs"] == 1 and report["batch_size"] == 64 and report["seed"] == 0
     assert report["threads"] == 1
-    assert report["optimizer"] == "sgd" and report["lr"] == pytest.approx(0.05)
-    assert report["schedule"] == "onecycle"
+    assert report["optimizer"] == "sgd" and report["lr"] == pytest.approx(0.08)
+    assert report["schedule"] == "onecycle" and report["nesterov"] is True
+    assert report["weight_decay"] == 5e-4 and report["label_smoothing"] == 0.1
     assert 0.3 < report["test_accuracy"] <= 1.0
     assert report["test_error"] == pytest.approx(1.0 - report["test_accuracy"])
     assert report["test_images"] == 500 and report["train_images"] == 2000

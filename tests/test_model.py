@@ -662,8 +662,8 @@ def test_rbf_codes():
 
 @pytest.mark.parametrize("variant", ["modern", "lecun98"])
 def test_batches_larger_than_a_chunk(variant):
-    """A pass runs blocks of 16 samples and sums their weight gradients in block order:
-    a batch of 70 (four blocks of 16 and one of 6) must give the mean of its parts'
+    """A pass runs blocks of samples and sums their weight gradients in block order: a
+    batch of 70 (eight blocks of 8 and one of 6) must give the mean of its parts'
     gradients, and the same bits at 1, 2 and 4 threads (both presets)."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((70, 1, 32, 32)).astype(np.float32)

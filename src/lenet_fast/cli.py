@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, datasets
+from . import __version__, checkpoint, datasets, recipes
 from .model import INITS
 from ._omp import build_info, built_with_openmp, max_threads
 
@@ -42,13 +42,16 @@ PROG = "lenet-fast"
 #: line come from the checkpoint instead.
 TRAIN_DEFAULTS = {
     "variant": "modern",
-    "c3": "lecun",
+    "c3": None,
     "init": "auto",
     "epochs": None,
     "batch_size": None,
     "optimizer": None,
     "lr": None,
     "schedule": None,
+    "weight_decay": None,
+    "nesterov": None,
+    "label_smoothing": None,
     "threads": None,
     "seed": 0,
     "out": None,
@@ -59,27 +62,15 @@ TRAIN_DEFAULTS = {
 AUGMENT_DEFAULT = "none"
 
 #: The training recipe of each variant, for the settings TRAIN_DEFAULTS leaves None
-#: (measured on the MNIST test set; the README has the figures). modern: SGD with
-#: momentum 0.9 and a one-cycle schedule reached 99.17-99.29% over seeds in 8 epochs,
-#: where 3-4 epochs gave 98.9-99.2%. lecun98: Adam; the paper's own optimizer is
-#: --optimizer sdlm.
-VARIANT_DEFAULTS = {
-    "modern": {"epochs": 8, "batch_size": 64, "optimizer": "sgd", "lr": 0.05,
-               "schedule": "onecycle"},
-    "lecun98": {"epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.002,
-                "schedule": "cosine"},
-}
-
-#: The recipe with --optimizer sdlm: the paper's (LeCun et al. 1998, section III-A and
-#: appendix C): 20 passes at batch 1 on the paper's schedule, with its rates scaled by
-#: 0.4 (eta = 0.0002 for passes 1-2, ...; `lenet_fast.sdlm` has the measurements).
-SDLM_RECIPE = {"epochs": 20, "batch_size": 1, "lr": 0.0002, "schedule": "lecun98"}
-#: ... from weights uniform in +-2.4/sqrt(fan-in) (`lenet_fast.model`).
-SDLM_INIT = "fanin-sqrt"
+#: (`lenet_fast.recipes`, with the reasons and figures).
+VARIANT_DEFAULTS = recipes.RECIPES
+SDLM_RECIPE = recipes.SDLM_RECIPE
+SDLM_INIT = recipes.SDLM_INIT
+_OPTIMIZER_NEUTRAL = recipes.OPTIMIZER_NEUTRAL
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 _RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
-                     "augment")
+                     "augment", "weight_decay", "nesterov", "label_smoothing")
 
 PAPER_LECUN98 = "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)"
 
@@ -164,6 +155,23 @@ def _positive_float(text):
     return value
 
 
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _smoothing(text):
+    value = _non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
 def _positive_int_list(text):
     """A comma-separated list of positive integers, e.g. '1,2'."""
     values = []
@@ -225,7 +233,8 @@ def build_parser():
                "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
                "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
                "without saving. With --resume, --variant, --c3, --init, --batch-size, --seed, "
-               "--optimizer, --lr, --schedule and --augment come from the checkpoint (giving a different "
+               "--optimizer, --lr, --schedule, --weight-decay, --nesterov, --label-smoothing and "
+               "--augment come from the checkpoint (giving a different "
                "value is an error) and --epochs defaults to the checkpoint's run length. "
                "Resuming to the run's own length gives bit-for-bit the weights of the "
                "uninterrupted run. A larger --epochs extends the run, which only --schedule "
@@ -237,7 +246,7 @@ def build_parser():
                         f"(default: {d['variant']})")
     p.add_argument("--c3", choices=("lecun", "full"), default=argparse.SUPPRESS,
                    help="C3 connections: LeCun's table (60 of 96 map pairs) or dense "
-                        f"(default: {d['c3']})")
+                        f"(default: {_recipe('c3')})")
     p.add_argument("--init", choices=INITS, default=argparse.SUPPRESS,
                    help="weight initialisation: 'he'; 'fanin-sqrt', U(+-2.4/sqrt(F)) for fan-in "
                         "F; 'fanin', U(+-2.4/F), the paper's formula as printed (with it the "
@@ -271,6 +280,17 @@ def build_parser():
                         "over 30%%, then anneal); lecun98 (the paper's, by epoch: --lr for "
                         "epochs 1-2, then x0.4 for 3-5, x0.2 for 6-8, x0.1 for 9-12, x0.02 after) "
                         f"(default: {_recipe('schedule')}; lecun98 with --optimizer sdlm)")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=argparse.SUPPRESS,
+                   metavar="X", help="L2 weight decay of --optimizer sgd or adam "
+                                     f"(default: {_recipe('weight_decay')}; 0 with another "
+                                     "--optimizer than the recipe's)")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                   help="Nesterov momentum for --optimizer sgd "
+                        f"(default: {_recipe('nesterov')}; off with another --optimizer)")
+    p.add_argument("--label-smoothing", type=_smoothing, default=argparse.SUPPRESS, metavar="X",
+                   help="label smoothing of the modern preset's cross-entropy, in [0, 1): the "
+                        "target puts 1-X on the label and X/10 on every class "
+                        f"(default: {_recipe('label_smoothing')})")
     p.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, metavar="T",
                    help="OpenMP threads for the kernels; results do not depend on it "
                         f"(default: {_show(d['threads'], 'OMP_NUM_THREADS, else all cores')})")
@@ -386,7 +406,7 @@ def build_parser():
                    help="also write every number, the machine and the versions to this JSON file")
     p.add_argument("--threads", type=_positive_int_list, default=[1, 2], metavar="T[,T...]",
                    help="thread counts to measure (default: 1,2)")
-    p.add_argument("--batch-sizes", type=_positive_int_list, default=[1, 16, 64, 256],
+    p.add_argument("--batch-sizes", type=_positive_int_list, default=None,
                    metavar="B[,B...]", help="batch sizes to measure (default: 1,16,64,256)")
     p.add_argument("--variant", choices=("modern", "lecun98"), default="modern",
                    help="lenet_fast preset (default: modern); PyTorch always runs the modern "
@@ -401,6 +421,21 @@ def build_parser():
                    help="measure a row again, up to N times, while other processes leave it "
                         "fewer free cores than it has threads (default: 2)")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--time-to-accuracy", action="store_true",
+                      help="instead: train the default recipe (dense C3) in lenet_fast and in "
+                           "PyTorch, same initial weights, data order, optimizer and schedule, "
+                           "at each --threads count, and print the seconds of training to the "
+                           "first epoch at >= 99.0%% test accuracy, the accuracy per epoch and "
+                           "the ratio (about 2 minutes; needs MNIST; see "
+                           "lenet_fast.time_to_accuracy)")
+    mode.add_argument("--busy", action="store_true",
+                      help="instead: keep one core busy with a child process and time training "
+                           "at 1 and at 2 threads in alternating rounds, lenet_fast and PyTorch, "
+                           "for each --batch-sizes (default there: 64,256); prints the 2/1 "
+                           "thread ratio (see lenet_fast.busy)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+                   help="--time-to-accuracy: weights and data order of both runs (default: 0)")
     p.add_argument("--data-dir", metavar="D", default=None,
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, else "
                         "~/.cache/lenet_fast/mnist); nothing is downloaded, random images are "
@@ -525,6 +560,9 @@ def _checkpoint_settings(path):
             "batch": int(state["batch"]),
             "schedule_config": schedule.to_config(),
             "augment": str(((state.get("augment") or {}).get("config") or {}).get("name", "none")),
+            "weight_decay": float(np.asarray(optim_state.get("weight_decay", 0.0))),
+            "nesterov": bool(np.asarray(optim_state.get("nesterov", False))),
+            "label_smoothing": float(settings.get("label_smoothing", 0.0)),
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise CLIError(f"cannot resume: {path}: unusable training state ({_one_line(exc)})") from None
@@ -551,8 +589,10 @@ def train_settings(given):
     recipe = VARIANT_DEFAULTS[settings["variant"]]
     if settings["optimizer"] == "sdlm":
         recipe = dict(recipe, **SDLM_RECIPE)
-    elif settings["optimizer"] not in (None, recipe["optimizer"]) and "lr" not in given:
-        recipe = dict(recipe, lr=None)  # another optimizer: its own default rate
+    elif settings["optimizer"] not in (None, recipe["optimizer"]):
+        recipe = dict(recipe, **_OPTIMIZER_NEUTRAL)
+        if "lr" not in given:
+            recipe["lr"] = None  # another optimizer: its own default rate
     for key, value in recipe.items():
         if settings[key] is None:
             settings[key] = value
@@ -589,6 +629,9 @@ def _train_settings(args):
             settings = train_settings(given)
         except ValueError as exc:
             raise CLIError(str(exc), code=2) from None
+    if settings["label_smoothing"] and settings["variant"] != "modern":
+        raise CLIError("--label-smoothing applies to --variant modern (its softmax output) only",
+                       code=2)
     if settings["out"] is None:
         settings["out"] = _default_out(settings["variant"])
     if saved is not None:
@@ -650,6 +693,15 @@ def _resume_command(path, settings, args):
     return shlex.join(parts)
 
 
+def _optimizer_options(settings):
+    """The recipe's keyword arguments for `make_optimizer` (those its optimizer takes)."""
+    try:
+        return recipes.optimizer_options(settings)
+    except ValueError as exc:
+        raise CLIError(str(exc).replace("nesterov", "--nesterov").replace(
+            "weight_decay", "--weight-decay"), code=2) from None
+
+
 def cmd_train(args):
     from . import experiment
     from .trainer import TrainingDiverged, TrainingInterrupted
@@ -674,7 +726,8 @@ def cmd_train(args):
 
     interrupt_path = _interrupt_path(out, args.checkpoint_dir)
     trainer = experiment.build(s, progress=progress, checkpoint_dir=args.checkpoint_dir,
-                               interrupt_path=interrupt_path)
+                               interrupt_path=interrupt_path,
+                               optimizer_options=_optimizer_options(s))
     model = trainer.model
     try:
         history, metrics = experiment.fit_and_evaluate(trainer, train, test, resume=args.resume,
@@ -941,15 +994,33 @@ def cmd_bench(args):
 
     if args.json is not None:
         _check_writable(args.json, "benchmark JSON")
+    args.batch_sizes_given = args.batch_sizes is not None
+    if args.batch_sizes is None:
+        args.batch_sizes = [1, 16, 64, 256]
     progress = bench._stderr_progress if sys.stderr.isatty() else None
     try:
-        result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
-                           threads=args.threads, repeats=args.repeats,
-                           round_time=args.round_time, use_torch=not args.no_torch,
-                           data_dir=args.data_dir, retries=args.retries, progress=progress)
+        if args.time_to_accuracy:
+            from . import time_to_accuracy as mode
+            result = mode.run(seed=args.seed, threads=args.threads, use_torch=not args.no_torch,
+                              data_dir=args.data_dir, progress=progress)
+        elif args.busy:
+            from . import busy as mode
+            sizes = args.batch_sizes if args.batch_sizes_given else [64, 256]
+            result = mode.run(batch_sizes=sizes, threads=max(2, max(args.threads)), c3=args.c3,
+                              rounds=args.repeats, round_time=max(args.round_time, 0.5),
+                              use_torch=not args.no_torch, data_dir=args.data_dir,
+                              progress=progress)
+        else:
+            mode = bench
+            result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
+                               threads=args.threads, repeats=args.repeats,
+                               round_time=args.round_time, use_torch=not args.no_torch,
+                               data_dir=args.data_dir, retries=args.retries, progress=progress)
     except bench.BenchError as exc:
         raise CLIError(_one_line(exc)) from None
-    print(bench.format_markdown(result))
+    except (datasets.DataNotFoundError, datasets.DataFormatError) as exc:
+        raise CLIError(_one_line(exc)) from None
+    print(mode.format_markdown(result))
     if args.json is not None:
         try:
             write_json_atomic(args.json, result)
@@ -1032,6 +1103,10 @@ _SWEEP_SETTINGS = tuple(k for k in (*TRAIN_DEFAULTS, "augment")
                         if k not in ("threads", "seed", "out"))
 
 
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
+
+
 def _setting_parser(train_parser):
     """The type of ``--set KEY=V1,V2``: (key, [values]), each value checked by the train
     command's own option (its type and choices)."""
@@ -1049,7 +1124,12 @@ def _setting_parser(train_parser):
         for raw in values.split(","):
             raw = raw.strip()
             try:
-                value = action.type(raw) if action.type is not None else raw
+                if action.nargs == 0:  # an on/off flag (--nesterov / --no-nesterov)
+                    value = _BOOLEANS.get(raw.lower())
+                    if value is None:
+                        raise argparse.ArgumentTypeError(f"must be true or false, got {raw!r}")
+                else:
+                    value = action.type(raw) if action.type is not None else raw
             except argparse.ArgumentTypeError as exc:
                 raise argparse.ArgumentTypeError(f"{key}: {exc}") from None
             if action.choices is not None and value not in action.choices:
@@ -1093,8 +1173,9 @@ def _add_sweep_parser(sub, train_parser):
     p.add_argument("--set", dest="sets", type=_setting_parser(train_parser), action="append",
                    default=[], metavar="KEY=V1[,V2...]",
                    help="a training setting and its values (names as the train options, e.g. "
-                        "lr, variant, batch_size, epochs, optimizer, schedule, augment, c3, "
-                        "init); repeat for a grid; one value fixes it for every run; settings "
+                        "lr, variant, batch_size, epochs, optimizer, schedule, weight_decay, "
+                        "nesterov (true/false), label_smoothing, augment, c3, init); repeat for "
+                        "a grid; one value fixes it for every run; settings "
                         "not given take the train command's defaults")
     p.add_argument("--out", metavar="FILE", required=True,
                    help="results file (JSON Lines), appended to; also what a rerun resumes from")

@@ -38,36 +38,44 @@ TIMING_KEYS = ("train_seconds", "train_images_per_second", "wall_seconds", "seco
                "images_per_second")
 
 
-def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None):
+def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
+          optimizer_options=None):
     """The model, optimizer, augmenter and `Trainer` of resolved `settings`.
 
     Parameters
     ----------
     settings : dict
         As `lenet_fast.cli.train_settings` returns (variant, c3, init, epochs,
-        batch_size, optimizer, lr, schedule, threads, seed, augment).
+        batch_size, optimizer, lr, schedule, weight_decay, nesterov, label_smoothing,
+        threads, seed, augment).
     progress, checkpoint_dir, interrupt_path
         Passed to `Trainer`.
+    optimizer_options : dict or None
+        Keyword arguments of `make_optimizer`; default
+        `lenet_fast.recipes.optimizer_options(settings)`.
 
     Returns
     -------
     Trainer
         Its ``model`` and ``optimizer`` are the new network and optimizer.
     """
+    from . import recipes
     from .augment import make_augmenter
     from .model import LeNet5
     from .optim import make_optimizer
     from .trainer import Trainer
 
     s = settings
+    if optimizer_options is None:
+        optimizer_options = recipes.optimizer_options(s)
     model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], init=s["init"],
                    n_threads=s["threads"])
     augmenter = make_augmenter(s["augment"], seed=s["seed"], n_threads=s["threads"])
-    optimizer = make_optimizer(s["optimizer"], s["lr"])
+    optimizer = make_optimizer(s["optimizer"], s["lr"], **optimizer_options)
     return Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
                    schedule=s["schedule"], seed=s["seed"], progress=progress,
                    checkpoint_dir=checkpoint_dir, interrupt_path=interrupt_path,
-                   augment=augmenter)
+                   augment=augmenter, label_smoothing=s["label_smoothing"])
 
 
 def fit_and_evaluate(trainer, train, test, *, resume=None, epoch_eval=True):
@@ -109,7 +117,7 @@ def summary(settings, trainer, metrics, n_train):
     """The settings, test metrics and timings of a finished run, JSON-able.
 
     Keys: variant, c3, init, epochs, batch_size, threads (resolved), seed, optimizer,
-    lr, schedule, augment, train_images, test_images, test_accuracy, test_error,
+    lr, schedule, weight_decay, nesterov, label_smoothing, augment, train_images, test_images, test_accuracy, test_error,
     test_loss, train_seconds, train_images_per_second, history.
     """
     from .ops import resolve_threads
@@ -126,6 +134,9 @@ def summary(settings, trainer, metrics, n_train):
         "optimizer": settings["optimizer"],
         "lr": float(trainer.optimizer.base_lr),
         "schedule": settings["schedule"],
+        "weight_decay": settings["weight_decay"],
+        "nesterov": settings["nesterov"],
+        "label_smoothing": settings["label_smoothing"],
         "augment": settings["augment"],
         "train_images": int(n_train),
         "test_images": int(metrics["n"]),
@@ -205,7 +216,8 @@ def run(config):
     config : dict
         Any of the training settings of ``lenet-fast train`` under their
         `lenet_fast.cli.TRAIN_DEFAULTS` names (variant, c3, init, epochs, batch_size,
-        optimizer, lr, schedule, threads, seed, out) and ``augment``, and the
+        optimizer, lr, schedule, weight_decay, nesterov, label_smoothing, threads, seed,
+        out) and ``augment``, and the
         RUN_OPTIONS (data_dir, download, train_limit, test_limit, epoch_eval).
         Settings not given take the command's defaults, except ``threads`` (default
         1) and ``out`` (default None: the model is not saved; a path: saved there

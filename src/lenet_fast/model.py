@@ -116,15 +116,11 @@ class _Pool:
         self._spare = []
 
     def take(self, size):
-        spare = self._spare
-        for _ in range(len(spare)):
-            try:
-                a = spare.pop()
-            except IndexError:
-                break
-            if a.shape[0] >= size:
-                return a
-        return np.empty(size, np.float32)
+        try:
+            a = self._spare.pop()
+        except IndexError:
+            return np.empty(size, np.float32)
+        return a if a.shape[0] >= size else np.empty(size, np.float32)
 
     def give(self, a):
         if len(self._spare) < 8:
@@ -240,7 +236,7 @@ class LeNet5:
         ws = self._workspaces.take(nt * self._plan.ws_floats)
         sl = None
         if slots:
-            blocks = min(-(-n // _net.BLOCK), _net.ROUND)
+            blocks = min(_net.blocks(n), _net.ROUND)
             sl = self._slots.take(blocks * self._plan.n_params)
         try:
             return fn(ws, sl)
@@ -250,9 +246,11 @@ class LeNet5:
                 self._slots.give(sl)
 
     def _threads_for(self, n):
-        # A pass runs blocks of _net.BLOCK samples, one thread each: more threads than
-        # blocks would only wait.
-        return max(1, min(self._nt, -(-n // _net.BLOCK)))
+        # A pass runs blocks of samples (`_net.block_size`), one thread each (more
+        # threads than blocks would only wait); a pass of one block shares each layer
+        # between the threads instead (`_net._run`).
+        blocks = _net.blocks(n)
+        return self._nt if blocks == 1 else min(self._nt, blocks)
 
     def _outputs(self, x):
         """Network output (N, 10) for checked input (float32 (N,1,32,32) or uint8 (N,28,28))."""
@@ -260,7 +258,11 @@ class LeNet5:
         out = np.empty((n, 10), np.float32)
         if n:
             nt = self._threads_for(n)
-            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT), n, nt)
+            ws = self._workspaces.take(nt * self._plan.ws_floats)
+            try:
+                self._plan.forward(x, out, ws, nt, _LUT)
+            finally:
+                self._workspaces.give(ws)
         return out
 
     def _train_pass(self, x, labels, label_smoothing=0.0):

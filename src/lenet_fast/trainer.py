@@ -124,7 +124,8 @@ class Trainer:
 
     # ------------------------------------------------------------------
     def _settings(self):
-        return {"batch_size": self.batch_size, "epochs": self.epochs, "seed": self.seed}
+        return {"batch_size": self.batch_size, "epochs": self.epochs, "seed": self.seed,
+                "label_smoothing": self.label_smoothing}
 
     def _save(self, path, schedule, epoch, batch, rng_state):
         state = {"epoch": epoch, "batch": batch, "rng_state": rng_state,
@@ -141,9 +142,12 @@ class Trainer:
             raise ValueError(f"{path} holds a {model.variant}/{model.c3} model; "
                              f"this trainer's model is {self.model.variant}/{self.model.c3}")
         saved = state["settings"]
-        if saved["batch_size"] != self.batch_size or saved["seed"] != self.seed:
+        smoothing = float(saved.get("label_smoothing", 0.0))
+        if (saved["batch_size"] != self.batch_size or saved["seed"] != self.seed
+                or smoothing != self.label_smoothing):
             raise ValueError(f"{path} was written with batch_size={saved['batch_size']}, "
-                             f"seed={saved['seed']}; resume with the same settings")
+                             f"seed={saved['seed']}, label_smoothing={smoothing}; resume with "
+                             "the same settings")
         saved_aug = state.get("augment")
         mine = None if self.augment is None else self.augment.config()
         if (saved_aug and saved_aug["config"]) != mine:
