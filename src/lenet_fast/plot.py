@@ -98,6 +98,8 @@ def learning_curves(history, *, paper=True):
     """
     history = _history_of(history)
     fig = _figure(12, 3.6, layout="constrained")
+    from matplotlib.ticker import FuncFormatter
+
     ax_loss, ax_err, ax_lr = fig.subplots(1, 3)
     for key, label in (("train_loss", "training"), ("val_loss", "test")):
         x, y = _series(history, key)
@@ -112,6 +114,9 @@ def learning_curves(history, *, paper=True):
         ax_err.axhline(100 * PAPER_ERROR, color="grey", linestyle="--",
                        label=f"LeCun et al. 1998 ({100 * PAPER_ERROR:.2f}%)")
     ax_err.set_yscale("log")
+    percent = FuncFormatter(lambda v, _: f"{v:g}")  # 0.5, 1, 2 rather than 2 x 10^0
+    ax_err.yaxis.set_major_formatter(percent)
+    ax_err.yaxis.set_minor_formatter(percent)
     ax_err.set(title="error (100% - accuracy)", xlabel="epoch", ylabel="error (%)")
     x, y = _series(history, "lr")
     ax_lr.plot(x, y, marker="o", color="C2")
