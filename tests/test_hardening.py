@@ -603,7 +603,7 @@ def test_readme_safety_section_states_the_limits_the_code_enforces():
                    f"at most {checkpoint.MAX_ENTRIES}", f"{checkpoint.MAX_ENTRY_BYTES // MB} MB each",
                    f"{checkpoint.MAX_TOTAL_BYTES // MB} MB together",
                    f"{datasets.MAX_RECORDS:,} records", f"{files.STALE_SECONDS // 60} minutes",
-                   "allow_pickle=False", "Concurrent `predict`"]:
+                   "allow_pickle=False", "many Python threads at once"]:
         assert phrase in safety, phrase
 
 

@@ -1,8 +1,9 @@
 """Model files and training checkpoints: .npz archives, no pickle.
 
 A file holds the format name and version, the library version, the model's
-configuration, its parameters and a SHA-256 digest over all of it (so a tampered or
-damaged file is refused). Training checkpoints add the optimizer's state, the
+configuration, its parameters, its training history (``model.history``, optional:
+files without it load with an empty history) and a SHA-256 digest over all of it (so
+a tampered or damaged file is refused). Training checkpoints add the optimizer's state, the
 schedule, the epoch and batch reached, the shuffling generator's state and the
 history, so a resumed run ends with the same weights as an uninterrupted one.
 
@@ -49,6 +50,80 @@ class CheckpointError(ValueError):
     """A model file or checkpoint that cannot be used (damaged, foreign, too new)."""
 
 
+#: Bounds of a saved training history (``meta/history``, JSON): a list of at most
+#: HISTORY_MAX_EPOCHS dicts of at most HISTORY_MAX_KEYS entries, each a string key of
+#: at most HISTORY_MAX_STRING characters and a number or a string of at most that many,
+#: HISTORY_MAX_BYTES of JSON in all (4 MB as the stored text array: a fraction of what
+#: one entry of a model file may take).
+HISTORY_MAX_EPOCHS = 5_000
+HISTORY_MAX_KEYS = 64
+HISTORY_MAX_STRING = 256
+HISTORY_MAX_BYTES = 1 << 20
+
+
+def _history_problem(history):
+    """Why `history` is not a list of dicts of numbers/strings within the bounds, or None."""
+    if not isinstance(history, list):
+        return f"a {type(history).__name__}, not a list"
+    if len(history) > HISTORY_MAX_EPOCHS:
+        return f"{len(history)} entries (at most {HISTORY_MAX_EPOCHS})"
+    for i, record in enumerate(history):
+        if not isinstance(record, dict):
+            return f"entry {i} is a {type(record).__name__}, not a dict"
+        if len(record) > HISTORY_MAX_KEYS:
+            return f"entry {i} has {len(record)} keys (at most {HISTORY_MAX_KEYS})"
+        for key, value in record.items():
+            if not isinstance(key, str) or len(key) > HISTORY_MAX_STRING:
+                return f"entry {i} has a key that is not a string of <= {HISTORY_MAX_STRING} characters"
+            if isinstance(value, str):
+                if len(value) > HISTORY_MAX_STRING:
+                    return f"entry {i}, {key!r}: string longer than {HISTORY_MAX_STRING} characters"
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"entry {i}, {key!r}: a {type(value).__name__}, not a number or string"
+    return None
+
+
+def _history_entry(model):
+    """The ``meta/history`` entry of `model.history` (JSON text); ValueError if unfit."""
+    history = [{k: v.item() if isinstance(v, np.generic) else v for k, v in record.items()}
+               if isinstance(record, dict) else record
+               for record in (getattr(model, "history", None) or [])]
+    problem = _history_problem(history)
+    if problem is None:
+        text = json.dumps(history, sort_keys=True)
+        if len(text.encode()) > HISTORY_MAX_BYTES:
+            problem = f"{len(text.encode()):,} bytes of JSON (at most {HISTORY_MAX_BYTES:,})"
+    if problem is not None:
+        raise ValueError(f"model.history must be a list of dicts of numbers and strings: "
+                         f"{problem}")
+    return {"meta/history": np.array(text)}
+
+
+def _history_from(path, arrays):
+    """The training history stored in `arrays`: ``meta/history``, else a training
+    checkpoint's, else []; CheckpointError if it is not a valid history."""
+    if "meta/history" in arrays:
+        entry = arrays["meta/history"]
+        if entry.dtype.kind != "U" or entry.ndim != 0 or len(str(entry)) > HISTORY_MAX_BYTES:
+            raise CheckpointError(f"{path}: meta/history is not a JSON text of at most "
+                                  f"{HISTORY_MAX_BYTES:,} bytes")
+        try:
+            history = json.loads(str(entry))
+        except ValueError as e:
+            raise CheckpointError(f"{path}: meta/history is not valid JSON ({e})") from None
+    elif "train/state" in arrays:
+        try:
+            history = json.loads(str(arrays["train/state"])).get("history", [])
+        except (ValueError, AttributeError) as e:
+            raise CheckpointError(f"{path}: unreadable training state ({e})") from None
+    else:
+        return []
+    problem = _history_problem(history)
+    if problem is not None:
+        raise CheckpointError(f"{path}: bad training history: {problem}")
+    return history
+
+
 def _digest(arrays):
     h = hashlib.sha256()
     for key in sorted(arrays):
@@ -80,8 +155,8 @@ def _pack(model, extra=None):
 
 
 def save_model(model, path):
-    """Write `model` to `path` (.npz), atomically."""
-    _atomic_savez(path, _pack(model))
+    """Write `model` (with `model.history`) to `path` (.npz), atomically."""
+    _atomic_savez(path, _pack(model, _history_entry(model)))
 
 
 def save_training(path, model, optimizer, schedule, state):
@@ -254,6 +329,9 @@ def _model_from(path, arrays):
 def load(path):
     """Load a model saved with `LeNet5.save` (or a training checkpoint's model).
 
+    The model's ``history`` is the training history saved with it (a list of
+    per-epoch dicts, as `Trainer.fit` returns; [] for files without one).
+
     Raises
     ------
     FileNotFoundError
@@ -267,7 +345,10 @@ def load(path):
     from .safetensors_io import is_safetensors, load_safetensors
     if is_safetensors(path):
         return load_safetensors(path)
-    return _model_from(*_read(path))
+    path, arrays = _read(path)
+    model = _model_from(path, arrays)
+    model.history = _history_from(path, arrays)
+    return model
 
 
 def _json_entry(path, arrays, key):

@@ -1,4 +1,5 @@
-"""The ``lenet-fast`` command: train, evaluate, predict, info, bench, export.
+"""The ``lenet-fast`` command: train, evaluate, predict, info, bench, report, sweep,
+export.
 
 Run ``lenet-fast --help`` (or ``python -m lenet_fast --help``) and
 ``lenet-fast <command> --help`` for the options. ``main(argv)`` returns the exit
@@ -230,9 +231,11 @@ def build_parser():
     p = sub.add_parser(
         "train", help="train LeNet-5 on MNIST and save the model",
         description="Train LeNet-5 on the MNIST training set (60,000 digits), then evaluate it "
-                    "once on the test set (10,000 digits; the test set is not used during "
-                    "training) and save the model. Prints the test accuracy/error, the time "
-                    "spent in training steps with images/s, and where the model was saved.",
+                    "on the test set (10,000 digits; the test set is never trained on, only "
+                    "evaluated after every epoch for the learning curves, see --no-epoch-eval) "
+                    "and save the model with its training history. Prints the test "
+                    "accuracy/error, the time spent in training steps with images/s, and "
+                    "where the model was saved.",
         epilog="Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir "
                "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
                "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
@@ -330,7 +333,12 @@ def build_parser():
                    help="for quick trials: train on the first N training images only")
     p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
                    help="for quick trials: evaluate on the first N test images only")
+    p.add_argument("--no-epoch-eval", action="store_true",
+                   help="do not evaluate on the test set after every epoch (by default each "
+                        "epoch's test loss and accuracy go into the history saved with the "
+                        "model, for the learning curves of 'lenet-fast report')")
     p.set_defaults(func=cmd_train)
+    train_parser = p
 
     # ---------------------------------------------------------------- evaluate
     p = sub.add_parser(
@@ -440,6 +448,8 @@ def build_parser():
                         "~/.cache/lenet_fast/mnist); nothing is downloaded, random images are "
                         "used when MNIST is absent")
     p.set_defaults(func=cmd_bench)
+    _add_report_parser(sub)
+    _add_sweep_parser(sub, train_parser)
     _add_export_parser(sub)
     return parser
 
@@ -565,6 +575,44 @@ def _checkpoint_settings(path):
     return result
 
 
+def train_settings(given):
+    """The settings of a new training run (no ``--resume``), as ``lenet-fast train``
+    resolves them: `given` (keys of TRAIN_DEFAULTS and "augment") over TRAIN_DEFAULTS
+    and AUGMENT_DEFAULT, then the variant's recipe (VARIANT_DEFAULTS; SDLM_RECIPE and
+    SDLM_INIT with optimizer "sdlm") for what is still None. ``lenet_fast.experiment``
+    resolves its runs' settings here too.
+
+    Raises
+    ------
+    ValueError
+        If the settings contradict each other (optimizer "sdlm" with variant modern).
+    """
+    settings = dict(TRAIN_DEFAULTS, augment=AUGMENT_DEFAULT)
+    settings.update(given)
+    if settings["variant"] not in VARIANT_DEFAULTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANT_DEFAULTS)}, "
+                         f"got {settings['variant']!r}")
+    recipe = VARIANT_DEFAULTS[settings["variant"]]
+    if settings["optimizer"] == "sdlm":
+        recipe = dict(recipe, **SDLM_RECIPE)
+    elif settings["optimizer"] not in (None, recipe["optimizer"]):
+        recipe = dict(recipe, **_OPTIMIZER_NEUTRAL)
+        if "lr" not in given:
+            recipe["lr"] = None  # another optimizer: its own default rate
+    for key, value in recipe.items():
+        if settings[key] is None:
+            settings[key] = value
+    if settings["optimizer"] == "sdlm":
+        if settings["init"] == "auto":
+            settings["init"] = SDLM_INIT
+        if settings["variant"] != "lecun98":
+            raise ValueError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
+                             "is the paper's, for the paper's network)")
+    if settings["out"] is None:
+        settings["out"] = _default_out(settings["variant"])
+    return settings
+
+
 def _train_settings(args):
     """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults."""
     given = {key: getattr(args, key) for key in (*TRAIN_DEFAULTS, "augment")
@@ -583,22 +631,10 @@ def _train_settings(args):
         settings["epochs"] = saved["epochs"]
     settings.update(given)
     if saved is None:
-        recipe = VARIANT_DEFAULTS[settings["variant"]]
-        if settings["optimizer"] == "sdlm":
-            recipe = dict(recipe, **SDLM_RECIPE)
-        elif settings["optimizer"] not in (None, recipe["optimizer"]):
-            recipe = dict(recipe, **_OPTIMIZER_NEUTRAL)
-            if "lr" not in given:
-                recipe["lr"] = None  # another optimizer: its own default rate
-        for key, value in recipe.items():
-            if settings[key] is None:
-                settings[key] = value
-    if saved is None and settings["optimizer"] == "sdlm":
-        if settings["init"] == "auto":
-            settings["init"] = SDLM_INIT
-        if settings["variant"] != "lecun98":
-            raise CLIError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
-                           "is the paper's, for the paper's network)", code=2)
+        try:
+            settings = train_settings(given)
+        except ValueError as exc:
+            raise CLIError(str(exc), code=2) from None
     if settings["label_smoothing"] and settings["variant"] != "modern":
         raise CLIError("--label-smoothing applies to --variant modern (its softmax output) only",
                        code=2)
@@ -673,10 +709,8 @@ def _optimizer_options(settings):
 
 
 def cmd_train(args):
-    from .metrics import evaluate
-    from .model import LeNet5
-    from .optim import make_optimizer
-    from .trainer import Trainer, TrainingDiverged, TrainingInterrupted
+    from . import experiment
+    from .trainer import TrainingDiverged, TrainingInterrupted
 
     wall_start = time.perf_counter()
     s, saved = _train_settings(args)
@@ -696,22 +730,14 @@ def cmd_train(args):
     if saved is not None:
         _check_resume_data(args.resume, saved, len(train[0]))
 
-    from .augment import make_augmenter
-
-    model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], init=s["init"],
-                   n_threads=s["threads"])
-    augmenter = make_augmenter(s["augment"], seed=s["seed"], n_threads=s["threads"])
-    optimizer = make_optimizer(s["optimizer"], s["lr"], **_optimizer_options(s))
     interrupt_path = _interrupt_path(out, args.checkpoint_dir)
-    trainer = Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
-                      schedule=s["schedule"], seed=s["seed"], progress=progress,
-                      checkpoint_dir=args.checkpoint_dir, interrupt_path=interrupt_path,
-                      augment=augmenter, label_smoothing=s["label_smoothing"])
+    trainer = experiment.build(s, progress=progress, checkpoint_dir=args.checkpoint_dir,
+                               interrupt_path=interrupt_path,
+                               optimizer_options=_optimizer_options(s))
+    model = trainer.model
     try:
-        # A diverging run overflows on its way to the NaN loss that the trainer reports
-        # (TrainingDiverged); numpy's warnings about it would only add noise.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            history = trainer.fit(train, validation=None, resume=args.resume)
+        history, metrics = experiment.fit_and_evaluate(trainer, train, test, resume=args.resume,
+                                                       epoch_eval=not args.no_epoch_eval)
     except TrainingInterrupted as exc:
         if exc.checkpoint is None:
             raise CLIError("interrupted; no checkpoint saved", code=130) from None
@@ -728,51 +754,27 @@ def cmd_train(args):
     except OSError as exc:  # writing a checkpoint failed
         raise CLIError(f"cannot write checkpoint: {_os_error(exc)}") from None
 
-    metrics = evaluate(model, *test)
     try:
         model.save(out)
     except OSError as exc:
         raise CLIError(f"cannot save the model to {out}: {_os_error(exc)}") from None
 
-    train_seconds = float(trainer.train_seconds)
-    rate = trainer.train_images / train_seconds if train_seconds > 0 else 0.0
-    epochs_run = len(history)
+    report = experiment.summary(s, trainer, metrics, len(train[0]))
     print(f"test accuracy {metrics['accuracy'] * 100:.2f}%  error {metrics['error'] * 100:.2f}%  "
           f"({metrics['n']:,} test images)")
-    print(f"training: {train_seconds:.1f} s in training steps, {rate:,.0f} images/s "
-          f"({epochs_run} epoch(s) of {len(train[0]):,} images, {threads} thread(s))")
+    print(f"training: {report['train_seconds']:.1f} s in training steps, "
+          f"{report['train_images_per_second']:,.0f} images/s "
+          f"({len(history)} epoch(s) of {len(train[0]):,} images, {threads} thread(s))")
     print(f"model saved to {out}")
     if args.metrics_json is not None:
-        report = {
+        report.update({
             "command": "train",
-            "variant": s["variant"],
-            "c3": s["c3"],
-            "init": model.init,
-            "epochs": s["epochs"],
-            "batch_size": s["batch_size"],
-            "threads": threads,
-            "seed": s["seed"],
-            "optimizer": s["optimizer"],
-            "lr": float(optimizer.base_lr),
-            "schedule": s["schedule"],
-            "weight_decay": s["weight_decay"],
-            "nesterov": s["nesterov"],
-            "label_smoothing": s["label_smoothing"],
-            "augment": s["augment"],
-            "train_images": int(len(train[0])),
-            "test_images": int(metrics["n"]),
-            "test_accuracy": metrics["accuracy"],
-            "test_error": metrics["error"],
-            "test_loss": metrics["loss"],
-            "train_seconds": train_seconds,
-            "train_images_per_second": rate,
             "wall_seconds": time.perf_counter() - wall_start,
-            "history": history,
             "resumed_from": args.resume,
             "model_path": out,
             "version": __version__,
             "openmp": built_with_openmp(),
-        }
+        })
         _write_metrics(args.metrics_json, report)
         print(f"metrics written to {args.metrics_json}")
     return 0
@@ -1001,6 +1003,69 @@ def cmd_bench(args):
 
 
 # --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+
+def _add_data_options(p, *, train_limit):
+    """--data-dir, --no-download, [--train-limit,] --test-limit (report, sweep)."""
+    p.add_argument("--data-dir", metavar="D", default=None,
+                   help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, "
+                        "else ~/.cache/lenet_fast/mnist)")
+    p.add_argument("--no-download", action="store_true",
+                   help="fail instead of downloading missing MNIST files")
+    if train_limit:
+        p.add_argument("--train-limit", type=_positive_int, default=None, metavar="N",
+                       help="for quick trials: train on the first N training images only")
+    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+                   help="for quick trials: evaluate on the first N test images only")
+
+
+def _add_report_parser(sub):
+    p = sub.add_parser(
+        "report", help="write an HTML page of figures about a trained model",
+        description="Evaluate a saved model on the MNIST test set and write one self-contained "
+                    "HTML page (figures inlined as PNG; it opens with no network): the model's "
+                    "configuration, parameter count and test accuracy beside LeCun et al. "
+                    "1998's figures, the learning curves (from the training history saved "
+                    "with the model), the confusion matrix, the most confidently wrong test "
+                    "digits, the C1 and C3 kernels (C3 laid out as the paper's Table I) and "
+                    "the feature maps of C1, S2, C3 and S4 for one digit.",
+        epilog='Needs matplotlib: pip install "lenet-fast[plot]".')
+    p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
+    p.add_argument("--out", metavar="FILE", default="report.html",
+                   help="the HTML file to write (default: report.html)")
+    p.add_argument("--errors", type=_positive_int, default=16, metavar="K",
+                   help="how many of the most confidently wrong digits to show (default: 16)")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                   help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
+    _add_data_options(p, train_limit=False)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args):
+    from . import plot, report
+
+    try:
+        plot.require()
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    _check_writable(args.out, "report")
+    model = _load_model(args.model)
+    model.n_threads = args.threads
+    test = _load_split("test", args.data_dir, download=not args.no_download,
+                       progress=sys.stderr.isatty(), limit=args.test_limit)
+    page = report.build_html(model, *test, title=f"lenet_fast report: {Path(args.model).name}",
+                             errors=args.errors)
+    try:
+        checkpoint.atomic_write(args.out, lambda f: f.write(page), binary=False, suffix=".html")
+    except OSError as exc:
+        raise CLIError(f"cannot write the report {args.out}: {_os_error(exc)}") from None
+    print(f"report written to {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------
 # export
 # --------------------------------------------------------------------------
 
@@ -1062,6 +1127,173 @@ def cmd_export(args):
             "safetensors": "safetensors", "npz": "npz"}[fmt]
     print(f"{args.model} ({model.variant}, c3={model.c3}) exported to {args.out}: {what}")
     return 0
+
+
+# --------------------------------------------------------------------------
+# sweep
+# --------------------------------------------------------------------------
+
+#: Settings that `lenet-fast sweep --set` varies or fixes: the train command's, less
+#: those the sweep sets itself.
+_SWEEP_SETTINGS = tuple(k for k in (*TRAIN_DEFAULTS, "augment")
+                        if k not in ("threads", "seed", "out"))
+
+
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
+
+
+def _setting_parser(train_parser):
+    """The type of ``--set KEY=V1,V2``: (key, [values]), each value checked by the train
+    command's own option (its type and choices)."""
+    actions = {a.dest: a for a in train_parser._actions if a.dest in _SWEEP_SETTINGS}
+
+    def parse(text):
+        key, sep, values = text.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or key not in actions:
+            raise argparse.ArgumentTypeError(
+                f"expected KEY=V1[,V2...] with KEY one of {', '.join(_SWEEP_SETTINGS)}, "
+                f"got {text!r}")
+        action = actions[key]
+        parsed = []
+        for raw in values.split(","):
+            raw = raw.strip()
+            try:
+                if action.nargs == 0:  # an on/off flag (--nesterov / --no-nesterov)
+                    value = _BOOLEANS.get(raw.lower())
+                    if value is None:
+                        raise argparse.ArgumentTypeError(f"must be true or false, got {raw!r}")
+                else:
+                    value = action.type(raw) if action.type is not None else raw
+            except argparse.ArgumentTypeError as exc:
+                raise argparse.ArgumentTypeError(f"{key}: {exc}") from None
+            if action.choices is not None and value not in action.choices:
+                raise argparse.ArgumentTypeError(
+                    f"{key}: {raw!r} is not one of {', '.join(map(str, action.choices))}")
+            if value not in parsed:
+                parsed.append(value)
+        return key, parsed
+    return parse
+
+
+def _seeds(text):
+    from .sweep import parse_seeds
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_sweep_parser(sub, train_parser):
+    p = sub.add_parser(
+        "sweep", help="run many trainings (a grid of settings x seeds) in parallel",
+        description="Train and evaluate every combination of the --set values for every seed, "
+                    "as 'lenet-fast train' would (same defaults and code; each run on "
+                    "--threads-per-job threads), several runs at once in worker processes "
+                    "(joblib, loky) or on a Dask cluster (--scheduler). Each finished run is "
+                    "appended to --out (JSON Lines: settings, test metrics, history, timings; "
+                    "one atomic, fsynced line per run). Ends with a table of the test error "
+                    "per configuration (mean, sample std, min, max over the seeds).",
+        epilog="Rerunning the same command skips the runs already recorded as finished in "
+               "--out (a run is identified by its resolved settings, so after a change of "
+               "the default recipe they run again) and runs the others, failed ones "
+               "included. A run that fails is recorded with its error and the others go on "
+               "(exit code 1 at the end). Ctrl-C stops the workers (exit code 130); every "
+               "finished run is already saved. Example: lenet-fast sweep --seeds 0-5 "
+               "--set lr=0.02,0.05 --set variant=modern,lecun98 --jobs 2 --out results.jsonl. "
+               'Needs joblib (pip install "lenet-fast[sweep]"); --scheduler needs '
+               'dask.distributed (pip install "lenet-fast[cluster]").')
+    p.add_argument("--seeds", type=_seeds, default=[0], metavar="S",
+                   help="seeds, e.g. 0-5 or 0,3,7 (default: 0)")
+    p.add_argument("--set", dest="sets", type=_setting_parser(train_parser), action="append",
+                   default=[], metavar="KEY=V1[,V2...]",
+                   help="a training setting and its values (names as the train options, e.g. "
+                        "lr, variant, batch_size, epochs, optimizer, schedule, weight_decay, "
+                        "nesterov (true/false), label_smoothing, augment, c3, init); repeat for "
+                        "a grid; one value fixes it for every run; settings "
+                        "not given take the train command's defaults")
+    p.add_argument("--out", metavar="FILE", required=True,
+                   help="results file (JSON Lines), appended to; also what a rerun resumes from")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="runs at once (default: usable cores // --threads-per-job)")
+    p.add_argument("--threads-per-job", type=_positive_int, default=1, metavar="T",
+                   help="OpenMP threads of each run (default: 1); keep jobs x T <= cores")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on the Dask distributed cluster of this scheduler (e.g. "
+                        "tcp://10.0.0.5:8786) instead of local processes; every worker needs "
+                        "lenet_fast installed and MNIST in --data-dir (or its own cache)")
+    _add_data_options(p, train_limit=True)
+    p.add_argument("--no-epoch-eval", action="store_true",
+                   help="do not evaluate on the test set after every epoch")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args):
+    from . import sweep
+
+    sets = {}
+    for key, values in args.sets:
+        if key in sets:
+            raise CLIError(f"--set {key} is given twice; give all its values at once "
+                           f"(--set {key}=A,B)", code=2)
+        sets[key] = values
+    if args.jobs is not None and args.scheduler is not None:
+        raise CLIError("--jobs applies to local runs; with --scheduler the cluster's workers "
+                       "decide", code=2)
+    try:
+        if args.scheduler is None:
+            sweep._import_joblib()
+        else:
+            import distributed  # noqa: F401
+    except ImportError:
+        raise CLIError(sweep.SWEEP_MISSING if args.scheduler is None
+                       else sweep.CLUSTER_MISSING) from None
+    _check_writable(args.out, "results file")
+    fixed = {"train_limit": args.train_limit, "test_limit": args.test_limit,
+             "data_dir": args.data_dir, "download": not args.no_download,
+             "epoch_eval": not args.no_epoch_eval}
+    grid = sweep.make_grid(sets, args.seeds, fixed)
+    if args.scheduler is None:  # fetch MNIST once here, not in every worker
+        for split in ("train", "test"):
+            _load_split(split, args.data_dir, download=not args.no_download,
+                        progress=sys.stderr.isatty())
+        cores = sweep.default_jobs(1)
+        jobs = args.jobs or sweep.default_jobs(args.threads_per_job)
+        if jobs * args.threads_per_job > cores:
+            print(f"{PROG}: warning: {jobs} job(s) x {args.threads_per_job} thread(s) is more "
+                  f"than the {cores} usable core(s); OpenMP threads that wait for each other "
+                  "slow down many times over", file=sys.stderr)
+    try:
+        records = sweep.run_sweep(grid, args.out, jobs=args.jobs,
+                                  threads_per_job=args.threads_per_job,
+                                  scheduler=args.scheduler, echo=print)
+    except sweep.SweepError as exc:
+        raise CLIError(f"{_one_line(exc)}; the finished runs are saved in {args.out}; rerun "
+                       "the same command to run the others") from None
+    except KeyboardInterrupt:
+        raise CLIError(f"interrupted; the finished runs are saved in {args.out}; rerun the "
+                       "same command to run the others", code=130) from None
+    except OSError as exc:
+        raise CLIError(f"cannot write the results file {args.out}: {_os_error(exc)}") from None
+    columns = [key for key, values in sets.items() if len(values) > 1]
+    fixed_text = ", ".join(f"{key}={values[0]}" for key, values in sets.items()
+                           if len(values) == 1)
+    print()
+    print(f"test error over seeds {_seed_text(args.seeds)}"
+          + (f" ({fixed_text})" if fixed_text else "") + ":")
+    print(sweep.format_table(sweep.summarize(grid, records, columns), columns))
+    failed = sum(1 for r in records if r is not None and r.get("status") != "ok")
+    if failed:
+        print(f"{PROG}: {failed} run(s) failed; their errors are in {args.out}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _seed_text(seeds):
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
 
 
 # --------------------------------------------------------------------------

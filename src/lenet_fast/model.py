@@ -145,6 +145,13 @@ class LeNet5:
     n_threads : int or None
         Threads for the kernels; None uses the OpenMP default. Results do not
         depend on it.
+
+    Attributes
+    ----------
+    history : list of dict
+        The training history: per epoch, what `Trainer.fit` records (epoch, lr,
+        train_loss, train_accuracy, val_loss, val_accuracy, ...). `Trainer.fit` sets
+        it; `save` writes it and `lenet_fast.load` restores it. [] when untrained.
     """
 
     def __init__(self, variant="modern", *, c3="lecun", seed=0, init="auto", n_threads=None):
@@ -187,6 +194,7 @@ class LeNet5:
         self._workspaces = _Pool()   # per-thread activations of one block each
         self._slots = _Pool()        # per-block gradient vectors of a training pass
         self.last_output = None
+        self.history = []
         self.reset_parameters(seed)
 
     # ------------------------------------------------------------------ set-up
@@ -489,9 +497,10 @@ class LeNet5:
         """Save weights and configuration, atomically (see `lenet_fast.load`).
 
         `format`: "npz" (lenet_fast's own, with a checksum; the default) or
-        "safetensors" (`lenet_fast.safetensors_io`, readable by any safetensors
-        reader; needs ``lenet-fast[safetensors]``). None: safetensors for a path
-        ending in ``.safetensors``, else npz.
+        "safetensors" (`lenet_fast.safetensors_io`: weights and configuration, not
+        the history; readable by any safetensors reader; needs
+        ``lenet-fast[safetensors]``). None: safetensors for a path ending in
+        ``.safetensors``, else npz.
         """
         from .safetensors_io import save_safetensors, wants_safetensors
         if wants_safetensors(path, format):

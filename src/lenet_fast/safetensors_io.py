@@ -9,7 +9,8 @@ safetensors reader loads it without lenet_fast::
     from safetensors.numpy import load_file, safe_open
     weights = load_file("m.safetensors")          # {"c1.weight": (6, 1, 5, 5) float32, ...}
 
-`lenet_fast.load` reads it back (it tells the format by the file's first bytes). Writing
+The training history (``model.history``) is not stored: a loaded model has an empty
+one. `lenet_fast.load` reads the file back (it tells the format by the first bytes). Writing
 needs the ``safetensors`` package (``pip install "lenet-fast[safetensors]"``); so does
 reading, which first checks the file against what a LeNet-5 model file can hold: its
 size, the header's size, JSON and metadata, then every tensor's name, dtype ("F32"),

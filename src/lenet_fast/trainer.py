@@ -208,7 +208,8 @@ class Trainer:
         -------
         list of dict
             Per epoch: epoch, lr, train_loss, train_accuracy, images_per_second,
-            seconds, and val_loss, val_accuracy when `validation` is given.
+            seconds, and val_loss, val_accuracy when `validation` is given. A copy
+            becomes ``model.history`` (saved with the model).
 
         Raises
         ------
@@ -266,6 +267,7 @@ class Trainer:
                 if self.checkpoint_dir is not None:
                     path = os.path.join(self.checkpoint_dir, f"epoch-{epoch + 1:03d}.npz")
                     self._save(path, schedule, epoch + 1, 0, rng.bit_generator.state)
+        self.model.history = [dict(record) for record in self.history]
         return self.history
 
     def _before_epoch(self, epoch, images, labels):
