@@ -18,9 +18,12 @@ How the work is laid out (NCHW, float32, eight-float vectors from `lf_simd.h`):
   zero-padded copy of dy (`scratch`) with the kernel rotated by 180 degrees; its
   padding is 4 columns on the left only, so a row's reads that run past its end
   wrap into the next row's zeros and dx needs no dropped columns.
-- dw: one connected (co, ci) pair per job, summed over the batch in sample order;
-  vectors run along output rows, the last one shifted back to end at the row's end
-  with its already-counted lanes masked off.
+- dw: one connected (co, ci) pair per job, summed over the batch in sample order,
+  13 + 12 taps per pass (each loaded dy vector feeds 13 accumulators). With dx
+  requested, dy's padded copy is one wide row per sample (zeros between the rows);
+  else vectors run along dy's rows, the last one shifted back to end at the row's
+  end with its already-counted lanes masked off. dx skips kernel rows that would
+  read only the padding.
 - C5 (a 5x5 map and a dense table) is a matrix product: `_linear.dense_*`.
 - Maps too small for vectors fall back to plain loops.
 

@@ -4,7 +4,7 @@
 
 from cython.parallel cimport prange
 from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum,
-                      lf_keep_from)
+                      lf_keep_from, lf_add)
 from lf_dense cimport dense_forward, dense_backward
 
 
@@ -97,12 +97,15 @@ cdef inline void _store_wide(float* out, int opitch, int ipitch, int OW, int s, 
 cdef inline void _pair4(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
                  int istride, const int* chans, const int* flags, int nchan, const float* wa,
                  const float* wb, int wstride, bint flip, float ba, float bb, int q0,
-                 int Q) noexcept nogil:
+                 int Q, int rlo, int rhi) noexcept nogil:
     # Two output maps (a, b; b may be NULL) x four vectors of wide positions from q0, each
     # clamped to end by Q. Input maps read by both (flag 0) load every x vector once for
     # both outputs; maps read by one output (flag 1: a, 2: b) feed only that one.
+    # Only input rows rlo..rhi-1 may be nonzero: kernel rows that read none of them
+    # for these positions are skipped (dx's zero padding).
     cdef int s0 = min(q0, Q - 8), s1 = min(q0 + 8, Q - 8), s2 = min(q0 + 16, Q - 8)
     cdef int s3 = min(q0 + 24, Q - 8)
+    cdef int kh0 = max(0, rlo - (s3 + 7) // ipitch), kh1 = min(5, rhi - s0 // ipitch)
     cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero()
     cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero()
     cdef lf_v8 x0, x1, x2, x3, v
@@ -118,7 +121,7 @@ cdef inline void _pair4(float* oa, float* ob, int opitch, int OW, const float* i
             _load_taps(wla, wa + chans[j] * wstride, flip)
         if f != 1:
             _load_taps(wlb, wb + chans[j] * wstride, flip)
-        for kh in range(5):
+        for kh in range(kh0, kh1):
             for kw in range(5):
                 t = kh * 5 + kw
                 xp = xc + kh * ipitch + kw
@@ -152,9 +155,10 @@ cdef inline void _pair4(float* oa, float* ob, int opitch, int OW, const float* i
 cdef inline void _pair1(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
                  int istride, const int* chans, const int* flags, int nchan, const float* wa,
                  const float* wb, int wstride, bint flip, float ba, float bb, int q0,
-                 int Q) noexcept nogil:
+                 int Q, int rlo, int rhi) noexcept nogil:
     # As _pair4, one vector.
     cdef int s0 = min(q0, Q - 8)
+    cdef int kh0 = max(0, rlo - (s0 + 7) // ipitch), kh1 = min(5, rhi - s0 // ipitch)
     cdef lf_v8 a0 = lf_zero(), b0 = lf_zero(), x0
     cdef float wla[25]
     cdef float wlb[25]
@@ -167,7 +171,7 @@ cdef inline void _pair1(float* oa, float* ob, int opitch, int OW, const float* i
             _load_taps(wla, wa + chans[j] * wstride, flip)
         if f != 1:
             _load_taps(wlb, wb + chans[j] * wstride, flip)
-        for kh in range(5):
+        for kh in range(kh0, kh1):
             for kw in range(5):
                 t = kh * 5 + kw
                 x0 = lf_load(xc + kh * ipitch + kw + s0)
@@ -183,10 +187,12 @@ cdef inline void _pair1(float* oa, float* ob, int opitch, int OW, const float* i
 cdef inline void _corr_pair(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
                      int ipitch, int istride, const int* chans, const int* flags, int nchan,
                      const float* wa, const float* wb, int wstride, bint flip, float ba,
-                     float bb) noexcept nogil:
+                     float bb, int rlo, int rhi) noexcept nogil:
     # oa[oh, ow] = ba + sum over the maps flagged for a of sum_taps w[tap] * inp[map][oh + kh,
     # ow + kw] (taps rotated by 180 degrees when flip), likewise ob; needs
-    # Q = (OH - 1) * ipitch + OW >= 8.
+    # Q = (OH - 1) * ipitch + OW >= 8. Input rows outside rlo..rhi-1 must be zero (only
+    # the first 4 columns of a row are read past its end, wrapping: they must be zero too
+    # when rlo > 0).
     cdef int Q = (OH - 1) * ipitch + OW
     cdef int nvec = (Q + 7) // 8
     cdef int q0 = 0
@@ -200,76 +206,90 @@ cdef inline void _corr_pair(float* oa, float* ob, int OH, int OW, int opitch, co
         return
     while nvec >= 4:
         _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
-               flip, ba, bb, q0, Q)
+               flip, ba, bb, q0, Q, rlo, rhi)
         q0 = q0 + 32
         nvec = nvec - 4
     # The rest: one more block whose vectors past Q are clamped back onto it (the same
     # positions computed twice, identically), or a single vector.
     if nvec >= 2:
         _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
-               flip, ba, bb, q0, Q)
+               flip, ba, bb, q0, Q, rlo, rhi)
     elif nvec == 1:
         _pair1(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
-               flip, ba, bb, q0, Q)
+               flip, ba, bb, q0, Q, rlo, rhi)
 
 
-cdef inline void _dw_rows(float* out, int nrows, const float* dy, int dy_ns, const float* x,
-                   int x_ns, int N, int OH, int OW, int W) noexcept nogil:
-    # out[r * 5 + kw] += sum_n sum_{oh, ow} dy[n][oh, ow] * x[n][oh + r, ow + kw] for r < nrows
-    # (nrows 1 or 2; x already offset to the first kernel row). Needs OW >= 8.
+cdef inline void _dw_3rows(float* oa, float* ob, float* oc, int nc, int offa, int offb,
+                           int offc, const float* dy, int dy_ns, int dy_rs, const float* x,
+                           int x_ns, int x_rs, int N, int nseg, int L) noexcept nogil:
+    # Kernel taps of one connected pair from three rows of x: oa[kw] += sum_n sum_{r <
+    # nseg} sum_{s < L} dy[n, r][s] * x[n, r][offa + s + kw] for kw < 5, likewise ob (offb),
+    # and oc (offc) for kw < nc (2 or 3). Segment r of sample n starts at dy + n * dy_ns +
+    # r * dy_rs and x + n * x_ns + r * x_rs; L >= 8. Each loaded dy vector feeds 12 or 13
+    # accumulators (independent FMA chains, x read at constant offsets from three row
+    # pointers); a segment's last vector is shifted back to end at L, its already-counted
+    # lanes masked off.
+    cdef lf_v8 g
     cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero(), a4 = lf_zero()
     cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero(), b4 = lf_zero()
-    cdef lf_v8 g
-    cdef int n, oh, s, last = OW - 8, rem = OW % 8
-    cdef const float* dyr
-    cdef const float* x0
-    cdef const float* x1
+    cdef lf_v8 c0 = lf_zero(), c1 = lf_zero(), c2 = lf_zero()
+    cdef int n, r, s, last = L - 8, rem = L % 8
+    cdef const float* d
+    cdef const float* pa
+    cdef const float* pb
+    cdef const float* pc
     for n in range(N):
-        for oh in range(OH):
-            dyr = dy + n * dy_ns + oh * OW
-            x0 = x + n * x_ns + oh * W
-            x1 = x0 + W
+        for r in range(nseg):
+            d = dy + n * dy_ns + r * dy_rs
+            pa = x + n * x_ns + r * x_rs + offa
+            pb = x + n * x_ns + r * x_rs + offb
+            pc = x + n * x_ns + r * x_rs + offc
             s = 0
-            while s + 8 <= OW:
-                g = lf_load(dyr + s)
-                a0 = lf_fma(g, lf_load(x0 + s), a0)
-                a1 = lf_fma(g, lf_load(x0 + s + 1), a1)
-                a2 = lf_fma(g, lf_load(x0 + s + 2), a2)
-                a3 = lf_fma(g, lf_load(x0 + s + 3), a3)
-                a4 = lf_fma(g, lf_load(x0 + s + 4), a4)
-                if nrows == 2:
-                    b0 = lf_fma(g, lf_load(x1 + s), b0)
-                    b1 = lf_fma(g, lf_load(x1 + s + 1), b1)
-                    b2 = lf_fma(g, lf_load(x1 + s + 2), b2)
-                    b3 = lf_fma(g, lf_load(x1 + s + 3), b3)
-                    b4 = lf_fma(g, lf_load(x1 + s + 4), b4)
+            while s + 8 <= L or (rem and s < L):
+                if s + 8 <= L:
+                    g = lf_load(d + s)
+                else:
+                    s = last
+                    g = lf_keep_from(lf_load(d + s), 8 - rem)
+                a0 = lf_fma(g, lf_load(pa + s), a0)
+                a1 = lf_fma(g, lf_load(pa + s + 1), a1)
+                a2 = lf_fma(g, lf_load(pa + s + 2), a2)
+                a3 = lf_fma(g, lf_load(pa + s + 3), a3)
+                a4 = lf_fma(g, lf_load(pa + s + 4), a4)
+                b0 = lf_fma(g, lf_load(pb + s), b0)
+                b1 = lf_fma(g, lf_load(pb + s + 1), b1)
+                b2 = lf_fma(g, lf_load(pb + s + 2), b2)
+                b3 = lf_fma(g, lf_load(pb + s + 3), b3)
+                b4 = lf_fma(g, lf_load(pb + s + 4), b4)
+                c0 = lf_fma(g, lf_load(pc + s), c0)
+                c1 = lf_fma(g, lf_load(pc + s + 1), c1)
+                if nc == 3:
+                    c2 = lf_fma(g, lf_load(pc + s + 2), c2)
                 s = s + 8
-            if rem:
-                s = last
-                g = lf_keep_from(lf_load(dyr + s), 8 - rem)
-                a0 = lf_fma(g, lf_load(x0 + s), a0)
-                a1 = lf_fma(g, lf_load(x0 + s + 1), a1)
-                a2 = lf_fma(g, lf_load(x0 + s + 2), a2)
-                a3 = lf_fma(g, lf_load(x0 + s + 3), a3)
-                a4 = lf_fma(g, lf_load(x0 + s + 4), a4)
-                if nrows == 2:
-                    b0 = lf_fma(g, lf_load(x1 + s), b0)
-                    b1 = lf_fma(g, lf_load(x1 + s + 1), b1)
-                    b2 = lf_fma(g, lf_load(x1 + s + 2), b2)
-                    b3 = lf_fma(g, lf_load(x1 + s + 3), b3)
-                    b4 = lf_fma(g, lf_load(x1 + s + 4), b4)
-    out[0] += lf_hsum(a0)
-    out[1] += lf_hsum(a1)
-    out[2] += lf_hsum(a2)
-    out[3] += lf_hsum(a3)
-    out[4] += lf_hsum(a4)
-    if nrows == 2:
-        out[5] += lf_hsum(b0)
-        out[6] += lf_hsum(b1)
-        out[7] += lf_hsum(b2)
-        out[8] += lf_hsum(b3)
-        out[9] += lf_hsum(b4)
+    oa[0] += lf_hsum(a0)
+    oa[1] += lf_hsum(a1)
+    oa[2] += lf_hsum(a2)
+    oa[3] += lf_hsum(a3)
+    oa[4] += lf_hsum(a4)
+    ob[0] += lf_hsum(b0)
+    ob[1] += lf_hsum(b1)
+    ob[2] += lf_hsum(b2)
+    ob[3] += lf_hsum(b3)
+    ob[4] += lf_hsum(b4)
+    oc[0] += lf_hsum(c0)
+    oc[1] += lf_hsum(c1)
+    if nc == 3:
+        oc[2] += lf_hsum(c2)
 
+
+cdef inline void _dw_pair(float* out, const float* dy, int dy_ns, int dy_rs, const float* x,
+                          int x_ns, int x_rs, int N, int nseg, int L, int W) noexcept nogil:
+    # All 25 taps (out, 5x5) of one pair (see _dw_3rows): kernel rows 0, 1 and taps 10-12
+    # of row 2, then rows 3, 4 and taps 13, 14.
+    _dw_3rows(out, out + 5, out + 10, 3, 0, W, 2 * W, dy, dy_ns, dy_rs, x, x_ns, x_rs, N,
+              nseg, L)
+    _dw_3rows(out + 15, out + 20, out + 13, 2, 3 * W, 4 * W, 2 * W + 3, dy, dy_ns, dy_rs, x,
+              x_ns, x_rs, N, nseg, L)
 
 
 cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int n_dy,
@@ -290,6 +310,23 @@ cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int
                     for ow in range(OW):
                         s = s + dyr[ow] * xr[ow]
                 dwc[kh * 5 + kw] += s
+
+
+cdef inline float _sum_maps(const float* p, int stride, int N, int L) noexcept nogil:
+    # Sum of N maps of L floats, map n at p + n * stride: eight lanes summed in map order,
+    # then added up (lf_hsum); each map's tail past a multiple of 8 added last, in order.
+    cdef lf_v8 acc = lf_zero()
+    cdef int n, i
+    cdef float tail = 0
+    for n in range(N):
+        i = 0
+        while i + 8 <= L:
+            acc = lf_add(acc, lf_load(p + n * stride + i))
+            i = i + 8
+        while i < L:
+            tail = tail + p[n * stride + i]
+            i = i + 1
+    return lf_hsum(acc) + tail
 
 
 cdef inline int padded_map(int H, int W) noexcept nogil:
@@ -319,7 +356,7 @@ cdef inline void conv_forward_raw(float* py, const float* px, const float* pw, c
                        OH, OW, OW, px + n * Cin * H * W, W, H * W,
                        qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
                        pw + co * Cin * 25, pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
-                       25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0)
+                       25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0, 0, H)
     else:
         for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
             n = job // Cout
@@ -344,8 +381,7 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     cdef int OHOW = OH * OW, HW = H * W, PP = padded_map(H, W)
     cdef bint dense = nnz == Cin * Cout
     cdef int npair = (Cin + 1) // 2
-    cdef int job, n, ci, co, k, i, r, n0, nb
-    cdef float s
+    cdef int job, n, ci, co, k, i, r, n0, nb, Q
     cdef float* pad
     if OHOW == 1 and dense:
         dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads, accumulate)
@@ -354,40 +390,46 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
         if not accumulate:
             for i in range(Cin * 25):
                 pdw[co * Cin * 25 + i] = 0
-        s = pdb[co] if accumulate else 0
-        for n in range(N):
-            for i in range(OHOW):
-                s = s + pdy[(n * Cout + co) * OHOW + i]
-        pdb[co] = s
+        pdb[co] = (pdb[co] if accumulate else 0) + _sum_maps(pdy + co * OHOW, Cout * OHOW,
+                                                            N, OHOW)
+    if pdx != NULL:
+        # dy zero-padded for dx (and dw's wide rows): only the border is zeroed.
+        for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
+            pad = psc + job * PP
+            for i in range(4 * W + 4):
+                pad[i] = 0
+            for r in range(OH):
+                for i in range(OW):
+                    pad[(r + 4) * W + 4 + i] = pdy[job * OHOW + r * OW + i]
+                for i in range(4):
+                    pad[(r + 4) * W + 4 + OW + i] = 0
+            for i in range(H * W + 4, PP):
+                pad[i] = 0
     # dw: the batch in blocks of 32 samples (their x and dy stay in cache while every
     # pair reads them), each block's sums added in block order. The block size is fixed:
     # the result must not depend on the thread count, so neither may the blocking.
+    # With the padded dy at hand, each sample's dy is one wide row of Q positions
+    # (pitch W, zeros between the rows); else vectors run along dy's rows.
+    Q = (OH - 1) * W + OW
     n0 = 0
     while n0 < N:
         nb = min(32, N - n0)
         for k in prange(nnz, num_threads=n_threads, schedule="dynamic"):
             co = ppco[k]
             ci = pcidx[k]
-            if OW >= 8:
-                _dw_rows(pdw + (co * Cin + ci) * 25, 2, pdy + (n0 * Cout + co) * OHOW,
-                         Cout * OHOW, px + (n0 * Cin + ci) * HW, Cin * HW, nb, OH, OW, W)
-                _dw_rows(pdw + (co * Cin + ci) * 25 + 10, 2, pdy + (n0 * Cout + co) * OHOW,
-                         Cout * OHOW, px + (n0 * Cin + ci) * HW + 2 * W, Cin * HW, nb, OH, OW, W)
-                _dw_rows(pdw + (co * Cin + ci) * 25 + 20, 1, pdy + (n0 * Cout + co) * OHOW,
-                         Cout * OHOW, px + (n0 * Cin + ci) * HW + 4 * W, Cin * HW, nb, OH, OW, W)
+            if pdx != NULL and Q >= 8:
+                _dw_pair(pdw + (co * Cin + ci) * 25, psc + (n0 * Cout + co) * PP + 4 * W + 4,
+                         Cout * PP, 0, px + (n0 * Cin + ci) * HW, Cin * HW, 0, nb, 1, Q, W)
+            elif OW >= 8:
+                _dw_pair(pdw + (co * Cin + ci) * 25, pdy + (n0 * Cout + co) * OHOW,
+                         Cout * OHOW, OW, px + (n0 * Cin + ci) * HW, Cin * HW, W, nb, OH,
+                         OW, W)
             else:
                 _bwd_dw_scalar(pdw + (co * Cin + ci) * 25, pdy + (n0 * Cout + co) * OHOW,
                                px + (n0 * Cin + ci) * HW, Cout * OHOW, Cin * HW, nb, H, W)
         n0 = n0 + nb
     if pdx == NULL:
         return
-    for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
-        pad = psc + job * PP
-        for i in range(PP):
-            pad[i] = 0
-        for r in range(OH):
-            for i in range(OW):
-                pad[(r + 4) * W + 4 + i] = pdy[job * OHOW + r * OW + i]
     for job in prange(N * npair, num_threads=n_threads, schedule="static"):
         n = job // npair
         ci = 2 * (job - n * npair)
@@ -396,4 +438,4 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
                    H, W, W, psc + n * Cout * PP, W, PP,
                    qidx + qptr[ci // 2], qflag + qptr[ci // 2],
                    qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
-                   pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0)
+                   pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0, 4, H)

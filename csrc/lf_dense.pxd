@@ -130,6 +130,30 @@ cdef inline void _outer_4x16(float* out, int ldo, const float* a, int sk, int sr
     lf_store(out + 3 * ldo + 8, c31)
 
 
+cdef inline void _outer_4x8(float* out, int ldo, const float* a, int sk, int sr,
+                            const float* bm, int ldb, int K, bint acc) noexcept nogil:
+    # _outer_4x16 on eight columns: a tile's last 8-15 columns (F6's 120 = 7 x 16 + 8).
+    cdef lf_v8 c0 = lf_zero(), c1 = lf_zero(), c2 = lf_zero(), c3 = lf_zero(), b0
+    cdef int k
+    cdef const float* ak
+    if acc:
+        c0 = lf_load(out)
+        c1 = lf_load(out + ldo)
+        c2 = lf_load(out + 2 * ldo)
+        c3 = lf_load(out + 3 * ldo)
+    for k in range(K):
+        ak = a + k * sk
+        b0 = lf_load(bm + k * ldb)
+        c0 = lf_fma(lf_bcast(ak[0]), b0, c0)
+        c1 = lf_fma(lf_bcast(ak[sr]), b0, c1)
+        c2 = lf_fma(lf_bcast(ak[2 * sr]), b0, c2)
+        c3 = lf_fma(lf_bcast(ak[3 * sr]), b0, c3)
+    lf_store(out, c0)
+    lf_store(out + ldo, c1)
+    lf_store(out + 2 * ldo, c2)
+    lf_store(out + 3 * ldo, c3)
+
+
 cdef inline void _outer_1x16(float* out, const float* a, int sk, const float* bm, int ldb,
                              int K, bint acc) noexcept nogil:
     # One row of _outer_4x16 (out[0:16] = sum_k a[k*sk] * bm[k*ldb + 0:16]), for the rows
@@ -152,11 +176,15 @@ cdef inline void _outer_1x16(float* out, const float* a, int sk, const float* bm
 cdef inline void _outer_tail(float* out, int ldo, const float* a, int sk, int sr,
                              const float* bm, int ldb, int K, int rows, int cols,
                              bint acc) noexcept nogil:
-    # The same sums as _outer_4x16 for a partial tile, one element at a time.
-    cdef int r, c, k
+    # The same sums as _outer_4x16 for a partial tile: with 4 rows, its first 8 columns
+    # (if that many) in vectors, the rest one element at a time.
+    cdef int r, c, k, c0 = 0
     cdef float s
+    if rows == 4 and cols >= 8:
+        _outer_4x8(out, ldo, a, sk, sr, bm, ldb, K, acc)
+        c0 = 8
     for r in range(rows):
-        for c in range(cols):
+        for c in range(c0, cols):
             s = out[r * ldo + c] if acc else 0
             for k in range(K):
                 s = s + a[k * sk + r * sr] * bm[k * ldb + c]
