@@ -681,3 +681,29 @@ def test_batches_larger_than_a_chunk(variant):
         mean = sum(g[name].astype(np.float64) * n for _, g, n in parts) / 70
         scale = max(1e-6, float(np.abs(mean).max()))
         assert float(np.abs(grads[name] - mean).max()) <= 1e-4 * scale, name
+
+
+def test_pacer_trains_on_one_thread_while_it_is_faster():
+    """Beside a busy core one thread can train faster than two: the pacer runs the faster
+    choice and probes the other every PROBE passes, following the machine both ways."""
+    from lenet_fast.model import _Pacer
+
+    p = _Pacer()
+    speed = {2: 1.0, 1: 3.0}                # quiet machine: two threads 3x faster
+
+    def passes(k):
+        used = []
+        for _ in range(k):
+            nt = p.choose(64, 2)
+            p.record(64, nt, speed[nt])
+            used.append(nt)
+        return used
+
+    used = passes(64)
+    assert used.count(1) <= 3 and used[-2] == 2          # probes only
+    speed[2] = 6.0                          # a busy core: two threads now 2x slower
+    used = passes(96)
+    assert used[-32:].count(1) >= 30                    # switched to one thread
+    speed[2] = 1.0                          # the neighbour is gone
+    used = passes(96)
+    assert used[-32:].count(2) >= 30                    # back to two

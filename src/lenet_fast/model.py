@@ -38,6 +38,7 @@ compiled call and one parallel region over blocks of samples, with the same kern
 """
 
 import math
+import time
 
 import numpy as np
 
@@ -103,6 +104,46 @@ class ParamDict(dict):
 
     def setdefault(self, *args):
         raise TypeError("parameters are fixed; assign into existing names")
+
+
+class _Pacer:
+    """Chooses between all threads and one for training passes, from their measured speed.
+
+    When another process holds a core, a thread of ours that shares it is descheduled
+    for whole time slices and the others wait for it at the end of the pass: then one
+    thread trains faster than two. The pacer keeps, per batch size, a moving average of
+    the seconds of a pass with each choice, runs the faster one, and every `PROBE` passes
+    tries the other once, so it follows the machine as its load comes and goes. Results
+    do not depend on the choice (the passes are thread-count invariant); only speed does.
+    """
+
+    PROBE = 32
+    ALPHA = 0.25
+
+    def __init__(self):
+        self._avg = {}
+        self._count = 0
+        self._probing = False
+
+    def choose(self, n, nt):
+        self._count += 1
+        many, one = self._avg.get((n, nt)), self._avg.get((n, 1))
+        best = 1 if (many is not None and one is not None and one < many) else nt
+        self._probing = self._count % self.PROBE == 0 or (
+            many is not None and one is None and self._count % self.PROBE == self.PROBE // 2)
+        if self._probing:
+            return 1 if best == nt else nt
+        return best
+
+    def record(self, n, nt, seconds):
+        # A probe's time replaces the other choice's (stale) average; the running
+        # choice's average moves by ALPHA of each pass.
+        key = (n, nt)
+        old = self._avg.get(key)
+        if old is None or self._probing:
+            self._avg[key] = seconds
+        else:
+            self._avg[key] = old + self.ALPHA * (seconds - old)
 
 
 class _Pool:
@@ -192,6 +233,7 @@ class LeNet5:
         self._plan = _net.Plan(self.flat_params, self.params, self._conn, self.rbf_centers,
                                MAP_J)
         self._workspaces = _Pool()   # per-thread activations of one block each
+        self._pacer = _Pacer()       # all threads or one, whichever trains faster now
         self._slots = _Pool()        # per-block gradient vectors of a training pass
         self.last_output = None
         self.history = []
@@ -272,9 +314,13 @@ class LeNet5:
         n = x.shape[0]
         out = np.empty((n, 10), np.float32)
         nt = self._threads_for(n)
+        if nt > 1:
+            nt = self._pacer.choose(n, nt)
+        t0 = time.perf_counter()
         loss, correct = self._call(
             lambda ws, sl: self._plan.train_pass(x, labels, out, self.flat_grads, ws, sl, nt,
                                                  _LUT, label_smoothing), n, nt, slots=True)
+        self._pacer.record(n, nt, time.perf_counter() - t0)
         return loss, correct, out
 
     # ------------------------------------------------------------------ public API
