@@ -28,6 +28,7 @@ from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forwa
 from lf_dense cimport dense_forward, dense_backward
 from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_tanh
 from lf_update cimport scaled_sgd, scaled_sgd_compensated
+from lf_fpu cimport lf_ftz_on, lf_ftz_restore
 
 import numpy as np
 cimport numpy as cnp
@@ -540,6 +541,7 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
     cdef const Net* net = ps.net
     cdef int n0 = block * ps.block
     cdef int nb = min(ps.block, ps.N - n0)
+    cdef unsigned int fpu = lf_ftz_on()
     if ps.keep != NULL:      # activations(): every sample keeps its own
         _layout(&a, ps.keep, ps.N, n0, net.lecun)
     else:
@@ -564,6 +566,7 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
         _bind(&g, ps.slots + <Py_ssize_t>slot * net.P, &net.off)
         _bind(&sq, <float*>ps.sq, &net.off)
         _curvature(net, &a, nb, &sq, &g, ps.kt)
+    lf_ftz_restore(fpu)
 
 
 cdef void _run(Pass* ps, float* grads, int mode, int nt) noexcept nogil:
@@ -606,6 +609,7 @@ cdef void _reduce_chunk(float* out, const float* slots, int nslots, Py_ssize_t P
     cdef Py_ssize_t i
     cdef int s
     cdef const float* src
+    cdef unsigned int fpu = lf_ftz_on()
     if not accumulate:
         for i in range(i0, i1):
             out[i] = slots[i]
@@ -616,6 +620,7 @@ cdef void _reduce_chunk(float* out, const float* slots, int nslots, Py_ssize_t P
         src = slots + s * P
         for i in range(i0, i1):
             out[i] = out[i] + src[i]
+    lf_ftz_restore(fpu)
 
 
 # ---------------------------------------------------------------------- from Python
@@ -856,6 +861,7 @@ cdef class Plan:
         if residual.shape[0] not in (0, P):
             raise ValueError("residual must be empty or as long as params")
         cdef bint compensated = residual.shape[0] == P
+        cdef unsigned int fpu
         out = np.empty((N, 10), np.float32)
         self._setup(&ps, np.asarray(images[:N]), out, ws, lut, n_threads)
         self._need_slots(&ps, slots)
@@ -879,11 +885,13 @@ cdef class Plan:
                     break
                 for b in range(nblocks):
                     correct = correct + bcv[b]
+                fpu = lf_ftz_on()
                 if compensated:
                     scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
                                            lrs[s], P)
                 else:
                     scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
+                lf_ftz_restore(fpu)
                 loss_sum = loss_sum + <double>loss * N
                 done = s + 1
         return done, loss_sum, correct

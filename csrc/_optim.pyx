@@ -8,6 +8,7 @@ compiler vectorizes them). Elementwise, so any thread count gives the same resul
 
 from libc.math cimport sqrtf
 from lf_update cimport scaled_sgd as _scaled_sgd, scaled_sgd_compensated
+from lf_fpu cimport lf_ftz_on, lf_ftz_restore
 
 
 def sgd(float[::1] p, const float[::1] g, float[::1] buf, float lr, float momentum,
@@ -20,7 +21,9 @@ def sgd(float[::1] p, const float[::1] g, float[::1] buf, float lr, float moment
     """
     cdef Py_ssize_t i, n = p.shape[0]
     cdef float d, b
+    cdef unsigned int fpu
     with nogil:
+        fpu = lf_ftz_on()    # subnormal gradients and momenta (lf_fpu.h)
         for i in range(n):
             d = g[i] + weight_decay * p[i] if weight_decay != 0 else g[i]
             if momentum != 0:
@@ -28,6 +31,7 @@ def sgd(float[::1] p, const float[::1] g, float[::1] buf, float lr, float moment
                 buf[i] = b
                 d = d + momentum * b if nesterov else b
             p[i] = p[i] - lr * d
+        lf_ftz_restore(fpu)
 
 
 def adam(float[::1] p, const float[::1] g, float[::1] m, float[::1] v, float step_size,
@@ -41,7 +45,9 @@ def adam(float[::1] p, const float[::1] g, float[::1] m, float[::1] v, float ste
     cdef Py_ssize_t i, n = p.shape[0]
     cdef float d, mi, vi
     cdef float c1 = 1 - beta1, c2 = 1 - beta2
+    cdef unsigned int fpu
     with nogil:
+        fpu = lf_ftz_on()
         for i in range(n):
             d = g[i] + weight_decay * p[i] if weight_decay != 0 else g[i]
             mi = beta1 * m[i] + c1 * d
@@ -49,6 +55,7 @@ def adam(float[::1] p, const float[::1] g, float[::1] m, float[::1] v, float ste
             m[i] = mi
             v[i] = vi
             p[i] = p[i] - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps))
+        lf_ftz_restore(fpu)
 
 
 def scaled_sgd(float[::1] p, const float[::1] g, const float[::1] scale, float lr,
@@ -56,6 +63,7 @@ def scaled_sgd(float[::1] p, const float[::1] g, const float[::1] scale, float l
     """p -= lr * (scale * g): SGD with a fixed step size per parameter (SDLM's
     ``scale = 1 / (mu + h)``). With `residual`, the step is made on the double-precision
     weights ``p + residual`` and both are updated (`lf_update.scaled_sgd_compensated`)."""
+    cdef unsigned int fpu
     if g.shape[0] != p.shape[0] or scale.shape[0] != p.shape[0]:
         raise ValueError("p, g and scale must have the same length")
     if residual is not None:
@@ -63,8 +71,12 @@ def scaled_sgd(float[::1] p, const float[::1] g, const float[::1] scale, float l
             raise ValueError("residual must be as long as p")
         if p.shape[0]:
             with nogil:
+                fpu = lf_ftz_on()
                 scaled_sgd_compensated(&p[0], &residual[0], &g[0], &scale[0], lr, p.shape[0])
+                lf_ftz_restore(fpu)
         return
     with nogil:
+        fpu = lf_ftz_on()
         _scaled_sgd(&p[0] if p.shape[0] else NULL, &g[0] if g.shape[0] else NULL,
                     &scale[0] if scale.shape[0] else NULL, lr, p.shape[0])
+        lf_ftz_restore(fpu)

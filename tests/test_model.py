@@ -707,3 +707,15 @@ def test_pacer_trains_on_one_thread_while_it_is_faster():
     speed[2] = 1.0                          # the neighbour is gone
     used = passes(96)
     assert used[-32:].count(2) >= 30                    # back to two
+
+
+def test_flush_to_zero_stays_inside_the_compiled_code(batch):
+    """The passes and updates run with subnormals flushed (they are ~100x slower on
+    x86), and give the caller's thread its floating-point mode back: numpy still makes
+    subnormals after them."""
+    x, y = batch
+    model = LeNet5("modern", seed=0, n_threads=2)
+    model.train_step(x[:20], y[:20], SGD(lr=0.01, momentum=0.9))
+    model.predict(x[:3])
+    tiny = np.float32(1e-30) * np.float32(1e-10)
+    assert tiny != 0 and tiny < np.finfo(np.float32).tiny
