@@ -28,6 +28,8 @@ import numpy as np
 from . import __version__, checkpoint, datasets, files, recipes
 from .files import atomic_write, open_regular
 from .model import INITS
+from .optim import OPTIMIZERS, make_optimizer
+from .schedules import SCHEDULES, schedule_from_config
 from ._omp import build_info, built_with_openmp, max_threads
 
 PROG = "lenet-fast"
@@ -267,7 +269,7 @@ def build_parser():
     p.add_argument("--batch-size", type=_positive_int, default=argparse.SUPPRESS, metavar="B",
                    help=f"images per training step (default: {_recipe('batch_size')}; "
                         "1 with --optimizer sdlm)")
-    p.add_argument("--optimizer", choices=("sgd", "adam", "sdlm"), default=argparse.SUPPRESS,
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=argparse.SUPPRESS,
                    help="'adam'; 'sgd' with momentum 0.9; or 'sdlm', the paper's stochastic "
                         "diagonal Levenberg-Marquardt (mu 0.02, curvature re-estimated on 500 "
                         "training digits before each epoch, every step of a chunk of steps in "
@@ -280,7 +282,7 @@ def build_parser():
                    help="base (for onecycle: peak) learning rate "
                         f"(default: {_recipe('lr')}; with another --optimizer, its own default: "
                         "1e-3 for adam, 0.01 for sgd, 0.0002 for sdlm)")
-    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle", "lecun98"),
+    p.add_argument("--schedule", choices=tuple(SCHEDULES),
                    default=argparse.SUPPRESS,
                    help="learning-rate schedule over the whole run: constant; step (divided by "
                         "10 after each third); cosine (decay to 0); onecycle (warm up to --lr "
@@ -537,7 +539,6 @@ def _interrupt_path(out, checkpoint_dir):
 
 def _checkpoint_settings(path):
     """Settings of the run saved in checkpoint `path`, validated, for --resume."""
-    from .optim import make_optimizer, schedule_from_config
     try:
         model, optim_state, schedule_cfg, state = checkpoint.load_training(path)
     except FileNotFoundError as exc:

@@ -16,7 +16,7 @@ import numpy as np
 from . import checkpoint
 from .metrics import evaluate
 from .model import _check_smoothing
-from .optim import schedule_from_config, make_schedule
+from .schedules import schedule_from_config, make_schedule
 
 
 #: Last word of the seed of the generator passed to ``optimizer.before_epoch``: keeps
