@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from . import _augment
+from .datasets import check_digits
 from .ops import resolve_threads
 
 __all__ = ["Affine", "Elastic", "make_augmenter", "AUGMENTERS"]
@@ -46,9 +47,7 @@ def _check_images(images):
         raise TypeError(f"images must be a numpy.ndarray of uint8, not {type(images).__name__}")
     if images.dtype != np.uint8:
         raise TypeError(f"images must have dtype uint8 (grey levels 0..255), got {images.dtype}")
-    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"images must have shape (N, 28, 28), got {images.shape}")
-    return np.ascontiguousarray(images)
+    return np.ascontiguousarray(check_digits(images))
 
 
 def _check_out(out, shape, images=None):

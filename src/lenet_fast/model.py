@@ -50,7 +50,9 @@ from .tables import LECUN_C3_TABLE
 VARIANTS = ("modern", "lecun98")
 C3_CHOICES = ("lecun", "full")
 
-#: LeCun's squashing function f(a) = A tanh(S a).
+#: LeCun's squashing function f(a) = A tanh(S a): the Python side's one home of A and S
+#: (`lenet_fast.torch`, `lenet_fast.onnx_export`); csrc/_net.pyx has the C copy and
+#: `lenet_fast.reference` the twin's (a test checks they agree).
 TANH_A = 1.7159
 TANH_S = 2.0 / 3.0
 
