@@ -48,39 +48,33 @@ cautious. Its own Gauss-Newton matrix is not diagonal in x (it couples all 84 F6
 outputs through the 10 class distances), so it would not fit the method's
 diagonal back-propagation anyway. Labels are therefore not needed.
 
-The paper's step size, the initialisation and this model (measured)
--------------------------------------------------------------------
-Everything above is the paper's. Two settings are not, for reasons measured here
-(MNIST test error, batch 1, the paper's schedule shape, 20 passes):
+The paper's step size, the initialisation and this model
+-------------------------------------------------------
+Everything above is the paper's. Two settings are not:
 
 * Initialisation. With U(+-2.4/F) (the paper's formula as printed, ``init="fanin"``)
-  the weighted sums of C5 and F6 start with std ~0.03, most h_kk are far below mu
-  (C5 weights ~0.006, C1 ~1e-5), so eps_k is close to eta / mu = 0.025, and the paper's
-  eta = 0.0005 saturates C3, C5 and F6 within the first 5 samples (test error ~90%,
-  also when h is re-estimated after 1, 2, 4, ... samples, or after a first pass at a
-  small eta). Every step size that trains from there ends near 1.2%: eta scaled to
-  1e-5: 1.19-1.27%, 5e-6: 1.50%, 2e-5: 1.52%. The paper motivates its initialisation by
-  wanting the weighted sums' standard deviation "in the same range for each unit" and
-  within the sigmoid's operating region: U(+-2.4/sqrt(F)) (``init="fanin-sqrt"``; the
-  default of ``lenet-fast train --optimizer sdlm``) does exactly that, and with it SDLM
-  trains to about the paper's figure. Train ``LeNet5("lecun98", init="fanin-sqrt")``.
-* Step size. With that initialisation, the schedule scaled by 0.4 (eta = 0.0002 for
-  passes 1-2, down to 0.000004 after pass 12) gives 0.88%, 0.97%, 1.02%, 1.05%, 1.00%
-  and 0.87% test error for seeds 0-5 (mean 0.97%; training error 0.28-0.34%; the paper:
-  0.95% and 0.35%).
-  Scaled by 0.6: 1.13% and 0.99% (seeds 1, 2); by 0.2: 0.93% and 1.14% (seeds 0, 1);
-  by 0.06: 1.7%; the paper's own eta (scale 1): 2.5% after one pass, 4.6% after two,
-  2.4% after seven. So ``SDLM()`` and ``lenet-fast train --optimizer sdlm`` default to
-  ``lr=0.0002``; ``lr=PAPER_ETA`` is the paper's value. (The MAP constant j = 10 of
-  `lenet_fast.model`: j = 5 gave 1.07%, j = 20 1.20% for seed 2. These comparisons
-  were run with float32 updates, below; with them seeds 0-3 gave 0.91%, 1.00%, 1.02%
-  and 1.13%.)
+  the weighted sums of C5 and F6 start with a std of ~0.03, most h_kk are far below
+  mu, so eps_k is close to eta / mu, and the paper's eta = 0.0005 saturates C3, C5 and
+  F6 within the first few samples (also when h is re-estimated after 1, 2, 4, ...
+  samples, or after a first pass at a small eta); the smaller step sizes that train
+  from there end well above the paper's error. The paper motivates its
+  initialisation by wanting the weighted sums' standard deviation "in the same range
+  for each unit" and within the sigmoid's operating region: U(+-2.4/sqrt(F))
+  (``init="fanin-sqrt"``; the default of ``lenet-fast train --optimizer sdlm``) does
+  exactly that, and with it SDLM trains to about the paper's figure. Train
+  ``LeNet5("lecun98", init="fanin-sqrt")``.
+* Step size. With that initialisation, the paper's schedule scaled by 0.4 (eta =
+  0.0002 for passes 1-2, down to 0.000004 after pass 12) tested best of the scales
+  tried (0.06, 0.2, 0.4, 0.6 and the paper's 1, which is unstable here). So
+  ``SDLM()`` and ``lenet-fast train --optimizer sdlm`` default to ``lr=0.0002``
+  (`lenet_fast.optim.DEFAULT_ETA`); ``lr=lenet_fast.optim.PAPER_ETA`` is the paper's
+  value. The figures are the README's.
 
-Precision: the update is made on double-precision weights, held as the float32
-weights plus a float32 residual (the optimizer state ``residual``;
-`lf_update.scaled_sgd_compensated`). At the last passes' rate 75% of the nonzero
-per-sample steps of a trained model are below half a float32 ulp of their weight
-(measured), so plain float32 updates would leave passes 13-20 mostly frozen.
+Precision: the update (`lenet_fast.optim.SDLM`) is made on double-precision weights,
+held as the float32 weights plus a float32 residual (the optimizer state
+``residual``; `lf_update.scaled_sgd_compensated`). At the last passes' rate most of
+the nonzero per-sample steps of a trained model are below half a float32 ulp of their
+weight, so plain float32 updates would leave the last passes mostly frozen.
 
 Only the ``"lecun98"`` variant is supported: SDLM is the paper's method for the
 paper's network (`ValueError` for ``"modern"``).

@@ -68,8 +68,10 @@ class Trainer:
     batch_size : int
     epochs : int
     schedule : str or schedule object
-        "constant", "step", "cosine" or "onecycle" (built for the run's length from
-        the optimizer's learning rate), or an object with ``lr_at(step)``.
+        A name registered in `lenet_fast.schedules.SCHEDULES` ("constant", "step",
+        "cosine", "onecycle", "lecun98"; built by `lenet_fast.schedules.make_schedule`
+        for the run's length and steps per epoch from the optimizer's learning rate),
+        or an object with ``lr_at(step)``.
     seed : int
         Seed of the shuffling. Same seed and data give the same weights, whatever
         the thread count.
