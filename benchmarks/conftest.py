@@ -24,10 +24,9 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from lenet_fast import datasets
+from lenet_fast import bench, datasets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "mnist"
@@ -37,8 +36,6 @@ TARGET_SECONDS = float(os.environ.get("LENET_FAST_BENCH_SECONDS", "0.25"))
 
 #: Shortest round: faster calls are repeated within a round (pedantic iterations).
 MIN_ROUND_SECONDS = 0.002
-
-POOL_IMAGES = 2048
 
 
 def pytest_configure(config):
@@ -57,20 +54,11 @@ def data_dir() -> Path:
 def mnist_pool():
     """(x float32 (2048, 1, 32, 32), y int64 (2048,), source str), read-only.
 
-    The first 2,048 preprocessed MNIST training digits, or seeded random images with
-    random labels when MNIST is not found (source says which).
+    `lenet_fast.bench.load_images` from `data_dir`: the first 2,048 preprocessed MNIST
+    training digits, or seeded random images with random labels when MNIST is not
+    found (source says which); the same pool ``lenet-fast bench`` times.
     """
-    folder = data_dir()
-    try:
-        images, labels = datasets.load_mnist("train", folder, download=False, progress=False)
-        x = datasets.preprocess(images[:POOL_IMAGES])
-        y = labels[:POOL_IMAGES].astype(np.int64)
-        source = f"MNIST ({folder})"
-    except (datasets.DataNotFoundError, datasets.DataFormatError, OSError):
-        rng = np.random.default_rng(0)
-        x = rng.uniform(-0.1, 1.175, (POOL_IMAGES, 1, 32, 32)).astype(np.float32)
-        y = rng.integers(0, 10, POOL_IMAGES).astype(np.int64)
-        source = f"random (no MNIST in {folder})"
+    x, y, source = bench.load_images(data_dir(), bench.POOL_IMAGES)
     x.setflags(write=False)
     y.setflags(write=False)
     return x, y, source

@@ -23,7 +23,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lenet_fast import LeNet5, optim
+from lenet_fast import LeNet5, bench, optim
 
 PRESETS = (("modern", "full"), ("modern", "lecun"), ("lecun98", "lecun"))
 BATCHES = (1, 64, 256)
@@ -37,10 +37,8 @@ CASES = [
 
 
 def _batches(pool, batch):
-    """All the distinct contiguous batches of the pool (at least one)."""
-    x, y, _ = pool
-    k = max(1, len(x) // batch)
-    return [(x[j * batch:(j + 1) * batch], y[j * batch:(j + 1) * batch]) for j in range(k)]
+    """All the distinct contiguous batches of the pool (`lenet_fast.bench.pool_batches`)."""
+    return bench.pool_batches(pool[0], pool[1], batch)
 
 
 def _sgd():

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lenet_fast import LeNet5, datasets
-from lenet_fast.sdlm import SDLM
+from lenet_fast.optim import SDLM
 
 from conftest import data_dir
 

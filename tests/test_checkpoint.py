@@ -12,7 +12,8 @@ import pytest
 from lenet_fast import __version__, checkpoint
 from lenet_fast.checkpoint import FORMAT_VERSION, CheckpointError
 from lenet_fast.model import LeNet5
-from lenet_fast.optim import Adam, ConstantLR
+from lenet_fast.optim import Adam
+from lenet_fast.schedules import ConstantLR
 
 CONFIGS = [("modern", "lecun"), ("modern", "full"), ("lecun98", "lecun")]
 CONFIG_IDS = ["modern-c3lecun", "modern-c3full", "lecun98"]

@@ -195,6 +195,18 @@ def test_help_and_version(capsys):
     assert code == 0 and lenet_fast.__version__ in out
 
 
+def test_cli_offers_every_registered_optimizer_and_schedule():
+    """`--optimizer` and `--schedule` come from the registries: a new optimizer or
+    schedule cannot be missing from the command line."""
+    from lenet_fast.optim import OPTIMIZERS
+    from lenet_fast.schedules import SCHEDULES
+
+    train = cli.build_parser()._subparsers._group_actions[0].choices["train"]
+    choices = {a.dest: a.choices for a in train._actions if a.choices is not None}
+    assert set(choices["optimizer"]) == set(OPTIMIZERS) == {"sgd", "adam", "sdlm"}
+    assert set(choices["schedule"]) == set(SCHEDULES) >= {"constant", "cosine", "lecun98"}
+
+
 def test_help_shows_tuned_defaults(monkeypatch, capsys):
     monkeypatch.setitem(cli.VARIANT_DEFAULTS["modern"], "epochs", 7)
     code, out, _ = run(capsys, "train", "--help")

@@ -30,7 +30,8 @@ from lenet_fast import augment, checkpoint, files, ops
 from lenet_fast.checkpoint import CheckpointError
 from lenet_fast.datasets import DataFormatError
 from lenet_fast.model import LeNet5
-from lenet_fast.optim import Adam, ConstantLR
+from lenet_fast.optim import Adam
+from lenet_fast.schedules import ConstantLR
 
 MB = 2**20
 #: The peak a refused hostile file may cost, on top of nothing: the whole child process
@@ -454,7 +455,8 @@ def test_kill_9_in_a_loop_of_real_saves(tmp_path):
     code = f"""
         import numpy as np
         from lenet_fast import LeNet5, checkpoint
-        from lenet_fast.optim import Adam, ConstantLR
+        from lenet_fast.optim import Adam
+        from lenet_fast.schedules import ConstantLR
         m = LeNet5("lecun98")
         opt = Adam()
         opt.step(m.flat_params.copy(), np.ones_like(m.flat_params))

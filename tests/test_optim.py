@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from lenet_fast import optim
+from lenet_fast import optim, schedules
 
 N = 257  # deliberately not a multiple of any SIMD width
 
@@ -258,7 +258,7 @@ def _run(opt, p, grads, lrs=None):
 )
 def test_state_dict_roundtrip_is_bitwise(tmp_path, make, make_other):
     p0, grads = _vectors(seed=6, steps=12)
-    sched = optim.CosineLR(0.05, total_steps=12, warmup_steps=2)
+    sched = schedules.CosineLR(0.05, total_steps=12, warmup_steps=2)
     lrs = [sched.lr_at(i) for i in range(12)]
 
     # uninterrupted run
@@ -408,12 +408,12 @@ def test_make_optimizer():
 
 
 def test_constant_lr():
-    s = optim.ConstantLR(0.05)
+    s = schedules.ConstantLR(0.05)
     assert s.lr_at(0) == s.lr_at(10**6) == 0.05
 
 
 def test_step_lr_boundaries():
-    s = optim.StepLR(1.0, step_size=10, gamma=0.5)
+    s = schedules.StepLR(1.0, step_size=10, gamma=0.5)
     assert s.lr_at(0) == s.lr_at(9) == 1.0
     assert s.lr_at(10) == s.lr_at(19) == 0.5
     assert s.lr_at(20) == 0.25
@@ -421,7 +421,7 @@ def test_step_lr_boundaries():
 
 
 def test_cosine_lr_values():
-    s = optim.CosineLR(0.1, total_steps=100, min_lr=0.001)
+    s = schedules.CosineLR(0.1, total_steps=100, min_lr=0.001)
     assert s.lr_at(0) == pytest.approx(0.1, rel=1e-12)
     assert s.lr_at(50) == pytest.approx((0.1 + 0.001) / 2, rel=1e-12)
     assert s.lr_at(25) == pytest.approx(0.001 + 0.099 * 0.5 * (1 + math.cos(math.pi / 4)))
@@ -432,7 +432,7 @@ def test_cosine_lr_values():
 
 
 def test_cosine_lr_warmup():
-    s = optim.CosineLR(0.1, total_steps=110, warmup_steps=10)
+    s = schedules.CosineLR(0.1, total_steps=110, warmup_steps=10)
     assert 0 < s.lr_at(0) <= 0.1 / 10
     warm = [s.lr_at(i) for i in range(11)]
     assert all(a < b for a, b in zip(warm, warm[1:]))
@@ -442,7 +442,7 @@ def test_cosine_lr_warmup():
 
 
 def test_onecycle_lr_values():
-    s = optim.OneCycleLR(0.1, total_steps=1000, pct_start=0.3, div_factor=25.0, final_div_factor=1e4)
+    s = schedules.OneCycleLR(0.1, total_steps=1000, pct_start=0.3, div_factor=25.0, final_div_factor=1e4)
     assert s.lr_at(0) == pytest.approx(0.1 / 25, rel=1e-12)
     # PyTorch convention: the peak is at step pct_start * total_steps - 1
     assert s.lr_at(299) == pytest.approx(0.1, rel=1e-12)
@@ -458,55 +458,61 @@ def test_onecycle_lr_values():
 
 def test_schedules_reject_bad_args():
     with pytest.raises(ValueError, match="step_size"):
-        optim.StepLR(0.1, step_size=0)
+        schedules.StepLR(0.1, step_size=0)
     with pytest.raises(ValueError, match="warmup_steps"):
-        optim.CosineLR(0.1, total_steps=10, warmup_steps=11)
+        schedules.CosineLR(0.1, total_steps=10, warmup_steps=11)
     with pytest.raises(ValueError, match="pct_start"):
-        optim.OneCycleLR(0.1, total_steps=10, pct_start=1.0)
+        schedules.OneCycleLR(0.1, total_steps=10, pct_start=1.0)
     with pytest.raises(ValueError, match="base_lr"):
-        optim.ConstantLR(-1.0)
+        schedules.ConstantLR(-1.0)
     with pytest.raises(ValueError, match="step"):
-        optim.ConstantLR(0.1).lr_at(-1)
+        schedules.ConstantLR(0.1).lr_at(-1)
 
 
 @pytest.mark.parametrize(
     "sched",
     [
-        optim.ConstantLR(0.01),
-        optim.StepLR(0.1, step_size=7, gamma=0.3),
-        optim.CosineLR(0.1, total_steps=50, min_lr=1e-4, warmup_steps=5),
-        optim.OneCycleLR(0.2, total_steps=80, pct_start=0.25, div_factor=10.0, final_div_factor=100.0),
+        schedules.ConstantLR(0.01),
+        schedules.StepLR(0.1, step_size=7, gamma=0.3),
+        schedules.CosineLR(0.1, total_steps=50, min_lr=1e-4, warmup_steps=5),
+        schedules.OneCycleLR(0.2, total_steps=80, pct_start=0.25, div_factor=10.0, final_div_factor=100.0),
     ],
     ids=lambda s: type(s).__name__,
 )
 def test_schedule_config_roundtrip(sched):
     cfg = json.loads(json.dumps(sched.to_config()))
-    again = optim.schedule_from_config(cfg)
+    again = schedules.schedule_from_config(cfg)
     assert type(again) is type(sched) and again == sched
     assert [again.lr_at(i) for i in range(100)] == [sched.lr_at(i) for i in range(100)]
 
 
 def test_schedule_from_config_errors():
     with pytest.raises(ValueError, match="cosine"):
-        optim.schedule_from_config({"name": "linear", "base_lr": 0.1})
+        schedules.schedule_from_config({"name": "linear", "base_lr": 0.1})
     with pytest.raises(ValueError, match="invalid config"):
-        optim.schedule_from_config({"name": "constant", "base_lr": 0.1, "gamma": 2.0})
+        schedules.schedule_from_config({"name": "constant", "base_lr": 0.1, "gamma": 2.0})
     with pytest.raises(ValueError, match="name"):
-        optim.schedule_from_config({"base_lr": 0.1})
+        schedules.schedule_from_config({"base_lr": 0.1})
 
 
 def test_make_schedule():
-    s = optim.make_schedule("constant", 0.1, 900, 100)
-    assert s == optim.ConstantLR(0.1)
-    s = optim.make_schedule("step", 0.1, 900, 100)
-    assert s == optim.StepLR(0.1, step_size=300, gamma=0.1)
+    s = schedules.make_schedule("constant", 0.1, 900, 100)
+    assert s == schedules.ConstantLR(0.1)
+    s = schedules.make_schedule("step", 0.1, 900, 100)
+    assert s == schedules.StepLR(0.1, step_size=300, gamma=0.1)
     assert s.lr_at(299) == 0.1 and s.lr_at(300) == pytest.approx(0.01) and s.lr_at(899) == pytest.approx(0.001)
-    assert optim.make_schedule("step", 0.1, 2, 1).step_size == 1
-    assert optim.make_schedule("cosine", 0.1, 900, 100) == optim.CosineLR(0.1, 900)
-    assert optim.make_schedule("cosine", 0.1, 900, 100, warmup_steps=50).warmup_steps == 50
-    assert optim.make_schedule("onecycle", 0.1, 900, 100) == optim.OneCycleLR(0.1, 900)
+    assert schedules.make_schedule("step", 0.1, 2, 1).step_size == 1
+    assert schedules.make_schedule("cosine", 0.1, 900, 100) == schedules.CosineLR(0.1, 900)
+    assert schedules.make_schedule("cosine", 0.1, 900, 100, warmup_steps=50).warmup_steps == 50
+    assert schedules.make_schedule("onecycle", 0.1, 900, 100) == schedules.OneCycleLR(0.1, 900)
     with pytest.raises(ValueError, match="constant.*cosine.*onecycle.*step"):
-        optim.make_schedule("exp", 0.1, 900, 100)
+        schedules.make_schedule("exp", 0.1, 900, 100)
+    # every registered schedule can be made by name (the CLI offers them all)
+    for name, cls in schedules.SCHEDULES.items():
+        made = schedules.make_schedule(name, 0.1, 900, 100)
+        assert type(made) is cls and made.name == name
+    for name, cls in optim.OPTIMIZERS.items():
+        assert type(optim.make_optimizer(name)) is cls and cls.name == name
 
 
 # --------------------------------------------------------------------------
@@ -529,7 +535,7 @@ def test_step_does_not_allocate(make):
     p = rng.standard_normal(n).astype(np.float32)
     g = rng.standard_normal(n).astype(np.float32)
     opt = make()
-    sched = optim.OneCycleLR(0.01, total_steps=1000)
+    sched = schedules.OneCycleLR(0.01, total_steps=1000)
     opt.step(p, g)  # warm-up: allocates state and scratch
     tracemalloc.start()
     try:
@@ -601,7 +607,7 @@ def test_onecycle_matches_torch():
     tp = torch.nn.Parameter(torch.zeros(1))
     topt = torch.optim.SGD([tp], lr=0.1)
     tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.1, total_steps=100, cycle_momentum=False)
-    ours = optim.OneCycleLR(0.1, total_steps=100)
+    ours = schedules.OneCycleLR(0.1, total_steps=100)
     for i in range(100):
         assert ours.lr_at(i) == pytest.approx(topt.param_groups[0]["lr"], rel=1e-9)
         topt.step()

@@ -15,7 +15,8 @@ import pytest
 from lenet_fast import checkpoint
 from lenet_fast.metrics import evaluate
 from lenet_fast.model import LeNet5
-from lenet_fast.optim import SGD, Adam, LRSchedule
+from lenet_fast.optim import SGD, Adam
+from lenet_fast.schedules import LRSchedule
 from lenet_fast.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
 HISTORY_KEYS = {"epoch", "lr", "train_loss", "train_accuracy", "images_per_second", "seconds"}

@@ -92,7 +92,8 @@ from . import __version__, datasets
 
 __all__ = [
     "BenchError", "FLOPS_PER_CYCLE", "PEAK_PROBE_SHAPE", "layer_flops", "flops_per_image",
-    "machine_info", "nominal_peak_gflops", "measure_dense_peak", "load_images", "run",
+    "machine_info", "nominal_peak_gflops", "measure_dense_peak", "load_images", "pool_batches",
+    "run",
     "format_markdown",
 ]
 
@@ -392,7 +393,8 @@ def load_images(data_dir: str | os.PathLike | None = None,
             f"MNIST train[:{k}] from {folder}")
 
 
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def pool_batches(x: np.ndarray, y: np.ndarray,
+                 batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """All the distinct contiguous batches of `batch_size` in the pool (views).
 
     Cycling through many batches, as training does, keeps a small-batch run from
@@ -710,7 +712,7 @@ def run(*, variant: str = "modern", c3: str = "full",
 
     rows = []
     for b in batch_sizes:
-        batches = _batches(x, y, b)
+        batches = pool_batches(x, y, b)
         for t in threads:
             for mode in modes:
                 say(f"batch {b}, {t} thread(s), {'training' if mode == 'train' else 'inference'}")

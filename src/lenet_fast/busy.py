@@ -98,7 +98,7 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
     with neighbour:
         for bs in batch_sizes:
             say(f"batch {bs}: 1 vs {threads} threads" + (" beside a busy core" if busy else ""))
-            batches = bench._batches(x, y, bs)
+            batches = bench.pool_batches(x, y, bs)
             runners = {}
             for t in (1, threads):
                 runners[("lenet_fast", t)] = bench._LenetRunner("modern", c3, "train", batches, t)

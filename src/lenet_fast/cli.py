@@ -28,6 +28,8 @@ import numpy as np
 from . import __version__, checkpoint, datasets, files, recipes
 from .files import atomic_write, open_regular
 from .model import INITS
+from .optim import OPTIMIZERS, make_optimizer
+from .schedules import SCHEDULES, schedule_from_config
 from ._omp import build_info, built_with_openmp, max_threads
 
 PROG = "lenet-fast"
@@ -211,23 +213,9 @@ def _recipe(key):
     return ", ".join(f"{VARIANT_DEFAULTS[v][key]} for {v}" for v in VARIANT_DEFAULTS)
 
 
-def build_parser():
-    """The argument parser of the ``lenet-fast`` command."""
+def _add_train_parser(sub):
+    """Add the ``train`` subcommand to `sub` (the subparsers of `build_parser`)."""
     d = TRAIN_DEFAULTS
-    parser = _Parser(
-        prog=PROG,
-        description="LeNet-5 (LeCun et al. 1998) on MNIST with Cython/OpenMP kernels: "
-                    "train, evaluate, predict.",
-        epilog=f"Run '{PROG} <command> --help' for a command's options. MNIST is read from "
-               f"--data-dir, else ${datasets.ENV_VAR}, else the cache folder "
-               "(~/.cache/lenet_fast/mnist); missing files are downloaded there. "
-               "Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted (Ctrl-C).",
-    )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
-                                parser_class=_Parser)
-
-    # ---------------------------------------------------------------- train
     p = sub.add_parser(
         "train", help="train LeNet-5 on MNIST and save the model",
         description="Train LeNet-5 on the MNIST training set (60,000 digits), then evaluate it "
@@ -267,7 +255,7 @@ def build_parser():
     p.add_argument("--batch-size", type=_positive_int, default=argparse.SUPPRESS, metavar="B",
                    help=f"images per training step (default: {_recipe('batch_size')}; "
                         "1 with --optimizer sdlm)")
-    p.add_argument("--optimizer", choices=("sgd", "adam", "sdlm"), default=argparse.SUPPRESS,
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=argparse.SUPPRESS,
                    help="'adam'; 'sgd' with momentum 0.9; or 'sdlm', the paper's stochastic "
                         "diagonal Levenberg-Marquardt (mu 0.02, curvature re-estimated on 500 "
                         "training digits before each epoch, every step of a chunk of steps in "
@@ -280,7 +268,7 @@ def build_parser():
                    help="base (for onecycle: peak) learning rate "
                         f"(default: {_recipe('lr')}; with another --optimizer, its own default: "
                         "1e-3 for adam, 0.01 for sgd, 0.0002 for sdlm)")
-    p.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle", "lecun98"),
+    p.add_argument("--schedule", choices=tuple(SCHEDULES),
                    default=argparse.SUPPRESS,
                    help="learning-rate schedule over the whole run: constant; step (divided by "
                         "10 after each third); cosine (decay to 0); onecycle (warm up to --lr "
@@ -338,9 +326,11 @@ def build_parser():
                         "epoch's test loss and accuracy go into the history saved with the "
                         "model, for the learning curves of 'lenet-fast report')")
     p.set_defaults(func=cmd_train)
-    train_parser = p
+    return p
 
-    # ---------------------------------------------------------------- evaluate
+
+def _add_evaluate_parser(sub):
+    """Add the ``evaluate`` subcommand to `sub` (the subparsers of `build_parser`)."""
     p = sub.add_parser(
         "evaluate", help="evaluate a saved model on the MNIST test set",
         description="Evaluate a saved model (or a training checkpoint) on the MNIST test set: "
@@ -359,8 +349,11 @@ def build_parser():
     p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
                    help="for quick trials: evaluate on the first N test images only")
     p.set_defaults(func=cmd_evaluate)
+    return p
 
-    # ---------------------------------------------------------------- predict
+
+def _add_predict_parser(sub):
+    """Add the ``predict`` subcommand to `sub` (the subparsers of `build_parser`)."""
     p = sub.add_parser(
         "predict", help="classify digit images with a saved model",
         description="Classify digit images. Prints one line per image: "
@@ -383,8 +376,11 @@ def build_parser():
                    help="also print the 10 class probabilities (modern: softmax of the logits; "
                         "lecun98: softmax of the negated RBF distances)")
     p.set_defaults(func=cmd_predict)
+    return p
 
-    # ---------------------------------------------------------------- info
+
+def _add_info_parser(sub):
+    """Add the ``info`` subcommand to `sub` (the subparsers of `build_parser`)."""
     p = sub.add_parser(
         "info", help="show versions, the OpenMP build and where MNIST is looked for",
         description="Show the lenet_fast, Python and numpy versions, whether the kernels were "
@@ -394,8 +390,11 @@ def build_parser():
     p.add_argument("--data-dir", metavar="D", default=None,
                    help="check this folder instead of the default one")
     p.set_defaults(func=cmd_info)
+    return p
 
-    # ---------------------------------------------------------------- bench
+
+def _add_bench_parser(sub):
+    """Add the ``bench`` subcommand to `sub` (the subparsers of `build_parser`)."""
     p = sub.add_parser(
         "bench", help="measure training and inference speed (images/s, GFLOP/s), vs PyTorch",
         description="Measure the images/s of training steps (forward + backward + SGD momentum "
@@ -448,6 +447,29 @@ def build_parser():
                         "~/.cache/lenet_fast/mnist); nothing is downloaded, random images are "
                         "used when MNIST is absent")
     p.set_defaults(func=cmd_bench)
+    return p
+
+
+def build_parser():
+    """The argument parser of the ``lenet-fast`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="LeNet-5 (LeCun et al. 1998) on MNIST with Cython/OpenMP kernels: "
+                    "train, evaluate, predict.",
+        epilog=f"Run '{PROG} <command> --help' for a command's options. MNIST is read from "
+               f"--data-dir, else ${datasets.ENV_VAR}, else the cache folder "
+               "(~/.cache/lenet_fast/mnist); missing files are downloaded there. "
+               "Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted (Ctrl-C).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
+
+    train_parser = _add_train_parser(sub)
+    _add_evaluate_parser(sub)
+    _add_predict_parser(sub)
+    _add_info_parser(sub)
+    _add_bench_parser(sub)
     _add_report_parser(sub)
     _add_sweep_parser(sub, train_parser)
     _add_export_parser(sub)
@@ -537,7 +559,6 @@ def _interrupt_path(out, checkpoint_dir):
 
 def _checkpoint_settings(path):
     """Settings of the run saved in checkpoint `path`, validated, for --resume."""
-    from .optim import make_optimizer, schedule_from_config
     try:
         model, optim_state, schedule_cfg, state = checkpoint.load_training(path)
     except FileNotFoundError as exc:
@@ -708,18 +729,70 @@ def _optimizer_options(settings):
             "weight_decay", "--weight-decay"), code=2) from None
 
 
-def cmd_train(args):
-    from . import experiment
-    from .trainer import TrainingDiverged, TrainingInterrupted
-
-    wall_start = time.perf_counter()
-    s, saved = _train_settings(args)
-    out = s["out"]
+def _check_train_outputs(out, args):
+    """Fail before training, not after, when an output cannot be written."""
     _check_writable(out, "model file")
     if args.checkpoint_dir is not None:
         _check_writable(Path(args.checkpoint_dir) / "epoch-001.npz", "checkpoint")
     if args.metrics_json is not None:
         _check_writable(args.metrics_json, "metrics JSON")
+
+
+def _fit(trainer, train, test, s, args):
+    """Train and evaluate: (history, metrics), or None after a Ctrl-C that saved a
+    checkpoint (the resume command is printed); CLIError for the other failures."""
+    from . import experiment
+    from .trainer import TrainingDiverged, TrainingInterrupted
+
+    try:
+        return experiment.fit_and_evaluate(trainer, train, test, resume=args.resume,
+                                           epoch_eval=not args.no_epoch_eval)
+    except TrainingInterrupted as exc:
+        if exc.checkpoint is None:
+            raise CLIError("interrupted; no checkpoint saved", code=130) from None
+        print(f"{PROG}: interrupted; checkpoint saved to {exc.checkpoint}; resume with: "
+              f"{_resume_command(exc.checkpoint, s, args)}", file=sys.stderr)
+        return None
+    except TrainingDiverged as exc:
+        raise CLIError(_one_line(exc)) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, nothing saved now
+        where = (f"; the last epoch checkpoint is {trainer.last_checkpoint}; resume with: "
+                 f"{_resume_command(trainer.last_checkpoint, s, args)}"
+                 if trainer.last_checkpoint else "")
+        raise CLIError(f"interrupted; no checkpoint saved{where}", code=130) from None
+    except OSError as exc:  # writing a checkpoint failed
+        raise CLIError(f"cannot write checkpoint: {_os_error(exc)}") from None
+
+
+def _report_train(report, metrics, history, n_train, threads, out, args, wall_start):
+    """Print the test metrics, the training speed and where the model went; write the
+    --metrics-json file."""
+    print(f"test accuracy {metrics['accuracy'] * 100:.2f}%  error {metrics['error'] * 100:.2f}%  "
+          f"({metrics['n']:,} test images)")
+    print(f"training: {report['train_seconds']:.1f} s in training steps, "
+          f"{report['train_images_per_second']:,.0f} images/s "
+          f"({len(history)} epoch(s) of {n_train:,} images, {threads} thread(s))")
+    print(f"model saved to {out}")
+    if args.metrics_json is not None:
+        report.update({
+            "command": "train",
+            "wall_seconds": time.perf_counter() - wall_start,
+            "resumed_from": args.resume,
+            "model_path": out,
+            "version": __version__,
+            "openmp": built_with_openmp(),
+        })
+        _write_metrics(args.metrics_json, report)
+        print(f"metrics written to {args.metrics_json}")
+
+
+def cmd_train(args):
+    from . import experiment
+
+    wall_start = time.perf_counter()
+    s, saved = _train_settings(args)
+    out = s["out"]
+    _check_train_outputs(out, args)
     threads = _resolve_threads(s["threads"])
     progress = not args.no_progress
 
@@ -734,49 +807,17 @@ def cmd_train(args):
     trainer = experiment.build(s, progress=progress, checkpoint_dir=args.checkpoint_dir,
                                interrupt_path=interrupt_path,
                                optimizer_options=_optimizer_options(s))
-    model = trainer.model
-    try:
-        history, metrics = experiment.fit_and_evaluate(trainer, train, test, resume=args.resume,
-                                                       epoch_eval=not args.no_epoch_eval)
-    except TrainingInterrupted as exc:
-        if exc.checkpoint is None:
-            raise CLIError("interrupted; no checkpoint saved", code=130) from None
-        print(f"{PROG}: interrupted; checkpoint saved to {exc.checkpoint}; resume with: "
-              f"{_resume_command(exc.checkpoint, s, args)}", file=sys.stderr)
+    fitted = _fit(trainer, train, test, s, args)
+    if fitted is None:
         return 130
-    except TrainingDiverged as exc:
-        raise CLIError(_one_line(exc)) from None
-    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, nothing saved now
-        where = (f"; the last epoch checkpoint is {trainer.last_checkpoint}; resume with: "
-                 f"{_resume_command(trainer.last_checkpoint, s, args)}"
-                 if trainer.last_checkpoint else "")
-        raise CLIError(f"interrupted; no checkpoint saved{where}", code=130) from None
-    except OSError as exc:  # writing a checkpoint failed
-        raise CLIError(f"cannot write checkpoint: {_os_error(exc)}") from None
-
+    history, metrics = fitted
     try:
-        model.save(out)
+        trainer.model.save(out)
     except OSError as exc:
         raise CLIError(f"cannot save the model to {out}: {_os_error(exc)}") from None
 
     report = experiment.summary(s, trainer, metrics, len(train[0]))
-    print(f"test accuracy {metrics['accuracy'] * 100:.2f}%  error {metrics['error'] * 100:.2f}%  "
-          f"({metrics['n']:,} test images)")
-    print(f"training: {report['train_seconds']:.1f} s in training steps, "
-          f"{report['train_images_per_second']:,.0f} images/s "
-          f"({len(history)} epoch(s) of {len(train[0]):,} images, {threads} thread(s))")
-    print(f"model saved to {out}")
-    if args.metrics_json is not None:
-        report.update({
-            "command": "train",
-            "wall_seconds": time.perf_counter() - wall_start,
-            "resumed_from": args.resume,
-            "model_path": out,
-            "version": __version__,
-            "openmp": built_with_openmp(),
-        })
-        _write_metrics(args.metrics_json, report)
-        print(f"metrics written to {args.metrics_json}")
+    _report_train(report, metrics, history, len(train[0]), threads, out, args, wall_start)
     return 0
 
 

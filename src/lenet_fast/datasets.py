@@ -43,6 +43,7 @@ __all__ = [
     "default_data_dir",
     "load_mnist",
     "preprocess",
+    "check_digits",
     "read_idx",
 ]
 
@@ -447,6 +448,32 @@ def load_mnist(
             f"{label_path}: label {labels[bad]} at index {bad} is outside 0..{NUM_CLASSES - 1}"
         )
     return images, labels
+
+
+def check_digits(images, name: str = "images") -> np.ndarray:
+    """Check that `images` is a batch of MNIST digits: uint8 (N, 28, 28).
+
+    Parameters
+    ----------
+    images : array-like
+    name : str
+        What to call them in the error message.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (N, 28, 28)
+        ``np.asarray(images)``.
+
+    Raises
+    ------
+    ValueError
+        If the dtype is not uint8 or the shape not (N, 28, 28).
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3 \
+            or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"{name} must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
+    return images
 
 
 def preprocess(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

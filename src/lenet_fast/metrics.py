@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .datasets import preprocess
+from .datasets import check_digits, preprocess
 
 
 def evaluate(model, images, labels, batch_size=1000, *, per_sample=False):
@@ -34,10 +34,8 @@ def evaluate(model, images, labels, batch_size=1000, *, per_sample=False):
           cross-entropy; lecun98: the MAP loss of eq. 9, y_label + log(e^-j +
           sum_i e^-y_i)), whose mean is ``loss`` up to float32 rounding.
     """
-    images = np.asarray(images)
+    images = check_digits(images)
     labels = np.asarray(labels)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
     n = images.shape[0]

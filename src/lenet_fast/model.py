@@ -23,10 +23,11 @@ paper gives as its motivation that "the standard deviation of the
 weighted sums [be] in the same range for each unit, and ... within the normal operating
 region of the sigmoid"; only the square root does that (the sum of F unit-variance
 inputs has std 1.39 for every unit), while 2.4/F leaves C5 and F6 sums at std ~0.03.
-Measured: with "fanin" the paper's SDLM step sizes saturate the network within a few
-samples and every working step size trains to ~1.2% test error; with "fanin-sqrt"
-SDLM trains to the paper's error (README, `lenet_fast.sdlm`). Adam (the lecun98
-default recipe of ``lenet-fast train``) does better from "fanin": 0.88% against 1.07%.
+With "fanin" the paper's SDLM step sizes saturate the network within a few samples
+and smaller steps train to a higher error than the paper's; with "fanin-sqrt" SDLM
+trains to about the paper's error (`lenet_fast.sdlm` gives the reasons). Adam (the
+lecun98 default recipe of ``lenet-fast train``) trains better from "fanin", hence
+that default.
 
 All parameters live in one contiguous float32 vector (`model.flat_params`), and all
 gradients in another (`model.flat_grads`); `model.params` and the grads dict are
@@ -51,7 +52,9 @@ from .tables import LECUN_C3_TABLE
 VARIANTS = ("modern", "lecun98")
 C3_CHOICES = ("lecun", "full")
 
-#: LeCun's squashing function f(a) = A tanh(S a).
+#: LeCun's squashing function f(a) = A tanh(S a): the Python side's one home of A and S
+#: (`lenet_fast.torch`, `lenet_fast.onnx_export`); csrc/_net.pyx has the C copy and
+#: `lenet_fast.reference` the twin's (a test checks they agree).
 TANH_A = 1.7159
 TANH_S = 2.0 / 3.0
 

@@ -1,27 +1,26 @@
-"""Optimizers and learning-rate schedules for flat parameter vectors.
+"""Optimizers of one flat parameter vector: SGD, Adam and SDLM.
 
 The model keeps every trainable parameter as a view into one contiguous
 ``float32`` array, and the backward pass writes every gradient into a second
-contiguous array of the same shape.  The optimizers in this module therefore
-update *one* flat parameter vector from *one* flat gradient vector with a
-handful of vectorized numpy calls per step:
+contiguous array of the same shape. Each optimizer here updates that one vector
+from that one gradient vector with one compiled call per step (`lenet_fast._optim`,
+over the update kernels of ``csrc/lf_update.pxd``):
 
-* all state buffers and scratch space are allocated on the first step (or on
-  :meth:`Optimizer.load_state_dict`) and reused afterwards, every update uses
-  ``out=`` arguments, so a step performs no array allocation in steady state;
-* input validation is done only when the ``(params, grads)`` pair changes
-  identity, not on every call;
-* scalar factors (bias corrections, step sizes) are computed with Python
-  floats, which numpy 2 treats as "weak" scalars, so all array arithmetic stays
-  in ``float32``.
+* state buffers are allocated when the ``(params, grads)`` pair is first seen (or on
+  `Optimizer.load_state_dict`) and reused afterwards, so a step allocates nothing;
+* input validation runs only when the ``(params, grads)`` pair changes identity;
+* scalar factors (bias corrections, step sizes) are Python floats, which numpy 2
+  treats as "weak" scalars.
 
-Learning-rate schedules are pure functions of their constructor arguments and
-the global step index; the trainer queries ``schedule.lr_at(step)`` and assigns
-the result to ``optimizer.lr`` before each step.
+A new optimizer is a subclass of `Optimizer` registered in `OPTIMIZERS` (with its
+by-name defaults in ``_NAME_DEFAULTS``); the command line's ``--optimizer`` offers
+every registered name. Learning-rate schedules are in `lenet_fast.schedules`;
+SDLM's curvature estimate in `lenet_fast.sdlm`.
 
 Examples
 --------
 >>> import numpy as np
+>>> from lenet_fast.schedules import make_schedule
 >>> params = np.zeros(4, dtype=np.float32)
 >>> grads = np.ones(4, dtype=np.float32)
 >>> opt = make_optimizer("sgd", lr=0.1)
@@ -36,14 +35,14 @@ Examples
 from __future__ import annotations
 
 import math
-import numbers
-import operator
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from . import _optim
+from ._checks import as_bool as _as_bool, as_float as _as_float, as_int as _as_int
+from .sdlm import PAPER_SAMPLES, estimate_hessian_diagonal
 
 _EMPTY = np.empty(0, dtype=np.float32)  # the momentum buffer of momentum-free SGD
 
@@ -51,99 +50,19 @@ __all__ = [
     "Optimizer",
     "SGD",
     "Adam",
+    "SDLM",
+    "PAPER_ETA",
+    "DEFAULT_ETA",
     "OPTIMIZERS",
     "make_optimizer",
-    "LRSchedule",
-    "ConstantLR",
-    "StepLR",
-    "CosineLR",
-    "OneCycleLR",
-    "LeCunSDLMSchedule",
-    "SCHEDULES",
-    "make_schedule",
-    "schedule_from_config",
 ]
 
+#: The paper's eta for passes 1-2 of SDLM (its schedule:
+#: `lenet_fast.schedules.LeCunSDLMSchedule`).
+PAPER_ETA = 0.0005
 
-# --------------------------------------------------------------------------
-# validation helpers
-# --------------------------------------------------------------------------
-
-
-def _as_float(
-    name: str,
-    value: Any,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    lt: float | None = None,
-    le: float | None = None,
-) -> float:
-    """Convert ``value`` to a finite Python float and check its bounds.
-
-    Parameters
-    ----------
-    name : str
-        Argument name used in error messages.
-    value : real number
-        Value to check.
-    ge, gt, lt, le : float, optional
-        Inclusive / exclusive lower and upper bounds.
-
-    Returns
-    -------
-    float
-        ``value`` as a plain Python float.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not a real number (``bool`` is rejected too).
-    ValueError
-        If ``value`` is not finite or violates a bound.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    if ge is not None and not v >= ge:
-        raise ValueError(f"{name} must be >= {ge}, got {v!r}")
-    if gt is not None and not v > gt:
-        raise ValueError(f"{name} must be > {gt}, got {v!r}")
-    if le is not None and not v <= le:
-        raise ValueError(f"{name} must be <= {le}, got {v!r}")
-    if lt is not None and not v < lt:
-        raise ValueError(f"{name} must be < {lt}, got {v!r}")
-    return v
-
-
-def _as_int(name: str, value: Any, *, ge: int | None = None) -> int:
-    """Convert ``value`` to a Python int (no floats, no bools) and check it.
-
-    Raises
-    ------
-    TypeError
-        If ``value`` is not an integer.
-    ValueError
-        If ``value < ge``.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
-    if ge is not None and v < ge:
-        raise ValueError(f"{name} must be >= {ge}, got {v!r}")
-    return v
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    """Accept ``bool``/``numpy.bool_`` only and return a Python bool."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
+#: SDLM's default eta: the paper's scaled by 0.4 (`lenet_fast.sdlm` explains why).
+DEFAULT_ETA = 0.0002
 
 
 def _read_scalar(state: Mapping, key: str, kind: str) -> Any:
@@ -202,8 +121,8 @@ class Optimizer:
     """Base class for in-place optimizers of one flat ``float32`` vector.
 
     Subclasses define the update rule; this class handles the learning rate,
-    input validation, lazy allocation of state/scratch buffers, the step
-    counter and (de)serialisation of the state.
+    input validation, lazy allocation of the state buffers, the step counter
+    and (de)serialisation of the state.
 
     Parameters
     ----------
@@ -236,9 +155,8 @@ class Optimizer:
     * ``_hparams() -> dict`` / ``_set_hparams(hp)``: get / set them.
     * ``_buffer_names_for(hp) -> tuple[str, ...]``: persistent ``float32``
       buffers of the parameter size (class method).
-    * ``_num_scratch() -> int``: number of scratch vectors needed.
     * ``_update(params, grads, t)``: apply step number ``t`` (1-based) using
-      ``self._buffers`` and ``self._scratch``; must not allocate.
+      ``self._buffers``; must not allocate.
     """
 
     name: ClassVar[str] = "optimizer"
@@ -251,7 +169,6 @@ class Optimizer:
         self._step: int = 0
         self._size: int | None = None
         self._buffers: dict[str, np.ndarray] = {}
-        self._scratch: list[np.ndarray] = []
         self._bound_params: np.ndarray | None = None
         self._bound_grads: np.ndarray | None = None
 
@@ -292,9 +209,6 @@ class Optimizer:
     def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
         return ()
 
-    def _num_scratch(self) -> int:
-        return 1
-
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
@@ -328,9 +242,6 @@ class Optimizer:
             names = self._buffer_names_for(self._hparams())
             if any(nm not in self._buffers for nm in names):
                 self._buffers = {nm: np.zeros(n, dtype=np.float32) for nm in names}
-        k = self._num_scratch()
-        if len(self._scratch) != k or (k and self._scratch[0].shape[0] != n):
-            self._scratch = [np.empty(n, dtype=np.float32) for _ in range(k)]
         self._size = n
         self._bound_params = params
         self._bound_grads = grads
@@ -466,7 +377,6 @@ class Optimizer:
         self._step = step
         self._size = None if num_params < 0 else num_params
         self._buffers = buffers
-        self._scratch = []
         self._bound_params = None
         self._bound_grads = None
 
@@ -505,9 +415,8 @@ class SGD(Optimizer):
 
     Notes
     -----
-    Numpy calls per step: 2 (plain), +2 with weight decay, +2 with momentum,
-    +2 with Nesterov.  Memory: one momentum buffer (if ``momentum > 0``) and
-    one scratch vector (two for Nesterov with weight decay).
+    One compiled call per step (`lenet_fast._optim.sgd`). Memory: one momentum
+    buffer (if ``momentum > 0``).
     """
 
     name: ClassVar[str] = "sgd"
@@ -569,9 +478,6 @@ class SGD(Optimizer):
     def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
         return ("momentum_buffer",) if hp["momentum"] > 0.0 else ()
 
-    def _num_scratch(self) -> int:
-        return 0
-
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
         buf = self._buffers.get("momentum_buffer", _EMPTY)
         _optim.sgd(params, grads, buf, self._lr, self._momentum, self._weight_decay,
@@ -609,8 +515,8 @@ class Adam(Optimizer):
 
     Notes
     -----
-    13 numpy calls per step (+2 with weight decay).  Memory: two moment
-    buffers and one scratch vector (two with weight decay).
+    One compiled call per step (`lenet_fast._optim.adam`). Memory: two moment
+    buffers.
     """
 
     name: ClassVar[str] = "adam"
@@ -681,9 +587,6 @@ class Adam(Optimizer):
     def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
 
-    def _num_scratch(self) -> int:
-        return 0
-
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
         bc1 = 1.0 - self._beta1**t
         bc2_sqrt = math.sqrt(1.0 - self._beta2**t)
@@ -692,15 +595,188 @@ class Adam(Optimizer):
                     self._weight_decay)
 
 
-#: Optimizer registry used by :func:`make_optimizer`.  New optimizers (e.g.
-#: a stochastic diagonal Levenberg-Marquardt "sdlm") register here together
-#: with their by-name defaults in ``_NAME_DEFAULTS``.
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+class SDLM(Optimizer):
+    """Stochastic diagonal Levenberg-Marquardt (LeCun et al. 1998, appendix C).
+
+    ``p_k -= lr / (mu + h_k) * g_k`` with h the diagonal Gauss-Newton estimate
+    (`lenet_fast.sdlm.estimate_hessian_diagonal`). ``lr`` is the paper's eta; the paper's schedule
+    over passes is `lenet_fast.schedules.LeCunSDLMSchedule` (name ``"lecun98"``, the
+    default when this optimizer is chosen by name in the CLI).
+
+    `before_epoch`, which `lenet_fast.Trainer` calls at the start of every pass,
+    re-estimates h on ``samples`` training images drawn with the generator it is
+    given. Until h is first estimated (or set with `set_hessian`) it is 0, i.e. the
+    update is SGD with learning rate ``lr / mu``.
+
+    Parameters
+    ----------
+    lr : float, default 0.0002 (`DEFAULT_ETA`)
+        eta, the global step size (``>= 0``); the paper's is 0.0005 (`PAPER_ETA`),
+        unstable with this model (`lenet_fast.sdlm`).
+    mu : float, default 0.02
+        Keeps the steps bounded where the curvature is small (``> 0``).
+    samples : int, default 500
+        Training images drawn for each re-estimate of h.
+
+    Notes
+    -----
+    The state dict holds ``mu``, ``samples`` and the float32 vector ``hessian``
+    (also before the first step, once h has been set), so a resumed run continues
+    bit-for-bit.
+    """
+
+    name: ClassVar[str] = "sdlm"
+    _HPARAM_KINDS: ClassVar[dict[str, str]] = {"mu": "f", "samples": "f"}
+    #: The schedule the paper uses with this optimizer (`lenet_fast.schedules.SCHEDULES`).
+    default_schedule: ClassVar[str] = "lecun98"
+
+    def __init__(self, lr: float = DEFAULT_ETA, mu: float = 0.02,
+                 samples: int = PAPER_SAMPLES) -> None:
+        super().__init__(lr)
+        self._scale: np.ndarray | None = None
+        self._set_hparams(self._check_hparams(mu=mu, samples=samples))
+
+    @classmethod
+    def _check_hparams(cls, *, mu: Any, samples: Any) -> dict[str, Any]:
+        mu = _as_float("mu", mu, gt=0.0)
+        if isinstance(samples, float) and samples.is_integer():  # from a state dict
+            samples = int(samples)
+        samples = _as_int("samples", samples, ge=1)
+        return {"mu": mu, "samples": samples}
+
+    def _hparams(self) -> dict[str, Any]:
+        return {"mu": self._mu, "samples": self._samples}
+
+    def _set_hparams(self, hp: Mapping[str, Any]) -> None:
+        self._mu: float = hp["mu"]
+        self._samples: int = hp["samples"]
+
+    @property
+    def mu(self) -> float:
+        """The damping term mu (read-only)."""
+        return self._mu
+
+    @property
+    def samples(self) -> int:
+        """Training images per re-estimate of h (read-only)."""
+        return self._samples
+
+    @property
+    def hessian(self) -> np.ndarray | None:
+        """A copy of the current h (float32), or None before it is set or a first step."""
+        h = self._buffers.get("hessian")
+        return None if h is None else h.copy()
+
+    @classmethod
+    def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("hessian", "residual")
+
+    def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
+        _optim.scaled_sgd(params, grads, self._step_scale(), self._lr, self._buffers["residual"])
+
+    def _step_scale(self) -> np.ndarray:
+        """``1 / (mu + h)`` (float32), recomputed only when h changes."""
+        if self._scale is None:
+            h = self._buffers.get("hessian")
+            if h is None:
+                h = np.zeros(self._size, np.float32)
+            self._scale = (np.float32(1.0) / (h + np.float32(self._mu))).astype(np.float32)
+        return self._scale
+
+    def fused_update(self, params: np.ndarray, grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bind to ``params``/``grads``; return the per-parameter factor ``1 / (mu + h)``
+        and the residual buffer.
+
+        For `lenet_fast.Trainer`'s compiled loop, which makes the update of `step`
+        itself (the same kernel, `lf_update.scaled_sgd_compensated`) and then calls
+        `advance`. The factor is valid until h next changes.
+        """
+        if params is not self._bound_params or grads is not self._bound_grads:
+            self._bind(params, grads)
+        return self._step_scale(), self._buffers["residual"]
+
+    def advance(self, steps: int) -> None:
+        """Count ``steps`` updates that a compiled loop made with the factor `fused_update`
+        returned."""
+        self._step += int(steps)
+
+    # -- h ---------------------------------------------------------------
+    def set_hessian(self, h: np.ndarray) -> None:
+        """Use h (1-D float32, finite, >= 0, one entry per parameter) from now on."""
+        if not isinstance(h, np.ndarray) or h.dtype != np.float32 or h.ndim != 1:
+            raise TypeError("h must be a 1-D float32 numpy.ndarray")
+        if self._size is not None and h.shape[0] != self._size:
+            raise ValueError(f"h has {h.shape[0]} entries; the optimizer is bound to "
+                             f"{self._size} parameters")
+        if not np.all(np.isfinite(h)) or (h.size and h.min() < 0):
+            raise ValueError("h must be finite and >= 0")
+        buf = self._buffers.get("hessian")
+        if buf is None or buf.shape != h.shape:
+            self._buffers["hessian"] = h.copy()
+        else:
+            np.copyto(buf, h)
+        res = self._buffers.get("residual")
+        if res is None or res.shape != h.shape:
+            self._buffers["residual"] = np.zeros_like(h)
+        self._size = h.shape[0]
+        self._scale = None
+
+    def before_epoch(self, model, images, labels, epoch, rng) -> None:
+        """Re-estimate h on `samples` training images drawn (without replacement) with `rng`.
+
+        Called by `lenet_fast.Trainer` at the start of each pass. `images` are uint8
+        (N, 28, 28) digits (or preprocessed float32 (N, 1, 32, 32)); `labels` and
+        `epoch` are not needed by the estimate.
+        """
+        from .datasets import preprocess
+
+        n = len(images)
+        idx = rng.choice(n, size=min(self._samples, n), replace=False)
+        x = images[idx]
+        if x.dtype == np.uint8:
+            x = preprocess(x)
+        self.set_hessian(estimate_hessian_diagonal(model, x))
+
+    # -- state -------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        d = super().state_dict()
+        h = self._buffers.get("hessian")
+        if self._step == 0 and h is not None:  # estimated before the first step
+            d["hessian"] = h.copy()
+            d["num_params"] = np.array(h.shape[0], dtype=np.int64)
+        return d
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
+        self._scale = None
+        if "hessian" not in state or "step" not in state or int(np.asarray(state["step"])) > 0:
+            super().load_state_dict(state)
+            return
+        # step 0 with an h estimated before the first step: validate, then commit.
+        h = np.asarray(state["hessian"])
+        rest = {k: v for k, v in state.items() if k != "hessian"}
+        num_params = int(np.asarray(rest.get("num_params", -1)))
+        if h.dtype != np.float32 or h.shape != (num_params,):
+            raise ValueError(f"buffer 'hessian' must be float32 of shape ({num_params},), "
+                             f"got {h.dtype} {h.shape}")
+        if not np.all(np.isfinite(h)) or (h.size and h.min() < 0):
+            raise ValueError("buffer 'hessian' must be finite and >= 0")
+        super().load_state_dict(rest)
+        self._buffers = {"hessian": np.array(h, dtype=np.float32, order="C", copy=True),
+                         "residual": np.zeros(num_params, np.float32)}
+        self._size = num_params
+
+
+#: Optimizer registry used by :func:`make_optimizer` (and the command line's
+#: ``--optimizer`` choices).
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "sdlm": SDLM}
 
 #: Constructor defaults applied when an optimizer is created by name.
 _NAME_DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"lr": 0.01, "momentum": 0.9},
     "adam": {"lr": 1e-3},
+    "sdlm": {"lr": DEFAULT_ETA, "mu": 0.02},
 }
 
 
@@ -713,8 +789,8 @@ def make_optimizer(name: str, lr: float | None = None, **kw: Any) -> Optimizer:
         Optimizer name (case-insensitive).
     lr : float, optional
         Learning rate.  Defaults: 0.01 for ``"sgd"``, 1e-3 for ``"adam"``,
-        0.0002 for ``"sdlm"`` (:class:`lenet_fast.sdlm.SDLM`, ``mu = 0.02``; the
-        paper's eta 0.0005 scaled by 0.4, see `lenet_fast.sdlm`).
+        0.0002 for ``"sdlm"`` (:class:`SDLM`, ``mu = 0.02``; the paper's eta
+        0.0005 scaled by 0.4, see `lenet_fast.sdlm`).
     **kw
         Other constructor arguments.  For ``"sgd"`` the momentum defaults to
         0.9 (unlike the :class:`SGD` constructor, whose default is 0).
@@ -741,418 +817,3 @@ def make_optimizer(name: str, lr: float | None = None, **kw: Any) -> Optimizer:
         args["lr"] = lr
     args.update(kw)
     return OPTIMIZERS[key](**args)
-
-
-# --------------------------------------------------------------------------
-# learning-rate schedules
-# --------------------------------------------------------------------------
-
-
-class LRSchedule:
-    """Base class of learning-rate schedules.
-
-    A schedule is a pure function of its constructor arguments and the
-    0-based global step index.  Schedules compare equal when their type and
-    :meth:`to_config` agree.
-    """
-
-    name: ClassVar[str] = "schedule"
-
-    def lr_at(self, step: int) -> float:  # pragma: no cover - abstract
-        """Learning rate to use for global step ``step`` (0-based)."""
-        raise NotImplementedError
-
-    def _params(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def to_config(self) -> dict[str, Any]:
-        """Return a JSON-serialisable description.
-
-        Returns
-        -------
-        dict
-            ``{"name": ..., <constructor arguments>}`` with plain Python
-            ``str``/``int``/``float`` values; :func:`schedule_from_config`
-            rebuilds an equal schedule from it.
-        """
-        return {"name": self.name, **self._params()}
-
-    @staticmethod
-    def _check_step(step: Any) -> int:
-        step = operator.index(step)
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        return step
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.to_config() == other.to_config()  # type: ignore[union-attr]
-
-    def __hash__(self) -> int:
-        return hash((type(self), tuple(sorted(self._params().items()))))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({args})"
-
-
-class ConstantLR(LRSchedule):
-    """Constant learning rate.
-
-    Parameters
-    ----------
-    base_lr : float
-        Learning rate returned for every step, ``>= 0``.
-    """
-
-    name: ClassVar[str] = "constant"
-
-    def __init__(self, base_lr: float) -> None:
-        self.base_lr = _as_float("base_lr", base_lr, ge=0.0)
-
-    def _params(self) -> dict[str, Any]:
-        return {"base_lr": self.base_lr}
-
-    def lr_at(self, step: int) -> float:
-        """Return ``base_lr``."""
-        self._check_step(step)
-        return self.base_lr
-
-
-class StepLR(LRSchedule):
-    """Step decay: ``lr = base_lr * gamma ** (step // step_size)``.
-
-    Parameters
-    ----------
-    base_lr : float
-        Initial learning rate, ``>= 0``.
-    step_size : int
-        Number of steps between decays, ``>= 1``.
-    gamma : float, default 0.1
-        Multiplicative decay factor, ``> 0``.
-    """
-
-    name: ClassVar[str] = "step"
-
-    def __init__(self, base_lr: float, step_size: int, gamma: float = 0.1) -> None:
-        self.base_lr = _as_float("base_lr", base_lr, ge=0.0)
-        self.step_size = _as_int("step_size", step_size, ge=1)
-        self.gamma = _as_float("gamma", gamma, gt=0.0)
-
-    def _params(self) -> dict[str, Any]:
-        return {"base_lr": self.base_lr, "step_size": self.step_size, "gamma": self.gamma}
-
-    def lr_at(self, step: int) -> float:
-        """Return ``base_lr * gamma ** (step // step_size)``."""
-        step = self._check_step(step)
-        return self.base_lr * self.gamma ** (step // self.step_size)
-
-
-class CosineLR(LRSchedule):
-    """Linear warmup followed by cosine decay to ``min_lr``.
-
-    * ``step < warmup_steps``: ``base_lr * (step + 1) / (warmup_steps + 1)``,
-      a linear ramp starting near 0 that reaches ``base_lr`` at
-      ``step == warmup_steps``;
-    * ``warmup_steps <= step < total_steps``:
-      ``min_lr + (base_lr - min_lr) * (1 + cos(pi * q)) / 2`` with
-      ``q = (step - warmup_steps) / (total_steps - warmup_steps)``;
-    * ``step >= total_steps``: ``min_lr``.
-
-    Without warmup, ``lr_at(0) == base_lr``, ``lr_at(total_steps // 2)`` is
-    the midpoint (for even ``total_steps``) and ``lr_at(total_steps) ==
-    min_lr``.
-
-    Parameters
-    ----------
-    base_lr : float
-        Peak learning rate, ``>= 0``.
-    total_steps : int
-        Step at which ``min_lr`` is reached, ``>= 1``.
-    min_lr : float, default 0.0
-        Final learning rate, ``>= 0``.
-    warmup_steps : int, default 0
-        Length of the linear warmup, ``0 <= warmup_steps <= total_steps``.
-    """
-
-    name: ClassVar[str] = "cosine"
-
-    def __init__(
-        self,
-        base_lr: float,
-        total_steps: int,
-        min_lr: float = 0.0,
-        warmup_steps: int = 0,
-    ) -> None:
-        self.base_lr = _as_float("base_lr", base_lr, ge=0.0)
-        self.total_steps = _as_int("total_steps", total_steps, ge=1)
-        self.min_lr = _as_float("min_lr", min_lr, ge=0.0)
-        self.warmup_steps = _as_int("warmup_steps", warmup_steps, ge=0)
-        if self.warmup_steps > self.total_steps:
-            raise ValueError(
-                f"warmup_steps must be <= total_steps ({self.total_steps}), "
-                f"got {self.warmup_steps}"
-            )
-
-    def _params(self) -> dict[str, Any]:
-        return {
-            "base_lr": self.base_lr,
-            "total_steps": self.total_steps,
-            "min_lr": self.min_lr,
-            "warmup_steps": self.warmup_steps,
-        }
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate for global step ``step`` (see class docstring)."""
-        step = self._check_step(step)
-        w = self.warmup_steps
-        if step < w:
-            return self.base_lr * (step + 1) / (w + 1)
-        if step >= self.total_steps:
-            return self.min_lr
-        q = (step - w) / (self.total_steps - w)
-        return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * q))
-
-
-class OneCycleLR(LRSchedule):
-    """One-cycle policy with cosine annealing (PyTorch ``OneCycleLR``, two phases).
-
-    With ``initial = max_lr / div_factor`` and
-    ``final = initial / final_div_factor`` and ``peak = pct_start *
-    total_steps - 1`` (a float, as in PyTorch):
-
-    * ``0 <= step <= peak``: cosine from ``initial`` (step 0) to ``max_lr``
-      (at ``peak``);
-    * ``peak < step <= total_steps - 1``: cosine from ``max_lr`` to
-      ``final`` (reached at the last step, ``total_steps - 1``);
-    * later steps stay at ``final`` (PyTorch raises there instead).
-
-    Momentum cycling is not part of this schedule.
-
-    Parameters
-    ----------
-    max_lr : float
-        Peak learning rate, ``>= 0``.
-    total_steps : int
-        Number of steps in the cycle, ``>= 1``.
-    pct_start : float, default 0.3
-        Fraction of the cycle spent increasing the rate, in ``(0, 1)``.
-    div_factor : float, default 25.0
-        ``initial = max_lr / div_factor``, ``> 0``.
-    final_div_factor : float, default 1e4
-        ``final = initial / final_div_factor``, ``> 0``.
-    """
-
-    name: ClassVar[str] = "onecycle"
-
-    def __init__(
-        self,
-        max_lr: float,
-        total_steps: int,
-        pct_start: float = 0.3,
-        div_factor: float = 25.0,
-        final_div_factor: float = 1e4,
-    ) -> None:
-        self.max_lr = _as_float("max_lr", max_lr, ge=0.0)
-        self.total_steps = _as_int("total_steps", total_steps, ge=1)
-        self.pct_start = _as_float("pct_start", pct_start, gt=0.0, lt=1.0)
-        self.div_factor = _as_float("div_factor", div_factor, gt=0.0)
-        self.final_div_factor = _as_float("final_div_factor", final_div_factor, gt=0.0)
-        self.initial_lr = self.max_lr / self.div_factor
-        self.final_lr = self.initial_lr / self.final_div_factor
-        self._peak = float(self.pct_start * self.total_steps) - 1.0
-        self._end = float(self.total_steps - 1)
-
-    def _params(self) -> dict[str, Any]:
-        return {
-            "max_lr": self.max_lr,
-            "total_steps": self.total_steps,
-            "pct_start": self.pct_start,
-            "div_factor": self.div_factor,
-            "final_div_factor": self.final_div_factor,
-        }
-
-    @staticmethod
-    def _cos(start: float, end: float, frac: float) -> float:
-        return end + (start - end) * 0.5 * (math.cos(math.pi * frac) + 1.0)
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate for global step ``step`` (see class docstring)."""
-        step = self._check_step(step)
-        if step >= self._end:
-            return self.final_lr
-        if step <= self._peak:
-            # here 0 <= step <= peak, so peak > 0 unless step == peak == 0
-            frac = step / self._peak if self._peak > 0.0 else 1.0
-            return self._cos(self.initial_lr, self.max_lr, frac)
-        frac = (step - self._peak) / (self._end - self._peak)
-        return self._cos(self.max_lr, self.final_lr, frac)
-
-
-class LeCunSDLMSchedule(LRSchedule):
-    """The step size schedule of LeCun et al. (1998) for SDLM, by pass over the data.
-
-    With ``epoch = step // steps_per_epoch`` (0-based; the paper counts passes from
-    1) and the paper's ``base_lr = 0.0005``:
-
-    * passes 1-2 (epochs 0-1): 0.0005;
-    * passes 3-5 (epochs 2-4): 0.0002;
-    * passes 6-8 (epochs 5-7): 0.0001;
-    * passes 9-12 (epochs 8-11): 0.00005;
-    * later passes: 0.00001.
-
-    Another ``base_lr`` scales every value by ``base_lr / 0.0005``.
-
-    Parameters
-    ----------
-    steps_per_epoch : int
-        Optimizer steps per pass over the training set, ``>= 1``.
-    base_lr : float, default 0.0005
-        Rate of the first two passes, ``>= 0``.
-    """
-
-    name: ClassVar[str] = "lecun98"
-    #: (last pass, eta) of the paper; after the last entry: ``_FINAL``.
-    _PASSES: ClassVar[tuple[tuple[int, float], ...]] = (
-        (2, 0.0005), (5, 0.0002), (8, 0.0001), (12, 0.00005))
-    _FINAL: ClassVar[float] = 0.00001
-    _PAPER_BASE: ClassVar[float] = 0.0005
-
-    def __init__(self, steps_per_epoch: int, base_lr: float = 0.0005) -> None:
-        self.steps_per_epoch = _as_int("steps_per_epoch", steps_per_epoch, ge=1)
-        self.base_lr = _as_float("base_lr", base_lr, ge=0.0)
-
-    def _params(self) -> dict[str, Any]:
-        return {"steps_per_epoch": self.steps_per_epoch, "base_lr": self.base_lr}
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate for global step ``step`` (see class docstring)."""
-        step = self._check_step(step)
-        passes = step // self.steps_per_epoch + 1  # 1-based, as in the paper
-        eta = self._FINAL
-        for last, value in self._PASSES:
-            if passes <= last:
-                eta = value
-                break
-        scale = self.base_lr / self._PAPER_BASE
-        return eta if scale == 1.0 else eta * scale
-
-
-#: Schedule registry used by :func:`schedule_from_config`.
-SCHEDULES: dict[str, type[LRSchedule]] = {
-    "constant": ConstantLR,
-    "step": StepLR,
-    "cosine": CosineLR,
-    "onecycle": OneCycleLR,
-    "lecun98": LeCunSDLMSchedule,
-}
-
-
-def make_schedule(
-    name: str,
-    base_lr: float,
-    total_steps: int,
-    steps_per_epoch: int,
-    **overrides: Any,
-) -> LRSchedule:
-    """Create a schedule by name with defaults suited to a training run.
-
-    Parameters
-    ----------
-    name : {"constant", "step", "cosine", "onecycle", "lecun98"}
-        Schedule name (case-insensitive):
-
-        * ``"constant"``: :class:`ConstantLR` ``(base_lr)``;
-        * ``"step"``: :class:`StepLR` with ``step_size = max(1, total_steps
-          // 3)`` and ``gamma = 0.1``, i.e. the rate drops tenfold after each
-          third of the run (``base_lr``, ``base_lr/10``, ``base_lr/100``);
-        * ``"cosine"``: :class:`CosineLR` ``(base_lr, total_steps)``, no
-          warmup, ``min_lr = 0``;
-        * ``"onecycle"``: :class:`OneCycleLR` with ``max_lr = base_lr`` and
-          PyTorch's defaults;
-        * ``"lecun98"``: :class:`LeCunSDLMSchedule` ``(steps_per_epoch,
-          base_lr)``, the paper's SDLM schedule by pass (any run length).
-    base_lr : float
-        Base (or peak, for one-cycle) learning rate.
-    total_steps : int
-        Total number of optimizer steps in the run, ``>= 1``.
-    steps_per_epoch : int
-        Optimizer steps per epoch, ``>= 1``.  Validated but not used by the
-        built-in schedules, which are all defined in terms of
-        ``total_steps``; kept so epoch-based schedules can be added without
-        changing callers.
-    **overrides
-        Constructor arguments replacing the defaults above (e.g.
-        ``warmup_steps=500`` for ``"cosine"``).
-
-    Returns
-    -------
-    LRSchedule
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is unknown (the message lists the choices) or an argument
-        is out of range.
-    """
-    key = name.lower() if isinstance(name, str) else name
-    total_steps = _as_int("total_steps", total_steps, ge=1)
-    _as_int("steps_per_epoch", steps_per_epoch, ge=1)
-    if key == "constant":
-        args: dict[str, Any] = {"base_lr": base_lr}
-    elif key == "step":
-        args = {"base_lr": base_lr, "step_size": max(1, total_steps // 3), "gamma": 0.1}
-    elif key == "cosine":
-        args = {"base_lr": base_lr, "total_steps": total_steps}
-    elif key == "onecycle":
-        args = {"max_lr": base_lr, "total_steps": total_steps}
-    elif key == "lecun98":
-        args = {"steps_per_epoch": steps_per_epoch, "base_lr": base_lr}
-    else:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
-    args.update(overrides)
-    return SCHEDULES[key](**args)
-
-
-def schedule_from_config(cfg: Mapping[str, Any]) -> LRSchedule:
-    """Rebuild a schedule from :meth:`LRSchedule.to_config` output.
-
-    Parameters
-    ----------
-    cfg : Mapping
-        ``{"name": <schedule name>, <constructor arguments>}``.
-
-    Returns
-    -------
-    LRSchedule
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is missing or unknown, or the arguments do not match the
-        schedule's constructor or are out of range.
-    """
-    if not isinstance(cfg, Mapping) or "name" not in cfg:
-        raise ValueError("schedule config must be a mapping with a 'name' entry")
-    args = dict(cfg)
-    name = args.pop("name")
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {sorted(SCHEDULES)}")
-    try:
-        return SCHEDULES[name](**args)
-    except TypeError as exc:
-        raise ValueError(f"invalid config for schedule {name!r}: {exc}") from None
-
-
-# --------------------------------------------------------------------------
-# stochastic diagonal Levenberg-Marquardt (lenet_fast.sdlm)
-# --------------------------------------------------------------------------
-# SDLM lives in lenet_fast.sdlm (it needs the model's kernels for its Hessian
-# estimate); it subclasses Optimizer, defined above, so it is imported here at the
-# end and registered like the built-in optimizers.
-from .sdlm import SDLM  # noqa: E402
-
-OPTIMIZERS["sdlm"] = SDLM
-_NAME_DEFAULTS["sdlm"] = {"lr": 0.0002, "mu": 0.02}
-__all__ += ["SDLM"]

@@ -22,8 +22,9 @@ Conventions
 * float32 and float64 are accepted; results are computed in and returned as
   ``np.result_type`` of the floating-point inputs (float32 with float64 gives
   float64).  Outputs are always new arrays.
-* ``n_threads`` keywords are accepted and ignored, for signature parity with
-  :mod:`lenet_fast.ops`.
+* The functions that share a name with a :mod:`lenet_fast.ops` function accept an
+  ``n_threads`` keyword and ignore it, for signature parity (the dense layer, the
+  activations, the losses and the second-derivative functions have no ``n_threads``).
 * Backward functions return the gradients of the scalar ``sum(dy * forward(...))``.
 
 Validation is minimal (shape checks raising ``ValueError``); this is not the
@@ -60,6 +61,9 @@ __all__ = [
     "lecun98_hessian_diagonal",
 ]
 
+# The twin keeps its own copy of the paper's constants (it imports only numpy); the
+# compiled side's are `lenet_fast.model.TANH_A` / `TANH_S` (and their C copy in
+# csrc/_net.pyx); tests/test_reference.py checks that all three agree.
 #: Amplitude A of LeCun's squashing function f(a) = A tanh(S a) (paper, appendix A).
 TANH_A = 1.7159
 #: Slope S of LeCun's squashing function f(a) = A tanh(S a).

@@ -23,15 +23,15 @@ through the network the way the paper describes:
   the 4 inputs gets ``d2E/dx^2 = coef^2 d2E/da^2``.
 
 So each layer's second-derivative pass is its ordinary backward pass with squared
-arguments, and runs on the same compiled kernels (through the checked
-`lenet_fast.ops` functions, which allocate their outputs; the pass runs once per
-epoch on a few hundred samples, so that costs nothing that matters): the convolution / full layer
+arguments, and runs on the same compiled kernels: the convolution / full layer
 backward with ``(dy = d2E/da^2, x = x^2, w = w^2)`` returns ``dx = d2E/dx^2`` and
 ``dw = sum x^2 d2E/da^2``; the subsampling backward with ``coef^2`` returns the
 input's ``d2E/dx^2``, and the block sums s come from the subsampling forward with
-coefficient 1 and bias 0. `lenet_fast.reference` has an independent NumPy twin of
-every function here (`conv_backward_second`, `subsample_backward_second`,
-`linear_backward_second`, `squash_second`, `lecun98_hessian_diagonal`).
+coefficient 1 and bias 0. The whole pass is one compiled call,
+`lenet_fast.model.LeNet5.gauss_newton_diagonal`; its NumPy twin is
+`lenet_fast.reference.lecun98_hessian_diagonal` (built from the per-layer
+`reference.conv_backward_second`, `subsample_backward_second`,
+`linear_backward_second` and `squash_second`).
 
 The loss's curvature (a documented choice)
 ------------------------------------------
@@ -48,39 +48,33 @@ cautious. Its own Gauss-Newton matrix is not diagonal in x (it couples all 84 F6
 outputs through the 10 class distances), so it would not fit the method's
 diagonal back-propagation anyway. Labels are therefore not needed.
 
-The paper's step size, the initialisation and this model (measured)
--------------------------------------------------------------------
-Everything above is the paper's. Two settings are not, for reasons measured here
-(MNIST test error, batch 1, the paper's schedule shape, 20 passes):
+The paper's step size, the initialisation and this model
+-------------------------------------------------------
+Everything above is the paper's. Two settings are not:
 
 * Initialisation. With U(+-2.4/F) (the paper's formula as printed, ``init="fanin"``)
-  the weighted sums of C5 and F6 start with std ~0.03, most h_kk are far below mu
-  (C5 weights ~0.006, C1 ~1e-5), so eps_k is close to eta / mu = 0.025, and the paper's
-  eta = 0.0005 saturates C3, C5 and F6 within the first 5 samples (test error ~90%,
-  also when h is re-estimated after 1, 2, 4, ... samples, or after a first pass at a
-  small eta). Every step size that trains from there ends near 1.2%: eta scaled to
-  1e-5: 1.19-1.27%, 5e-6: 1.50%, 2e-5: 1.52%. The paper motivates its initialisation by
-  wanting the weighted sums' standard deviation "in the same range for each unit" and
-  within the sigmoid's operating region: U(+-2.4/sqrt(F)) (``init="fanin-sqrt"``; the
-  default of ``lenet-fast train --optimizer sdlm``) does exactly that, and with it SDLM
-  trains to about the paper's figure. Train ``LeNet5("lecun98", init="fanin-sqrt")``.
-* Step size. With that initialisation, the schedule scaled by 0.4 (eta = 0.0002 for
-  passes 1-2, down to 0.000004 after pass 12) gives 0.88%, 0.97%, 1.02%, 1.05%, 1.00%
-  and 0.87% test error for seeds 0-5 (mean 0.97%; training error 0.28-0.34%; the paper:
-  0.95% and 0.35%).
-  Scaled by 0.6: 1.13% and 0.99% (seeds 1, 2); by 0.2: 0.93% and 1.14% (seeds 0, 1);
-  by 0.06: 1.7%; the paper's own eta (scale 1): 2.5% after one pass, 4.6% after two,
-  2.4% after seven. So ``SDLM()`` and ``lenet-fast train --optimizer sdlm`` default to
-  ``lr=0.0002``; ``lr=PAPER_ETA`` is the paper's value. (The MAP constant j = 10 of
-  `lenet_fast.model`: j = 5 gave 1.07%, j = 20 1.20% for seed 2. These comparisons
-  were run with float32 updates, below; with them seeds 0-3 gave 0.91%, 1.00%, 1.02%
-  and 1.13%.)
+  the weighted sums of C5 and F6 start with a std of ~0.03, most h_kk are far below
+  mu, so eps_k is close to eta / mu, and the paper's eta = 0.0005 saturates C3, C5 and
+  F6 within the first few samples (also when h is re-estimated after 1, 2, 4, ...
+  samples, or after a first pass at a small eta); the smaller step sizes that train
+  from there end well above the paper's error. The paper motivates its
+  initialisation by wanting the weighted sums' standard deviation "in the same range
+  for each unit" and within the sigmoid's operating region: U(+-2.4/sqrt(F))
+  (``init="fanin-sqrt"``; the default of ``lenet-fast train --optimizer sdlm``) does
+  exactly that, and with it SDLM trains to about the paper's figure. Train
+  ``LeNet5("lecun98", init="fanin-sqrt")``.
+* Step size. With that initialisation, the paper's schedule scaled by 0.4 (eta =
+  0.0002 for passes 1-2, down to 0.000004 after pass 12) tested best of the scales
+  tried (0.06, 0.2, 0.4, 0.6 and the paper's 1, which is unstable here). So
+  ``SDLM()`` and ``lenet-fast train --optimizer sdlm`` default to ``lr=0.0002``
+  (`lenet_fast.optim.DEFAULT_ETA`); ``lr=lenet_fast.optim.PAPER_ETA`` is the paper's
+  value. The figures are the README's.
 
-Precision: the update is made on double-precision weights, held as the float32
-weights plus a float32 residual (the optimizer state ``residual``;
-`lf_update.scaled_sgd_compensated`). At the last passes' rate 75% of the nonzero
-per-sample steps of a trained model are below half a float32 ulp of their weight
-(measured), so plain float32 updates would leave passes 13-20 mostly frozen.
+Precision: the update (`lenet_fast.optim.SDLM`) is made on double-precision weights,
+held as the float32 weights plus a float32 residual (the optimizer state
+``residual``; `lf_update.scaled_sgd_compensated`). At the last passes' rate most of
+the nonzero per-sample steps of a trained model are below half a float32 ulp of their
+weight, so plain float32 updates would leave the last passes mostly frozen.
 
 Only the ``"lecun98"`` variant is supported: SDLM is the paper's method for the
 paper's network (`ValueError` for ``"modern"``).
@@ -92,170 +86,21 @@ samples) is the matching curvature of the batch-mean loss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
-
 import numpy as np
 
-from . import _optim, ops
-from .ops import _check_shape as _shape, _f32
-from .optim import Optimizer, _as_float, _as_int
+from ._checks import as_int
 
 __all__ = [
-    "SDLM",
-    "PAPER_ETA",
-    "DEFAULT_ETA",
-    "squash_second",
-    "conv_backward_second",
-    "subsample_backward_second",
-    "linear_backward_second",
-    "rbf_second",
-    "second_derivative_backward",
+    "PAPER_SAMPLES",
     "estimate_hessian_diagonal",
     "hessian_views",
     "layer_means",
 ]
 
-# LeCun's squashing function f(a) = A tanh(S a) (as in lenet_fast.model).
-_A = 1.7159
-_S = 2.0 / 3.0
-
-#: d2 y_D / dx_j^2 of the RBF data term y_D = sum_j (x_j - c_Dj)^2.
-RBF_SECOND = 2.0
-
 #: Samples the paper draws to re-estimate h before each pass.
 PAPER_SAMPLES = 500
 
-#: The paper's eta for passes 1-2 (its schedule: `lenet_fast.optim.LeCunSDLMSchedule`).
-PAPER_ETA = 0.0005
 
-#: The default eta: the paper's scaled by 0.4 (module docstring).
-DEFAULT_ETA = 0.0002
-
-
-# ---------------------------------------------------------------------- layers
-def squash_second(d2x, y):
-    """``d2E/da^2 = f'(a)^2 d2E/dx^2`` for x = f(a) = A tanh(S a), from the output y.
-
-    ``f'(a) = (S / A) (A^2 - y^2)``; the f'' term is dropped (Gauss-Newton).
-
-    Parameters
-    ----------
-    d2x : float32 array
-        d2E/dx^2 at the squashing function's output.
-    y : float32 array, same shape
-        The output f(a).
-
-    Returns
-    -------
-    float32 array, the shape of y (new)
-    """
-    for name, a in (("d2x", d2x), ("y", y)):
-        if not isinstance(a, np.ndarray) or a.dtype != np.float32:
-            raise TypeError(f"{name} must be a float32 numpy.ndarray")
-    _shape("d2x", d2x, y.shape)
-    fp = np.multiply(y, y)
-    np.subtract(_A * _A, fp, out=fp)
-    fp *= _S / _A
-    fp *= fp
-    fp *= d2x
-    return fp
-
-
-def conv_backward_second(d2y, x, w, table=None, *, n_threads=None):
-    """Second-derivative pass of the 5x5 convolution (`lenet_fast.ops.conv_forward`).
-
-    The convolution's backward kernel with squared arguments.
-
-    Parameters
-    ----------
-    d2y : float32 (N, Cout, H-4, W-4)
-        d2E/da^2 of the convolution's outputs.
-    x : float32 (N, Cin, H, W)
-        The forward input.
-    w : float32 (Cout, Cin, 5, 5)
-    table : bool (Cin, Cout) or None
-        Connection table (None: dense).
-
-    Returns
-    -------
-    d2x : float32 (N, Cin, H, W)
-        ``sum_i w_ij^2 d2E/da_i^2`` for every input unit j (per sample).
-    hw : float32 (Cout, Cin, 5, 5)
-        ``sum x^2 d2E/da^2`` over the batch and every position sharing the weight;
-        exactly 0 where the table has no connection.
-    hb : float32 (Cout,)
-        ``sum d2E/da^2`` over the batch and the map.
-    """
-    x = _f32("x", x, 4)
-    w = _f32("w", w, 4)
-    return ops.conv_backward(d2y, np.multiply(x, x), np.multiply(w, w), table,
-                             n_threads=n_threads)
-
-
-def subsample_backward_second(d2y, x, coef, *, n_threads=None):
-    """Second-derivative pass of LeCun's subsampling ``a = coef[c] * s + bias[c]``.
-
-    Parameters
-    ----------
-    d2y : float32 (N, C, H/2, W/2)
-        d2E/da^2 of the subsampling units.
-    x : float32 (N, C, H, W), H and W even
-        The forward input (s is the sum of each 2x2 block).
-    coef : float32 (C,)
-
-    Returns
-    -------
-    d2x : float32 (N, C, H, W)
-        ``coef^2 d2E/da^2`` for each of a unit's 4 inputs.
-    hcoef : float32 (C,)
-        ``sum s^2 d2E/da^2`` over the batch and the map.
-    hbias : float32 (C,)
-        ``sum d2E/da^2`` over the batch and the map.
-    """
-    coef = _f32("coef", coef, 1)
-    # d2x and hbias: the backward kernel with coef^2 (its coefficient gradient,
-    # sum d2y * s, is not the one wanted and is discarded).
-    d2x, _, hbias = ops.subsample_backward(d2y, x, np.multiply(coef, coef), n_threads=n_threads)
-    # s^2: the forward kernel with coefficient 1 and bias 0, squared.
-    c = coef.shape[0]
-    s = ops.subsample_forward(x, np.ones(c, np.float32), np.zeros(c, np.float32),
-                              n_threads=n_threads)
-    s *= s
-    s *= d2y
-    hcoef = s.sum(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
-    return d2x, hcoef, hbias
-
-
-def linear_backward_second(d2y, x, w, *, n_threads=None):
-    """Second-derivative pass of the full layer ``a = x @ w.T + b``.
-
-    Parameters
-    ----------
-    d2y : float32 (N, O)
-    x : float32 (N, I)
-    w : float32 (O, I)
-
-    Returns
-    -------
-    d2x : float32 (N, I)
-        ``sum_i w_ij^2 d2E/da_i^2``.
-    hw : float32 (O, I)
-        ``sum over the batch of x_j^2 d2E/da_i^2``.
-    hb : float32 (O,)
-        ``sum over the batch of d2E/da_i^2``.
-    """
-    x = _f32("x", x, 2)
-    w = _f32("w", w, 2)
-    return ops.linear_backward(d2y, np.multiply(x, x), np.multiply(w, w), n_threads=n_threads)
-
-
-def rbf_second(n, features=84):
-    """d2E/dx^2 at the F6 outputs for the RBF data term y_D: 2 everywhere, float32 (n, features)."""
-    return np.full((n, features), RBF_SECOND, np.float32)
-
-
-# ---------------------------------------------------------------------- the network
 def _check_variant(model):
     if getattr(model, "variant", None) != "lecun98":
         raise ValueError(
@@ -277,50 +122,6 @@ def hessian_views(model, h):
     return out
 
 
-def second_derivative_backward(model, acts, out=None):
-    """Back-propagate second derivatives through a lecun98 model's forward pass.
-
-    Parameters
-    ----------
-    model : LeNet5 (variant "lecun98")
-    acts : dict, ``model.activations(x)`` of the batch.
-    out : float32 vector like ``model.flat_params``, optional
-        Receives the result (a new vector otherwise).
-
-    Returns
-    -------
-    float32 vector like ``model.flat_params``
-        Per parameter, the SUM over the buf.n samples of the per-sample diagonal
-        Gauss-Newton estimate (divide by n for the mean).
-    """
-    _check_variant(model)
-    if out is None:
-        out = np.zeros_like(model.flat_params)
-    h = hessian_views(model, out)
-    p, nt, table = model.params, model.n_threads, model.table
-    a = acts
-    n = a["input"].shape[0]
-    d = squash_second(rbf_second(n, a["f6"].shape[1]), a["f6"])          # F6 pre-activation
-    d, h["f6.weight"][...], h["f6.bias"][...] = linear_backward_second(
-        d, a["c5"], p["f6.weight"], n_threads=nt)
-    d = squash_second(d, a["c5"]).reshape(n, 120, 1, 1)                  # C5 pre-activation
-    d, h["c5.weight"][...], h["c5.bias"][...] = conv_backward_second(
-        d, a["s4"], p["c5.weight"], n_threads=nt)
-    d = squash_second(d, a["s4"])                                        # S4 pre-activation
-    d, h["s4.coef"][...], h["s4.bias"][...] = subsample_backward_second(
-        d, a["c3"], p["s4.coef"], n_threads=nt)
-    d = squash_second(d, a["c3"])                                        # C3 pre-activation
-    d, h["c3.weight"][...], h["c3.bias"][...] = conv_backward_second(
-        d, a["s2"], p["c3.weight"], table, n_threads=nt)
-    d = squash_second(d, a["s2"])                                        # S2 pre-activation
-    d, h["s2.coef"][...], h["s2.bias"][...] = subsample_backward_second(
-        d, a["c1"], p["s2.coef"], n_threads=nt)
-    d = squash_second(d, a["c1"])                                        # C1 pre-activation
-    _, h["c1.weight"][...], h["c1.bias"][...] = conv_backward_second(
-        d, a["input"], p["c1.weight"], n_threads=nt)
-    return out
-
-
 def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
     """The paper's diagonal Gauss-Newton estimate of d2E/dw_k^2, averaged over x.
 
@@ -338,8 +139,7 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
         per-pass sums are accumulated in float64).
 
     Each pass is one compiled call (``LeNet5.gauss_newton_diagonal``: the backward kernels with
-    squared weights and inputs); `second_derivative_backward` is the same pass
-    through the per-layer API, and ``reference.lecun98_hessian_diagonal`` its NumPy
+    squared weights and inputs); ``reference.lecun98_hessian_diagonal`` is its NumPy
     twin.
 
     Returns
@@ -357,185 +157,12 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
         raise ValueError("x holds no samples")
     if labels is not None and np.shape(labels) != (n,):
         raise ValueError(f"labels must have shape ({n},), got {np.shape(labels)}")
-    batch_size = _as_int("batch_size", batch_size, ge=1)
+    batch_size = as_int("batch_size", batch_size, ge=1)
     total = np.zeros(model.flat_params.shape, np.float64)
     for start in range(0, n, batch_size):
         total += model.gauss_newton_diagonal(x[start:start + batch_size])
     total /= n
     return total.astype(np.float32)
-
-
-# ---------------------------------------------------------------------- optimizer
-class SDLM(Optimizer):
-    """Stochastic diagonal Levenberg-Marquardt (LeCun et al. 1998, appendix C).
-
-    ``p_k -= lr / (mu + h_k) * g_k`` with h the diagonal Gauss-Newton estimate
-    (`estimate_hessian_diagonal`). ``lr`` is the paper's eta; the paper's schedule
-    over passes is `lenet_fast.optim.LeCunSDLMSchedule` (name ``"lecun98"``, the
-    default when this optimizer is chosen by name in the CLI).
-
-    `before_epoch`, which `lenet_fast.Trainer` calls at the start of every pass,
-    re-estimates h on ``samples`` training images drawn with the generator it is
-    given. Until h is first estimated (or set with `set_hessian`) it is 0, i.e. the
-    update is SGD with learning rate ``lr / mu``.
-
-    Parameters
-    ----------
-    lr : float, default 0.0002 (`DEFAULT_ETA`)
-        eta, the global step size (``>= 0``); the paper's is 0.0005 (`PAPER_ETA`),
-        unstable with this model (module docstring).
-    mu : float, default 0.02
-        Keeps the steps bounded where the curvature is small (``> 0``).
-    samples : int, default 500
-        Training images drawn for each re-estimate of h.
-
-    Notes
-    -----
-    The state dict holds ``mu``, ``samples`` and the float32 vector ``hessian``
-    (also before the first step, once h has been set), so a resumed run continues
-    bit-for-bit.
-    """
-
-    name: ClassVar[str] = "sdlm"
-    _HPARAM_KINDS: ClassVar[dict[str, str]] = {"mu": "f", "samples": "f"}
-    #: The schedule the paper uses with this optimizer (`lenet_fast.optim.SCHEDULES`).
-    default_schedule: ClassVar[str] = "lecun98"
-
-    def __init__(self, lr: float = DEFAULT_ETA, mu: float = 0.02,
-                 samples: int = PAPER_SAMPLES) -> None:
-        super().__init__(lr)
-        self._scale: np.ndarray | None = None
-        self._set_hparams(self._check_hparams(mu=mu, samples=samples))
-
-    @classmethod
-    def _check_hparams(cls, *, mu: Any, samples: Any) -> dict[str, Any]:
-        mu = _as_float("mu", mu, gt=0.0)
-        if isinstance(samples, float) and samples.is_integer():  # from a state dict
-            samples = int(samples)
-        samples = _as_int("samples", samples, ge=1)
-        return {"mu": mu, "samples": samples}
-
-    def _hparams(self) -> dict[str, Any]:
-        return {"mu": self._mu, "samples": self._samples}
-
-    def _set_hparams(self, hp: Mapping[str, Any]) -> None:
-        self._mu: float = hp["mu"]
-        self._samples: int = hp["samples"]
-
-    @property
-    def mu(self) -> float:
-        """The damping term mu (read-only)."""
-        return self._mu
-
-    @property
-    def samples(self) -> int:
-        """Training images per re-estimate of h (read-only)."""
-        return self._samples
-
-    @property
-    def hessian(self) -> np.ndarray | None:
-        """A copy of the current h (float32), or None before it is set or a first step."""
-        h = self._buffers.get("hessian")
-        return None if h is None else h.copy()
-
-    @classmethod
-    def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
-        return ("hessian", "residual")
-
-    def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        _optim.scaled_sgd(params, grads, self._step_scale(), self._lr, self._buffers["residual"])
-
-    def _step_scale(self) -> np.ndarray:
-        """``1 / (mu + h)`` (float32), recomputed only when h changes."""
-        if self._scale is None:
-            h = self._buffers.get("hessian")
-            if h is None:
-                h = np.zeros(self._size, np.float32)
-            self._scale = (np.float32(1.0) / (h + np.float32(self._mu))).astype(np.float32)
-        return self._scale
-
-    def fused_update(self, params: np.ndarray, grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bind to ``params``/``grads``; return the per-parameter factor ``1 / (mu + h)``
-        and the residual buffer.
-
-        For `lenet_fast.Trainer`'s compiled loop, which makes the update of `step`
-        itself (the same kernel, `lf_update.scaled_sgd_compensated`) and then calls
-        `advance`. The factor is valid until h next changes.
-        """
-        if params is not self._bound_params or grads is not self._bound_grads:
-            self._bind(params, grads)
-        return self._step_scale(), self._buffers["residual"]
-
-    def advance(self, steps: int) -> None:
-        """Count ``steps`` updates that a compiled loop made with `fused_scale`."""
-        self._step += int(steps)
-
-    # -- h ---------------------------------------------------------------
-    def set_hessian(self, h: np.ndarray) -> None:
-        """Use h (1-D float32, finite, >= 0, one entry per parameter) from now on."""
-        if not isinstance(h, np.ndarray) or h.dtype != np.float32 or h.ndim != 1:
-            raise TypeError("h must be a 1-D float32 numpy.ndarray")
-        if self._size is not None and h.shape[0] != self._size:
-            raise ValueError(f"h has {h.shape[0]} entries; the optimizer is bound to "
-                             f"{self._size} parameters")
-        if not np.all(np.isfinite(h)) or (h.size and h.min() < 0):
-            raise ValueError("h must be finite and >= 0")
-        buf = self._buffers.get("hessian")
-        if buf is None or buf.shape != h.shape:
-            self._buffers["hessian"] = h.copy()
-        else:
-            np.copyto(buf, h)
-        res = self._buffers.get("residual")
-        if res is None or res.shape != h.shape:
-            self._buffers["residual"] = np.zeros_like(h)
-        self._size = h.shape[0]
-        self._scale = None
-
-    def before_epoch(self, model, images, labels, epoch, rng) -> None:
-        """Re-estimate h on `samples` training images drawn (without replacement) with `rng`.
-
-        Called by `lenet_fast.Trainer` at the start of each pass. `images` are uint8
-        (N, 28, 28) digits (or preprocessed float32 (N, 1, 32, 32)); `labels` and
-        `epoch` are not needed by the estimate.
-        """
-        from .datasets import preprocess
-
-        n = len(images)
-        idx = rng.choice(n, size=min(self._samples, n), replace=False)
-        x = images[idx]
-        if x.dtype == np.uint8:
-            x = preprocess(x)
-        self.set_hessian(estimate_hessian_diagonal(model, x))
-
-    # -- state -------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        d = super().state_dict()
-        h = self._buffers.get("hessian")
-        if self._step == 0 and h is not None:  # estimated before the first step
-            d["hessian"] = h.copy()
-            d["num_params"] = np.array(h.shape[0], dtype=np.int64)
-        return d
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a mapping, got {type(state).__name__}")
-        self._scale = None
-        if "hessian" not in state or "step" not in state or int(np.asarray(state["step"])) > 0:
-            super().load_state_dict(state)
-            return
-        # step 0 with an h estimated before the first step: validate, then commit.
-        h = np.asarray(state["hessian"])
-        rest = {k: v for k, v in state.items() if k != "hessian"}
-        num_params = int(np.asarray(rest.get("num_params", -1)))
-        if h.dtype != np.float32 or h.shape != (num_params,):
-            raise ValueError(f"buffer 'hessian' must be float32 of shape ({num_params},), "
-                             f"got {h.dtype} {h.shape}")
-        if not np.all(np.isfinite(h)) or (h.size and h.min() < 0):
-            raise ValueError("buffer 'hessian' must be finite and >= 0")
-        super().load_state_dict(rest)
-        self._buffers = {"hessian": np.array(h, dtype=np.float32, order="C", copy=True),
-                         "residual": np.zeros(num_params, np.float32)}
-        self._size = num_params
 
 
 def layer_means(model, h):

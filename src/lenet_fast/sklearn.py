@@ -57,13 +57,13 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 from . import recipes
 from .augment import AUGMENTERS, make_augmenter
 from .model import C3_CHOICES, VARIANTS, LeNet5
-from .optim import SCHEDULES, make_optimizer
+from .optim import OPTIMIZERS, make_optimizer
+from .schedules import SCHEDULES
 from .trainer import Trainer
 
 __all__ = ["LeNet5Classifier", "EXPECTED_FAILED_CHECKS", "expected_failed_checks"]
 
 _PIXELS = 28 * 28
-_OPTIMIZERS = ("sgd", "adam", "sdlm")
 
 def _refused(data, what):
     return (f"fits {data}, which fit() refuses: LeNet5Classifier takes 28x28 digits (784 "
@@ -232,7 +232,7 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         if self.c3 is not None:
             _choice("c3", self.c3, C3_CHOICES)
         if self.optimizer is not None:
-            _choice("optimizer", self.optimizer, _OPTIMIZERS)
+            _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
         if self.schedule is not None:
             _choice("schedule", self.schedule, tuple(SCHEDULES))
         if self.augment is not None:

@@ -55,7 +55,7 @@ def _lenet_run(recipe, train, test, seed, threads, epochs):
 def _torch_run(torch, recipe, train, test, seed, threads, epochs):
     """PyTorch: the same run (module docstring)."""
     from .model import LeNet5
-    from .optim import make_schedule
+    from .schedules import make_schedule
 
     torch.set_num_threads(threads)
     net = torch_copy(torch, LeNet5("modern", c3="full", seed=seed))

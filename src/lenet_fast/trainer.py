@@ -14,9 +14,10 @@ import time
 import numpy as np
 
 from . import checkpoint
+from .datasets import check_digits
 from .metrics import evaluate
 from .model import _check_smoothing
-from .optim import schedule_from_config, make_schedule
+from .schedules import schedule_from_config, make_schedule
 
 
 #: Last word of the seed of the generator passed to ``optimizer.before_epoch``: keeps
@@ -45,10 +46,8 @@ def _check_data(name, data):
         images, labels = data
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a pair (images, labels)") from None
-    images = np.asarray(images)
+    images = check_digits(images, f"{name} images")
     labels = np.asarray(labels)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{name} images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}")
     if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{name} labels must be integers of shape ({images.shape[0]},), "
                          f"got {labels.dtype} {labels.shape}")
@@ -69,8 +68,10 @@ class Trainer:
     batch_size : int
     epochs : int
     schedule : str or schedule object
-        "constant", "step", "cosine" or "onecycle" (built for the run's length from
-        the optimizer's learning rate), or an object with ``lr_at(step)``.
+        A name registered in `lenet_fast.schedules.SCHEDULES` ("constant", "step",
+        "cosine", "onecycle", "lecun98"; built by `lenet_fast.schedules.make_schedule`
+        for the run's length and steps per epoch from the optimizer's learning rate),
+        or an object with ``lr_at(step)``.
     seed : int
         Seed of the shuffling. Same seed and data give the same weights, whatever
         the thread count.
