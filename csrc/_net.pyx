@@ -43,8 +43,7 @@ cdef float TANH_S = 2.0 / 3.0
 #: gradients are sums over blocks, so results depend on it (never on the thread count).
 BLOCK = 16
 cdef int _BLOCK = 16
-#: Batches up to this size run in blocks of 8.
-SMALL_BATCH = 128
+# Batches up to this size run in blocks of 8.
 cdef int _SMALL_BATCH = 128
 
 
@@ -111,14 +110,21 @@ cdef struct Act:
     float* unused
 
 
-cdef Py_ssize_t _layout(Act* a, float* base, Py_ssize_t cap, Py_ssize_t n0,
-                        bint lecun) noexcept nogil:
+#: The workspace's fields in the order `_layout` places them (`layout` names them).
+_FIELDS = ("x", "a1", "p1", "a3", "p3", "a5", "h5", "a6", "h6", "g_out", "g_h6", "g_h5",
+           "g_a5", "g_p3", "g_h3", "g_p1", "g_h1", "pad", "h1", "q1", "h3", "q3", "xsq",
+           "q1sq", "q3sq", "h5sq")
+
+
+cdef Py_ssize_t _layout(Act* a, float* base, Py_ssize_t cap, Py_ssize_t n0, bint lecun,
+                        Py_ssize_t* record=NULL) noexcept nogil:
     # Lay out the activations of `cap` samples from `base` (field after field), pointing
-    # each at sample n0; returns the floats used. With base NULL only counts.
+    # each at sample n0; returns the floats used. With base NULL only counts. With
+    # `record`, writes each field's offset and floats per sample there (2 x 26 values).
     cdef Py_ssize_t off = 0
     cdef Py_ssize_t sizes[26]
     cdef float** fields[26]
-    cdef int k, nf = 0
+    cdef int k
     cdef Py_ssize_t l = 1 if lecun else 0
     fields[0], sizes[0] = &a.x, SZ_X
     fields[1], sizes[1] = &a.a1, SZ_C1
@@ -149,6 +155,9 @@ cdef Py_ssize_t _layout(Act* a, float* base, Py_ssize_t cap, Py_ssize_t n0,
     for k in range(26):
         if base != NULL:
             fields[k][0] = base + off + n0 * sizes[k]
+        if record != NULL:
+            record[2 * k] = off
+            record[2 * k + 1] = sizes[k]
         off = off + cap * sizes[k]
     if base != NULL:
         a.unused = base + off
@@ -569,6 +578,17 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
     lf_ftz_restore(fpu)
 
 
+cdef double _totals(const Pass* ps, long* correct) noexcept nogil:
+    # The batch's summed loss and (into correct) correct predictions, in block order.
+    cdef int b, nblocks = (ps.N + ps.block - 1) // ps.block
+    cdef double total = 0
+    correct[0] = 0
+    for b in range(nblocks):
+        total = total + ps.block_loss[b]
+        correct[0] = correct[0] + ps.block_correct[b]
+    return total
+
+
 cdef void _run(Pass* ps, float* grads, int mode, int nt) noexcept nogil:
     # All blocks of the batch, in rounds of ROUND blocks; with grads, each round's slots
     # are summed (in block order) into grads.
@@ -738,6 +758,16 @@ cdef class Plan:
         ps.smoothing = 0
         return 0
 
+    cdef object _block_stats(self, Pass* ps):
+        # Per-block loss sums and correct counts of a pass over ps.N samples: points ps
+        # at new arrays and returns them (the caller holds them until the pass ends).
+        cdef Py_ssize_t nblocks = (ps.N + ps.block - 1) // ps.block
+        cdef double[::1] loss = np.empty(nblocks, np.float64)
+        cdef int[::1] correct = np.empty(nblocks, np.int32)
+        ps.block_loss = &loss[0]
+        ps.block_correct = &correct[0]
+        return loss, correct
+
     cdef int _need_slots(self, Pass* ps, object slots) except -1:
         cdef Py_ssize_t nblocks = (ps.N + ps.block - 1) // ps.block
         if slots.shape[0] < min(nblocks, _ROUND) * self.net.P:
@@ -778,9 +808,8 @@ cdef class Plan:
         Returns (mean loss, correct predictions).
         """
         cdef Pass ps
-        cdef int nblocks, b
-        cdef double total = 0
-        cdef long correct = 0
+        cdef double total
+        cdef long correct
         cdef float* g = NULL
         self._setup(&ps, x, out, ws, lut, n_threads)
         if labels.shape[0] != ps.N or ps.N == 0:
@@ -790,33 +819,25 @@ cdef class Plan:
                 raise ValueError("grads must be as long as the parameters")
             self._need_slots(&ps, slots)
             g = _f(grads)
-        nblocks = (ps.N + ps.block - 1) // ps.block
-        bl = np.empty(nblocks, np.float64)
-        bc = np.empty(nblocks, np.int32)
-        cdef double[::1] blv = bl
-        cdef int[::1] bcv = bc
-        ps.block_loss = &blv[0]
-        ps.block_correct = &bcv[0]
+        stats = self._block_stats(&ps)      # held until the pass ends
         ps.labels = &labels[0]
         if not 0 <= smoothing < 1 or (smoothing and self.net.lecun):
             raise ValueError("smoothing must be in [0, 1), and 0 for lecun98")
         ps.smoothing = smoothing
         with nogil:
             _run(&ps, g, TRAIN if g != NULL else LOSS, n_threads)
-            for b in range(nblocks):
-                total = total + blv[b]
-                correct = correct + bcv[b]
+            total = _totals(&ps, &correct)
         return <float>(total / ps.N), correct
 
-    def curvature(self, x, hv, sq, ws, slots, int n_threads):
-        """SDLM's second-derivative pass (lecun98) over the batch x: `hv` (float32 (P,))
-        <- per parameter, the sum over the batch of the diagonal Gauss-Newton estimate
-        (see `_curvature`); `sq` holds the squared parameters."""
+    def curvature(self, x, hv, sq, ws, slots, int n_threads, lut=None):
+        """SDLM's second-derivative pass (lecun98) over the batch x (as in `forward`):
+        `hv` (float32 (P,)) <- per parameter, the sum over the batch of the diagonal
+        Gauss-Newton estimate (see `_curvature`); `sq` holds the squared parameters."""
         cdef Pass ps
         if not self.net.lecun:
             raise ValueError("the curvature pass is lecun98's")
         out = np.empty((x.shape[0], 10), np.float32)     # held until the pass ends
-        self._setup(&ps, x, out, ws, None, n_threads)
+        self._setup(&ps, x, out, ws, lut, n_threads)
         self._need_slots(&ps, slots)
         if hv.shape != (self.net.P,) or sq.shape != (self.net.P,):
             raise ValueError("hv and sq must be as long as the parameters")
@@ -844,10 +865,10 @@ cdef class Plan:
         (steps done, sum over those steps of loss * N (float), correct predictions)
         """
         cdef Py_ssize_t steps = lrs.shape[0], P = params.shape[0], s, done = 0
-        cdef int N, b, nblocks
-        cdef double total, loss_sum = 0
+        cdef int N
+        cdef double loss_sum = 0
         cdef float loss
-        cdef long correct = 0
+        cdef long correct = 0, step_correct
         cdef Pass ps
         if steps == 0:
             return 0, 0.0, 0
@@ -865,26 +886,16 @@ cdef class Plan:
         out = np.empty((N, 10), np.float32)
         self._setup(&ps, np.asarray(images[:N]), out, ws, lut, n_threads)
         self._need_slots(&ps, slots)
-        nblocks = (N + ps.block - 1) // ps.block
-        bl = np.empty(nblocks, np.float64)
-        bc = np.empty(nblocks, np.int32)
-        cdef double[::1] blv = bl
-        cdef int[::1] bcv = bc
-        ps.block_loss = &blv[0]
-        ps.block_correct = &bcv[0]
+        stats = self._block_stats(&ps)
         with nogil:
             for s in range(steps):
                 ps.xu = &images[s * N, 0, 0]
                 ps.labels = &labels[s * N]
                 _run(&ps, &grads[0], TRAIN, n_threads)
-                total = 0
-                for b in range(nblocks):
-                    total = total + blv[b]
-                loss = <float>(total / N)
+                loss = <float>(_totals(&ps, &step_correct) / N)
                 if not (loss == loss and loss - loss == 0):
                     break
-                for b in range(nblocks):
-                    correct = correct + bcv[b]
+                correct = correct + step_correct
                 fpu = lf_ftz_on()
                 if compensated:
                     scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
@@ -899,14 +910,7 @@ cdef class Plan:
 
 def layout(Py_ssize_t n, bint lecun):
     """{field: (offset, floats per sample)} of a workspace for n samples (`activations`)."""
-    names = ["x", "a1", "p1", "a3", "p3", "a5", "h5", "a6", "h6", "g_out", "g_h6", "g_h5",
-             "g_a5", "g_p3", "g_h3", "g_p1", "g_h1", "pad", "h1", "q1", "h3", "q3", "xsq",
-             "q1sq", "q3sq", "h5sq"]
-    sizes = [SZ_X, SZ_C1, SZ_S2, SZ_C3, SZ_S4, SZ_C5, SZ_C5, SZ_F6, SZ_F6, SZ_OUT, SZ_F6,
-             SZ_C5, SZ_C5, SZ_S4, SZ_C3, SZ_S2, SZ_C1, SZ_C3PAD] + [
-             s if lecun else 0 for s in (SZ_C1, SZ_S2, SZ_C3, SZ_S4, SZ_X, SZ_S2, SZ_S4, SZ_C5)]
-    result, off = {}, 0
-    for name, size in zip(names, sizes):
-        result[name] = (off, size)
-        off += n * size
-    return result
+    cdef Act a
+    cdef Py_ssize_t record[52]
+    _layout(&a, NULL, n, 0, lecun, record)
+    return {name: (record[2 * k], record[2 * k + 1]) for k, name in enumerate(_FIELDS)}

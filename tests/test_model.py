@@ -719,3 +719,15 @@ def test_flush_to_zero_stays_inside_the_compiled_code(batch):
     model.predict(x[:3])
     tiny = np.float32(1e-30) * np.float32(1e-10)
     assert tiny != 0 and tiny < np.finfo(np.float32).tiny
+
+
+@pytest.mark.parametrize("variant", ["modern", "lecun98"])
+def test_uint8_digits_through_activations_and_curvature(variant, digits):
+    """Raw digits are preprocessed inside the pass: the same bits as preprocessing first."""
+    images = digits[0][:20]
+    model = LeNet5(variant, seed=5, n_threads=2)
+    a8, a32 = model.activations(images), model.activations(preprocess(images))
+    assert all(np.array_equal(a8[k], a32[k]) for k in a32)
+    if variant == "lecun98":
+        assert np.array_equal(model.gauss_newton_diagonal(images),
+                              model.gauss_newton_diagonal(preprocess(images)))

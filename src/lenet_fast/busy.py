@@ -17,6 +17,7 @@ stopped at the end, also on errors and Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -94,7 +95,7 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
               "torch": {"available": torch is not None,
                         "reason": torch_reason, "version": getattr(torch, "__version__", None)},
               "rows": []}
-    neighbour = BusyNeighbour() if busy else _Quiet()
+    neighbour = BusyNeighbour() if busy else contextlib.nullcontext()
     with neighbour:
         for bs in batch_sizes:
             say(f"batch {bs}: 1 vs {threads} threads" + (" beside a busy core" if busy else ""))
@@ -120,14 +121,6 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
                             "ratio": many["median"] / one["median"]}
             result["rows"].append(row)
     return result
-
-
-class _Quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def format_markdown(result: dict[str, Any]) -> str:

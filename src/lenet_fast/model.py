@@ -45,7 +45,7 @@ import numpy as np
 
 from . import _net
 from .codes import RBF_CODES
-from .datasets import _LUT, preprocess
+from .datasets import _LUT
 from .ops import connections, resolve_threads
 from .tables import LECUN_C3_TABLE
 
@@ -304,11 +304,7 @@ class LeNet5:
         out = np.empty((n, 10), np.float32)
         if n:
             nt = self._threads_for(n)
-            ws = self._workspaces.take(nt * self._plan.ws_floats)
-            try:
-                self._plan.forward(x, out, ws, nt, _LUT)
-            finally:
-                self._workspaces.give(ws)
+            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT), n, nt)
         return out
 
     def _train_pass(self, x, labels, label_smoothing=0.0):
@@ -411,7 +407,8 @@ class LeNet5:
             off, size = fields[name]
             return keep[off:off + n * size].reshape((n,) + shape).copy()
 
-        acts = {"input": preprocess(x) if x.dtype == np.uint8 else x.copy()}
+        # uint8 digits were preprocessed into the workspace by the pass
+        acts = {"input": field("x", (1, 32, 32)) if x.dtype == np.uint8 else x.copy()}
         if lecun:
             acts.update(c1=field("h1", (6, 28, 28)), s2=field("q1", (6, 14, 14)),
                         c3=field("h3", (16, 10, 10)), s4=field("q3", (16, 5, 5)))
@@ -500,13 +497,11 @@ class LeNet5:
         if self.variant != "lecun98":
             raise ValueError("the curvature estimate needs the lecun98 variant (RBF output)")
         x = _as_batch(x)
-        if x.dtype == np.uint8:
-            x = preprocess(x)
         n = x.shape[0]
         hv = np.empty_like(self.flat_params)
         sq = np.square(self.flat_params)
         nt = self._threads_for(n)
-        self._call(lambda ws, sl: self._plan.curvature(x, hv, sq, ws, sl, nt), n, nt,
+        self._call(lambda ws, sl: self._plan.curvature(x, hv, sq, ws, sl, nt, _LUT), n, nt,
                    slots=True)
         return hv
 
