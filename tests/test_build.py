@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
-import sys
 from pathlib import Path
 
 import pytest

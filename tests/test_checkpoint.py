@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import lenet_fast
 from lenet_fast import __version__, checkpoint
 from lenet_fast.checkpoint import FORMAT_VERSION, CheckpointError
 from lenet_fast.model import LeNet5
@@ -60,7 +61,7 @@ def test_save_load_round_trip(variant, c3, tmp_path, images):
     model = _trained(variant, c3, seed=11)
     path = tmp_path / "model.npz"
     model.save(path)
-    loaded = checkpoint.load(path)
+    loaded = lenet_fast.load(path)
 
     assert isinstance(loaded, LeNet5)
     assert loaded.config() == model.config() == {
@@ -77,7 +78,7 @@ def test_save_load_round_trip(variant, c3, tmp_path, images):
     # str paths work too, and saving again overwrites.
     model.params["c1.bias"][0] += 1.0
     model.save(str(path))
-    assert checkpoint.load(str(path)).params["c1.bias"][0] == model.params["c1.bias"][0]
+    assert lenet_fast.load(str(path)).params["c1.bias"][0] == model.params["c1.bias"][0]
 
 
 def test_file_has_no_object_arrays_and_loads_without_pickle(tmp_path):
@@ -107,7 +108,7 @@ def test_save_leaves_no_temporary_files(tmp_path):
 def test_save_creates_missing_folders(tmp_path):
     path = tmp_path / "a" / "b" / "model.npz"
     _trained("modern").save(path)
-    assert checkpoint.load(path).config()["variant"] == "modern"
+    assert lenet_fast.load(path).config()["variant"] == "modern"
 
 
 def test_failing_save_keeps_the_existing_file(tmp_path, monkeypatch):
@@ -130,7 +131,7 @@ def test_failing_save_keeps_the_existing_file(tmp_path, monkeypatch):
 
     assert path.read_bytes() == before, "a failed save modified the existing file"
     assert sorted(os.listdir(tmp_path)) == ["model.npz"], "temporary file left behind"
-    assert np.array_equal(checkpoint.load(path).flat_params, original.flat_params)
+    assert np.array_equal(lenet_fast.load(path).flat_params, original.flat_params)
 
 
 def test_interrupted_save_keeps_the_existing_file(tmp_path, monkeypatch):
@@ -153,9 +154,9 @@ def test_interrupted_save_keeps_the_existing_file(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- damaged files
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="no-such.npz"):
-        checkpoint.load(tmp_path / "no-such.npz")
+        lenet_fast.load(tmp_path / "no-such.npz")
     with pytest.raises(FileNotFoundError):
-        checkpoint.load_training(tmp_path / "no-such.npz")
+        checkpoint.read_training(tmp_path / "no-such.npz")
 
 
 @pytest.mark.parametrize("keep", [0.0, 0.1, 0.5, 0.9, 0.999])
@@ -165,14 +166,14 @@ def test_truncated_file_raises_checkpoint_error(tmp_path, keep):
     data = path.read_bytes()
     path.write_bytes(data[:int(len(data) * keep)])
     with pytest.raises(CheckpointError):
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 def test_not_an_npz_raises_checkpoint_error(tmp_path):
     path = tmp_path / "model.npz"
     path.write_text("this is not a model\n")
     with pytest.raises(CheckpointError, match="not a readable lenet_fast model file"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 def test_modified_parameter_value_fails_the_checksum(tmp_path):
@@ -184,7 +185,7 @@ def test_modified_parameter_value_fails_the_checksum(tmp_path):
     arrays["param/f6.weight"][3, 7] += 0.5  # one value changed, the old digest kept
     _write(path, arrays)
     with pytest.raises(CheckpointError, match="checksum"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 def test_flipped_byte_in_the_archive_is_refused(tmp_path):
@@ -200,7 +201,7 @@ def test_flipped_byte_in_the_archive_is_refused(tmp_path):
     data[offset] ^= 0x40
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError):  # zip CRC or our checksum, either is fine
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 def test_foreign_npz_raises_checkpoint_error(tmp_path):
@@ -208,18 +209,18 @@ def test_foreign_npz_raises_checkpoint_error(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(path, a=rng.normal(size=(3, 4)), b=rng.integers(0, 9, 10))
     with pytest.raises(CheckpointError, match="not a lenet_fast model file"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
     # Even with parameter-like names but no metadata.
     np.savez(path, **{f"param/{k}": v for k, v in LeNet5().params.items()})
     with pytest.raises(CheckpointError, match="not a lenet_fast model file"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 def test_object_array_file_is_refused_without_unpickling(tmp_path):
     path = tmp_path / "pickle.npz"
     np.savez(path, **{"meta/format": np.array([{"evil": 1}], dtype=object)})
     with pytest.raises(CheckpointError):
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 def test_newer_format_version_asks_to_upgrade(tmp_path):
@@ -229,7 +230,7 @@ def test_newer_format_version_asks_to_upgrade(tmp_path):
     arrays["meta/format_version"] = np.array(FORMAT_VERSION + 1, dtype=np.int64)
     _write(path, _reseal(arrays))
     with pytest.raises(CheckpointError, match="upgrade") as info:
-        checkpoint.load(path)
+        lenet_fast.load(path)
     assert f"version {FORMAT_VERSION + 1}" in str(info.value)
 
 
@@ -240,7 +241,7 @@ def test_wrong_parameter_shape_is_refused(tmp_path):
     arrays["param/f6.weight"] = np.zeros((84, 121), np.float32)
     _write(path, _reseal(arrays))  # a consistent digest: only the shape check can catch it
     with pytest.raises(CheckpointError, match=r"f6\.weight has shape \(84, 121\)"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 def test_forged_files_with_consistent_digest_are_refused(tmp_path):
@@ -259,26 +260,26 @@ def test_forged_files_with_consistent_digest_are_refused(tmp_path):
 
     forged(**{"param/c1.weight": np.zeros((6, 1, 5, 5), np.float64)})  # wrong dtype
     with pytest.raises(CheckpointError, match="c1.weight"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
     forged(**{"param/s2.coef": None})  # a missing parameter
     with pytest.raises(CheckpointError, match="s2.coef"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
     forged(**{"param/out.weight": np.zeros((10, 84), np.float32)})  # a foreign parameter
     with pytest.raises(CheckpointError, match="out.weight"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
     nan = packed["param/f6.bias"].copy()
     nan[0] = np.nan
     forged(**{"param/f6.bias": nan})
     with pytest.raises(CheckpointError, match="non-finite"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
     forged(**{"meta/config": np.array('{"variant": "lenet1", "c3": "lecun"}')})
     with pytest.raises(CheckpointError, match="configuration"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
     forged(**{"meta/format_version": np.array(0, dtype=np.int64)})
     with pytest.raises(CheckpointError, match="version"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
     forged()  # and the untouched packing loads
-    assert np.array_equal(checkpoint.load(path).flat_params, model.flat_params)
+    assert np.array_equal(lenet_fast.load(path).flat_params, model.flat_params)
 
 
 def test_digest_covers_every_entry(tmp_path):
@@ -290,7 +291,7 @@ def test_digest_covers_every_entry(tmp_path):
     arrays["meta/config"] = np.array(json.dumps({"c3": "lecun", "seed": 4, "variant": "modern"}))
     _write(path, arrays)
     with pytest.raises(CheckpointError, match="checksum"):
-        checkpoint.load(path)
+        lenet_fast.load(path)
 
 
 # ----------------------------------------------------------------------------- training checkpoints
@@ -306,8 +307,10 @@ def test_training_checkpoint_round_trip_and_model_load(tmp_path):
     path = tmp_path / "ckpt.npz"
     checkpoint.save_training(path, model, opt, schedule, state)
 
-    loaded_model, optim_state, schedule_cfg, loaded_state = checkpoint.load_training(path)
-    assert np.array_equal(loaded_model.flat_params, model.flat_params)
+    stored, optim_state, schedule_cfg, loaded_state = checkpoint.read_training(path)
+    assert stored.config == model.config()
+    for name, value in model.params.items():
+        assert np.array_equal(stored.params[name], value), name
     assert schedule_cfg == schedule.to_config()
     assert loaded_state == state
     restored = Adam(lr=1.0)
@@ -315,8 +318,8 @@ def test_training_checkpoint_round_trip_and_model_load(tmp_path):
     for key, value in opt.state_dict().items():
         assert np.array_equal(restored.state_dict()[key], value), key
 
-    # lenet_fast.checkpoint.load of a training checkpoint gives its model.
-    plain = checkpoint.load(path)
+    # lenet_fast.load of a training checkpoint gives its model.
+    plain = lenet_fast.load(path)
     assert isinstance(plain, LeNet5)
     assert plain.config() == model.config()
     assert np.array_equal(plain.flat_params, model.flat_params)
@@ -326,4 +329,4 @@ def test_training_checkpoint_round_trip_and_model_load(tmp_path):
     # A plain model file is not a training checkpoint.
     model.save(tmp_path / "model.npz")
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
-        checkpoint.load_training(tmp_path / "model.npz")
+        checkpoint.read_training(tmp_path / "model.npz")

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from lenet_fast import checkpoint, cli, datasets
+from lenet_fast import cli, datasets, recipes
 from lenet_fast.model import LeNet5
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def assert_one_error_line(err, *fragments):
 
 
 def params_of(path):
-    return checkpoint.load(path).params
+    return lenet_fast.load(path).params
 
 
 def assert_same_params(a, b):
@@ -146,16 +146,16 @@ def trained(tmp_path_factory):
 
 
 def test_train_defaults_in_one_dict():
-    assert cli.TRAIN_DEFAULTS == {
+    assert recipes.TRAIN_DEFAULTS == {
         "variant": "modern", "c3": None, "init": "auto", "epochs": None, "batch_size": None,
         "optimizer": None, "lr": None, "schedule": None, "weight_decay": None,
         "nesterov": None, "label_smoothing": None, "threads": None, "seed": 0, "out": None,
     }
     # The settings left None come from the variant's measured recipe.
-    assert cli.VARIANT_DEFAULTS["modern"] == {
+    assert recipes.RECIPES["modern"] == {
         "c3": "full", "epochs": 2, "batch_size": 64, "optimizer": "sgd", "lr": 0.08,
         "schedule": "onecycle", "weight_decay": 5e-4, "nesterov": True, "label_smoothing": 0.1}
-    assert cli.VARIANT_DEFAULTS["lecun98"] == {
+    assert recipes.RECIPES["lecun98"] == {
         "c3": "lecun", "epochs": 10, "batch_size": 32, "optimizer": "adam", "lr": 0.002,
         "schedule": "cosine", "weight_decay": 0.0, "nesterov": False, "label_smoothing": 0.0}
 
@@ -208,7 +208,7 @@ def test_cli_offers_every_registered_optimizer_and_schedule():
 
 
 def test_help_shows_tuned_defaults(monkeypatch, capsys):
-    monkeypatch.setitem(cli.VARIANT_DEFAULTS["modern"], "epochs", 7)
+    monkeypatch.setitem(recipes.RECIPES["modern"], "epochs", 7)
     code, out, _ = run(capsys, "train", "--help")
     assert code == 0 and "(default: 7 for modern, 10 for lecun98;" in out
 
@@ -250,7 +250,7 @@ def test_train_writes_model_and_metrics(trained):
     assert "images/s" in out
     assert f"model saved to {trained['model']}" in out
 
-    model = checkpoint.load(trained["model"])
+    model = lenet_fast.load(trained["model"])
     assert model.config() == {"variant": "modern", "c3": "full", "seed": 0, "init": "he"}
 
     report = json.loads(trained["metrics"].read_text())
@@ -275,15 +275,15 @@ def test_train_writes_model_and_metrics(trained):
 
 @needs_data
 def test_train_defaults_come_from_train_defaults(monkeypatch, tmp_path, capsys):
-    """The out file name follows the variant, and TRAIN_DEFAULTS / VARIANT_DEFAULTS are
+    """The out file name follows the variant, and TRAIN_DEFAULTS / RECIPES are
     what is used."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(cli.TRAIN_DEFAULTS, "variant", "lecun98")
-    monkeypatch.setitem(cli.VARIANT_DEFAULTS["lecun98"], "epochs", 1)
+    monkeypatch.setitem(recipes.TRAIN_DEFAULTS, "variant", "lecun98")
+    monkeypatch.setitem(recipes.RECIPES["lecun98"], "epochs", 1)
     code, out, err = run(capsys, *TRAIN, "--c3", "full", "--train-limit", 64,
                          "--test-limit", 50, "--metrics-json", "m.json")
     assert code == 0, err
-    model = checkpoint.load(tmp_path / "lenet5-lecun98.npz")
+    model = lenet_fast.load(tmp_path / "lenet5-lecun98.npz")
     assert (model.variant, model.c3) == ("lecun98", "full")
     report = json.loads((tmp_path / "m.json").read_text())
     assert (report["batch_size"], report["epochs"]) == (32, 1)
@@ -555,7 +555,7 @@ def test_predict_npy(trained, test_images, tmp_path, capsys):
     assert code == 0, err
     rows = parse_predictions(out)
     assert [(f, i) for f, i, _, _ in rows] == [(str(five), i) for i in range(5)]
-    expected = checkpoint.load(trained["model"]).predict(images[:5])
+    expected = lenet_fast.load(trained["model"]).predict(images[:5])
     assert [d for _, _, d, _ in rows] == expected.tolist()
 
     # A single (28, 28) digit and float32 preprocessed input, with probabilities.
@@ -581,7 +581,7 @@ def test_predict_idx_raw_and_gzipped(trained, test_images, tmp_path, capsys):
     code, out, err = run(capsys, "predict", trained["model"], raw, gz)
     assert code == 0, err
     rows = parse_predictions(out)
-    expected = checkpoint.load(trained["model"]).predict(images[:4]).tolist()
+    expected = lenet_fast.load(trained["model"]).predict(images[:4]).tolist()
     assert [d for f, _, d, _ in rows if f == str(raw)] == expected
     assert [d for f, _, d, _ in rows if f == str(gz)] == expected
     # The real MNIST test file works too (first and last of 10,000 lines).
@@ -597,7 +597,7 @@ def test_predict_idx_raw_and_gzipped(trained, test_images, tmp_path, capsys):
 def test_predict_png_with_pillow(trained, test_images, tmp_path, capsys):
     pytest.importorskip("PIL")
     images, _ = test_images
-    model = checkpoint.load(trained["model"])
+    model = lenet_fast.load(trained["model"])
     expected = model.predict(images[:3]).tolist()
     paths = []
     for i in range(3):

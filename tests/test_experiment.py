@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import lenet_fast
-from lenet_fast import cli, experiment
+from lenet_fast import cli, experiment, recipes
 
 TINY = {"train_limit": 1500, "test_limit": 400, "epochs": 1}
 
@@ -37,8 +37,8 @@ def test_run_is_the_train_command(tmp_path, mnist_dir, capsys):
     assert "val_accuracy" in strip[0]
     assert result["weights_sha256"] == experiment.weights_digest(lenet_fast.load(model_path))
     assert lenet_fast.load(tmp_path / "run.npz").history == result["history"]
-    # the command's defaults are the recipe of cli.VARIANT_DEFAULTS
-    recipe = cli.VARIANT_DEFAULTS["modern"]
+    # the command's defaults are the variant's recipe (recipes.RECIPES)
+    recipe = recipes.RECIPES["modern"]
     assert (result["batch_size"], result["optimizer"], result["lr"], result["schedule"]) == (
         recipe["batch_size"], recipe["optimizer"], recipe["lr"], recipe["schedule"])
     assert result["threads"] == 1  # explicit: not the OpenMP default
@@ -69,9 +69,9 @@ def test_bad_config(config, error, match):
 
 def test_settings_match_the_command():
     settings, options = experiment.settings_of({"variant": "lecun98", "optimizer": "sdlm"})
-    assert settings == dict(cli.train_settings({"variant": "lecun98", "optimizer": "sdlm",
+    assert settings == dict(recipes.train_settings({"variant": "lecun98", "optimizer": "sdlm",
                                                 "threads": 1}), out=None)
-    assert settings["init"] == cli.SDLM_INIT and settings["batch_size"] == 1
+    assert settings["init"] == recipes.SDLM_INIT and settings["batch_size"] == 1
     assert options == experiment.RUN_OPTIONS
 
 

@@ -8,7 +8,6 @@ also measures the child's peak memory (``VmHWM``, else ``ru_maxrss``).
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -28,7 +27,6 @@ import pytest
 import lenet_fast
 from lenet_fast import augment, checkpoint, files, ops
 from lenet_fast.checkpoint import CheckpointError
-from lenet_fast.datasets import DataFormatError
 from lenet_fast.model import LeNet5
 from lenet_fast.optim import Adam
 from lenet_fast.schedules import ConstantLR
@@ -328,7 +326,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
 @pytest.mark.parametrize("call", [
     "lenet_fast.load({p!r})",
-    "lenet_fast.checkpoint.load_training({p!r})",
+    "lenet_fast.checkpoint.read_training({p!r})",
     "lenet_fast.cli.read_images({p!r})",
     "lenet_fast.datasets.read_idx({p!r}, 'images')",
 ])
@@ -353,7 +351,7 @@ def test_plain_npy_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="not a"):
         lenet_fast.load(path)
     with pytest.raises(CheckpointError):
-        checkpoint.load_training(path)
+        checkpoint.read_training(path)
 
 
 @pytest.mark.parametrize("version", [np.array("1"), np.array(1.5), np.array(1.0),
@@ -382,7 +380,7 @@ def test_missing_training_entries_are_checkpoint_errors(tmp_path, key, inner):
         arrays[key] = np.array(json.dumps(state))
     _write_sealed(path, arrays)
     with pytest.raises(CheckpointError, match=inner or key.split("/")[1]):
-        checkpoint.load_training(path)
+        checkpoint.read_training(path)
 
 
 @pytest.mark.parametrize("text", ["{", "[]", "null", '"constant"'])
@@ -392,7 +390,7 @@ def test_malformed_schedule_json_is_a_checkpoint_error(tmp_path, text):
     arrays["train/schedule"] = np.array(text)
     _write_sealed(path, arrays)
     with pytest.raises(CheckpointError, match="schedule"):
-        checkpoint.load_training(path)
+        checkpoint.read_training(path)
 
 
 def test_object_arrays_are_refused_without_unpickling(tmp_path):
@@ -483,7 +481,7 @@ def test_kill_9_in_a_loop_of_real_saves(tmp_path):
                 proc.kill()
         orphaned += len(_temporaries(tmp_path))
         if target.exists():
-            checkpoint.load_training(target)  # whatever is there is whole
+            checkpoint.read_training(target)  # whatever is there is whole
         _model().save(tmp_path / "other.npz")  # any save into the folder cleans up
         assert _temporaries(tmp_path) == []
     assert orphaned >= 1, "no kill landed during a save; the test proved nothing"

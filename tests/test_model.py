@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
+import lenet_fast
 from lenet_fast import codes
 from lenet_fast import reference as R
 from lenet_fast.datasets import preprocess
@@ -304,11 +305,9 @@ def test_initialisations_differ_and_he_is_the_modern_default():
 
 
 def test_init_survives_save_and_load(tmp_path):
-    from lenet_fast import checkpoint
-
     model = LeNet5("lecun98", seed=4, init="fanin")
     model.save(tmp_path / "m.npz")
-    loaded = checkpoint.load(tmp_path / "m.npz")
+    loaded = lenet_fast.load(tmp_path / "m.npz")
     assert loaded.init == "fanin" and np.array_equal(loaded.flat_params, model.flat_params)
 
 

@@ -12,7 +12,7 @@ st = pytest.importorskip("safetensors.numpy", reason='safetensors not installed 
 
 import lenet_fast  # noqa: E402
 from lenet_fast import CheckpointError, LeNet5, cli  # noqa: E402
-from lenet_fast.safetensors_io import MAX_HEADER_BYTES, load_safetensors  # noqa: E402
+from lenet_fast.safetensors_io import MAX_HEADER_BYTES, read_safetensors  # noqa: E402
 
 
 @pytest.mark.parametrize("variant,c3", [("modern", "lecun"), ("modern", "full"), ("lecun98", "lecun")])
@@ -130,7 +130,7 @@ def test_hostile_files_are_refused(tmp_path):
         path = tmp_path / "bad.safetensors"
         path.write_bytes(raw)
         with pytest.raises(CheckpointError, match=match):
-            load_safetensors(path)
+            read_safetensors(path)
             pytest.fail(f"{name}: not refused")
         if raw[8:9] == b"{":                                    # recognised by lenet_fast.load too
             with pytest.raises(CheckpointError):
@@ -157,8 +157,8 @@ def test_fifo_and_folder_are_refused_without_hanging(tmp_path):
     fifo = tmp_path / "pipe.safetensors"
     os.mkfifo(fifo)
     with pytest.raises(CheckpointError, match="FIFO"):
-        load_safetensors(fifo)
+        read_safetensors(fifo)
     with pytest.raises(CheckpointError, match="FIFO"):
         lenet_fast.load(fifo)                      # not taken for safetensors; refused by the npz path
     with pytest.raises(CheckpointError, match="folder"):
-        load_safetensors(tmp_path)
+        read_safetensors(tmp_path)

@@ -18,6 +18,7 @@ import signal
 import numpy as np
 import pytest
 
+import lenet_fast
 from lenet_fast import checkpoint, cli, optim, schedules, sdlm
 from lenet_fast import reference as R
 from lenet_fast.datasets import preprocess
@@ -455,7 +456,7 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
     monkeypatch.setattr(model, "_train_steps", steps)
     with pytest.raises(TrainingInterrupted) as info:
         _sdlm_trainer(model, opt, checkpoint_dir=tmp_path / "cut").fit(train_small)
-    _, state, _, progress = checkpoint.load_training(info.value.checkpoint)
+    _, state, _, progress = checkpoint.read_training(info.value.checkpoint)
     assert (progress["epoch"], progress["batch"]) == (1, 30) and "hessian" in state
     resumed, opt2 = LeNet5("lecun98", seed=0, n_threads=1), _SpySDLM(samples=50)
     _sdlm_trainer(resumed, opt2).fit(train_small, resume=info.value.checkpoint)
@@ -596,7 +597,7 @@ def test_cli_trains_with_sdlm_and_the_papers_schedule(tmp_path, capsys, mnist_di
     code = cli.main(["train", *common, "--resume", str(tmp_path / "ck" / "epoch-001.npz"),
                      "--out", str(tmp_path / "r.npz")])
     assert code == 0, capsys.readouterr().err
-    a, b = checkpoint.load(tmp_path / "m.npz"), checkpoint.load(tmp_path / "r.npz")
+    a, b = lenet_fast.load(tmp_path / "m.npz"), lenet_fast.load(tmp_path / "r.npz")
     assert np.array_equal(a.flat_params, b.flat_params)
 
     capsys.readouterr()

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("joblib", reason='sweeps need joblib (pip install "lenet-fast[sweep]")')
 
-from lenet_fast import cli, experiment  # noqa: E402
+from lenet_fast import cli, experiment, recipes  # noqa: E402
 from lenet_fast.sweep import (ResultsFile, SweepError, format_table, make_grid,  # noqa: E402
                               parse_seeds, run_key, run_sweep, summarize)
 
@@ -52,7 +52,7 @@ def test_make_grid_and_keys():
                         for lr in (0.02, 0.05) for v in ("modern", "lecun98")]
     assert len({run_key(c) for c in grid}) == 8
     # the key is the resolved run: a default given explicitly is the same run
-    lr = cli.VARIANT_DEFAULTS["modern"]["lr"]
+    lr = recipes.RECIPES["modern"]["lr"]
     assert run_key({"seed": 0}) == run_key({"seed": 0, "lr": lr, "threads": 2, "data_dir": "x"})
     with pytest.raises(ValueError, match="--seeds"):
         make_grid({"seed": [1]}, [0])

@@ -9,6 +9,7 @@ import signal
 
 import numpy as np
 
+import lenet_fast
 from lenet_fast.datasets import preprocess
 import pytest
 
@@ -125,7 +126,7 @@ def test_resume_from_epoch_checkpoint_equals_uninterrupted(kind, schedule, train
     assert opt.step_count == full_opt.step_count == 2 * 20
     assert _deterministic(history) == _deterministic(full.history)
     assert sorted(os.listdir(tmp_path)) == ["epoch-001.npz", "epoch-002.npz"]
-    assert np.array_equal(checkpoint.load(tmp_path / "epoch-002.npz").flat_params,
+    assert np.array_equal(lenet_fast.load(tmp_path / "epoch-002.npz").flat_params,
                           full_model.flat_params)
 
 
@@ -156,7 +157,7 @@ def test_extending_a_finished_run_keeps_its_schedule(train_small, tmp_path):
     assert [rec["epoch"] for rec in history] == [1, 2]
     assert history[1]["lr"] == 0.0
     assert np.array_equal(model.flat_params,
-                          checkpoint.load(tmp_path / "epoch-001.npz").flat_params)
+                          lenet_fast.load(tmp_path / "epoch-001.npz").flat_params)
 
 
 def test_resume_with_other_settings_is_refused(train_small, tmp_path):
@@ -217,9 +218,9 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(call, train_small, tmp_p
     assert f"epoch {epoch + 1}, batch {batch}" in str(info.value)
     assert path in str(info.value)
     assert isinstance(info.value, KeyboardInterrupt)
-    _, _, _, state = checkpoint.load_training(path)
+    _, _, _, state = checkpoint.read_training(path)
     assert (state["epoch"], state["batch"]) == (epoch, batch)
-    assert np.array_equal(checkpoint.load(path).flat_params, model.flat_params)
+    assert np.array_equal(lenet_fast.load(path).flat_params, model.flat_params)
 
     model2, opt2 = LeNet5("modern", seed=9), Adam(lr=1e-4)
     history = _trainer(model2, opt2, epochs=2, schedule="cosine", seed=1).fit(data, resume=path)
@@ -295,9 +296,9 @@ def test_divergence_in_second_epoch_keeps_last_checkpoint_usable(train_small, tm
     assert f"the last good checkpoint is {ckpt}" in str(info.value)
     assert np.all(np.isfinite(model.flat_params))
     assert sorted(os.listdir(tmp_path)) == ["epoch-001.npz"]
-    saved = checkpoint.load(ckpt)
+    saved = lenet_fast.load(ckpt)
     assert np.all(np.isfinite(saved.flat_params))
-    saved_model, _, _, state = checkpoint.load_training(ckpt)
+    _, _, _, state = checkpoint.read_training(ckpt)
     assert state["epoch"] == 1 and len(state["history"]) == 1
 
 

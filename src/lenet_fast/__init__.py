@@ -12,9 +12,9 @@ from ._omp import built_with_openmp, build_info, require_cpu as _require_cpu  # 
 _require_cpu()  # before any kernel module: a clear ImportError instead of SIGILL
 from .tables import LECUN_C3_TABLE  # noqa: E402
 from . import optim  # noqa: E402
-from .model import LeNet5  # noqa: E402
+from .model import LeNet5, load  # noqa: E402
 from .trainer import Trainer, TrainingDiverged, TrainingInterrupted  # noqa: E402
-from .checkpoint import load, CheckpointError  # noqa: E402
+from .checkpoint import CheckpointError  # noqa: E402
 
 __all__ = [
     "__version__", "built_with_openmp", "build_info", "LECUN_C3_TABLE", "optim",

@@ -27,8 +27,11 @@ import zipfile
 
 import numpy as np
 
+from typing import NamedTuple
+
 from . import __version__
 from .files import atomic_write, open_regular
+from .tables import C3_CHOICES, INITS, param_shapes
 
 FORMAT = "lenet_fast"
 FORMAT_VERSION = 1
@@ -48,6 +51,38 @@ _READ_CHUNK = 2**20
 
 class CheckpointError(ValueError):
     """A model file or checkpoint that cannot be used (damaged, foreign, too new)."""
+
+
+class ModelFile(NamedTuple):
+    """What a model file holds, checked; `lenet_fast.load` builds the model from it.
+
+    ``config``: the configuration (as `LeNet5.config` returns it); ``params``: float32
+    arrays by name, of the configuration's shapes, finite; ``history``: the training
+    history (as `Trainer.fit` records it; [] for files without one).
+    """
+    config: dict
+    params: dict
+    history: list
+
+
+def check_config(path, config):
+    """The parameter shapes ({name: shape}) of the model that `config`, a model file's
+    configuration, describes; CheckpointError unless it describes a LeNet5."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: bad model configuration (a {type(config).__name__}, "
+                              "not a JSON object)")
+    seed, init = config.get("seed", 0), config.get("init", "auto")
+    try:
+        shapes = dict(param_shapes(config["variant"]))
+        if config["c3"] not in C3_CHOICES:
+            raise ValueError(f"c3 must be one of {C3_CHOICES}, got {config['c3']!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if type(seed) is not int or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: bad model configuration ({e})") from None
+    return shapes
 
 
 #: Bounds of a saved training history (``meta/history``, JSON): a list of at most
@@ -302,53 +337,37 @@ def _read(path):
     return path, arrays
 
 
-def _model_from(path, arrays):
-    from .model import LeNet5
+def _model_file(path, arrays):
+    """The checked `ModelFile` of a read file's `arrays`, its history still empty."""
     try:
         config = json.loads(str(arrays["meta/config"]))
-        model = LeNet5(config["variant"], c3=config["c3"], seed=config.get("seed", 0),
-                       init=config.get("init", "auto"))
-    except (KeyError, ValueError, TypeError, AttributeError) as e:
+    except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path}: bad model configuration ({e})") from None
-    names = set(model.params)
+    shapes = check_config(path, config)
     stored = {k[len("param/"):] for k in arrays if k.startswith("param/")}
-    if stored != names:
-        raise CheckpointError(f"{path}: parameters {sorted(stored ^ names)} do not match a "
+    if stored != set(shapes):
+        raise CheckpointError(f"{path}: parameters {sorted(stored ^ set(shapes))} do not match a "
                               f"{config['variant']} model")
-    for name in names:
+    params = {}
+    for name, shape in shapes.items():
         value = arrays[f"param/{name}"]
-        if value.shape != model.params[name].shape or value.dtype != np.float32:
+        if value.shape != shape or value.dtype != np.float32:
             raise CheckpointError(f"{path}: {name} has shape {value.shape} {value.dtype}, expected "
-                                  f"{model.params[name].shape} float32")
+                                  f"{shape} float32")
         if not np.all(np.isfinite(value)):
             raise CheckpointError(f"{path}: {name} contains non-finite values")
-        model.params[name] = value
-    return model
+        params[name] = value
+    return ModelFile(config, params, [])
 
 
-def load(path):
-    """Load a model saved with `LeNet5.save` (or a training checkpoint's model).
+def read_model(path):
+    """Read the model file (or a training checkpoint's model) at `path`: a `ModelFile`.
 
-    The model's ``history`` is the training history saved with it (a list of
-    per-epoch dicts, as `Trainer.fit` returns; [] for files without one).
-
-    Raises
-    ------
-    FileNotFoundError
-        If `path` does not exist.
-    CheckpointError
-        If the file is truncated, modified, foreign, of a newer format or has wrong shapes.
-
-    Model files in the safetensors format (`LeNet5.save` to ``*.safetensors``) are
-    recognised by their first bytes and read by `lenet_fast.safetensors_io`.
+    `lenet_fast.load` is the user's entry: it also reads safetensors files, builds the
+    model, and documents the errors (FileNotFoundError, CheckpointError).
     """
-    from .safetensors_io import is_safetensors, load_safetensors
-    if is_safetensors(path):
-        return load_safetensors(path)
     path, arrays = _read(path)
-    model = _model_from(path, arrays)
-    model.history = _history_from(path, arrays)
-    return model
+    return _model_file(path, arrays)._replace(history=_history_from(path, arrays))
 
 
 def _json_entry(path, arrays, key):
@@ -396,8 +415,8 @@ def _check_state(path, state):
                                   f"{str(state[key])[:200]}")
 
 
-def load_training(path):
-    """Load a training checkpoint: (model, optimizer_state, schedule_config, state).
+def read_training(path):
+    """Read a training checkpoint: (`ModelFile`, optimizer_state, schedule_config, state).
 
     Checks the entries' presence and types (CheckpointError otherwise): the optimizer
     state (finite values), the schedule's configuration (a JSON object with a name) and
@@ -405,7 +424,7 @@ def load_training(path):
     given trainer (epoch range, generator kind, optimizer) is `Trainer`'s to check.
     """
     path, arrays = _read(path)
-    model = _model_from(path, arrays)
+    stored = _model_file(path, arrays)
     if "train/state" not in arrays:
         raise CheckpointError(f"{path}: a model file, not a training checkpoint (no optimizer state)")
     optim_state = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
@@ -419,4 +438,4 @@ def load_training(path):
         raise CheckpointError(f"{path}: train/schedule has no schedule name")
     state = _json_entry(path, arrays, "train/state")
     _check_state(path, state)
-    return model, optim_state, schedule, state
+    return stored._replace(history=state["history"]), optim_state, schedule, state

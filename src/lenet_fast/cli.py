@@ -27,46 +27,12 @@ import numpy as np
 
 from . import __version__, checkpoint, datasets, files, recipes
 from .files import atomic_write, open_regular
-from .model import INITS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, schedule_from_config
+from .tables import INITS
 from ._omp import build_info, built_with_openmp, max_threads
 
 PROG = "lenet-fast"
-
-#: Defaults of ``lenet-fast train``, in one place. ``lr`` None means the
-#: optimizer's own default (`lenet_fast.optim.make_optimizer`: 1e-3 for Adam,
-#: 0.01 for SGD with momentum 0.9); ``threads`` None means the OpenMP default
-#: (OMP_NUM_THREADS, else all cores); ``out`` None means ``lenet5-<variant>.npz``
-#: in the current directory. With ``--resume``, options not given on the command
-#: line come from the checkpoint instead.
-TRAIN_DEFAULTS = {
-    "variant": "modern",
-    "c3": None,
-    "init": "auto",
-    "epochs": None,
-    "batch_size": None,
-    "optimizer": None,
-    "lr": None,
-    "schedule": None,
-    "weight_decay": None,
-    "nesterov": None,
-    "label_smoothing": None,
-    "threads": None,
-    "seed": 0,
-    "out": None,
-}
-
-#: Default of ``lenet-fast train --augment`` (kept apart from TRAIN_DEFAULTS, whose
-#: keys are the network/optimizer recipe): no distortions.
-AUGMENT_DEFAULT = "none"
-
-#: The training recipe of each variant, for the settings TRAIN_DEFAULTS leaves None
-#: (`lenet_fast.recipes`, with the reasons and figures).
-VARIANT_DEFAULTS = recipes.RECIPES
-SDLM_RECIPE = recipes.SDLM_RECIPE
-SDLM_INIT = recipes.SDLM_INIT
-_OPTIMIZER_NEUTRAL = recipes.OPTIMIZER_NEUTRAL
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 _RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
@@ -210,12 +176,12 @@ def _show(value, none_text):
 
 def _recipe(key):
     """The per-variant default of a training setting, as help text."""
-    return ", ".join(f"{VARIANT_DEFAULTS[v][key]} for {v}" for v in VARIANT_DEFAULTS)
+    return ", ".join(f"{recipe[key]} for {v}" for v, recipe in recipes.RECIPES.items())
 
 
 def _add_train_parser(sub):
     """Add the ``train`` subcommand to `sub` (the subparsers of `build_parser`)."""
-    d = TRAIN_DEFAULTS
+    d = recipes.TRAIN_DEFAULTS
     p = sub.add_parser(
         "train", help="train LeNet-5 on MNIST and save the model",
         description="Train LeNet-5 on the MNIST training set (60,000 digits), then evaluate it "
@@ -302,7 +268,7 @@ def _add_train_parser(sub):
                         "batch: 'affine', LeCun et al. 1998's planar affine maps (translation "
                         "+-2 px, scaling +-10%%, squeezing +-10%%, horizontal shear +-0.2); "
                         "'elastic', Simard et al. 2003's elastic distortions (sigma 4, alpha "
-                        f"16); see lenet_fast.augment (default: {AUGMENT_DEFAULT})")
+                        f"16); see lenet_fast.augment (default: {recipes.AUGMENT_DEFAULT})")
     p.add_argument("--out", metavar="FILE", default=argparse.SUPPRESS,
                    help="where to save the trained model (.npz) "
                         f"(default: {_show(d['out'], 'lenet5-<variant>.npz in the current directory')})")
@@ -494,8 +460,10 @@ def _load_split(split, data_dir, *, download, progress, limit=None):
 
 
 def _load_model(path):
+    from .model import load
+
     try:
-        return checkpoint.load(path)
+        return load(path)
     except FileNotFoundError as exc:
         raise CLIError(str(exc) if exc.filename is None else _os_error(exc)) from None
     except checkpoint.CheckpointError as exc:
@@ -546,10 +514,6 @@ def _resolve_threads(threads):
 # --------------------------------------------------------------------------
 
 
-def _default_out(variant):
-    return f"lenet5-{variant}.npz"
-
-
 def _interrupt_path(out, checkpoint_dir):
     if checkpoint_dir is not None:
         return os.path.join(checkpoint_dir, "interrupted.npz")
@@ -560,7 +524,7 @@ def _interrupt_path(out, checkpoint_dir):
 def _checkpoint_settings(path):
     """Settings of the run saved in checkpoint `path`, validated, for --resume."""
     try:
-        model, optim_state, schedule_cfg, state = checkpoint.load_training(path)
+        stored, optim_state, schedule_cfg, state = checkpoint.read_training(path)
     except FileNotFoundError as exc:
         raise CLIError(f"cannot resume: {exc if exc.filename is None else _os_error(exc)}") from None
     except checkpoint.CheckpointError as exc:
@@ -574,9 +538,9 @@ def _checkpoint_settings(path):
         schedule = schedule_from_config(schedule_cfg)
         settings = state["settings"]
         result = {
-            "variant": model.variant,
-            "c3": model.c3,
-            "init": model.init,
+            "variant": stored.config["variant"],
+            "c3": stored.config["c3"],
+            "init": stored.config["init"],
             "batch_size": int(settings["batch_size"]),
             "seed": int(settings["seed"]),
             "optimizer": name,
@@ -596,49 +560,11 @@ def _checkpoint_settings(path):
     return result
 
 
-def train_settings(given):
-    """The settings of a new training run (no ``--resume``), as ``lenet-fast train``
-    resolves them: `given` (keys of TRAIN_DEFAULTS and "augment") over TRAIN_DEFAULTS
-    and AUGMENT_DEFAULT, then the variant's recipe (VARIANT_DEFAULTS; SDLM_RECIPE and
-    SDLM_INIT with optimizer "sdlm") for what is still None. ``lenet_fast.experiment``
-    resolves its runs' settings here too.
-
-    Raises
-    ------
-    ValueError
-        If the settings contradict each other (optimizer "sdlm" with variant modern).
-    """
-    settings = dict(TRAIN_DEFAULTS, augment=AUGMENT_DEFAULT)
-    settings.update(given)
-    if settings["variant"] not in VARIANT_DEFAULTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANT_DEFAULTS)}, "
-                         f"got {settings['variant']!r}")
-    recipe = VARIANT_DEFAULTS[settings["variant"]]
-    if settings["optimizer"] == "sdlm":
-        recipe = dict(recipe, **SDLM_RECIPE)
-    elif settings["optimizer"] not in (None, recipe["optimizer"]):
-        recipe = dict(recipe, **_OPTIMIZER_NEUTRAL)
-        if "lr" not in given:
-            recipe["lr"] = None  # another optimizer: its own default rate
-    for key, value in recipe.items():
-        if settings[key] is None:
-            settings[key] = value
-    if settings["optimizer"] == "sdlm":
-        if settings["init"] == "auto":
-            settings["init"] = SDLM_INIT
-        if settings["variant"] != "lecun98":
-            raise ValueError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
-                             "is the paper's, for the paper's network)")
-    if settings["out"] is None:
-        settings["out"] = _default_out(settings["variant"])
-    return settings
-
-
 def _train_settings(args):
     """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults."""
-    given = {key: getattr(args, key) for key in (*TRAIN_DEFAULTS, "augment")
+    given = {key: getattr(args, key) for key in (*recipes.TRAIN_DEFAULTS, "augment")
              if hasattr(args, key)}
-    settings = dict(TRAIN_DEFAULTS, augment=AUGMENT_DEFAULT)
+    settings = dict(recipes.TRAIN_DEFAULTS, augment=recipes.AUGMENT_DEFAULT)
     saved = None
     if args.resume is not None:
         saved = _checkpoint_settings(args.resume)
@@ -653,14 +579,14 @@ def _train_settings(args):
     settings.update(given)
     if saved is None:
         try:
-            settings = train_settings(given)
+            settings = recipes.train_settings(given)
         except ValueError as exc:
             raise CLIError(str(exc), code=2) from None
     if settings["label_smoothing"] and settings["variant"] != "modern":
         raise CLIError("--label-smoothing applies to --variant modern (its softmax output) only",
                        code=2)
     if settings["out"] is None:
-        settings["out"] = _default_out(settings["variant"])
+        settings["out"] = recipes.default_out(settings["variant"])
     if saved is not None:
         if saved["epoch"] >= settings["epochs"]:
             more = (f"give --epochs greater than {saved['epoch']} to train further"
@@ -1099,7 +1025,7 @@ def cmd_report(args):
     page = report.build_html(model, *test, title=f"lenet_fast report: {Path(args.model).name}",
                              errors=args.errors)
     try:
-        checkpoint.atomic_write(args.out, lambda f: f.write(page), binary=False, suffix=".html")
+        atomic_write(args.out, lambda f: f.write(page), binary=False, suffix=".html")
     except OSError as exc:
         raise CLIError(f"cannot write the report {args.out}: {_os_error(exc)}") from None
     print(f"report written to {args.out}")
@@ -1176,7 +1102,7 @@ def cmd_export(args):
 
 #: Settings that `lenet-fast sweep --set` varies or fixes: the train command's, less
 #: those the sweep sets itself.
-_SWEEP_SETTINGS = tuple(k for k in (*TRAIN_DEFAULTS, "augment")
+_SWEEP_SETTINGS = tuple(k for k in (*recipes.TRAIN_DEFAULTS, "augment")
                         if k not in ("threads", "seed", "out"))
 
 

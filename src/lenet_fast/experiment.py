@@ -1,7 +1,7 @@
 """One training run as a plain function: ``run(config) -> dict``.
 
 `run` trains and evaluates one LeNet-5 exactly as ``lenet-fast train`` does: the
-settings are resolved by the same function (`lenet_fast.cli.train_settings`, so the
+settings are resolved by the same function (`lenet_fast.recipes.train_settings`, so the
 defaults are the command's recipe), and the model, optimizer, augmenter and trainer
 are built, trained and evaluated by the same three functions that the command calls
 (`build`, `fit_and_evaluate`, `summary`). Its config is a JSON-able dict and its
@@ -25,7 +25,7 @@ import numpy as np
 from . import __version__
 
 #: Keys of a `run` config besides the training settings (those of
-#: `lenet_fast.cli.TRAIN_DEFAULTS`, and "augment"), with their defaults:
+#: `lenet_fast.recipes.TRAIN_DEFAULTS`, and "augment"), with their defaults:
 #: ``data_dir`` (None: ``$LENET_FAST_DATA_DIR``, else the cache folder), ``download``
 #: (fetch MNIST if missing), ``train_limit`` / ``test_limit`` (None, or train/evaluate
 #: on the first N digits only, for quick trials), ``epoch_eval`` (evaluate on the test
@@ -45,7 +45,7 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
     Parameters
     ----------
     settings : dict
-        As `lenet_fast.cli.train_settings` returns (variant, c3, init, epochs,
+        As `lenet_fast.recipes.train_settings` returns (variant, c3, init, epochs,
         batch_size, optimizer, lr, schedule, weight_decay, nesterov, label_smoothing,
         threads, seed, augment).
     progress, checkpoint_dir, interrupt_path
@@ -176,7 +176,7 @@ def settings_of(config):
     Returns
     -------
     settings : dict
-        `lenet_fast.cli.train_settings` of the config's training settings, with
+        `lenet_fast.recipes.train_settings` of the config's training settings, with
         ``threads`` 1 unless given and ``out`` None unless given.
     options : dict
         RUN_OPTIONS updated from the config.
@@ -186,7 +186,7 @@ def settings_of(config):
     ValueError
         For an unknown key or contradictory settings.
     """
-    from .cli import TRAIN_DEFAULTS, train_settings
+    from .recipes import TRAIN_DEFAULTS, train_settings
 
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, not {type(config).__name__}")
@@ -215,7 +215,7 @@ def run(config):
     ----------
     config : dict
         Any of the training settings of ``lenet-fast train`` under their
-        `lenet_fast.cli.TRAIN_DEFAULTS` names (variant, c3, init, epochs, batch_size,
+        `lenet_fast.recipes.TRAIN_DEFAULTS` names (variant, c3, init, epochs, batch_size,
         optimizer, lr, schedule, weight_decay, nesterov, label_smoothing, threads, seed,
         out) and ``augment``, and the
         RUN_OPTIONS (data_dir, download, train_limit, test_limit, epoch_eval).

@@ -44,19 +44,13 @@ import time
 import numpy as np
 
 from . import _net
+from .checkpoint import read_model, save_model
 from .codes import RBF_CODES
 from .datasets import _LUT
+from .onnx_export import export_onnx
 from .ops import connections, resolve_threads
-from .tables import LECUN_C3_TABLE
-
-VARIANTS = ("modern", "lecun98")
-C3_CHOICES = ("lecun", "full")
-
-#: LeCun's squashing function f(a) = A tanh(S a): the Python side's one home of A and S
-#: (`lenet_fast.torch`, `lenet_fast.onnx_export`); csrc/_net.pyx has the C copy and
-#: `lenet_fast.reference` the twin's (a test checks they agree).
-TANH_A = 1.7159
-TANH_S = 2.0 / 3.0
+from .safetensors_io import is_safetensors, read_safetensors, save_safetensors, wants_safetensors
+from .tables import C3_CHOICES, INITS, LECUN_C3_TABLE, VARIANTS, param_shapes
 
 #: The constant j of the MAP loss (eq. 9): the "rubbish class" term e^{-j} bounds the
 #: push on the wrong classes' distances. With +-1 codes two classes' centres lie
@@ -65,24 +59,6 @@ TANH_S = 2.0 / 3.0
 MAP_J = 10.0
 
 _NO_RESIDUAL = np.zeros(0, np.float32)
-
-#: Weight initialisations (`LeNet5` ``init``).
-INITS = ("auto", "he", "fanin-sqrt", "fanin")
-
-
-def _shapes(variant, c3):
-    """Ordered (name, shape) of the trainable parameters."""
-    shapes = [("c1.weight", (6, 1, 5, 5)), ("c1.bias", (6,))]
-    if variant == "lecun98":
-        shapes += [("s2.coef", (6,)), ("s2.bias", (6,))]
-    shapes += [("c3.weight", (16, 6, 5, 5)), ("c3.bias", (16,))]
-    if variant == "lecun98":
-        shapes += [("s4.coef", (16,)), ("s4.bias", (16,))]
-    shapes += [("c5.weight", (120, 16, 5, 5)), ("c5.bias", (120,)),
-               ("f6.weight", (84, 120)), ("f6.bias", (84,))]
-    if variant == "modern":
-        shapes += [("out.weight", (10, 84)), ("out.bias", (10,))]
-    return shapes
 
 
 class ParamDict(dict):
@@ -218,7 +194,7 @@ class LeNet5:
             "c3": connections(self.table, 6, 16),
             "c5": connections(None, 16, 120),
         }
-        shapes = _shapes(variant, c3)
+        shapes = param_shapes(variant)
         sizes = [int(np.prod(s)) for _, s in shapes]
         self.flat_params = np.zeros(sum(sizes), dtype=np.float32)
         self.flat_grads = np.zeros(sum(sizes), dtype=np.float32)
@@ -258,7 +234,7 @@ class LeNet5:
         p = self.params
         fans = {"c1": 25, "c5": 400, "f6": 120, "s2": 4, "s4": 4, "out": 84}
         per_map = self.table.sum(axis=0) * 25  # C3: the fan-in depends on the table
-        for name, shape in _shapes(self.variant, self.c3):
+        for name, shape in param_shapes(self.variant):
             layer = name.split(".")[0]
             fan = fans[layer] if layer != "c3" else (
                 per_map[:, None, None, None] if name.endswith("weight") else per_map)
@@ -546,10 +522,8 @@ class LeNet5:
         ``lenet-fast[safetensors]``). None: safetensors for a path ending in
         ``.safetensors``, else npz.
         """
-        from .safetensors_io import save_safetensors, wants_safetensors
         if wants_safetensors(path, format):
             return save_safetensors(self, path)
-        from .checkpoint import save_model
         save_model(self, path)
 
     def to_onnx(self, path, *, preprocess=True):
@@ -559,12 +533,37 @@ class LeNet5:
         (N, 1, 32, 32). Outputs `forward`'s (N, 10) and the probabilities. Returns the
         onnx.ModelProto.
         """
-        from .onnx_export import export_onnx
         return export_onnx(self, path, preprocess=preprocess)
 
     def __repr__(self):
         return (f"LeNet5(variant={self.variant!r}, c3={self.c3!r}, seed={self.seed}, "
                 f"params={self.num_parameters():,})")
+
+
+def load(path):
+    """Load a model saved with `LeNet5.save` (or a training checkpoint's model).
+
+    Reads lenet_fast's npz files (`lenet_fast.checkpoint`) and safetensors files
+    (`lenet_fast.safetensors_io`, told by their first bytes). The model's ``history`` is
+    the training history saved with it (a list of per-epoch dicts, as `Trainer.fit`
+    returns; [] for files without one, and for safetensors files).
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    CheckpointError
+        If the file is truncated, modified, foreign, of a newer format or has wrong shapes.
+    ImportError
+        For a safetensors file, without the safetensors package.
+    """
+    stored = read_safetensors(path) if is_safetensors(path) else read_model(path)
+    config = stored.config
+    model = LeNet5(config["variant"], c3=config["c3"], seed=config.get("seed", 0),
+                   init=config.get("init", "auto"))
+    model.params.update(stored.params)
+    model.history = stored.history
+    return model
 
 
 # ---------------------------------------------------------------------- helpers

@@ -50,7 +50,7 @@ import numpy as np
 from . import __version__
 from .files import atomic_write
 from .datasets import _LUT
-from .model import TANH_A, TANH_S
+from .tables import TANH_A, TANH_S
 
 __all__ = ["OPSET", "IR_VERSION", "build_onnx", "export_onnx"]
 

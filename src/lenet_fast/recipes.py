@@ -1,7 +1,9 @@
 """Training recipes: the settings `lenet-fast train` uses where the command line is silent.
 
-One home for them, read by the CLI (`lenet_fast.cli`), the time-to-accuracy benchmark
-(`lenet_fast.time_to_accuracy`) and whoever wants to train "the default way" from Python::
+One home for them and for how a run's settings are resolved (`train_settings`), read by
+the CLI (`lenet_fast.cli`), experiments and sweeps (`lenet_fast.experiment`), the
+scikit-learn estimator, the time-to-accuracy benchmark (`lenet_fast.time_to_accuracy`)
+and whoever wants to train "the default way" from Python::
 
     from lenet_fast import LeNet5, Trainer, recipes
     r = recipes.RECIPES["modern"]
@@ -20,6 +22,34 @@ recipe. lecun98: Adam with a cosine schedule; the paper's own optimizer is SDLM
 
 from .optim import make_optimizer as _make_optimizer
 
+#: Defaults of ``lenet-fast train``, in one place. None means the variant's recipe
+#: (`RECIPES`), except ``lr`` with another optimizer than the recipe's (that optimizer's own
+#: default: `lenet_fast.optim.make_optimizer`), ``threads`` (the OpenMP default:
+#: OMP_NUM_THREADS, else the usable cores) and ``out`` (``lenet5-<variant>.npz`` in the
+#: current directory). With ``--resume``, options not given on the command line come from
+#: the checkpoint instead.
+TRAIN_DEFAULTS = {
+    "variant": "modern",
+    "c3": None,
+    "init": "auto",
+    "epochs": None,
+    "batch_size": None,
+    "optimizer": None,
+    "lr": None,
+    "schedule": None,
+    "weight_decay": None,
+    "nesterov": None,
+    "label_smoothing": None,
+    "threads": None,
+    "seed": 0,
+    "out": None,
+}
+
+#: Default of ``lenet-fast train --augment`` (kept apart from TRAIN_DEFAULTS, whose
+#: keys are the network/optimizer recipe): no distortions.
+AUGMENT_DEFAULT = "none"
+
+#: Each variant's recipe, for the settings TRAIN_DEFAULTS leaves None.
 RECIPES = {
     "modern": {"c3": "full", "epochs": 2, "batch_size": 64, "optimizer": "sgd", "lr": 0.08,
                "schedule": "onecycle", "weight_decay": 5e-4, "nesterov": True,
@@ -68,3 +98,46 @@ def optimizer_options(settings):
 def make_optimizer(recipe):
     """The optimizer of a recipe (a dict as in `RECIPES`)."""
     return _make_optimizer(recipe["optimizer"], recipe["lr"], **optimizer_options(recipe))
+
+
+def default_out(variant):
+    """The model file a run of `variant` writes unless told: ``lenet5-<variant>.npz``."""
+    return f"lenet5-{variant}.npz"
+
+
+def train_settings(given):
+    """The settings of a new training run (no ``--resume``), as ``lenet-fast train``
+    resolves them: `given` (keys of TRAIN_DEFAULTS and "augment") over TRAIN_DEFAULTS
+    and AUGMENT_DEFAULT, then the variant's recipe (RECIPES; SDLM_RECIPE and SDLM_INIT
+    with optimizer "sdlm") for what is still None. ``lenet_fast.experiment`` resolves
+    its runs' settings here too.
+
+    Raises
+    ------
+    ValueError
+        If the settings contradict each other (optimizer "sdlm" with variant modern).
+    """
+    settings = dict(TRAIN_DEFAULTS, augment=AUGMENT_DEFAULT)
+    settings.update(given)
+    if settings["variant"] not in RECIPES:
+        raise ValueError(f"variant must be one of {', '.join(RECIPES)}, "
+                         f"got {settings['variant']!r}")
+    recipe = RECIPES[settings["variant"]]
+    if settings["optimizer"] == "sdlm":
+        recipe = dict(recipe, **SDLM_RECIPE)
+    elif settings["optimizer"] not in (None, recipe["optimizer"]):
+        recipe = dict(recipe, **OPTIMIZER_NEUTRAL)
+        if "lr" not in given:
+            recipe["lr"] = None  # another optimizer: its own default rate
+    for key, value in recipe.items():
+        if settings[key] is None:
+            settings[key] = value
+    if settings["optimizer"] == "sdlm":
+        if settings["init"] == "auto":
+            settings["init"] = SDLM_INIT
+        if settings["variant"] != "lecun98":
+            raise ValueError("--optimizer sdlm needs --variant lecun98 (its curvature estimate "
+                             "is the paper's, for the paper's network)")
+    if settings["out"] is None:
+        settings["out"] = default_out(settings["variant"])
+    return settings

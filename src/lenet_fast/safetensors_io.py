@@ -30,10 +30,10 @@ import struct
 import numpy as np
 
 from . import __version__
-from .checkpoint import FORMAT, FORMAT_VERSION, CheckpointError
+from .checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, ModelFile, check_config
 from .files import atomic_write, open_regular
 
-__all__ = ["save_safetensors", "load_safetensors", "is_safetensors", "MAX_HEADER_BYTES"]
+__all__ = ["save_safetensors", "read_safetensors", "is_safetensors", "MAX_HEADER_BYTES"]
 
 #: Largest header accepted. A LeNet-5 file's header (16 tensor entries and the
 #: metadata) takes about 2 KB.
@@ -109,21 +109,17 @@ def _check_metadata(path, meta):
         _fail(path, f"unknown format version {meta.get('format_version')!r}")
     try:
         config = json.loads(meta["config"])
-        if not isinstance(config, dict):
-            raise TypeError("not an object")
-        from .model import LeNet5
-        return LeNet5(config["variant"], c3=config["c3"], seed=config.get("seed", 0),
-                      init=config.get("init", "auto"))
-    except (KeyError, ValueError, TypeError, RecursionError) as e:
+    except (KeyError, ValueError, RecursionError) as e:
         _fail(path, f"bad model configuration ({e})")
+    return config, check_config(path, config)
 
 
-def _check_entries(path, header, model, data_len):
-    """Every tensor of `model` is there, F32 of its shape, and the byte ranges tile the data."""
-    expected = {name: value.shape for name, value in model.params.items()}
+def _check_entries(path, header, config, expected, data_len):
+    """Every tensor of `expected` ({name: shape}) is there, F32 of its shape, and the byte
+    ranges tile the data."""
     if set(header) != set(expected):
         _fail(path, f"tensors {sorted(set(header) ^ set(expected))} do not match a "
-                    f"{model.variant}/{model.c3} model")
+                    f"{config['variant']}/{config['c3']} model")
     ranges = []
     for name, shape in expected.items():
         entry = header[name]
@@ -149,8 +145,10 @@ def _check_entries(path, header, model, data_len):
         _fail(path, f"{data_len - end} bytes after the tensor data")
 
 
-def load_safetensors(path):
-    """Load a model written by `save_safetensors` (module docstring for the checks).
+def read_safetensors(path):
+    """Read a model file written by `save_safetensors`: a `lenet_fast.checkpoint.ModelFile`
+    with an empty history (module docstring for the checks; `lenet_fast.load` builds the
+    model).
 
     Raises
     ------
@@ -185,16 +183,15 @@ def load_safetensors(path):
         _fail(path, f"unreadable safetensors header ({e})")
     if not isinstance(header, dict):
         _fail(path, "unreadable safetensors header (not a JSON object)")
-    model = _check_metadata(path, header.pop("__metadata__", None))
-    _check_entries(path, header, model, size - 8 - n)
+    config, expected = _check_metadata(path, header.pop("__metadata__", None))
+    _check_entries(path, header, config, expected, size - 8 - n)
     try:
         tensors = st.load(raw)
     except Exception as e:  # the library's own parser (SafetensorError and others)
         _fail(path, f"unreadable safetensors data ({e})")
     for name, value in tensors.items():
-        if value.dtype != np.float32 or value.shape != model.params[name].shape:
+        if value.dtype != np.float32 or value.shape != expected[name]:
             _fail(path, f"{name} decoded as {value.dtype} {value.shape}")
         if not np.all(np.isfinite(value)):
             _fail(path, f"{name} contains non-finite values")
-        model.params[name] = value
-    return model
+    return ModelFile(config, tensors, [])

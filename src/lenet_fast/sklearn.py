@@ -56,7 +56,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from . import recipes
 from .augment import AUGMENTERS, make_augmenter
-from .model import C3_CHOICES, VARIANTS, LeNet5
+from .model import LeNet5
+from .tables import C3_CHOICES, VARIANTS
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES
 from .trainer import Trainer

@@ -48,7 +48,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
                       '(without a GPU, install a CPU build of torch first)') from exc
 
 from .codes import RBF_CODES
-from .model import TANH_A, TANH_S, VARIANTS, LeNet5, C3_CHOICES
+from .model import LeNet5
+from .tables import C3_CHOICES, TANH_A, TANH_S, VARIANTS
 from .tables import LECUN_C3_TABLE
 
 __all__ = ["LeNet5Torch", "MaskedConv2d", "ScaledTanh", "Subsampling", "RBF", "to_torch",

@@ -146,9 +146,10 @@ class Trainer:
         history): a refused checkpoint leaves the model, optimizer and augmenter as they
         were. Returns (schedule, state).
         """
-        model, optim_state, schedule_cfg, state = checkpoint.load_training(path)
-        if model.config()["variant"] != self.model.variant or model.c3 != self.model.c3:
-            raise ValueError(f"{path} holds a {model.variant}/{model.c3} model; "
+        stored, optim_state, schedule_cfg, state = checkpoint.read_training(path)
+        variant, c3 = stored.config["variant"], stored.config["c3"]
+        if variant != self.model.variant or c3 != self.model.c3:
+            raise ValueError(f"{path} holds a {variant}/{c3} model; "
                              f"this trainer's model is {self.model.variant}/{self.model.c3}")
         saved = state["settings"]
         smoothing = float(saved.get("label_smoothing", 0.0))
@@ -188,7 +189,7 @@ class Trainer:
         self.optimizer.load_state_dict(optim_state)
         if self.augment is not None:
             self.augment.set_state(saved_aug["state"])
-        self.model.flat_params[...] = model.flat_params
+        self.model.params.update(stored.params)
         self.history = list(state["history"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_images = int(state.get("train_images", 0))
