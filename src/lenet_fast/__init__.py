@@ -5,7 +5,7 @@ Cython kernels parallelized with OpenMP (`lenet_fast.ops`), their plain NumPy tw
 (`load`, `LeNet5.save`) and the `lenet-fast` command.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from ._omp import built_with_openmp, build_info, require_cpu as _require_cpu  # noqa: E402
 

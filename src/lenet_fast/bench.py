@@ -88,7 +88,8 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, datasets
+from . import datasets
+from ._version import __version__
 
 __all__ = [
     "BenchError", "FLOPS_PER_CYCLE", "PEAK_PROBE_SHAPE", "layer_flops", "flops_per_image",

@@ -29,7 +29,7 @@ import numpy as np
 
 from typing import NamedTuple
 
-from . import __version__
+from ._version import __version__
 from .files import atomic_write, open_regular
 from .tables import C3_CHOICES, INITS, param_shapes
 

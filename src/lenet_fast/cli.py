@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, datasets, files, recipes
+from . import checkpoint, datasets, files, recipes
+from ._version import __version__
 from .files import atomic_write, open_regular
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, schedule_from_config

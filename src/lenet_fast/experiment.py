@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 
 #: Keys of a `run` config besides the training settings (those of
 #: `lenet_fast.recipes.TRAIN_DEFAULTS`, and "augment"), with their defaults:

@@ -47,7 +47,7 @@ import json
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .files import atomic_write
 from .datasets import _LUT
 from .tables import TANH_A, TANH_S

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from . import __version__, plot
+from . import plot
+from ._version import __version__
 from .metrics import evaluate
 
 #: LeCun et al. 1998's test errors for LeNet-5 on MNIST (section III-C): trained on

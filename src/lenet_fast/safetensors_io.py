@@ -29,7 +29,7 @@ import struct
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .checkpoint import FORMAT, FORMAT_VERSION, CheckpointError, ModelFile, check_config
 from .files import atomic_write, open_regular
 
