@@ -416,7 +416,7 @@ def pool_batches(x: np.ndarray, y: np.ndarray,
 # --------------------------------------------------------------------------
 
 
-class _LenetRunner:
+class LenetRunner:
     """lenet_fast: LeNet5 + SGD(lr=0.01, momentum=0.9) or forward only."""
 
     name = "lenet_fast"
@@ -456,7 +456,7 @@ class _LenetRunner:
         return None if self.last_loss is None else float(self.last_loss)
 
 
-def _torch_network(torch):
+def torch_network(torch):
     """The PyTorch LeNet-5 (modern, dense C3), seeded."""
     nn = torch.nn
     torch.manual_seed(0)
@@ -468,7 +468,7 @@ def _torch_network(torch):
     )
 
 
-class _TorchRunner:
+class TorchRunner:
     """PyTorch: the same network + CrossEntropyLoss + torch.optim.SGD, or forward only."""
 
     name = "torch"
@@ -477,7 +477,7 @@ class _TorchRunner:
         self.torch = torch
         self.n_threads = n_threads
         self.mode = mode
-        self.net = _torch_network(torch)
+        self.net = torch_network(torch)
         self.xs = [torch.from_numpy(x) for x, _ in batches]
         self.ys = [torch.from_numpy(y) for _, y in batches]
         self._next = 0
@@ -568,26 +568,29 @@ def _check_loss(runner, where: str) -> float | None:
     return loss
 
 
-def _measure_row(runners, batch_size: int, repeats: int, round_time: float) -> dict[str, Any]:
-    """Time the runners interleaved: `repeats` rounds each, order swapped every round."""
+def measure_row(runners: dict, batch_size: int, repeats: int,
+                round_time: float) -> dict[str, Any]:
+    """Time the runners ({key: runner}) interleaved: each is calibrated to rounds of about
+    `round_time` seconds, then timed for `repeats` rounds, the order reversed every round.
+    Returns {key: {"images_per_s": summary, "steps_per_round", "last_loss"}}; BenchError
+    if a training loss is not finite."""
     steps = {}
-    for r in runners:
-        steps[r.name] = _calibrate(r, round_time)
+    for key, r in runners.items():
+        steps[key] = _calibrate(r, round_time)
         _check_loss(r, "after warm-up")
-    rates = {r.name: [] for r in runners}
+    rates = {key: [] for key in runners}
+    order = list(runners)
     for k in range(repeats):
-        for r in (runners if k % 2 == 0 else runners[::-1]):
+        for key in (order if k % 2 == 0 else order[::-1]):
             time.sleep(PAUSE)
-            n = steps[r.name]
-            rates[r.name].append(n * batch_size / _timed(r, n))
-    out = {}
-    for r in runners:
-        out[r.name] = {"images_per_s": _summary(rates[r.name]), "steps_per_round": steps[r.name],
-                       "last_loss": _check_loss(r, "after timing")}
-    return out
+            n = steps[key]
+            rates[key].append(n * batch_size / _timed(runners[key], n))
+    return {key: {"images_per_s": _summary(rates[key]), "steps_per_round": steps[key],
+                  "last_loss": _check_loss(r, "after timing")}
+            for key, r in runners.items()}
 
 
-def _import_torch():
+def import_torch():
     """(torch module, None) or (None, reason it cannot be used)."""
     try:
         import torch
@@ -598,7 +601,7 @@ def _import_torch():
     return torch, None
 
 
-def _unique_positive(name: str, values: Sequence[int]) -> list[int]:
+def unique_positive(name: str, values: Sequence[int]) -> list[int]:
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -666,93 +669,47 @@ def run(*, variant: str = "modern", c3: str = "full",
     from ._omp import build_info, built_with_openmp
 
     wall = time.perf_counter()
-    batch_sizes = _unique_positive("batch_sizes", batch_sizes)
-    threads = _unique_positive("threads", threads)
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    if not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
-    if not (isinstance(round_time, (int, float)) and math.isfinite(round_time) and round_time > 0):
-        raise ValueError(f"round_time must be a positive number, got {round_time!r}")
-    modes = list(dict.fromkeys(modes))
-    if not modes or any(m not in MODES for m in modes):
-        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes!r}")
+    batch_sizes, threads, modes = _check_settings(batch_sizes, threads, repeats, round_time,
+                                                  modes, retries)
     flops = flops_per_image(variant, c3)
     say = progress or (lambda message: None)
-
-    torch, torch_reason = (None, "disabled (--no-torch)")
+    torch, torch_reason = None, "disabled (--no-torch)"
     if use_torch:
         say("importing torch")
-        torch, torch_reason = _import_torch()
+        torch, torch_reason = import_torch()
     torch_flops = flops_per_image("modern", "full")
 
     machine = machine_info()
     load = _OtherLoad().start()
     time.sleep(0.25)
     machine["other_cpus_at_start"] = load.stop()
-    peak = {"method": ("best GFLOP/s of lenet_fast.ops.linear_forward on x (512, 1024) @ "
-                       "w (1024, 1024)^T, per thread count, probed before and after the rows"),
-            "dense_kernel_gflops": {}, "dense_kernel_calls": {},
-            "nominal_method": f"min(threads, physical cores) x GHz (cpu MHz) x {FLOPS_PER_CYCLE} FLOP/cycle",
-            "nominal_gflops": {str(t): nominal_peak_gflops(t, machine) for t in threads}}
-    probe_budget = min(0.5, max(0.05, round_time))
-
-    def probe_peak():
-        # The best of two probes: a busy machine can only lower a best-of figure.
-        for t in threads:
-            probe = measure_dense_peak(t, budget=probe_budget)
-            key = str(t)
-            peak["dense_kernel_gflops"][key] = max(probe["gflops"],
-                                                   peak["dense_kernel_gflops"].get(key, 0.0))
-            peak["dense_kernel_calls"][key] = probe["calls"] + peak["dense_kernel_calls"].get(key, 0)
-
+    peak = _Peak(threads, machine, budget=min(0.5, max(0.05, round_time)))
     say("measuring the dense-kernel peak")
-    probe_peak()
+    peak.probe()
 
     x, y, source = load_images(data_dir)
-
     rows = []
     for b in batch_sizes:
         batches = pool_batches(x, y, b)
         for t in threads:
             for mode in modes:
                 say(f"batch {b}, {t} thread(s), {'training' if mode == 'train' else 'inference'}")
-                runners = [_LenetRunner(variant, c3, mode, batches, t)]
+                runners = [LenetRunner(variant, c3, mode, batches, t)]
                 if torch is not None:
-                    runners.append(_TorchRunner(torch, mode, batches, t))
-                for attempt in range(1 + retries):
-                    if attempt:
-                        say(f"other processes used {other:.2f} CPUs: measuring the row again")
-                        time.sleep(RETRY_PAUSE)
-                    load = _OtherLoad().start()
-                    measured = _measure_row(runners, b, repeats, round_time)
-                    other = load.stop()
-                    if not _contended(other, t, machine["usable_cpus"]):
-                        break
-                row = {"mode": mode, "batch_size": b, "threads": t, "other_cpus": other,
-                       "contended": _contended(other, t, machine["usable_cpus"]),
-                       "attempts": attempt + 1,
-                       "lenet_fast": measured["lenet_fast"], "torch": measured.get("torch")}
-                row["ratio_lenet_fast_over_torch"] = (
-                    row["lenet_fast"]["images_per_s"]["median"] / row["torch"]["images_per_s"]["median"]
-                    if row["torch"] is not None else None)
-                rows.append(row)
+                    runners.append(TorchRunner(torch, mode, batches, t))
+                row = _measure_free_row(runners, b, t, repeats, round_time, retries,
+                                        machine["usable_cpus"], say)
+                rows.append({"mode": mode, "batch_size": b, "threads": t, **row})
 
     say("measuring the dense-kernel peak again")
-    probe_peak()
+    peak.probe()
     for row in rows:
-        key = str(row["threads"])
-        nominal = peak["nominal_gflops"][key]
         for name, lib_flops in (("lenet_fast", flops), ("torch", torch_flops)):
-            m = row[name]
-            if m is not None:
-                gflops = m["images_per_s"]["median"] * _mode_flops(lib_flops, row["mode"]) / 1e9
-                m["gflops"] = gflops
-                m["share_of_dense_peak"] = gflops / peak["dense_kernel_gflops"][key]
-                m["share_of_nominal_peak"] = gflops / nominal if nominal else None
+            if row[name] is not None:
+                peak.rate(row[name], _mode_flops(lib_flops, row["mode"]), row["threads"])
 
     machine["loadavg_end"] = machine_info()["loadavg"]
-    result = {
+    return {
         "schema": "lenet_fast.bench/1",
         "command": "bench",
         "settings": {"variant": variant, "c3": c3, "batch_sizes": batch_sizes,
@@ -771,12 +728,82 @@ def run(*, variant: str = "modern", c3: str = "full",
                   "network": TORCH_NETWORK if torch is not None else None,
                   "flops_per_image": torch_flops if torch is not None else None,
                   "same_network": torch is not None and variant == "modern" and c3 == "full"},
-        "peak": peak,
+        "peak": peak.result,
         "rows": rows,
         "speedups": _speedups(rows, threads),
         "wall_seconds": time.perf_counter() - wall,
     }
-    return result
+
+
+def _check_settings(batch_sizes, threads, repeats, round_time, modes, retries):
+    """`run`'s arguments checked (ValueError otherwise): (batch_sizes, threads, modes)
+    as lists without repeats."""
+    batch_sizes = unique_positive("batch_sizes", batch_sizes)
+    threads = unique_positive("threads", threads)
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    if not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+    if not (isinstance(round_time, (int, float)) and math.isfinite(round_time) and round_time > 0):
+        raise ValueError(f"round_time must be a positive number, got {round_time!r}")
+    modes = list(dict.fromkeys(modes))
+    if not modes or any(m not in MODES for m in modes):
+        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes!r}")
+    return batch_sizes, threads, modes
+
+
+class _Peak:
+    """The peaks a row's GFLOP/s are compared with, per thread count: the dense kernel's
+    measured best (`measure_dense_peak`, the best of every `probe`) and the nominal."""
+
+    def __init__(self, threads, machine, budget):
+        self.threads, self.budget = threads, budget
+        self.result = {
+            "method": ("best GFLOP/s of lenet_fast.ops.linear_forward on x (512, 1024) @ "
+                       "w (1024, 1024)^T, per thread count, probed before and after the rows"),
+            "dense_kernel_gflops": {}, "dense_kernel_calls": {},
+            "nominal_method": (f"min(threads, physical cores) x GHz (cpu MHz) x "
+                               f"{FLOPS_PER_CYCLE} FLOP/cycle"),
+            "nominal_gflops": {str(t): nominal_peak_gflops(t, machine) for t in threads}}
+
+    def probe(self):
+        """Measure the dense kernel at every thread count; keep the best (a busy machine
+        can only lower a best-of figure)."""
+        best, calls = self.result["dense_kernel_gflops"], self.result["dense_kernel_calls"]
+        for t in self.threads:
+            measured = measure_dense_peak(t, budget=self.budget)
+            best[str(t)] = max(measured["gflops"], best.get(str(t), 0.0))
+            calls[str(t)] = measured["calls"] + calls.get(str(t), 0)
+
+    def rate(self, measured, flops_per_image, threads):
+        """Add GFLOP/s and their shares of the peaks to one library's `measured` row."""
+        key = str(threads)
+        gflops = measured["images_per_s"]["median"] * flops_per_image / 1e9
+        nominal = self.result["nominal_gflops"][key]
+        measured["gflops"] = gflops
+        measured["share_of_dense_peak"] = gflops / self.result["dense_kernel_gflops"][key]
+        measured["share_of_nominal_peak"] = gflops / nominal if nominal else None
+
+
+def _measure_free_row(runners, batch_size, threads, repeats, round_time, retries,
+                      usable_cpus, say):
+    """One row (`measure_row`), measured again up to `retries` times while other
+    processes leave fewer free CPUs than `threads`; with the load and the lenet_fast/torch
+    ratio of medians."""
+    for attempt in range(1 + retries):
+        load = _OtherLoad().start()
+        measured = measure_row({r.name: r for r in runners}, batch_size, repeats, round_time)
+        other = load.stop()
+        if attempt == retries or not _contended(other, threads, usable_cpus):
+            break
+        say(f"other processes used {other:.2f} CPUs: measuring the row again")
+        time.sleep(RETRY_PAUSE)
+    lenet, torch = measured["lenet_fast"], measured.get("torch")
+    return {"other_cpus": other, "contended": _contended(other, threads, usable_cpus),
+            "attempts": attempt + 1, "lenet_fast": lenet, "torch": torch,
+            "ratio_lenet_fast_over_torch": (
+                lenet["images_per_s"]["median"] / torch["images_per_s"]["median"]
+                if torch is not None else None)}
 
 
 def _contended(other_cpus: float | None, threads: int, usable_cpus: int) -> bool:
@@ -814,7 +841,7 @@ def _speedups(rows: list[dict[str, Any]], threads: list[int]) -> list[dict[str, 
 # --------------------------------------------------------------------------
 
 
-def _ips(s: dict[str, Any]) -> str:
+def format_ips(s: dict[str, Any]) -> str:
     return f"{s['median']:,.0f} ({s['min']:,.0f}-{s['max']:,.0f})"
 
 
@@ -888,12 +915,12 @@ def format_markdown(result: dict[str, Any]) -> str:
         lines.append("|" + "---:|" * len(head))
         for r in rows:
             lf = r["lenet_fast"]
-            cells = [str(r["batch_size"]), str(r["threads"]), _ips(lf["images_per_s"]),
+            cells = [str(r["batch_size"]), str(r["threads"]), format_ips(lf["images_per_s"]),
                      f"{lf['gflops']:.2f}", _pct(lf["share_of_dense_peak"]),
                      _pct(lf["share_of_nominal_peak"])]
             if tor["available"]:
                 tr = r["torch"]
-                cells += [_ips(tr["images_per_s"]), f"{tr['gflops']:.2f}",
+                cells += [format_ips(tr["images_per_s"]), f"{tr['gflops']:.2f}",
                           f"{r['ratio_lenet_fast_over_torch']:.2f}x"]
             cells.append("-" if r.get("other_cpus") is None else
                          f"{r['other_cpus']:.2f}" + (" *" if r.get("contended") else ""))
@@ -914,5 +941,5 @@ def format_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _stderr_progress(message: str) -> None:
+def stderr_progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)

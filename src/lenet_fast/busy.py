@@ -78,7 +78,7 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
         batch size and library, the images/s at 1 and at `threads` threads (median,
         min, max over the rounds) and ``ratio`` (median of `threads` over median of 1).
     """
-    batch_sizes = bench._unique_positive("batch_sizes", batch_sizes)
+    batch_sizes = bench.unique_positive("batch_sizes", batch_sizes)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 2:
         raise ValueError(f"threads must be an integer >= 2, got {threads!r}")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -86,7 +86,7 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
     say = progress or (lambda message: None)
     torch, torch_reason = (None, "disabled (--no-torch)")
     if use_torch:
-        torch, torch_reason = bench._import_torch()
+        torch, torch_reason = bench.import_torch()
     x, y, source = bench.load_images(data_dir)
     result = {"settings": {"batch_sizes": batch_sizes, "threads": threads, "c3": c3,
                            "rounds": rounds, "round_time": round_time, "busy": busy,
@@ -102,21 +102,15 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
             batches = bench.pool_batches(x, y, bs)
             runners = {}
             for t in (1, threads):
-                runners[("lenet_fast", t)] = bench._LenetRunner("modern", c3, "train", batches, t)
+                runners[("lenet_fast", t)] = bench.LenetRunner("modern", c3, "train", batches, t)
                 if torch is not None:
-                    runners[("torch", t)] = bench._TorchRunner(torch, "train", batches, t)
-            steps = {key: bench._calibrate(r, round_time) for key, r in runners.items()}
-            rates = {key: [] for key in runners}
-            order = list(runners)
-            for k in range(rounds):
-                for key in (order if k % 2 == 0 else order[::-1]):
-                    n = steps[key]
-                    rates[key].append(n * bs / bench._timed(runners[key], n))
+                    runners[("torch", t)] = bench.TorchRunner(torch, "train", batches, t)
+            measured = bench.measure_row(runners, bs, rounds, round_time)
             row = {"batch_size": bs}
             for lib in ("lenet_fast", "torch"):
-                if (lib, 1) not in rates:
+                if (lib, 1) not in measured:
                     continue
-                one, many = (bench._summary(rates[(lib, t)]) for t in (1, threads))
+                one, many = (measured[(lib, t)]["images_per_s"] for t in (1, threads))
                 row[lib] = {"1": one, str(threads): many,
                             "ratio": many["median"] / one["median"]}
             result["rows"].append(row)
@@ -136,8 +130,8 @@ def format_markdown(result: dict[str, Any]) -> str:
         for lib in ("lenet_fast", "torch"):
             if lib in row:
                 r = row[lib]
-                lines.append(f"| {row['batch_size']} | {lib} | {bench._ips(r['1'])} | "
-                             f"{bench._ips(r[str(t)])} | {r['ratio']:.2f}x |")
+                lines.append(f"| {row['batch_size']} | {lib} | {bench.format_ips(r['1'])} | "
+                             f"{bench.format_ips(r[str(t)])} | {r['ratio']:.2f}x |")
     if not result["torch"]["available"]:
         lines += ["", f"PyTorch not timed: {result['torch']['reason']}"]
     return "\n".join(lines)

@@ -937,7 +937,7 @@ def cmd_bench(args):
     args.batch_sizes_given = args.batch_sizes is not None
     if args.batch_sizes is None:
         args.batch_sizes = [1, 16, 64, 256]
-    progress = bench._stderr_progress if sys.stderr.isatty() else None
+    progress = bench.stderr_progress if sys.stderr.isatty() else None
     try:
         if args.time_to_accuracy:
             from . import time_to_accuracy as mode

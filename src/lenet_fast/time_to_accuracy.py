@@ -92,7 +92,7 @@ def _torch_run(torch, recipe, train, test, seed, threads, epochs):
 def torch_copy(torch, model):
     """The benchmark's PyTorch network (`lenet_fast.bench`) holding a copy of the weights
     of `model` (modern, dense C3)."""
-    net = bench._torch_network(torch)
+    net = bench.torch_network(torch)
     layers = [m for m in net if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     with torch.no_grad():
         for module, name in zip(layers, ("c1", "c3", "c5", "f6", "out")):
@@ -141,15 +141,15 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
         library: the fastest run to the target) and ``ratio`` (PyTorch's best time over
         lenet_fast's).
     """
-    threads = bench._unique_positive("threads", threads)
+    threads = bench.unique_positive("threads", threads)
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target!r}")
     recipe = dict(recipes.RECIPES["modern"], c3="full")
-    epochs = recipe["epochs"] if epochs is None else bench._unique_positive("epochs", [epochs])[0]
+    epochs = recipe["epochs"] if epochs is None else bench.unique_positive("epochs", [epochs])[0]
     say = progress or (lambda message: None)
     torch, reason = (None, "disabled (--no-torch)")
     if use_torch:
-        torch, reason = bench._import_torch()
+        torch, reason = bench.import_torch()
     train = datasets.load_mnist("train", data_dir, download=False, progress=False)
     test = datasets.load_mnist("test", data_dir, download=False, progress=False)
     runs = []
