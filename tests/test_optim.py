@@ -286,7 +286,7 @@ def test_state_dict_roundtrip_is_bitwise(tmp_path, make, make_other):
     assert opt2.step_count == 5
     assert opt2.lr == lrs[4]
     assert opt2.base_lr == ref_opt.base_lr
-    assert opt2._hparams() == ref_opt._hparams()
+    assert opt2._hp == ref_opt._hp
     _run(opt2, p2, grads[5:], lrs[5:])
     assert np.array_equal(p2, p_ref)
     assert opt2.step_count == ref_opt.step_count == 12

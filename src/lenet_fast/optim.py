@@ -117,6 +117,11 @@ def _read_scalar(state: Mapping, key: str, kind: str) -> Any:
 _COMMON_KEYS = ("name", "lr", "base_lr", "step", "num_params")
 
 
+def _hyperparameter(name: str, doc: str) -> property:
+    """A read-only property of an optimizer's hyperparameter `name` (``self._hp``)."""
+    return property(lambda self: self._hp[name], doc=doc)
+
+
 class Optimizer:
     """Base class for in-place optimizers of one flat ``float32`` vector.
 
@@ -151,8 +156,8 @@ class Optimizer:
       ``float64``/``bool`` arrays.
     * ``_check_hparams(**hp) -> dict``: validate and normalise
       hyperparameters (class method; raises ``ValueError`` naming the
-      argument).
-    * ``_hparams() -> dict`` / ``_set_hparams(hp)``: get / set them.
+      argument). The constructor stores its result in ``self._hp``, which
+      the update and the read-only properties read.
     * ``_buffer_names_for(hp) -> tuple[str, ...]``: persistent ``float32``
       buffers of the parameter size (class method).
     * ``_update(params, grads, t)``: apply step number ``t`` (1-based) using
@@ -171,6 +176,7 @@ class Optimizer:
         self._buffers: dict[str, np.ndarray] = {}
         self._bound_params: np.ndarray | None = None
         self._bound_grads: np.ndarray | None = None
+        self._hp: dict[str, Any] = {}  # the subclass's hyperparameters (_check_hparams)
 
     # -- learning rate ---------------------------------------------------
     @property
@@ -197,12 +203,6 @@ class Optimizer:
     # -- subclass hooks --------------------------------------------------
     @classmethod
     def _check_hparams(cls, **hp: Any) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _hparams(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _set_hparams(self, hp: Mapping[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @classmethod
@@ -239,7 +239,7 @@ class Optimizer:
                 f"got vectors of {n}"
             )
         if self._step == 0:
-            names = self._buffer_names_for(self._hparams())
+            names = self._buffer_names_for(self._hp)
             if any(nm not in self._buffers for nm in names):
                 self._buffers = {nm: np.zeros(n, dtype=np.float32) for nm in names}
         self._size = n
@@ -300,7 +300,7 @@ class Optimizer:
             "step": np.array(self._step, dtype=np.int64),
             "num_params": np.array(-1 if self._size is None else self._size, dtype=np.int64),
         }
-        hp = self._hparams()
+        hp = self._hp
         for key, kind in self._HPARAM_KINDS.items():
             d[key] = np.array(hp[key], dtype=np.bool_ if kind == "b" else np.float64)
         if self._step > 0:
@@ -371,7 +371,7 @@ class Optimizer:
             buffers[key] = np.array(arr, dtype=np.float32, order="C", copy=True)
 
         # commit
-        self._set_hparams(hp)
+        self._hp = hp
         self.base_lr = base_lr
         self._lr = lr
         self._step = step
@@ -381,7 +381,7 @@ class Optimizer:
         self._bound_grads = None
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self._lr, **self._hparams()}.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self._lr, **self._hp}.items())
         return f"{type(self).__name__}({args})"
 
 
@@ -434,9 +434,8 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(lr)
-        self._set_hparams(
-            self._check_hparams(momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-        )
+        self._hp = self._check_hparams(momentum=momentum, nesterov=nesterov,
+                                       weight_decay=weight_decay)
 
     @classmethod
     def _check_hparams(cls, *, momentum: Any, nesterov: Any, weight_decay: Any) -> dict[str, Any]:
@@ -447,41 +446,18 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True requires momentum > 0")
         return {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
 
-    def _hparams(self) -> dict[str, Any]:
-        return {
-            "momentum": self._momentum,
-            "nesterov": self._nesterov,
-            "weight_decay": self._weight_decay,
-        }
-
-    def _set_hparams(self, hp: Mapping[str, Any]) -> None:
-        self._momentum: float = hp["momentum"]
-        self._nesterov: bool = hp["nesterov"]
-        self._weight_decay: float = hp["weight_decay"]
-
-    @property
-    def momentum(self) -> float:
-        """Momentum factor (read-only)."""
-        return self._momentum
-
-    @property
-    def nesterov(self) -> bool:
-        """Whether Nesterov momentum is used (read-only)."""
-        return self._nesterov
-
-    @property
-    def weight_decay(self) -> float:
-        """L2 weight-decay coefficient (read-only)."""
-        return self._weight_decay
+    momentum = _hyperparameter("momentum", "Momentum factor (read-only).")
+    nesterov = _hyperparameter("nesterov", "Whether Nesterov momentum is used (read-only).")
+    weight_decay = _hyperparameter("weight_decay", "L2 weight-decay coefficient (read-only).")
 
     @classmethod
     def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
         return ("momentum_buffer",) if hp["momentum"] > 0.0 else ()
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        buf = self._buffers.get("momentum_buffer", _EMPTY)
-        _optim.sgd(params, grads, buf, self._lr, self._momentum, self._weight_decay,
-                   self._nesterov, t == 1)
+        hp = self._hp
+        _optim.sgd(params, grads, self._buffers.get("momentum_buffer", _EMPTY), self._lr,
+                   hp["momentum"], hp["weight_decay"], hp["nesterov"], t == 1)
 
 
 class Adam(Optimizer):
@@ -539,9 +515,8 @@ class Adam(Optimizer):
             beta1, beta2 = betas
         except (TypeError, ValueError):
             raise ValueError(f"betas must be a pair of floats, got {betas!r}") from None
-        self._set_hparams(
-            self._check_hparams(beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay)
-        )
+        self._hp = self._check_hparams(beta1=beta1, beta2=beta2, eps=eps,
+                                       weight_decay=weight_decay)
 
     @classmethod
     def _check_hparams(
@@ -554,45 +529,25 @@ class Adam(Optimizer):
             "weight_decay": _as_float("weight_decay", weight_decay, ge=0.0),
         }
 
-    def _hparams(self) -> dict[str, Any]:
-        return {
-            "beta1": self._beta1,
-            "beta2": self._beta2,
-            "eps": self._eps,
-            "weight_decay": self._weight_decay,
-        }
-
-    def _set_hparams(self, hp: Mapping[str, Any]) -> None:
-        self._beta1: float = hp["beta1"]
-        self._beta2: float = hp["beta2"]
-        self._eps: float = hp["eps"]
-        self._weight_decay: float = hp["weight_decay"]
-
     @property
     def betas(self) -> tuple[float, float]:
         """``(beta1, beta2)`` (read-only)."""
-        return (self._beta1, self._beta2)
+        return (self._hp["beta1"], self._hp["beta2"])
 
-    @property
-    def eps(self) -> float:
-        """Denominator epsilon (read-only)."""
-        return self._eps
-
-    @property
-    def weight_decay(self) -> float:
-        """L2 weight-decay coefficient (read-only)."""
-        return self._weight_decay
+    eps = _hyperparameter("eps", "Denominator epsilon (read-only).")
+    weight_decay = _hyperparameter("weight_decay", "L2 weight-decay coefficient (read-only).")
 
     @classmethod
     def _buffer_names_for(cls, hp: Mapping[str, Any]) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        bc1 = 1.0 - self._beta1**t
-        bc2_sqrt = math.sqrt(1.0 - self._beta2**t)
+        hp = self._hp
+        bc1 = 1.0 - hp["beta1"]**t
+        bc2_sqrt = math.sqrt(1.0 - hp["beta2"]**t)
         _optim.adam(params, grads, self._buffers["exp_avg"], self._buffers["exp_avg_sq"],
-                    self._lr / bc1, bc2_sqrt, self._beta1, self._beta2, self._eps,
-                    self._weight_decay)
+                    self._lr / bc1, bc2_sqrt, hp["beta1"], hp["beta2"], hp["eps"],
+                    hp["weight_decay"])
 
 
 class SDLM(Optimizer):
@@ -634,7 +589,7 @@ class SDLM(Optimizer):
                  samples: int = PAPER_SAMPLES) -> None:
         super().__init__(lr)
         self._scale: np.ndarray | None = None
-        self._set_hparams(self._check_hparams(mu=mu, samples=samples))
+        self._hp = self._check_hparams(mu=mu, samples=samples)
 
     @classmethod
     def _check_hparams(cls, *, mu: Any, samples: Any) -> dict[str, Any]:
@@ -644,22 +599,8 @@ class SDLM(Optimizer):
         samples = _as_int("samples", samples, ge=1)
         return {"mu": mu, "samples": samples}
 
-    def _hparams(self) -> dict[str, Any]:
-        return {"mu": self._mu, "samples": self._samples}
-
-    def _set_hparams(self, hp: Mapping[str, Any]) -> None:
-        self._mu: float = hp["mu"]
-        self._samples: int = hp["samples"]
-
-    @property
-    def mu(self) -> float:
-        """The damping term mu (read-only)."""
-        return self._mu
-
-    @property
-    def samples(self) -> int:
-        """Training images per re-estimate of h (read-only)."""
-        return self._samples
+    mu = _hyperparameter("mu", "The damping term mu (read-only).")
+    samples = _hyperparameter("samples", "Training images per re-estimate of h (read-only).")
 
     @property
     def hessian(self) -> np.ndarray | None:
@@ -680,7 +621,7 @@ class SDLM(Optimizer):
             h = self._buffers.get("hessian")
             if h is None:
                 h = np.zeros(self._size, np.float32)
-            self._scale = (np.float32(1.0) / (h + np.float32(self._mu))).astype(np.float32)
+            self._scale = (np.float32(1.0) / (h + np.float32(self._hp["mu"]))).astype(np.float32)
         return self._scale
 
     def fused_update(self, params: np.ndarray, grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -731,7 +672,7 @@ class SDLM(Optimizer):
         from .datasets import preprocess
 
         n = len(images)
-        idx = rng.choice(n, size=min(self._samples, n), replace=False)
+        idx = rng.choice(n, size=min(self._hp["samples"], n), replace=False)
         x = images[idx]
         if x.dtype == np.uint8:
             x = preprocess(x)
