@@ -124,7 +124,7 @@ def train_settings(given):
                          f"got {settings['variant']!r}")
     recipe = RECIPES[settings["variant"]]
     if settings["optimizer"] == "sdlm":
-        recipe = dict(recipe, **SDLM_RECIPE)
+        recipe = dict(recipe, **SDLM_RECIPE, **OPTIMIZER_NEUTRAL)
     elif settings["optimizer"] not in (None, recipe["optimizer"]):
         recipe = dict(recipe, **OPTIMIZER_NEUTRAL)
         if "lr" not in given:

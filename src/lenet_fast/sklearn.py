@@ -244,18 +244,14 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real)
                                     or not 0 < self.lr < float("inf")):
             raise ValueError(f"lr must be a positive number or None, got {self.lr!r}")
-        recipe = dict(recipes.RECIPES[self.variant])
-        if self.optimizer == "sdlm":
-            if self.variant != "lecun98":
-                raise ValueError("optimizer='sdlm' needs variant='lecun98' (its curvature "
-                                 "estimate is the paper's, for the paper's network)")
-            recipe.update(recipes.SDLM_RECIPE, **recipes.OPTIMIZER_NEUTRAL, optimizer="sdlm")
-        elif self.optimizer not in (None, recipe["optimizer"]):
-            # another optimizer: its own default rate, without the recipe's extras
-            recipe.update(recipes.OPTIMIZER_NEUTRAL, optimizer=self.optimizer, lr=None)
-        given = {"c3": self.c3, "epochs": self.epochs, "batch_size": self.batch_size,
-                 "lr": self.lr, "schedule": self.schedule}
-        return {k: (given[k] if given.get(k) is not None else v) for k, v in recipe.items()}
+        if self.optimizer == "sdlm" and self.variant != "lecun98":
+            raise ValueError("optimizer='sdlm' needs variant='lecun98' (its curvature "
+                             "estimate is the paper's, for the paper's network)")
+        given = {"variant": self.variant, "c3": self.c3, "epochs": self.epochs,
+                 "batch_size": self.batch_size, "optimizer": self.optimizer, "lr": self.lr,
+                 "schedule": self.schedule}
+        settings = recipes.train_settings({k: v for k, v in given.items() if v is not None})
+        return {k: settings[k] for k in (*recipes.RECIPES[self.variant], "init")}
 
     def _seed(self):
         rs = self.random_state
@@ -352,9 +348,8 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         """A new network and optimizer (the estimator's first training call)."""
         self._seed_ = self._seed()
         self._train_calls = 0
-        init = recipes.SDLM_INIT if settings["optimizer"] == "sdlm" else "auto"
-        self.model_ = LeNet5(self.variant, c3=settings["c3"], seed=self._seed_, init=init,
-                             n_threads=self.n_threads)
+        self.model_ = LeNet5(self.variant, c3=settings["c3"], seed=self._seed_,
+                             init=settings["init"], n_threads=self.n_threads)
         self.optimizer_ = make_optimizer(settings["optimizer"], settings["lr"],
                                          **recipes.optimizer_options(settings))
         self.n_iter_ = 0
