@@ -98,6 +98,10 @@ class _Pacer:
 
     PROBE = 32
     ALPHA = 0.25
+    #: A pass counts at most CLIP times the running average: one pass that lost a time
+    #: slice to another process (a hiccup of a few ms) must not switch the choice; a
+    #: neighbour that stays (every pass slow) still does, within three passes.
+    CLIP = 2.0
 
     def __init__(self):
         self._avg = {}
@@ -116,13 +120,13 @@ class _Pacer:
 
     def record(self, n, nt, seconds):
         # A probe's time replaces the other choice's (stale) average; the running
-        # choice's average moves by ALPHA of each pass.
+        # choice's average moves by ALPHA of each pass, clipped at CLIP times itself.
         key = (n, nt)
         old = self._avg.get(key)
         if old is None or self._probing:
             self._avg[key] = seconds
         else:
-            self._avg[key] = old + self.ALPHA * (seconds - old)
+            self._avg[key] = old + self.ALPHA * (min(seconds, self.CLIP * old) - old)
 
 
 class _Pool:
