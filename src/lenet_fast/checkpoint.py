@@ -24,10 +24,9 @@ import os
 import re
 import struct
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
-
-from typing import NamedTuple
 
 from ._version import __version__
 from .files import atomic_write, open_regular
