@@ -851,10 +851,22 @@ def _pct(v: float | None) -> str:
 
 def format_markdown(result: dict[str, Any]) -> str:
     """The result of `run` as markdown: a header, one table per mode, thread speedups."""
+    s = result["settings"]
+    lines = [f"## lenet-fast bench: {s['variant']}, C3 {s['c3']}", ""] + _markdown_header(result)
+    for mode in s["modes"]:
+        lines += _markdown_mode(result, mode)
+    if result["speedups"]:
+        lines += _markdown_speedups(result)
+    lines += ["", f"wall time {result['wall_seconds']:.0f} s"]
+    return "\n".join(lines)
+
+
+def _markdown_header(result: dict[str, Any]) -> list[str]:
+    """The bullet list of `format_markdown`: machine, versions, FLOPs, peaks, method."""
     s, m, peak = result["settings"], result["machine"], result["peak"]
     tor = result["torch"]
     f = result["flops_per_image"]
-    lines = [f"## lenet-fast bench: {s['variant']}, C3 {s['c3']}", ""]
+    lines = []
     cpu = m["cpu_model"] or "unknown CPU"
     clock = f" @ {m['cpu_mhz'] / 1000:.2f} GHz" if m["cpu_mhz"] else ""
     load = lambda v: "n/a" if v is None else f"{v[0]:.2f}"  # noqa: E731
@@ -902,43 +914,51 @@ def format_markdown(result: dict[str, Any]) -> str:
         lines.append(f"- WARNING: * marks {len(contended)} row(s) during which other processes "
                      f"left fewer free cores than the row has threads (still so after "
                      f"{s['retries']} retries): not representative; re-run on a quiet machine")
-    titles = {"train": "Training (forward + backward + SGD-momentum update)",
-              "infer": "Inference (forward only)"}
-    for mode in s["modes"]:
-        rows = [r for r in result["rows"] if r["mode"] == mode]
-        lines += ["", f"### {titles[mode]}", ""]
-        head = ["batch", "threads", "lenet_fast img/s", "GFLOP/s", "% peak", "% nominal"]
-        if tor["available"]:
-            head += ["torch img/s", "torch GFLOP/s", "lenet_fast / torch"]
-        head.append("other CPUs")
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|" + "---:|" * len(head))
-        for r in rows:
-            lf = r["lenet_fast"]
-            cells = [str(r["batch_size"]), str(r["threads"]), format_ips(lf["images_per_s"]),
-                     f"{lf['gflops']:.2f}", _pct(lf["share_of_dense_peak"]),
-                     _pct(lf["share_of_nominal_peak"])]
-            if tor["available"]:
-                tr = r["torch"]
-                cells += [format_ips(tr["images_per_s"]), f"{tr['gflops']:.2f}",
-                          f"{r['ratio_lenet_fast_over_torch']:.2f}x"]
-            cells.append("-" if r.get("other_cpus") is None else
-                         f"{r['other_cpus']:.2f}" + (" *" if r.get("contended") else ""))
-            lines.append("| " + " | ".join(cells) + " |")
-    if result["speedups"]:
-        lines += ["", "### Thread scaling (median images/s at T threads / at 1 thread)", ""]
-        head = ["mode", "batch", "T", "lenet_fast"] + (["torch"] if tor["available"] else [])
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|---|" + "---:|" * (len(head) - 1))
-        for e in result["speedups"]:
-            cells = [e["mode"], str(e["batch_size"]), str(e["threads"]), f"{e['lenet_fast']:.2f}x"]
-            if tor["available"]:
-                cells.append(f"{e['torch']:.2f}x")
-            if e.get("contended"):
-                cells[-1] += " *"
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"wall time {result['wall_seconds']:.0f} s"]
-    return "\n".join(lines)
+    return lines
+
+
+_MODE_TITLES = {"train": "Training (forward + backward + SGD-momentum update)",
+                "infer": "Inference (forward only)"}
+
+
+def _markdown_mode(result: dict[str, Any], mode: str) -> list[str]:
+    """The table of one mode's rows (`format_markdown`)."""
+    torch = result["torch"]["available"]
+    head = ["batch", "threads", "lenet_fast img/s", "GFLOP/s", "% peak", "% nominal"]
+    if torch:
+        head += ["torch img/s", "torch GFLOP/s", "lenet_fast / torch"]
+    head.append("other CPUs")
+    lines = ["", f"### {_MODE_TITLES[mode]}", "", "| " + " | ".join(head) + " |",
+             "|" + "---:|" * len(head)]
+    for r in (r for r in result["rows"] if r["mode"] == mode):
+        lf = r["lenet_fast"]
+        cells = [str(r["batch_size"]), str(r["threads"]), format_ips(lf["images_per_s"]),
+                 f"{lf['gflops']:.2f}", _pct(lf["share_of_dense_peak"]),
+                 _pct(lf["share_of_nominal_peak"])]
+        if torch:
+            tr = r["torch"]
+            cells += [format_ips(tr["images_per_s"]), f"{tr['gflops']:.2f}",
+                      f"{r['ratio_lenet_fast_over_torch']:.2f}x"]
+        cells.append("-" if r.get("other_cpus") is None else
+                     f"{r['other_cpus']:.2f}" + (" *" if r.get("contended") else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _markdown_speedups(result: dict[str, Any]) -> list[str]:
+    """The thread-scaling table (`format_markdown`)."""
+    torch = result["torch"]["available"]
+    head = ["mode", "batch", "T", "lenet_fast"] + (["torch"] if torch else [])
+    lines = ["", "### Thread scaling (median images/s at T threads / at 1 thread)", "",
+             "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for e in result["speedups"]:
+        cells = [e["mode"], str(e["batch_size"]), str(e["threads"]), f"{e['lenet_fast']:.2f}x"]
+        if torch:
+            cells.append(f"{e['torch']:.2f}x")
+        if e.get("contended"):
+            cells[-1] += " *"
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def stderr_progress(message: str) -> None:
