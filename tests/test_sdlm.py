@@ -218,6 +218,16 @@ def test_estimate_on_lecun98_matches_the_reference_and_is_sane(few_digits):
                                rtol=1e-6)
 
 
+
+def test_estimate_takes_raw_digits_with_the_same_bits(mnist_train):
+    """Digits are preprocessed inside the compiled pass: the same h as preprocessing first
+    (SDLM's re-estimate before each pass hands the trainer's uint8 digits straight in)."""
+    digits = mnist_train[0][:6]
+    model = LeNet5("lecun98", seed=0, n_threads=2)
+    assert np.array_equal(sdlm.estimate_hessian_diagonal(model, digits),
+                          sdlm.estimate_hessian_diagonal(model, preprocess(digits)))
+
+
 def test_compiled_curvature_pass_matches_the_reference_twin(few_digits):
     """`LeNet5.gauss_newton_diagonal` (the compiled pass the estimate runs) against its
     float64 NumPy twin `reference.lecun98_hessian_diagonal`, C3 sparse and dense, over

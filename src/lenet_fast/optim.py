@@ -669,14 +669,9 @@ class SDLM(Optimizer):
         (N, 28, 28) digits (or preprocessed float32 (N, 1, 32, 32)); `labels` and
         `epoch` are not needed by the estimate.
         """
-        from .datasets import preprocess
-
         n = len(images)
         idx = rng.choice(n, size=min(self._hp["samples"], n), replace=False)
-        x = images[idx]
-        if x.dtype == np.uint8:
-            x = preprocess(x)
-        self.set_hessian(estimate_hessian_diagonal(model, x))
+        self.set_hessian(estimate_hessian_diagonal(model, images[idx]))
 
     # -- state -------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -129,8 +129,9 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
     ----------
     model : LeNet5 (variant "lecun98")
         Runs with ``model.n_threads`` threads; the result does not depend on them.
-    x : float32 (N, 1, 32, 32), N >= 1
-        Preprocessed samples (the paper: 500 training images).
+    x : uint8 (N, 28, 28) digits or float32 (N, 1, 32, 32) preprocessed, N >= 1
+        The samples (the paper: 500 training images); digits are preprocessed inside
+        the compiled pass, with the same bits as `lenet_fast.datasets.preprocess`.
     labels : ignored
         The curvature is that of the data term y_D (module docstring), the same for
         every label; accepted (and shape-checked) for API symmetry.
@@ -148,10 +149,11 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
         h >= 0; exactly 0 for C3 weights the connection table leaves out.
     """
     _check_variant(model)
-    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 4 \
-            or x.shape[1:] != (1, 32, 32):
-        raise ValueError("x must be a float32 array of shape (N, 1, 32, 32) "
-                         "(lenet_fast.datasets.preprocess)")
+    digits = isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape[1:] == (28, 28)
+    if not digits and not (isinstance(x, np.ndarray) and x.dtype == np.float32
+                           and x.shape[1:] == (1, 32, 32)):
+        raise ValueError("x must be uint8 digits (N, 28, 28) or a float32 array of shape "
+                         "(N, 1, 32, 32) (lenet_fast.datasets.preprocess)")
     n = x.shape[0]
     if n == 0:
         raise ValueError("x holds no samples")
