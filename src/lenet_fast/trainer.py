@@ -181,12 +181,12 @@ class Trainer:
             schedule = schedule_from_config(schedule_cfg)
         except (TypeError, ValueError) as e:
             raise checkpoint.CheckpointError(f"{path}: unusable schedule ({e})") from None
+        # apply: the optimizer first (its load_state_dict changes nothing unless all of the
+        # state loads), then the parts checked above
         try:
-            copy.deepcopy(self.optimizer).load_state_dict(optim_state)
+            self.optimizer.load_state_dict(optim_state)
         except (TypeError, ValueError, KeyError) as e:
             raise checkpoint.CheckpointError(f"{path}: unusable optimizer state ({e})") from None
-        # apply
-        self.optimizer.load_state_dict(optim_state)
         if self.augment is not None:
             self.augment.set_state(saved_aug["state"])
         self.model.params.update(stored.params)
