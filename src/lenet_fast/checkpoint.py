@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._version import __version__
-from .files import atomic_write, open_regular
+from .files import atomic_write, open_regular, read_into
 from .tables import C3_CHOICES, INITS, param_shapes
 
 FORMAT = "lenet_fast"
@@ -45,7 +45,6 @@ MAX_TOTAL_BYTES = 32 * 2**20     # all arrays together, uncompressed
 _MAX_DIRECTORY_BYTES = MAX_ENTRIES * 512
 _NAME = re.compile(r"^[A-Za-z0-9_./-]{1,200}\.npy$")
 _DTYPE_KINDS = "biufU"           # bool, integers, floats, text
-_READ_CHUNK = 2**20
 
 
 class CheckpointError(ValueError):
@@ -274,16 +273,9 @@ def _read_entry(zf, info, path):
         if nbytes != held:
             raise CheckpointError(f"{path}: entry {name} declares shape {shape} of {dtype} "
                                   f"({nbytes:,} bytes) but holds {held:,} bytes")
-        order = "F" if fortran else "C"
-        array = np.empty(shape, dtype, order=order)
-        flat = array.reshape(-1, order=order).view(np.uint8)
-        pos = 0
-        while pos < nbytes:   # at most the declared size, a chunk at a time
-            chunk = s.read(min(_READ_CHUNK, nbytes - pos))
-            if not chunk:
-                raise CheckpointError(f"{path}: entry {name} is truncated")
-            flat[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
-            pos += len(chunk)
+        array = np.empty(shape, dtype, order="F" if fortran else "C")
+        if read_into(s, array) != nbytes:   # at most the declared size, a chunk at a time
+            raise CheckpointError(f"{path}: entry {name} is truncated")
     return array
 
 

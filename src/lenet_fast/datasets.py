@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .files import atomic_write, open_regular
+from .files import atomic_write, open_regular, read_into
 
 __all__ = [
     "DataFormatError",
@@ -253,18 +253,6 @@ def _idx_what(ndim: int, dims: tuple[int, ...]) -> str:
     return f"an IDX array of {'x'.join(map(str, dims)) or ndim} dimensions"
 
 
-def _read_exact(stream, out: np.ndarray) -> int:
-    """Fill the uint8 array ``out`` from ``stream``, a chunk at a time; returns the bytes read."""
-    view = memoryview(out)
-    pos = 0
-    while pos < len(out):
-        n = stream.readinto(view[pos:pos + _CHUNK])
-        if not n:
-            break
-        pos += n
-    return pos
-
-
 def read_idx(path: str | os.PathLike, kind: str = "images", *,
              max_records: int = MAX_RECORDS) -> np.ndarray:
     """Read and validate a uint8 IDX file of MNIST images or labels.
@@ -359,7 +347,7 @@ def _read_idx_stream(stream, path, file_size, gz, what, accepted, expected_magic
             raise DataFormatError(f"{path}: header announces {announced} ({expected} bytes of "
                                   f"data) but {actual - expected} trailing bytes follow them")
     data = np.empty(expected, dtype=np.uint8)
-    got = _read_exact(stream, data)
+    got = read_into(stream, data)
     if got < expected:
         raise DataFormatError(f"{path}: truncated file: header announces {announced} "
                               f"({expected} bytes of data) but only {got} bytes follow the header")

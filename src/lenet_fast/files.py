@@ -3,6 +3,8 @@
 - `open_regular` opens a file for reading without blocking and refuses anything but a
   regular file (a FIFO, a device or a folder given as a model or data file raises at
   once instead of hanging or reading forever).
+- `read_into` fills a buffer from a stream a chunk at a time, never reading more than
+  the buffer holds (what a file's header announces bounds the memory, not the file).
 - `atomic_write` writes a file through a temporary file in the same folder, fsync and
   rename, so a reader sees the old file or the new one, never a mix. A process killed
   in the middle of a save (kill -9, power loss) cannot remove its temporary file; the
@@ -25,13 +27,16 @@ import stat
 import tempfile
 import time
 
-__all__ = ["STALE_SECONDS", "open_regular", "atomic_write", "check_writable",
+__all__ = ["STALE_SECONDS", "open_regular", "read_into", "atomic_write", "check_writable",
            "temporary_name", "is_temporary_name", "remove_stale_temporaries"]
 
 #: A temporary file of ours that nobody has written to for this long is an orphan,
 #: whatever its name says about its writer (covers other machines on a shared folder
 #: and process ids reused since the writer died).
 STALE_SECONDS = 600
+
+#: Bytes per read of `read_into`.
+READ_CHUNK = 1 << 20
 
 _MARK = ".lf-tmp-"
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
@@ -227,3 +232,17 @@ def open_regular(path, error, what="file"):
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_into(stream, out):
+    """Fill the array `out` (any dtype, C- or F-contiguous) from `stream`'s bytes,
+    `READ_CHUNK` at a time; returns the bytes read (fewer than ``out.nbytes`` when the
+    stream ends first). Never reads past ``out.nbytes``."""
+    view = memoryview(out.reshape(-1, order="A").view("u1"))
+    pos = 0
+    while pos < len(view):
+        n = stream.readinto(view[pos:pos + READ_CHUNK])
+        if not n:
+            break
+        pos += n
+    return pos
