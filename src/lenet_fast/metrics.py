@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .datasets import check_digits, preprocess
+from .datasets import check_digits
 
 
 def evaluate(model, images, labels, batch_size=1000, *, per_sample=False):
@@ -44,17 +44,11 @@ def evaluate(model, images, labels, batch_size=1000, *, per_sample=False):
     pred = np.empty(n, dtype=np.int64)
     outputs = np.empty((n, 10), np.float32) if per_sample else None
     loss_sum = 0.0
-    x = None
     for start in range(0, n, batch_size):
-        chunk = images[start:start + batch_size]
-        if x is None or x.shape[0] != chunk.shape[0]:
-            x = np.empty((chunk.shape[0], 1, 32, 32), np.float32)
-        preprocess(chunk, out=x)
-        y = labels[start:start + batch_size]
-        loss, out = model.loss(x, y)
+        chunk = images[start:start + batch_size]   # uint8: preprocessed inside the pass
+        loss, out = model.loss(chunk, labels[start:start + batch_size])
         loss_sum += loss * chunk.shape[0]
-        pred[start:start + chunk.shape[0]] = (out.argmin(axis=1) if model.variant == "lecun98"
-                                             else out.argmax(axis=1))
+        pred[start:start + chunk.shape[0]] = model.predicted(out)
         if per_sample:
             outputs[start:start + chunk.shape[0]] = out
     confusion = np.zeros((10, 10), dtype=np.int64)

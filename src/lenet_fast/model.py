@@ -508,10 +508,14 @@ class LeNet5:
                                                   self.flat_grads, residual, _LUT, ws, sl, nt),
             n, nt, slots=True)
 
+    def predicted(self, output):
+        """The digits an (N, 10) `output` (as `forward` returns) predicts: the largest
+        logit (modern), the nearest RBF code (lecun98)."""
+        return output.argmin(axis=1) if self.variant == "lecun98" else output.argmax(axis=1)
+
     def correct(self, output, labels):
         """Number of correct predictions in a batch's `output` (as from `last_output`)."""
-        pred = output.argmin(axis=1) if self.variant == "lecun98" else output.argmax(axis=1)
-        return int((pred == labels).sum())
+        return int((self.predicted(output) == labels).sum())
 
     def config(self):
         """The constructor arguments that define the architecture."""

@@ -298,7 +298,7 @@ def feature_maps(model, image, *, label=None):
     """
     x = _one_image(image)
     acts = model.activations(x)
-    pred = int(model.predict(x)[0])
+    pred = int(model.predicted(acts["output"])[0])
     rows = [("input", "input (32x32, preprocessed)", acts["input"][0])]
     for key, name in FEATURE_LAYERS:
         maps = np.asarray(acts[key])[0]
