@@ -7,9 +7,8 @@ Cython kernels parallelized with OpenMP (`lenet_fast.ops`), their plain NumPy tw
 
 from ._version import __version__
 
-from ._omp import built_with_openmp, build_info, require_cpu as _require_cpu  # noqa: E402
-
-_require_cpu()  # before any kernel module: a clear ImportError instead of SIGILL
+from ._omp import built_with_openmp  # noqa: E402
+from ._isa import build_info  # noqa: E402  (chooses the kernels' instruction-set path)
 from .tables import LECUN_C3_TABLE  # noqa: E402
 from . import optim  # noqa: E402
 from .model import LeNet5, load  # noqa: E402

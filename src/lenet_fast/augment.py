@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from . import _augment
+from ._isa import kernels as _augment
 from .datasets import check_digits
 from .ops import resolve_threads
 

@@ -666,7 +666,8 @@ def run(*, variant: str = "modern", c3: str = "full",
     BenchError
         When a training loss is not finite.
     """
-    from ._omp import build_info, built_with_openmp
+    from ._isa import build_info
+    from ._omp import built_with_openmp
 
     wall = time.perf_counter()
     batch_sizes, threads, modes = _check_settings(batch_sizes, threads, repeats, round_time,

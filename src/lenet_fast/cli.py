@@ -31,7 +31,8 @@ from .files import atomic_write, open_regular
 from .optim import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, schedule_from_config
 from .tables import INITS
-from ._omp import build_info, built_with_openmp, max_threads
+from ._isa import build_info
+from ._omp import built_with_openmp, max_threads
 
 PROG = "lenet-fast"
 
@@ -886,8 +887,11 @@ def cmd_info(args):
         ("numpy", np.__version__),
         ("openmp", "on" if built_with_openmp() else "off (serial build)"),
         ("default threads", str(max(1, max_threads()))),
+        ("kernel path", f"{info['isa']} ({info['lanes']} float lanes; LENET_FAST_ISA="
+                         f"{info['isa_requested']})"),
+        ("paths built", ", ".join(info["isa_built"])),
+        ("cpu runs", ", ".join(info["isa_supported"]) or "none"),
         ("compile flags", info.get("compile_flags", "")),
-        ("arch", info.get("arch", "")),
         ("pillow", pillow),
         ("mnist folder", f"{folder} ({source})"),
         ("mnist data", _mnist_status(folder)),

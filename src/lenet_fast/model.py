@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from . import _net
+from ._isa import kernels as _net
 from .checkpoint import read_model, save_model
 from .codes import RBF_CODES
 from .datasets import _LUT

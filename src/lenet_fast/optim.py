@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _optim
+from ._isa import kernels as _optim
 from ._checks import as_bool as _as_bool, as_float as _as_float, as_int as _as_int
 from .sdlm import PAPER_SAMPLES, estimate_hessian_diagonal
 

@@ -27,7 +27,7 @@ from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forwa
                      subsample_backward_raw)
 from lf_dense cimport dense_forward, dense_backward
 from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_tanh
-from lf_update cimport scaled_sgd, scaled_sgd_compensated
+from lf_update cimport scaled_sgd as lf_scaled_sgd, scaled_sgd_compensated
 from lf_fpu cimport lf_ftz_on, lf_ftz_restore
 
 import numpy as np
@@ -901,7 +901,7 @@ cdef class Plan:
                     scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
                                            lrs[s], P)
                 else:
-                    scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
+                    lf_scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
                 lf_ftz_restore(fpu)
                 loss_sum = loss_sum + <double>loss * N
                 done = s + 1
