@@ -66,6 +66,31 @@ cdef inline void _dot_2x4(float* y, int O, const float* x, const float* w, const
             y[r * O + c] = s + b[c]
 
 
+cdef inline void _dot_1x4(float* y, const float* x, const float* w, const float* b,
+                          int I) noexcept nogil:
+    # One row of _dot_2x4 (y[c] for outputs w .. w+3I): four independent chains, the same
+    # sums as _dot (a batch's last row, and batch 1).
+    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero(), x0
+    cdef int i = 0, c
+    cdef float s
+    while i + 8 <= I:
+        x0 = lf_load(x + i)
+        a0 = lf_fma(x0, lf_load(w + i), a0)
+        a1 = lf_fma(x0, lf_load(w + I + i), a1)
+        a2 = lf_fma(x0, lf_load(w + 2 * I + i), a2)
+        a3 = lf_fma(x0, lf_load(w + 3 * I + i), a3)
+        i += 8
+    y[0] = lf_hsum(a0)
+    y[1] = lf_hsum(a1)
+    y[2] = lf_hsum(a2)
+    y[3] = lf_hsum(a3)
+    for c in range(4):
+        s = y[c]
+        for i in range(I - I % 8, I):
+            s = s + x[i] * w[c * I + i]
+        y[c] = s + b[c]
+
+
 cdef inline void dense_forward(float* y, const float* x, const float* w, const float* b,
                         int N, int I, int O, int n_threads) noexcept nogil:
     # y is (N, O), x is (N, I), w is (O, I), b is (O,).
@@ -76,6 +101,8 @@ cdef inline void dense_forward(float* y, const float* x, const float* w, const f
         o0 = (job % ob) * 4
         if n0 + 2 <= N and o0 + 4 <= O:
             _dot_2x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I)
+        elif o0 + 4 <= O:
+            _dot_1x4(y + n0 * O + o0, x + n0 * I, w + o0 * I, b + o0, I)
         else:
             for n in range(n0, min(n0 + 2, N)):
                 for o in range(o0, min(o0 + 4, O)):

@@ -660,7 +660,7 @@ def test_info_in_process(tmp_path, capsys):
     code, out, err = run(capsys, "info", "--data-dir", tmp_path)
     assert code == 0, err
     assert f"lenet_fast:      {lenet_fast.__version__}" in out
-    assert "openmp:" in out and "compile flags:" in out and "arch:" in out
+    assert "openmp:" in out and "compile flags:" in out and "kernel path:" in out
     assert str(tmp_path) in out and "not present" in out
 
 
