@@ -538,4 +538,88 @@ static void lf_g6_dw_row(float *dw, const float *dy, const float *x, int N, int 
     for (m = 0; m < 6; m++)
         for (kw = 0; kw < 5; kw++) dw[m * 25 + kh * 5 + kw] += lf16_hsum(acc[m][kw]);
 }
+
+/* ------------------------------------------------------------------ 2x2 max pooling */
+/* The avx512 path's rows of lf_pool.pxd's max pooling, sixteen outputs per step from
+   two input rows, the same arithmetic: forward m = max(max(r0, r1) at 2j, at 2j + 1),
+   NaN-propagating as np.maximum (then max(m, 0) with relu); backward: the gradient goes
+   to each block's first maximum in row-major order (a NaN counts as the maximum), none
+   where relu and not m > 0. Other paths never call these. */
+#if LF_WIDE
+static inline __m512 lf512_maxnan(__m512 a, __m512 b) {
+    __mmask16 m = _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ) | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    return _mm512_mask_blend_ps(m, b, a);
+}
+static inline __mmask16 lf512_eq_or_nan(__m512 a, __m512 b) {
+    return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+}
+static inline __mmask16 lf512_first(int n) { return n >= 16 ? 0xFFFF : (n <= 0 ? 0 : (__mmask16)((1u << n) - 1u)); }
+
+static void lf16_maxpool_row(float *y, const float *r0, const float *r1, int OW, int relu) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    int j, n;
+    for (j = 0; j < OW; j += 16) {
+        __mmask16 ka, kb;
+        __m512 va, vb, m;
+        n = lf_imin(16, OW - j);
+        ka = lf512_first(2 * n);
+        kb = lf512_first(2 * n - 16);
+        va = lf512_maxnan(_mm512_maskz_loadu_ps(ka, r0 + 2 * j), _mm512_maskz_loadu_ps(ka, r1 + 2 * j));
+        vb = lf512_maxnan(_mm512_maskz_loadu_ps(kb, r0 + 2 * j + 16),
+                          _mm512_maskz_loadu_ps(kb, r1 + 2 * j + 16));
+        m = lf512_maxnan(_mm512_permutex2var_ps(va, ev, vb), _mm512_permutex2var_ps(va, od, vb));
+        if (relu) m = lf512_maxnan(m, _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(y + j, lf512_first(n), m);
+    }
+}
+
+static void lf16_maxpool_grad_row(float *d0, float *d1, const float *r0, const float *r1,
+                                  const float *dyr, int OW, int relu) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i zl = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i zh = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    int j, n;
+    for (j = 0; j < OW; j += 16) {
+        __mmask16 ka, kb, e0, e1, e2, seen;
+        __m512 a0, a1, b0, b1, v0, v1, v2, v3, m, g, o0, o1, o2, o3;
+        n = lf_imin(16, OW - j);
+        ka = lf512_first(2 * n);
+        kb = lf512_first(2 * n - 16);
+        a0 = _mm512_maskz_loadu_ps(ka, r0 + 2 * j);
+        a1 = _mm512_maskz_loadu_ps(kb, r0 + 2 * j + 16);
+        b0 = _mm512_maskz_loadu_ps(ka, r1 + 2 * j);
+        b1 = _mm512_maskz_loadu_ps(kb, r1 + 2 * j + 16);
+        v0 = _mm512_permutex2var_ps(a0, ev, a1);
+        v1 = _mm512_permutex2var_ps(a0, od, a1);
+        v2 = _mm512_permutex2var_ps(b0, ev, b1);
+        v3 = _mm512_permutex2var_ps(b0, od, b1);
+        m = lf512_maxnan(lf512_maxnan(v0, v1), lf512_maxnan(v2, v3));
+        g = _mm512_maskz_loadu_ps(lf512_first(n), dyr + j);
+        if (relu) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_GT_OQ), g);
+        e0 = lf512_eq_or_nan(v0, m);
+        e1 = (__mmask16)(~e0 & lf512_eq_or_nan(v1, m));
+        seen = e0 | e1;
+        e2 = (__mmask16)(~seen & lf512_eq_or_nan(v2, m));
+        seen = seen | e2;
+        o0 = _mm512_maskz_mov_ps(e0, g);
+        o1 = _mm512_maskz_mov_ps(e1, g);
+        o2 = _mm512_maskz_mov_ps(e2, g);
+        o3 = _mm512_maskz_mov_ps((__mmask16)~seen, g);
+        _mm512_mask_storeu_ps(d0 + 2 * j, ka, _mm512_permutex2var_ps(o0, zl, o1));
+        _mm512_mask_storeu_ps(d0 + 2 * j + 16, kb, _mm512_permutex2var_ps(o0, zh, o1));
+        _mm512_mask_storeu_ps(d1 + 2 * j, ka, _mm512_permutex2var_ps(o2, zl, o3));
+        _mm512_mask_storeu_ps(d1 + 2 * j + 16, kb, _mm512_permutex2var_ps(o2, zh, o3));
+    }
+}
+#else
+static void lf16_maxpool_row(float *y, const float *r0, const float *r1, int OW, int relu) {
+    (void)y; (void)r0; (void)r1; (void)OW; (void)relu;
+}
+static void lf16_maxpool_grad_row(float *d0, float *d1, const float *r0, const float *r1,
+                                  const float *dyr, int OW, int relu) {
+    (void)d0; (void)d1; (void)r0; (void)r1; (void)dyr; (void)OW; (void)relu;
+}
+#endif
 #endif

@@ -7,7 +7,11 @@
 # fixed by the code, so results do not depend on the thread count.
 
 from cython.parallel cimport prange
-from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum)
+from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum, lf_v16,
+                      lf16_zero, lf16_load, lf16_fma, lf16_hsum)
+
+cdef extern from "lf_conv16.h" nogil:
+    bint LF_WIDE
 
 
 cdef inline float _dot(const float* a, const float* b, int I) noexcept nogil:
@@ -91,15 +95,88 @@ cdef inline void _dot_1x4(float* y, const float* x, const float* w, const float*
         y[c] = s + b[c]
 
 
+cdef inline void _dot16_2x4(float* y, int O, const float* x, const float* w, const float* b,
+                            int I) noexcept nogil:
+    # _dot_2x4 on sixteen-float vectors, for I a multiple of 16 (C5's 400): the avx512
+    # path's sums (lanes 16 apart, then lf16_hsum).
+    cdef lf_v16 a00 = lf16_zero(), a01 = lf16_zero(), a02 = lf16_zero(), a03 = lf16_zero()
+    cdef lf_v16 a10 = lf16_zero(), a11 = lf16_zero(), a12 = lf16_zero(), a13 = lf16_zero()
+    cdef lf_v16 x0, x1, wv
+    cdef const float* xr1 = x + I
+    cdef int i = 0
+    while i < I:
+        x0 = lf16_load(x + i)
+        x1 = lf16_load(xr1 + i)
+        wv = lf16_load(w + i)
+        a00 = lf16_fma(x0, wv, a00)
+        a10 = lf16_fma(x1, wv, a10)
+        wv = lf16_load(w + I + i)
+        a01 = lf16_fma(x0, wv, a01)
+        a11 = lf16_fma(x1, wv, a11)
+        wv = lf16_load(w + 2 * I + i)
+        a02 = lf16_fma(x0, wv, a02)
+        a12 = lf16_fma(x1, wv, a12)
+        wv = lf16_load(w + 3 * I + i)
+        a03 = lf16_fma(x0, wv, a03)
+        a13 = lf16_fma(x1, wv, a13)
+        i += 16
+    y[0] = lf16_hsum(a00) + b[0]
+    y[1] = lf16_hsum(a01) + b[1]
+    y[2] = lf16_hsum(a02) + b[2]
+    y[3] = lf16_hsum(a03) + b[3]
+    y[O] = lf16_hsum(a10) + b[0]
+    y[O + 1] = lf16_hsum(a11) + b[1]
+    y[O + 2] = lf16_hsum(a12) + b[2]
+    y[O + 3] = lf16_hsum(a13) + b[3]
+
+
+cdef inline void _dot16_1x4(float* y, const float* x, const float* w, const float* b,
+                            int I) noexcept nogil:
+    # One row of _dot16_2x4.
+    cdef lf_v16 a0 = lf16_zero(), a1 = lf16_zero(), a2 = lf16_zero(), a3 = lf16_zero(), x0
+    cdef int i = 0
+    while i < I:
+        x0 = lf16_load(x + i)
+        a0 = lf16_fma(x0, lf16_load(w + i), a0)
+        a1 = lf16_fma(x0, lf16_load(w + I + i), a1)
+        a2 = lf16_fma(x0, lf16_load(w + 2 * I + i), a2)
+        a3 = lf16_fma(x0, lf16_load(w + 3 * I + i), a3)
+        i += 16
+    y[0] = lf16_hsum(a0) + b[0]
+    y[1] = lf16_hsum(a1) + b[1]
+    y[2] = lf16_hsum(a2) + b[2]
+    y[3] = lf16_hsum(a3) + b[3]
+
+
+cdef inline float _dot16(const float* a, const float* b, int I) noexcept nogil:
+    cdef lf_v16 acc = lf16_zero()
+    cdef int i = 0
+    while i < I:
+        acc = lf16_fma(lf16_load(a + i), lf16_load(b + i), acc)
+        i += 16
+    return lf16_hsum(acc)
+
+
 cdef inline void dense_forward(float* y, const float* x, const float* w, const float* b,
                         int N, int I, int O, int n_threads) noexcept nogil:
     # y is (N, O), x is (N, I), w is (O, I), b is (O,).
     cdef int nb = (N + 1) // 2, ob = (O + 3) // 4
     cdef int job, n0, o0, n, o
+    # the avx512 path's sixteen-float tiles where I is a multiple of 16 (C5)
+    cdef bint wide16 = LF_WIDE and I % 16 == 0
     for job in prange(nb * ob, num_threads=n_threads, schedule="static"):
         n0 = (job // ob) * 2
         o0 = (job % ob) * 4
-        if n0 + 2 <= N and o0 + 4 <= O:
+        if wide16:
+            if n0 + 2 <= N and o0 + 4 <= O:
+                _dot16_2x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I)
+            elif o0 + 4 <= O:
+                _dot16_1x4(y + n0 * O + o0, x + n0 * I, w + o0 * I, b + o0, I)
+            else:
+                for n in range(n0, min(n0 + 2, N)):
+                    for o in range(o0, min(o0 + 4, O)):
+                        y[n * O + o] = _dot16(x + n * I, w + o * I, I) + b[o]
+        elif n0 + 2 <= N and o0 + 4 <= O:
             _dot_2x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I)
         elif o0 + 4 <= O:
             _dot_1x4(y + n0 * O + o0, x + n0 * I, w + o0 * I, b + o0, I)
