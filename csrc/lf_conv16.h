@@ -622,4 +622,33 @@ static void lf16_maxpool_grad_row(float *d0, float *d1, const float *r0, const f
     (void)d0; (void)d1; (void)r0; (void)r1; (void)dyr; (void)OW; (void)relu;
 }
 #endif
+
+/* ------------------------------------------------------------------ dense outer products */
+/* out[r, 0:32] (r < 8) = sum_k a[k*sk + r*sr] * bm[k*ldb + 0:32], k in increasing order
+   from out's values (acc) or 0: lf_dense.pxd's _outer_4x16 on an 8 x 32 tile (the same
+   sums, element by element), two sixteen-float vectors a row: 16 accumulators, per k
+   two loads and eight broadcasts for sixteen FMAs. */
+static void lf16_outer_8x32(float *out, int ldo, const float *a, int sk, int sr,
+                            const float *bm, int ldb, int K, int acc) {
+    lf_v16 c[8][2], b0, b1, s;
+    int r, k;
+    for (r = 0; r < 8; r++) {
+        c[r][0] = acc ? lf16_load(out + r * ldo) : lf16_zero();
+        c[r][1] = acc ? lf16_load(out + r * ldo + 16) : lf16_zero();
+    }
+    for (k = 0; k < K; k++) {
+        const float *ak = a + (long)k * sk;
+        b0 = lf16_load(bm + (long)k * ldb);
+        b1 = lf16_load(bm + (long)k * ldb + 16);
+        for (r = 0; r < 8; r++) {
+            s = lf16_bcast(ak[r * sr]);
+            c[r][0] = lf16_fma(s, b0, c[r][0]);
+            c[r][1] = lf16_fma(s, b1, c[r][1]);
+        }
+    }
+    for (r = 0; r < 8; r++) {
+        lf16_store(out + r * ldo, c[r][0]);
+        lf16_store(out + r * ldo + 16, c[r][1]);
+    }
+}
 #endif
