@@ -1,4 +1,4 @@
-# The 5x5 convolution kernels (see _conv.pyx for the layout of the work). Inline
+# The 5x5 convolution kernels (see _conv.pxi for the layout of the work; lf_conv16.h holds the avx512 path's 16-float kernels). Inline
 # definitions in a .pxd are compiled into each module that cimports them: _conv (the
 # checked per-layer API) and _net (whole-network steps).
 

@@ -3,7 +3,7 @@
 The model keeps every trainable parameter as a view into one contiguous
 ``float32`` array, and the backward pass writes every gradient into a second
 contiguous array of the same shape. Each optimizer here updates that one vector
-from that one gradient vector with one compiled call per step (`lenet_fast._optim`,
+from that one gradient vector with one compiled call per step (the kernels' `sgd`, `adam`, `scaled_sgd`: csrc/_optim.pxi,
 over the update kernels of ``csrc/lf_update.pxd``):
 
 * state buffers are allocated when the ``(params, grads)`` pair is first seen (or on
@@ -415,7 +415,7 @@ class SGD(Optimizer):
 
     Notes
     -----
-    One compiled call per step (`lenet_fast._optim.sgd`). Memory: one momentum
+    One compiled call per step (the kernels' `sgd`). Memory: one momentum
     buffer (if ``momentum > 0``).
     """
 
@@ -491,7 +491,7 @@ class Adam(Optimizer):
 
     Notes
     -----
-    One compiled call per step (`lenet_fast._optim.adam`). Memory: two moment
+    One compiled call per step (the kernels' `adam`). Memory: two moment
     buffers.
     """
 
