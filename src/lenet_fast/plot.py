@@ -461,6 +461,8 @@ def size_curves(series, *, paper=(), title=None):
         One axes, error in % (log scale) against the size (log scale).
     """
     fig = _figure(8, 4.8, layout="constrained")
+    from matplotlib.ticker import NullLocator
+
     ax = fig.subplots()
     for k, (label, sizes, values) in enumerate(series):
         color = f"C{k}"
@@ -479,7 +481,7 @@ def size_curves(series, *, paper=(), title=None):
     _percent_axis(ax)
     sizes = sorted({int(s) for _, sz, _ in series for s in sz})
     ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
-    ax.minorticks_off()
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set(xlabel="training digits", ylabel="error (%)", title=title or "")
     ax.legend(fontsize=8)
     return fig
@@ -505,9 +507,10 @@ def misclassified(images, labels, predicted, *, title=None, cols=14):
     k = len(images)
     cols = max(1, min(cols, k))
     rows = max(1, -(-k // cols))
-    fig = _figure(0.85 * cols + 0.3, 1.0 * rows + 0.6)
+    height = 1.0 * rows + 0.8
+    fig = _figure(0.85 * cols + 0.3, height)
     axes = np.atleast_1d(fig.subplots(rows, cols, gridspec_kw=dict(
-        left=0.01, right=0.99, bottom=0.02, top=1 - 0.5 / (1.0 * rows + 0.6), hspace=0.5,
+        left=0.01, right=0.99, bottom=0.02, top=1 - 0.75 / height, hspace=0.5,
         wspace=0.08))).ravel()
     for ax in axes:
         ax.set_axis_off()
@@ -536,7 +539,7 @@ def seed_spread(groups, *, title=None):
         One axes: a row per condition (first on top), seeds as dots, the mean as a
         bar with the interval as a line, the paper's figure as a star.
     """
-    fig = _figure(8, 1.0 + 0.75 * max(1, len(groups)), layout="constrained")
+    fig = _figure(10, 1.0 + 0.75 * max(1, len(groups)), layout="constrained")
     ax = fig.subplots()
     starred = False
     for row, group in enumerate(groups):
@@ -558,7 +561,9 @@ def seed_spread(groups, *, title=None):
             starred = True
     ax.set_yticks(range(len(groups)), [g["label"] for g in reversed(groups)])
     ax.set_ylim(-0.6, len(groups) - 0.4)
-    ax.set(xlabel="test error (%)", title=title or "")
+    ax.set(xlabel="test error (%)")
+    if title:
+        fig.suptitle(title)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return fig

@@ -32,6 +32,7 @@ Profiles (`PROFILES`): ``full`` (the default; about 40 minutes on 2 cores, see
 sets) and ``tiny`` (seconds, for tests: a thousand training digits).
 """
 
+import json
 import os
 import platform
 import shlex
@@ -314,20 +315,15 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
     summary["wall_seconds"] = time.perf_counter() - started
     html_text = build_html(summary, pngs) if page else None
 
-    def write_json(f):
-        import json
-        json.dump(summary, f, indent=1, sort_keys=True)
-        f.write("\n")
-
-    atomic_write(os.path.join(out_dir, SUMMARY), write_json, binary=False, suffix=".json")
-    atomic_write(os.path.join(out_dir, MARKDOWN), lambda f: f.write(format_markdown(summary)),
-                 binary=False, suffix=".md")
-    for name, png in pngs.items():
-        atomic_write(os.path.join(out_dir, f"{name}.png"), lambda f, png=png: f.write(png),
-                     suffix=".png")
+    outputs = {SUMMARY: json.dumps(summary, indent=1, sort_keys=True) + "\n",
+               MARKDOWN: format_markdown(summary)}
+    outputs.update((f"{name}.png", png) for name, png in pngs.items())
     if html_text is not None:
-        atomic_write(os.path.join(out_dir, PAGE), lambda f: f.write(html_text), binary=False,
-                     suffix=".html")
+        outputs[PAGE] = html_text
+    for name, data in outputs.items():  # each file whole or not at all; readable by all
+        data = data.encode() if isinstance(data, str) else data
+        atomic_write(os.path.join(out_dir, name), lambda f, data=data: f.write(data),
+                     suffix=os.path.splitext(name)[1], mode=0o644)
     return summary
 
 

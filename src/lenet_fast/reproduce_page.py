@@ -78,7 +78,8 @@ def figures(summary, test_images):
         figs["fig9"] = plot.seed_spread(
             [{"label": r["label"], "errors": r["errors"], "interval": r["ci95"],
               "paper": r["paper"]} for r in summary["fig9"]["rows"]],
-            title="test error per seed; bar: mean, line: 95% interval of the mean")
+            title="test error: each seed (dots), the mean (bar), the 95% interval of the mean "
+                  "(line)")
     fig5 = summary.get("fig5")
     if fig5 and fig5["seeds"]:
         marks = [(p, e, f"paper: {label} {pct(e)} after pass {p}") for p, e, label in

@@ -443,9 +443,10 @@ def _params(config):
 
 
 def _describe(config):
+    """The run's settings, and its options where they are not the defaults."""
+    defaults = dict(experiment.RUN_OPTIONS, **experiment.EXTRA_OPTIONS)
     return " ".join(f"{k}={v}" for k, v in _params(config).items()
-                    if k not in experiment.RUN_OPTIONS
-                    and not (k in experiment.EXTRA_OPTIONS and v == experiment.EXTRA_OPTIONS[k]))
+                    if not (k in defaults and v == defaults[k]))
 
 
 def _outcome(record):
