@@ -361,7 +361,7 @@ def test_rerun_skips_finished_runs_and_gives_the_same_summary(tiny_run, mnist_di
     (["--seeds", "x"], 2, "seeds must look like"),
     (["--jobs", "0"], 2, "positive integer"),
     (["--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], 2, "--jobs applies to local runs"),
-    (["--test-limit", "100"], 2, "does not apply"),
+    (["--test-limit", "100"], 2, "unrecognized arguments"),
 ])
 def test_usage_errors(tmp_path, capsys, argv, code, fragment):
     assert cli.main(["reproduce", "--out", str(tmp_path / "r"), *argv]) == code

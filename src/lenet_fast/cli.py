@@ -950,8 +950,8 @@ def cmd_bench(args):
 # --------------------------------------------------------------------------
 
 
-def _add_data_options(p, *, train_limit):
-    """--data-dir, --no-download, [--train-limit,] --test-limit (report, sweep)."""
+def _add_data_options(p, *, train_limit, test_limit=True):
+    """--data-dir, --no-download, [--train-limit,] [--test-limit] (report, sweep, reproduce)."""
     p.add_argument("--data-dir", metavar="D", default=None,
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, "
                         "else ~/.cache/lenet_fast/mnist)")
@@ -960,8 +960,9 @@ def _add_data_options(p, *, train_limit):
     if train_limit:
         p.add_argument("--train-limit", type=_positive_int, default=None, metavar="N",
                        help="for quick trials: train on the first N training images only")
-    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
-                   help="for quick trials: evaluate on the first N test images only")
+    if test_limit:
+        p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+                       help="for quick trials: evaluate on the first N test images only")
 
 
 def _add_report_parser(sub):
@@ -1262,8 +1263,8 @@ def _add_reproduce_parser(sub):
                     "smaller training sets, on local worker processes or a Dask cluster; then "
                     "write DIR/reproduce.html (one self-contained page: Fig. 5 error per pass, "
                     "Fig. 6 error against the training-set size, Fig. 8 the misclassified "
-                    "digits, Fig. 9 mean, std and 95%% intervals beside the paper's 0.95%% and "
-                    "0.8%%, the departures from the paper), DIR/summary.json and "
+                    "digits, Fig. 9 mean, std and 95% intervals beside the paper's 0.95% and "
+                    "0.8%, the departures from the paper), DIR/summary.json and "
                     "DIR/summary.md. Every run is one line of DIR/results.jsonl.",
         epilog="Rerunning the same command skips the runs finished in DIR/results.jsonl and "
                "runs the others (Ctrl-C loses no finished run). The full run takes about 40 "
@@ -1293,16 +1294,13 @@ def _add_reproduce_parser(sub):
                         "reproduce.html); a rerun resumes from it")
     p.add_argument("--dry-run", action="store_true",
                    help="print the runs and the time estimate, run nothing")
-    _add_data_options(p, train_limit=False)
+    _add_data_options(p, train_limit=False, test_limit=False)
     p.set_defaults(func=cmd_reproduce)
 
 
 def cmd_reproduce(args):
     from . import reproduce, sweep
 
-    if args.test_limit is not None:
-        raise CLIError("--test-limit does not apply to reproduce (it evaluates on all 10,000 "
-                       "test digits)", code=2)
     if args.jobs is not None and args.scheduler is not None:
         raise CLIError("--jobs applies to local runs; with --scheduler the cluster's workers "
                        "decide", code=2)

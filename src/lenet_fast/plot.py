@@ -553,7 +553,7 @@ def seed_spread(groups, *, title=None):
         if group.get("interval") is not None:
             lo, hi = (100 * v for v in group["interval"])
             ax.plot([lo, hi], [y, y], color="C0", linewidth=1.2,
-                    label="95% interval" if row == 0 else None)
+                    label="95% interval of the mean" if row == 0 else None)
         if group.get("paper") is not None:
             ax.plot([100 * group["paper"]], [y], marker="*", markersize=14, color="C3",
                     markeredgecolor="black", linestyle="none",
