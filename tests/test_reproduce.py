@@ -206,7 +206,8 @@ def test_run_options(mnist_dir):
     # the new options at their defaults leave a run's key as it was
     assert run_key(base) == run_key(dict(base, train_eval=False, record_errors=False,
                                          distortion_copies=0))
-    assert "train_eval" not in run_key(base) and "train_eval" in run_key(dict(base, train_eval=True))
+    assert "train_eval" not in run_key(base)
+    assert "train_eval" in run_key(dict(base, train_eval=True))
     with pytest.raises(ValueError, match="exclude each other"):
         experiment.run(dict(base, distortion_copies=9, augment="affine"))
     with pytest.raises(ValueError, match="distortion_copies"):
@@ -222,12 +223,14 @@ def test_figures():
     pytest.importorskip("matplotlib", reason='needs matplotlib (pip install "lenet-fast[plot]")')
     from lenet_fast import plot
 
-    curves = {"test": [[0.03, 0.02, 0.011], [0.04, 0.02, 0.009]], "training": [[0.02, 0.01, 0.004]] * 2}
+    curves = {"test": [[0.03, 0.02, 0.011], [0.04, 0.02, 0.009]],
+              "training": [[0.02, 0.01, 0.004]] * 2}
     fig = plot.pass_curves(curves, paper=[(3, 0.0095, "paper")])
     ax = fig.axes[0]
     assert ax.get_yscale() == "log"
     means = [line for line in ax.get_lines() if line.get_linewidth() > 2]
-    assert [list(np.round(line.get_ydata(), 3)) for line in means] == [[3.5, 2.0, 1.0], [2.0, 1.0, 0.4]]
+    assert [list(np.round(line.get_ydata(), 3)) for line in means] == [[3.5, 2.0, 1.0],
+                                                                       [2.0, 1.0, 0.4]]
     assert any(line.get_label() == "paper" for line in ax.get_lines())
     images = np.zeros((5, 28, 28), np.uint8)
     fig = plot.misclassified(images, [1, 2, 3, 4, 5], [7, 7, 7, 7, 7], cols=3)
@@ -239,7 +242,8 @@ def test_figures():
                             {"label": "b", "errors": [0.008], "interval": None, "paper": None}])
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["b", "a"]
     fig = plot.size_curves([("x", [100, 1000], [[0.1, 0.2], [0.05]])])
-    assert [list(line.get_ydata()) for line in fig.axes[0].get_lines()][-1] == pytest.approx([15, 5])
+    means = list(fig.axes[0].get_lines()[-1].get_ydata())
+    assert means == pytest.approx([15, 5])
 
 
 # --------------------------------------------------------------------------
@@ -276,9 +280,10 @@ def test_reproduce_command_writes_every_figure(tiny_run, mnist_test):
     assert summary["wall_seconds"] > 0 and len(summary["departures"]) >= 4
     records = ResultsFile(out / reproduce.RESULTS).read()
     assert len(records) == 15 and all(r["status"] == "ok" for r in records)
+    by_key = {r["key"]: r for r in records}
     by_group = {}
-    for run, record in zip(plan["runs"], [next(r for r in records if r["key"] == run_key(
-            dict(run["config"], threads=1, data_dir=None, download=False))) for run in plan["runs"]]):
+    for run in plan["runs"]:
+        record = by_key[run_key(dict(run["config"], threads=1))]
         by_group.setdefault(run["group"], {})[run["seed"], run["size"], run["augment"]] = record
 
     # Fig. 9: the statistics of the recorded errors
@@ -398,7 +403,8 @@ def test_dry_run(tmp_path, capsys):
 def test_dask_cluster_gives_the_local_results(tiny_run, tmp_path, mnist_dir):
     """The same runs on a Dask LocalCluster of spawned worker processes: bit for bit."""
     distributed = pytest.importorskip(
-        "distributed", reason='--scheduler needs dask.distributed (pip install "lenet-fast[cluster]")')
+        "distributed",
+        reason='--scheduler needs dask.distributed (pip install "lenet-fast[cluster]")')
     out, code, _ = tiny_run
     assert code == 0
     local = {r["key"]: r for r in ResultsFile(out / reproduce.RESULTS).read()}

@@ -396,16 +396,19 @@ class FixedDistortions:
         self.pool = np.empty((self.copies, n) + IMAGE_SHAPE, np.uint8)
         for k in range(self.copies):
             for start in range(0, n, self.CHUNK):
-                augmenter(images[start:start + self.CHUNK], out=self.pool[k, start:start + self.CHUNK])
+                end = start + self.CHUNK
+                augmenter(images[start:end], out=self.pool[k, start:end])
         rng = np.random.default_rng([order_seed, _VISIT_STREAM])
         self.offsets = rng.integers(0, self.copies + 1, n)
 
     def versions(self, epoch):
-        """Which version of each digit pass `epoch` (0-based) trains on: int (N,), 0 the original."""
+        """The version of each digit that pass `epoch` (0-based) trains on: int (N,), 0 the
+        original."""
         return (self.offsets + int(epoch)) % (self.copies + 1)
 
     def pass_images(self, epoch):
-        """The images of pass `epoch`: uint8 (N, 28, 28), a new array (`Trainer`'s ``pass_images``)."""
+        """The images of pass `epoch`: uint8 (N, 28, 28), a new array (`Trainer`'s
+        ``pass_images``)."""
         version = self.versions(epoch)
         out = self.images.copy()
         distorted = np.flatnonzero(version)

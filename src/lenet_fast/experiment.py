@@ -266,8 +266,9 @@ def run(config):
         version, openmp, distortion_copies, peak_rss_mb (the process's peak resident
         memory so far, MB; None where unknown), and with ``record_errors`` test_errors
         ({"index": [...], "predicted": [...]}: the test digits the model gets wrong,
-        by index into the test set, and its answers). Two runs of the same config give the same result, bit for
-        bit, apart from the TIMING_KEYS, whatever their thread counts.
+        by index into the test set, and its answers). Two runs of the same config give
+        the same result, bit for bit, apart from the TIMING_KEYS, whatever their thread
+        counts.
 
     Raises
     ------
@@ -287,8 +288,8 @@ def run(config):
     fixed = None
     if options["distortion_copies"]:
         from .augment import FixedDistortions
-        fixed = FixedDistortions(train[0], options["distortion_copies"], order_seed=settings["seed"],
-                                 n_threads=settings["threads"])
+        fixed = FixedDistortions(train[0], options["distortion_copies"],
+                                 order_seed=settings["seed"], n_threads=settings["threads"])
     trainer = build(settings, pass_images=None if fixed is None else fixed.pass_images)
     _, metrics = fit_and_evaluate(trainer, train, test, epoch_eval=bool(options["epoch_eval"]),
                                   train_eval=bool(options["train_eval"]),

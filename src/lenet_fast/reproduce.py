@@ -278,7 +278,8 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
     load_mnist("train", data_dir, download=download, progress=False)
     test_images, test_labels = load_mnist("test", data_dir, download=download, progress=False)
     if plan["test_limit"] is not None:
-        test_images, test_labels = test_images[:plan["test_limit"]], test_labels[:plan["test_limit"]]
+        limit = plan["test_limit"]
+        test_images, test_labels = test_images[:limit], test_labels[:limit]
     results = os.path.join(out_dir, RESULTS)
     configs = [run["config"] for run in plan["runs"]]
     keys = [sweep.run_key(dict(c, threads=1)) for c in configs]
@@ -289,7 +290,8 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
         jobs = jobs or sweep.default_jobs(1)
         estimate = estimate_seconds(todo, jobs)
         echo(f"reproduce ({profile}): figures {', '.join(map(str, plan['figures']))}, seeds "
-             f"{sweep.format_seeds(plan['seeds'])}, {plan['passes']} passes: {len(plan['runs'])} runs, "
+             f"{sweep.format_seeds(plan['seeds'])}, {plan['passes']} passes: "
+             f"{len(plan['runs'])} runs, "
              f"{len(plan['runs']) - len(todo)} finished; about {estimate / 60:.0f} min for the "
              f"rest on {jobs} job(s) at this project's machine's measured speed")
     records = sweep.run_sweep(configs, results, jobs=jobs, threads_per_job=1,

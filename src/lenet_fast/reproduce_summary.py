@@ -325,7 +325,8 @@ def _notes(summary):
             text += (f"It lies inside the 95% interval for one run, {interval_text(row['pi95'])}: "
                      "the paper's figure is one run, and one run of ours can land there. ")
         else:
-            text += f"It lies outside the 95% interval for one run too, {interval_text(row['pi95'])}. "
+            text += ("It lies outside the 95% interval for one run too, "
+                     f"{interval_text(row['pi95'])}. ")
         if shortened:
             text += "Why: this is a shortened run (above)."
         else:

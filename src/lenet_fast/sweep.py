@@ -426,6 +426,7 @@ def run_sweep(grid, out, *, jobs=None, threads_per_job=1, scheduler=None, echo=N
             _local(pending, pending_keys, store, on_result, jobs, threads_per_job)
         else:
             _dask(pending, pending_keys, store, on_result, scheduler)
+
     def good(record):
         return record.get("status") == "ok" and (usable is None or usable(record))
 
