@@ -352,11 +352,7 @@ class LeNet5:
         P(i) proportional to exp(-y_i), the MAP posterior of eq. 9 without its
         rubbish-class term.
         """
-        s = self.scores(x, batch_size)
-        s -= s.max(axis=1, keepdims=True)
-        np.exp(s, out=s)
-        s /= s.sum(axis=1, keepdims=True)
-        return s
+        return softmax(self.scores(x, batch_size))
 
     def activations(self, x):
         """Every layer's output for a batch, as new arrays.
@@ -575,6 +571,17 @@ def load(path):
 
 
 # ---------------------------------------------------------------------- helpers
+def softmax(scores):
+    """Rows of class `scores` (float32 (N, 10), as `LeNet5.scores` returns) turned into
+    probabilities in place: ``exp(s - max) / sum``. Returns `scores`. `predict_proba` is
+    ``softmax(scores(x))``; a caller holding the scores (``lenet-fast serve``: the digits
+    and the probabilities of one pass) gets the same bits."""
+    scores -= scores.max(axis=1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=1, keepdims=True)
+    return scores
+
+
 def _check_input(x):
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a numpy.ndarray, not {type(x).__name__}")
