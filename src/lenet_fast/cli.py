@@ -1299,6 +1299,8 @@ def _add_serve_parser(sub):
                    help="largest request body in MiB (default: 16)")
     p.add_argument("--max-images", type=_positive_int, default=10_000, metavar="N",
                    help="most digits in one request (default: 10000)")
+    p.add_argument("--body-timeout", type=_positive_float, default=10.0, metavar="S",
+                   help="seconds a request's body may take to arrive (default: 10; then 408)")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=cmd_serve)
@@ -1315,7 +1317,8 @@ def cmd_serve(args):
         _load_model(args.model)       # a clear error before the server starts
     else:
         _load_pretrained(args.pretrained)
-    limits = serve.Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_images=args.max_images)
+    limits = serve.Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_images=args.max_images,
+                          body_timeout=args.body_timeout)
 
     def ready(port):
         print(serve.port_line(port), flush=True)

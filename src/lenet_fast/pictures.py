@@ -168,8 +168,9 @@ def decode_picture(data, *, max_pixels=MAX_PIXELS):
         img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         raise PictureError("not a PNG or JPEG image") from None
-    except Image.DecompressionBombError as exc:
-        raise PictureError(f"image too large ({exc})") from None
+    except Image.DecompressionBombError:   # Pillow's own bound, far above ours
+        raise PictureError(f"image larger than the limit ({max_pixels:,} pixels); refused "
+                           "before decoding") from None
     except (OSError, ValueError, SyntaxError) as exc:  # a damaged header
         raise PictureError(f"unreadable image header ({exc})") from None
     with img:

@@ -398,7 +398,7 @@ def create_app(model, *, description=None, limits=Limits()):
     metrics = _Metrics()
     page = PAGE.read_text(encoding="utf-8")
     health = {"status": "ok", "version": __version__, "variant": model.variant,
-              **(description or {})}
+              "pid": os.getpid(), **(description or {})}
     openapi = _openapi()
 
     def error(status, reason):
