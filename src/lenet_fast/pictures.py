@@ -99,6 +99,10 @@ def mnist_digit(grey, normalize=None):
         outside 0..255, or is not 28x28 with ``normalize=False``.
     """
     g = np.asarray(grey)
+    if g.dtype == np.uint8 and g.shape == (IMAGE_SIZE, IMAGE_SIZE) and not normalize:
+        # the common case (an MNIST-sized picture, as it is), without float copies
+        border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+        return 255 - g if np.median(border) > LIGHT_BACKGROUND else np.array(g)
     if not (np.issubdtype(g.dtype, np.integer) or np.issubdtype(g.dtype, np.floating)) \
             or g.dtype == np.bool_:
         raise ValueError(f"grey levels must be numbers, got {g.dtype}")
@@ -191,6 +195,6 @@ def decode_picture(data, *, max_pixels=MAX_PIXELS):
                 background = 255.0 if dark else 0.0
                 grey = luma * alpha + background * (1.0 - alpha)
                 return np.rint(grey).astype(np.uint8)
-            return np.asarray(img.convert("L"), dtype=np.uint8).copy()
+            return np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.uint8)
         except (OSError, ValueError, SyntaxError, EOFError) as exc:  # truncated or damaged data
             raise PictureError(f"damaged or truncated image ({exc})") from None

@@ -117,7 +117,11 @@ async def _read_body(request, limits):
             chunks.append(chunk)
 
     try:
-        await asyncio.wait_for(read(), limits.body_timeout)
+        if hasattr(asyncio, "timeout"):       # Python 3.11+: no extra task per request
+            async with asyncio.timeout(limits.body_timeout):
+                await read()
+        else:
+            await asyncio.wait_for(read(), limits.body_timeout)
     except asyncio.TimeoutError:
         raise BadRequest(408, f"the body did not arrive within {limits.body_timeout:g} s") from None
     except ClientDisconnect:
