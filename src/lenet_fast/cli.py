@@ -306,8 +306,8 @@ def _add_predict_parser(sub):
                "(N, 1, 32, 32) already preprocessed (lenet_fast.datasets.preprocess); PNG and "
                "JPEG images if Pillow is installed (pip install Pillow): converted to "
                "greyscale; MNIST digits are white ink on black: a picture whose border is light "
-               "(median grey level above 127) is taken to be dark ink on a light background and "
-               "is inverted. Pictures that are not 28x28 are normalized as MNIST's digits were "
+               "(more than half of its border pixels above 127) is taken to be dark ink on a "
+               "light background and is inverted. Pictures that are not 28x28 are normalized as MNIST's digits were "
                "made (lenet_fast.pictures.mnist_digit: the ink cropped, scaled to fit 20x20 "
                "keeping its aspect, its centre of mass placed at the centre of 28x28); "
                "--normalize does it to 28x28 pictures too.")

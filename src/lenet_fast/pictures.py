@@ -26,8 +26,8 @@ from .datasets import IMAGE_SIZE
 BOX = 20
 #: Where the centre of mass goes, in row/column indices of the 28x28 field (MNIST's mean).
 CENTRE = 14.0
-#: A picture whose border's median grey level is above this is dark ink on a light
-#: background, and is inverted.
+#: A picture more than half of whose border pixels are lighter than this is dark ink on a
+#: light background, and is inverted.
 LIGHT_BACKGROUND = 127
 #: Ink that stands less than this many grey levels above the background is no digit: the
 #: picture normalizes to an empty field.
@@ -59,16 +59,24 @@ def _resample_matrix(n_in, n_out):
     return w
 
 
+def _border(g):
+    return np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+
+
+def dark_on_light(grey):
+    """Whether the 2-D picture `grey` is dark ink on a light background: more than half
+    of its border pixels are lighter than `LIGHT_BACKGROUND`."""
+    border = _border(grey)
+    return 2 * np.count_nonzero(border > LIGHT_BACKGROUND) > border.size
+
+
 def ink_on_black(grey):
     """`grey` (2-D, grey levels 0-255) as light ink on a dark background, float64: the
-    picture inverted if its border is light (dark ink on paper), else as it is."""
+    picture inverted if `dark_on_light`, else as it is."""
     g = np.asarray(grey, dtype=np.float64)
     if g.ndim != 2 or g.size == 0:
         raise ValueError(f"a picture must be a non-empty 2-D array of grey levels, got shape {g.shape}")
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    if np.median(border) > LIGHT_BACKGROUND:
-        g = 255.0 - g
-    return g
+    return 255.0 - g if dark_on_light(g) else g
 
 
 def mnist_digit(grey, normalize=None):
@@ -77,8 +85,8 @@ def mnist_digit(grey, normalize=None):
     Parameters
     ----------
     grey : array (H, W) of grey levels 0..255 (any real dtype)
-        The picture; dark ink on a light background is recognized (by the border's
-        median grey level) and inverted.
+        The picture; dark ink on a light background is recognized (`dark_on_light`: by
+        its border) and inverted.
     normalize : bool or None
         True: normalize as MNIST's digits were made: the background level is subtracted,
         the ink cropped, scaled (anti-aliased, keeping its aspect ratio) to fit 20x20 with
@@ -101,8 +109,7 @@ def mnist_digit(grey, normalize=None):
     g = np.asarray(grey)
     if g.dtype == np.uint8 and g.shape == (IMAGE_SIZE, IMAGE_SIZE) and not normalize:
         # the common case (an MNIST-sized picture, as it is), without float copies
-        border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-        return 255 - g if np.median(border) > LIGHT_BACKGROUND else np.array(g)
+        return 255 - g if dark_on_light(g) else np.array(g)
     if not (np.issubdtype(g.dtype, np.integer) or np.issubdtype(g.dtype, np.floating)) \
             or g.dtype == np.bool_:
         raise ValueError(f"grey levels must be numbers, got {g.dtype}")
@@ -123,8 +130,7 @@ def mnist_digit(grey, normalize=None):
 
 def _normalize(g):
     out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    g = np.maximum(g - np.median(border), 0.0)
+    g = np.maximum(g - np.median(_border(g)), 0.0)
     peak = g.max()
     if peak < MIN_CONTRAST:
         return out
