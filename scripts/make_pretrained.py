@@ -13,6 +13,7 @@ the download cache, as for ``lenet-fast train``.
 import argparse
 import datetime
 import hashlib
+import os
 import shlex
 import subprocess
 import sys
@@ -47,6 +48,7 @@ def make(name, data_dir, folder):
     }
     folder.mkdir(parents=True, exist_ok=True)
     save_model(model, folder / f"{name}.npz", provenance=provenance)
+    os.chmod(folder / f"{name}.npz", 0o644)   # package data: readable by every user
     print(f"{name}: test accuracy {accuracy:.2%} -> {folder / f'{name}.npz'}", flush=True)
 
 

@@ -201,6 +201,7 @@ def decode_picture(data, *, max_pixels=MAX_PIXELS):
                 background = 255.0 if dark else 0.0
                 grey = luma * alpha + background * (1.0 - alpha)
                 return np.rint(grey).astype(np.uint8)
-            return np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.uint8)
+            grey = img if img.mode == "L" else img.convert("L")
+            return np.frombuffer(grey.tobytes(), np.uint8).reshape(h, w)
         except (OSError, ValueError, SyntaxError, EOFError) as exc:  # truncated or damaged data
             raise PictureError(f"damaged or truncated image ({exc})") from None
