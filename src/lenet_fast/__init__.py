@@ -14,9 +14,10 @@ from . import optim  # noqa: E402
 from .model import LeNet5, load  # noqa: E402
 from .trainer import Trainer, TrainingDiverged, TrainingInterrupted  # noqa: E402
 from .checkpoint import CheckpointError  # noqa: E402
+from .zoo import pretrained  # noqa: E402
 
 __all__ = [
     "__version__", "built_with_openmp", "build_info", "LECUN_C3_TABLE", "optim",
     "LeNet5", "Trainer", "TrainingDiverged", "TrainingInterrupted", "load",
-    "CheckpointError",
+    "CheckpointError", "pretrained",
 ]

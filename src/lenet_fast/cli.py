@@ -1,5 +1,5 @@
 """The ``lenet-fast`` command: train, evaluate, predict, info, bench, report, sweep,
-reproduce, export.
+reproduce, export, serve.
 
 Run ``lenet-fast --help`` (or ``python -m lenet_fast --help``) and
 ``lenet-fast <command> --help`` for the options. ``main(argv)`` returns the exit
@@ -306,12 +306,19 @@ def _add_predict_parser(sub):
                "grey levels (N, 28, 28) or (28, 28) with 0 = background, 255 = ink, or float32 "
                "(N, 1, 32, 32) already preprocessed (lenet_fast.datasets.preprocess); PNG and "
                "JPEG images if Pillow is installed (pip install Pillow): converted to "
-               "greyscale and resized to 28x28 if needed. MNIST digits are white ink on black: "
-               "an image whose mean grey level is above 127 is taken to be dark ink on a light "
-               "background and is inverted. For best results the digit should fill about the "
-               "central 20x20 pixels, as in MNIST.")
-    p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
-    p.add_argument("inputs", metavar="INPUT", nargs="+", help="IDX, .npy, PNG or JPEG file")
+               "greyscale; MNIST digits are white ink on black: a picture whose border is light "
+               "(more than half of its border pixels above 127) is taken to be dark ink on a "
+               "light background and is inverted. Pictures that are not 28x28 are normalized as MNIST's digits were "
+               "made (lenet_fast.pictures.mnist_digit: the ink cropped, scaled to fit 20x20 "
+               "keeping its aspect, its centre of mass placed at the centre of 28x28); "
+               "--normalize does it to 28x28 pictures too.")
+    p.add_argument("inputs", metavar="[MODEL] INPUT", nargs="+",
+                   help="the model file (.npz) written by 'train' (not with --pretrained), then "
+                        "IDX, .npy, PNG or JPEG files")
+    p.add_argument("--pretrained", choices=_pretrained_names(), default=None,
+                   help="use the pretrained model shipped with lenet_fast instead of a MODEL file")
+    p.add_argument("--normalize", action="store_true",
+                   help="normalize 28x28 PNG/JPEG pictures too (pictures of other sizes always are)")
     p.add_argument("--threads", type=_thread_count, default=None, metavar="T",
                    help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
     p.add_argument("--proba", action="store_true",
@@ -426,6 +433,7 @@ def build_parser():
     _add_sweep_parser(sub, train_parser)
     _add_reproduce_parser(sub)
     _add_export_parser(sub)
+    _add_serve_parser(sub)
     return parser
 
 
@@ -797,31 +805,32 @@ def _read_npy(path):
                      "(N, 1, 32, 32) preprocessed images")
 
 
-def _read_picture(path):
-    Image = _import_pillow()
-    size = datasets.IMAGE_SIZE
-    with Image.open(path) as img:
-        grey = img.convert("L")
-    if grey.size != (size, size):
-        resampling = getattr(Image, "Resampling", Image)
-        grey = grey.resize((size, size), resampling.LANCZOS)
-    array = np.asarray(grey, dtype=np.uint8)
-    if array.mean() > 127:  # dark ink on a light background: make it MNIST's white on black
-        array = 255 - array
-    return np.ascontiguousarray(array)[np.newaxis]
+def _read_picture(path, normalize):
+    from .pictures import decode_picture, mnist_digit
+
+    _import_pillow()
+    f, _ = open_regular(path, ValueError, "image file (PNG or JPEG)")
+    with f:
+        data = f.read()
+    try:
+        grey = decode_picture(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return mnist_digit(grey, True if normalize else None)[np.newaxis]
 
 
-def read_images(path):
+def read_images(path, normalize=False):
     """Images from one `predict` input: uint8 (N, 28, 28) or float32 (N, 1, 32, 32).
 
     The format is recognised by the file's first bytes: PNG, JPEG, .npy, else
-    an IDX image file (gzipped or raw).
+    an IDX image file (gzipped or raw). Pictures (PNG, JPEG) go through
+    `lenet_fast.pictures.mnist_digit` (normalized unless 28x28 and not `normalize`).
     """
     f, _ = open_regular(path, ValueError, "image file (IDX, .npy, PNG or JPEG)")
     with f:
         head = f.read(8)
     if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC):
-        return _read_picture(path)
+        return _read_picture(path, normalize)
     if head.startswith(_NPY_MAGIC):
         return _read_npy(path)
     if not head.startswith(_GZIP_MAGIC):
@@ -833,13 +842,34 @@ def read_images(path):
     return datasets.read_idx(path, "images")
 
 
+def _pretrained_names():
+    from .zoo import NAMES
+    return NAMES
+
+
+def _load_pretrained(name):
+    from .zoo import pretrained
+
+    try:
+        return pretrained(name)
+    except (checkpoint.CheckpointError, FileNotFoundError) as exc:
+        raise CLIError(_one_line(exc)) from None
+
+
 def cmd_predict(args):
-    model = _load_model(args.model)
+    inputs = list(args.inputs)
+    if args.pretrained is not None:
+        model = _load_pretrained(args.pretrained)
+    elif len(inputs) < 2:
+        raise CLIError("give a MODEL file and at least one INPUT, or --pretrained NAME and the "
+                       "INPUTs", code=2)
+    else:
+        model = _load_model(inputs.pop(0))
     model.n_threads = args.threads
     batches = []
-    for path in args.inputs:
+    for path in inputs:
         try:
-            batches.append((path, read_images(path)))
+            batches.append((path, read_images(path, args.normalize)))
         except CLIError:
             raise
         except OSError as exc:
@@ -1380,6 +1410,66 @@ def cmd_reproduce(args):
               f"{results}", file=sys.stderr)
         return 1
     return 0
+
+
+# --------------------------------------------------------------------------
+# serve
+# --------------------------------------------------------------------------
+
+
+def _add_serve_parser(sub):
+    """Add the ``serve`` subcommand to `sub` (the subparsers of `build_parser`)."""
+    p = sub.add_parser(
+        "serve", help="serve digit recognition over HTTP, with a draw-a-digit page",
+        description="Serve a model over HTTP (Starlette on uvicorn; needs pip install "
+                    "\"lenet-fast[serve]\"): POST /v1/predict (PNG, JPEG, multipart files, "
+                    "JSON or .npy digits), GET / (a page to draw a digit), /healthz, /metrics "
+                    "(Prometheus), /openapi.json. SIGTERM finishes the requests in flight, then "
+                    "exits 0. See lenet_fast.serve.")
+    p.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                   help="model file (.npz or .safetensors); default: the pretrained model")
+    p.add_argument("--pretrained", choices=_pretrained_names(), default="modern",
+                   help="the pretrained model served without a MODEL (default: modern)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_number(int, "a port number 0..65535", lambda v: 0 <= v <= 65535),
+                   default=8000, help="port (default: 8000; 0: any free port)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="worker processes (default: 1; more are started by uvicorn with the "
+                        "spawn method)")
+    p.add_argument("--threads", type=_thread_count, default=None, metavar="T",
+                   help="OpenMP threads per worker (default: OMP_NUM_THREADS, else all cores)")
+    p.add_argument("--max-body-mb", type=_positive_float, default=16.0, metavar="MB",
+                   help="largest request body in MiB (default: 16)")
+    p.add_argument("--max-images", type=_positive_int, default=10_000, metavar="N",
+                   help="most digits in one request (default: 10000)")
+    p.add_argument("--body-timeout", type=_positive_float, default=10.0, metavar="S",
+                   help="seconds a request's body may take to arrive (default: 10; then 408)")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+    return p
+
+
+def cmd_serve(args):
+    try:
+        from . import serve
+        import starlette, uvicorn, prometheus_client, multipart, PIL  # noqa: F401, E401
+    except ImportError:
+        raise CLIError('lenet-fast serve needs its extra: pip install "lenet-fast[serve]"') from None
+    if args.model is not None:
+        _load_model(args.model)       # a clear error before the server starts
+    else:
+        _load_pretrained(args.pretrained)
+    limits = serve.Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_images=args.max_images,
+                          body_timeout=args.body_timeout)
+
+    def ready(port):
+        print(serve.port_line(port), flush=True)
+
+    return serve.run(model=args.model, pretrained=args.pretrained, host=args.host, port=args.port,
+                     workers=args.workers, threads=args.threads, limits=limits,
+                     log_level=args.log_level, ready=ready)
 
 
 # --------------------------------------------------------------------------

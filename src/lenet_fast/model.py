@@ -587,6 +587,19 @@ def load(path):
 
 
 # ---------------------------------------------------------------------- helpers
+def softmax(scores):
+    """Rows of class `scores` (float32 (N, 10), as `LeNet5.scores` returns) turned into
+    probabilities in place: ``exp(s - max) / sum``, by the compiled code `predict_proba`
+    runs inside its pass. Returns `scores`. A caller holding the scores (``lenet-fast
+    serve``: the digits and the probabilities of one pass) gets `predict_proba`'s bits
+    (a copy when `scores` is not C-contiguous)."""
+    scores = _as_c(scores)
+    if scores.dtype != np.float32 or scores.ndim != 2 or scores.shape[1] != 10:
+        raise ValueError(f"scores must be float32 (N, 10), got {scores.dtype} {scores.shape}")
+    _net.softmax_rows(scores)
+    return scores
+
+
 def _check_input(x):
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a numpy.ndarray, not {type(x).__name__}")
