@@ -261,7 +261,7 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
     sweep.SweepError, KeyboardInterrupt, OSError
         As `sweep.run_sweep`; finished runs stay saved.
     """
-    from ._omp import build_info
+    from ._isa import build_info
     from .bench import machine_info
     from .datasets import load_mnist
     from .files import atomic_write
