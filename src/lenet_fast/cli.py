@@ -298,6 +298,8 @@ def _add_predict_parser(sub):
     """Add the ``predict`` subcommand to `sub` (the subparsers of `build_parser`)."""
     p = sub.add_parser(
         "predict", help="classify digit images with a saved model",
+        usage=f"{PROG} predict [options] MODEL INPUT [INPUT ...]\n"
+              f"       {PROG} predict [options] --pretrained NAME INPUT [INPUT ...]",
         description="Classify digit images. Prints one line per image: "
                     "'<file>[<index>]<TAB><digit>', with --proba followed by the 10 class "
                     "probabilities (4 decimals, tab-separated, digits 0 to 9).",
@@ -312,7 +314,7 @@ def _add_predict_parser(sub):
                "made (lenet_fast.pictures.mnist_digit: the ink cropped, scaled to fit 20x20 "
                "keeping its aspect, its centre of mass placed at the centre of 28x28); "
                "--normalize does it to 28x28 pictures too.")
-    p.add_argument("inputs", metavar="[MODEL] INPUT", nargs="+",
+    p.add_argument("inputs", metavar="MODEL INPUT", nargs="+",
                    help="the model file (.npz) written by 'train' (not with --pretrained), then "
                         "IDX, .npy, PNG or JPEG files")
     p.add_argument("--pretrained", choices=_pretrained_names(), default=None,
