@@ -102,7 +102,8 @@ def test_measured_step_seconds():
 
     assert reproduce.measured_step_seconds([]) is None
     records = [record([0.1, 0.2, 0.9]), record([0.4], n=2000), record([5.0], augment="affine"),
-               record([5.0], copies=9), record([5.0], status="error")]
+               record([5.0], copies=9), record([5.0], status="error"),
+               {"status": "ok", "params": None}, dict(record([5.0]), result={"history": 3})]
     assert reproduce.measured_step_seconds(records) == pytest.approx(0.0002)  # median of 4
     runs = reproduce.make_plan([9], [0, 1])["runs"]
     slower = dict(reproduce.COST, step=2 * reproduce.COST["step"])

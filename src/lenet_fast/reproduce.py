@@ -205,12 +205,15 @@ def measured_step_seconds(records):
     over their passes (a pass slowed by another process counts once), or None."""
     per_step = []
     for record in records:
-        params, result = record.get("params", {}), record.get("result", {})
-        if record.get("status") != "ok" or params.get("augment", "none") != "none" \
-                or params.get("distortion_copies") or not result.get("train_images"):
+        try:
+            params, result = record["params"], record["result"]
+            if record["status"] != "ok" or params.get("augment", "none") != "none" \
+                    or params.get("distortion_copies") or not result["train_images"] > 0:
+                continue
+            per_step += [h["seconds"] / result["train_images"] for h in result["history"]
+                         if isinstance(h.get("seconds"), (int, float))]
+        except (KeyError, TypeError, AttributeError):  # a record damaged by hand: not counted
             continue
-        per_step += [h["seconds"] / result["train_images"] for h in result.get("history", [])
-                     if isinstance(h.get("seconds"), (int, float))]
     return float(np.median(per_step)) if per_step else None
 
 
