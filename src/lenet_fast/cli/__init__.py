@@ -1,0 +1,72 @@
+"""The ``lenet-fast`` command: train, evaluate, predict, info, bench, report, sweep,
+export.
+
+Run ``lenet-fast --help`` (or ``python -m lenet_fast --help``) and
+``lenet-fast <command> --help`` for the options. ``main(argv)`` returns the exit
+code, so the command can also be driven in-process (tests do).
+
+Exit codes: 0 success; 1 error (missing or bad data, unreadable model or input
+file, training diverged, cannot write output); 2 usage error (bad option or
+option value, options that conflict with a ``--resume`` checkpoint);
+130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .._version import __version__
+from . import bench, evaluate, export, info, predict, report, sweep, train
+from ._common import PROG, CLIError, _Parser, _UsageError, _one_line
+from ..io import datasets
+
+#: The subcommands, in the order ``lenet-fast --help`` lists them. Each is a module named
+#: after its subcommand, with ``add_parser(sub, parsers)`` (``parsers``: those added
+#: before it, by name), which returns its parser and sets ``func`` to the module's
+#: ``run(args)`` (the exit code). A new subcommand is one more module and its name here.
+COMMANDS = (train, evaluate, predict, info, bench, report, sweep, export)
+
+
+def build_parser():
+    """The argument parser of the ``lenet-fast`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="LeNet-5 (LeCun et al. 1998) on MNIST with Cython/OpenMP kernels: "
+                    "train, evaluate, predict.",
+        epilog=f"Run '{PROG} <command> --help' for a command's options. MNIST is read from "
+               f"--data-dir, else ${datasets.ENV_VAR}, else the cache folder "
+               "(~/.cache/lenet_fast/mnist); missing files are downloaded there. "
+               "Exit codes: 0 ok, 1 error, 2 usage error, 130 interrupted (Ctrl-C).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
+
+    parsers = {}
+    for command in COMMANDS:  # a subcommand's module bears its name
+        parsers[command.__name__.rpartition(".")[2]] = command.add_parser(sub, parsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``lenet-fast`` command with `argv` (default: sys.argv[1:]); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"{PROG}: error: {_one_line(exc)} (see '{exc.prog} --help')", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
