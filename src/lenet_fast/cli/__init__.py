@@ -21,9 +21,11 @@ from ._common import PROG, CLIError, _Parser, _UsageError, _one_line
 from ..io import datasets
 
 #: The subcommands, in the order ``lenet-fast --help`` lists them. Each is a module named
-#: after its subcommand, with ``add_parser(sub, parsers)`` (``parsers``: those added
-#: before it, by name), which returns its parser and sets ``func`` to the module's
-#: ``run(args)`` (the exit code). A new subcommand is one more module and its name here.
+#: after its subcommand that holds its ``HELP`` (one line for ``lenet-fast --help``),
+#: ``DESCRIPTION`` and optional ``EPILOG`` texts, ``add_arguments(p, parsers)``, which
+#: adds its options to its parser ``p`` (``parsers``: the parsers of the subcommands
+#: before it, by name), and ``run(args)``, which returns the exit code. A new subcommand
+#: is one more module and its name here.
 COMMANDS = (train, evaluate, predict, info, bench, report, sweep, export)
 
 
@@ -43,8 +45,13 @@ def build_parser():
                                 parser_class=_Parser)
 
     parsers = {}
-    for command in COMMANDS:  # a subcommand's module bears its name
-        parsers[command.__name__.rpartition(".")[2]] = command.add_parser(sub, parsers)
+    for command in COMMANDS:
+        name = command.__name__.rpartition(".")[2]  # a subcommand's module bears its name
+        p = sub.add_parser(name, help=command.HELP, description=command.DESCRIPTION,
+                           epilog=getattr(command, "EPILOG", None))
+        command.add_arguments(p, parsers)
+        p.set_defaults(func=command.run)
+        parsers[name] = p
     return parser
 
 

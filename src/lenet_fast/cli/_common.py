@@ -1,14 +1,6 @@
 """What the subcommands of ``lenet-fast`` share: the error they raise, the argument
-types, loading MNIST and models, and safe writes.
-
-Run ``lenet-fast --help`` (or ``python -m lenet_fast --help``) and
-``lenet-fast <command> --help`` for the options. ``main(argv)`` returns the exit
-code, so the command can also be driven in-process (tests do).
-
-Exit codes: 0 success; 1 error (missing or bad data, unreadable model or input
-file, training diverged, cannot write output); 2 usage error (bad option or
-option value, options that conflict with a ``--resume`` checkpoint);
-130 interrupted (Ctrl-C).
+types, loading MNIST and models, and safe writes. A `CLIError` becomes one
+``lenet-fast: error: ...`` line and its exit code (the codes: `lenet_fast.cli`).
 """
 
 from __future__ import annotations

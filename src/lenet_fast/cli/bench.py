@@ -9,21 +9,25 @@ from ..io import datasets
 from ._common import CLIError, _check_writable, _non_negative_int, _one_line, _os_error, _positive_float, _positive_int, _positive_int_list, write_json_atomic
 
 
-def add_parser(sub, parsers):
-    """Add the ``bench`` subcommand to `sub` (the subparsers of `lenet_fast.cli.build_parser`)."""
-    p = sub.add_parser(
-        "bench", help="measure training and inference speed (images/s, GFLOP/s), vs PyTorch",
-        description="Measure the images/s of training steps (forward + backward + SGD momentum "
-                    "update) and of inference, for each batch size and thread count, with the "
-                    "achieved GFLOP/s and its share of a peak that the command measures itself "
-                    "(lenet_fast's dense kernel on a large problem) and of the nominal peak "
-                    "(cores x GHz x 32 FLOP/cycle). If PyTorch is installed, the same network "
-                    "is timed in PyTorch too, interleaved round by round. Prints markdown tables.",
-        epilog="Install the optional PyTorch as a CPU build, e.g. pip install torch "
-               "--index-url https://download.pytorch.org/whl/cpu (plain 'pip install torch' "
-               "may fetch a multi-GB CUDA build). "
-               "Takes about 1-2 minutes with the defaults; see lenet_fast.bench for the FLOP "
-               "count and the protocol.")
+HELP = "measure training and inference speed (images/s, GFLOP/s), vs PyTorch"
+DESCRIPTION = """
+Measure the images/s of training steps (forward + backward + SGD momentum update) and of
+inference, for each batch size and thread count, with the achieved GFLOP/s and its share
+of a peak that the command measures itself (lenet_fast's dense kernel on a large
+problem) and of the nominal peak (cores x GHz x 32 FLOP/cycle). If PyTorch is installed,
+the same network is timed in PyTorch too, interleaved round by round. Prints markdown
+tables.
+"""
+EPILOG = """
+Install the optional PyTorch as a CPU build, e.g. pip install torch --index-url
+https://download.pytorch.org/whl/cpu (plain 'pip install torch' may fetch a multi-GB
+CUDA build). Takes about 1-2 minutes with the defaults; see lenet_fast.bench for the
+FLOP count and the protocol.
+"""
+
+
+def add_arguments(p, parsers):
+    """The options of ``bench``."""
     p.add_argument("--json", metavar="FILE", default=None,
                    help="also write every number, the machine and the versions to this JSON file")
     p.add_argument("--threads", type=_positive_int_list, default=[1, 2], metavar="T[,T...]",
@@ -62,8 +66,6 @@ def add_parser(sub, parsers):
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, else "
                         "~/.cache/lenet_fast/mnist); nothing is downloaded, random images are "
                         "used when MNIST is absent")
-    p.set_defaults(func=run)
-    return p
 
 
 

@@ -14,13 +14,16 @@ from ._common import _check_writable, _load_model, _load_split, _positive_int, _
 PAPER_LECUN98 = "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)"
 
 
-def add_parser(sub, parsers):
-    """Add the ``evaluate`` subcommand to `sub` (the subparsers of `lenet_fast.cli.build_parser`)."""
-    p = sub.add_parser(
-        "evaluate", help="evaluate a saved model on the MNIST test set",
-        description="Evaluate a saved model (or a training checkpoint) on the MNIST test set: "
-                    "accuracy, error, loss, per-class accuracy and the confusion matrix. For a "
-                    "lecun98 model the paper's figure is printed beside ours.")
+HELP = "evaluate a saved model on the MNIST test set"
+DESCRIPTION = """
+Evaluate a saved model (or a training checkpoint) on the MNIST test set: accuracy,
+error, loss, per-class accuracy and the confusion matrix. For a lecun98 model the
+paper's figure is printed beside ours.
+"""
+
+
+def add_arguments(p, parsers):
+    """The options of ``evaluate``."""
     p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
     p.add_argument("--data-dir", metavar="D", default=None,
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, "
@@ -33,8 +36,6 @@ def add_parser(sub, parsers):
                    help="also write the metrics and the model's configuration to this JSON file")
     p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
                    help="for quick trials: evaluate on the first N test images only")
-    p.set_defaults(func=run)
-    return p
 
 
 

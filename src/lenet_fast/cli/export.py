@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-
+from ..io.onnx_export import OPSET
 from ._common import CLIError, _check_writable, _load_model, _one_line, _os_error
 
 
@@ -12,35 +12,34 @@ from ._common import CLIError, _check_writable, _load_model, _one_line, _os_erro
 EXPORT_FORMATS = {".onnx": "onnx", ".safetensors": "safetensors", ".npz": "npz"}
 
 
-def add_parser(sub, parsers):
-    from ..io.onnx_export import OPSET
+HELP = "convert a saved model to ONNX, safetensors or npz"
+DESCRIPTION = f"""
+Write a saved model (.npz or .safetensors, or a training checkpoint) in the format named
+by OUT's extension: .onnx, an ONNX graph (opset {OPSET}, dynamic batch) that onnxruntime
+and other runtimes run without lenet_fast (needs pip install "lenet-fast[onnx]");
+.safetensors, the weights with the configuration in the metadata, readable by any
+safetensors reader (needs pip install "lenet-fast[safetensors]"); .npz, lenet_fast's own
+format.
+"""
+EPILOG = """
+The ONNX graph takes uint8 MNIST digits (N, 28, 28) as input 'images' and preprocesses
+them itself (--no-preprocess: float32 (N, 1, 32, 32) input 'input', as
+lenet_fast.datasets.preprocess makes); its outputs are 'logits' (modern) or 'distances'
+(lecun98, the RBF outputs, lower is better) and 'probabilities', each (N, 10). See
+lenet_fast.onnx_export.
+"""
 
-    p = sub.add_parser(
-        "export", help="convert a saved model to ONNX, safetensors or npz",
-        description="Write a saved model (.npz or .safetensors, or a training checkpoint) in "
-                    f"the format named by OUT's extension: .onnx, an ONNX graph (opset {OPSET}, "
-                    "dynamic batch) that onnxruntime and other runtimes run without lenet_fast "
-                    "(needs pip install \"lenet-fast[onnx]\"); .safetensors, the weights with "
-                    "the configuration in the metadata, readable by any safetensors reader "
-                    "(needs pip install \"lenet-fast[safetensors]\"); .npz, lenet_fast's own "
-                    "format.",
-        epilog="The ONNX graph takes uint8 MNIST digits (N, 28, 28) as input 'images' and "
-               "preprocesses them itself (--no-preprocess: float32 (N, 1, 32, 32) input 'input', "
-               "as lenet_fast.datasets.preprocess makes); its outputs are 'logits' (modern) or "
-               "'distances' (lecun98, the RBF outputs, lower is better) and 'probabilities', "
-               "each (N, 10). See lenet_fast.onnx_export.")
+
+def add_arguments(p, parsers):
+    """The options of ``export``."""
     p.add_argument("model", metavar="MODEL", help="model file (.npz or .safetensors)")
     p.add_argument("out", metavar="OUT", help="output file: .onnx, .safetensors or .npz")
     p.add_argument("--no-preprocess", action="store_true",
                    help="ONNX only: take preprocessed float32 (N, 1, 32, 32) input instead of "
                         "uint8 (N, 28, 28) digits")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args):
-    from ..io.onnx_export import OPSET
-
     ext = os.path.splitext(args.out)[1].lower()
     fmt = EXPORT_FORMATS.get(ext)
     if fmt is None:

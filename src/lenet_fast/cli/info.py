@@ -14,18 +14,19 @@ from .._version import __version__
 from .._omp import build_info, built_with_openmp, max_threads
 
 
-def add_parser(sub, parsers):
-    """Add the ``info`` subcommand to `sub` (the subparsers of `lenet_fast.cli.build_parser`)."""
-    p = sub.add_parser(
-        "info", help="show versions, the OpenMP build and where MNIST is looked for",
-        description="Show the lenet_fast, Python and numpy versions, whether the kernels were "
-                    "built with OpenMP, the default thread count, the compiler flags and "
-                    "architecture of the build, whether Pillow is available, and the MNIST "
-                    "folder that would be used and whether the data is there.")
+HELP = "show versions, the OpenMP build and where MNIST is looked for"
+DESCRIPTION = """
+Show the lenet_fast, Python and numpy versions, whether the kernels were built with
+OpenMP, the default thread count, the compiler flags and architecture of the build,
+whether Pillow is available, and the MNIST folder that would be used and whether the
+data is there.
+"""
+
+
+def add_arguments(p, parsers):
+    """The options of ``info``."""
     p.add_argument("--data-dir", metavar="D", default=None,
                    help="check this folder instead of the default one")
-    p.set_defaults(func=run)
-    return p
 
 
 

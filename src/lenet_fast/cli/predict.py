@@ -21,22 +21,26 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 
-def add_parser(sub, parsers):
-    """Add the ``predict`` subcommand to `sub` (the subparsers of `lenet_fast.cli.build_parser`)."""
-    p = sub.add_parser(
-        "predict", help="classify digit images with a saved model",
-        description="Classify digit images. Prints one line per image: "
-                    "'<file>[<index>]<TAB><digit>', with --proba followed by the 10 class "
-                    "probabilities (4 decimals, tab-separated, digits 0 to 9).",
-        epilog="Inputs (recognised by their content, not their name): MNIST IDX image files, "
-               "raw or gzipped (e.g. t10k-images-idx3-ubyte.gz); .npy arrays, either uint8 "
-               "grey levels (N, 28, 28) or (28, 28) with 0 = background, 255 = ink, or float32 "
-               "(N, 1, 32, 32) already preprocessed (lenet_fast.datasets.preprocess); PNG and "
-               "JPEG images if Pillow is installed (pip install Pillow): converted to "
-               "greyscale and resized to 28x28 if needed. MNIST digits are white ink on black: "
-               "an image whose mean grey level is above 127 is taken to be dark ink on a light "
-               "background and is inverted. For best results the digit should fill about the "
-               "central 20x20 pixels, as in MNIST.")
+HELP = "classify digit images with a saved model"
+DESCRIPTION = """
+Classify digit images. Prints one line per image: '<file>[<index>]<TAB><digit>', with
+--proba followed by the 10 class probabilities (4 decimals, tab-separated, digits 0 to
+9).
+"""
+EPILOG = """
+Inputs (recognised by their content, not their name): MNIST IDX image files, raw or
+gzipped (e.g. t10k-images-idx3-ubyte.gz); .npy arrays, either uint8 grey levels (N, 28,
+28) or (28, 28) with 0 = background, 255 = ink, or float32 (N, 1, 32, 32) already
+preprocessed (lenet_fast.datasets.preprocess); PNG and JPEG images if Pillow is
+installed (pip install Pillow): converted to greyscale and resized to 28x28 if needed.
+MNIST digits are white ink on black: an image whose mean grey level is above 127 is
+taken to be dark ink on a light background and is inverted. For best results the digit
+should fill about the central 20x20 pixels, as in MNIST.
+"""
+
+
+def add_arguments(p, parsers):
+    """The options of ``predict``."""
     p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="IDX, .npy, PNG or JPEG file")
     p.add_argument("--threads", type=_thread_count, default=None, metavar="T",
@@ -44,8 +48,6 @@ def add_parser(sub, parsers):
     p.add_argument("--proba", action="store_true",
                    help="also print the 10 class probabilities (modern: softmax of the logits; "
                         "lecun98: softmax of the negated RBF distances)")
-    p.set_defaults(func=run)
-    return p
 
 
 

@@ -10,17 +10,22 @@ from ..io.files import atomic_write
 from ._common import CLIError, _add_data_options, _check_writable, _load_model, _load_split, _os_error, _positive_int
 
 
-def add_parser(sub, parsers):
-    p = sub.add_parser(
-        "report", help="write an HTML page of figures about a trained model",
-        description="Evaluate a saved model on the MNIST test set and write one self-contained "
-                    "HTML page (figures inlined as PNG; it opens with no network): the model's "
-                    "configuration, parameter count and test accuracy beside LeCun et al. "
-                    "1998's figures, the learning curves (from the training history saved "
-                    "with the model), the confusion matrix, the most confidently wrong test "
-                    "digits, the C1 and C3 kernels (C3 laid out as the paper's Table I) and "
-                    "the feature maps of C1, S2, C3 and S4 for one digit.",
-        epilog='Needs matplotlib: pip install "lenet-fast[plot]".')
+HELP = "write an HTML page of figures about a trained model"
+DESCRIPTION = """
+Evaluate a saved model on the MNIST test set and write one self-contained HTML page
+(figures inlined as PNG; it opens with no network): the model's configuration, parameter
+count and test accuracy beside LeCun et al. 1998's figures, the learning curves (from
+the training history saved with the model), the confusion matrix, the most confidently
+wrong test digits, the C1 and C3 kernels (C3 laid out as the paper's Table I) and the
+feature maps of C1, S2, C3 and S4 for one digit.
+"""
+EPILOG = """
+Needs matplotlib: pip install "lenet-fast[plot]".
+"""
+
+
+def add_arguments(p, parsers):
+    """The options of ``report``."""
     p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
     p.add_argument("--out", metavar="FILE", default="report.html",
                    help="the HTML file to write (default: report.html)")
@@ -29,8 +34,6 @@ def add_parser(sub, parsers):
     p.add_argument("--threads", type=_positive_int, default=None, metavar="T",
                    help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
     _add_data_options(p, train_limit=False)
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args):

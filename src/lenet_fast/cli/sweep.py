@@ -62,27 +62,30 @@ def _seeds(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_parser(sub, parsers):
+HELP = "run many trainings (a grid of settings x seeds) in parallel"
+DESCRIPTION = """
+Train and evaluate every combination of the --set values for every seed, as 'lenet-fast
+train' would (same defaults and code; each run on --threads-per-job threads), several
+runs at once in worker processes (joblib, loky) or on a Dask cluster (--scheduler). Each
+finished run is appended to --out (JSON Lines: settings, test metrics, history, timings;
+one atomic, fsynced line per run). Ends with a table of the test error per configuration
+(mean, sample std, min, max over the seeds).
+"""
+EPILOG = """
+Rerunning the same command skips the runs already recorded as finished in --out (a run
+is identified by its resolved settings, so after a change of the default recipe they run
+again) and runs the others, failed ones included. A run that fails is recorded with its
+error and the others go on (exit code 1 at the end). Ctrl-C stops the workers (exit code
+130); every finished run is already saved. Example: lenet-fast sweep --seeds 0-5 --set
+lr=0.02,0.05 --set variant=modern,lecun98 --jobs 2 --out results.jsonl. Needs joblib
+(pip install "lenet-fast[sweep]"); --scheduler needs dask.distributed (pip install
+"lenet-fast[cluster]").
+"""
+
+
+def add_arguments(p, parsers):
     """Add ``sweep`` to `sub`; its ``--set`` values are checked by the train parser's options."""
     train_parser = parsers["train"]
-    p = sub.add_parser(
-        "sweep", help="run many trainings (a grid of settings x seeds) in parallel",
-        description="Train and evaluate every combination of the --set values for every seed, "
-                    "as 'lenet-fast train' would (same defaults and code; each run on "
-                    "--threads-per-job threads), several runs at once in worker processes "
-                    "(joblib, loky) or on a Dask cluster (--scheduler). Each finished run is "
-                    "appended to --out (JSON Lines: settings, test metrics, history, timings; "
-                    "one atomic, fsynced line per run). Ends with a table of the test error "
-                    "per configuration (mean, sample std, min, max over the seeds).",
-        epilog="Rerunning the same command skips the runs already recorded as finished in "
-               "--out (a run is identified by its resolved settings, so after a change of "
-               "the default recipe they run again) and runs the others, failed ones "
-               "included. A run that fails is recorded with its error and the others go on "
-               "(exit code 1 at the end). Ctrl-C stops the workers (exit code 130); every "
-               "finished run is already saved. Example: lenet-fast sweep --seeds 0-5 "
-               "--set lr=0.02,0.05 --set variant=modern,lecun98 --jobs 2 --out results.jsonl. "
-               'Needs joblib (pip install "lenet-fast[sweep]"); --scheduler needs '
-               'dask.distributed (pip install "lenet-fast[cluster]").')
     p.add_argument("--seeds", type=_seeds, default=[0], metavar="S",
                    help="seeds, e.g. 0-5 or 0,3,7 (default: 0)")
     p.add_argument("--set", dest="sets", type=_setting_parser(train_parser), action="append",
@@ -105,8 +108,6 @@ def add_parser(sub, parsers):
     _add_data_options(p, train_limit=True)
     p.add_argument("--no-epoch-eval", action="store_true",
                    help="do not evaluate on the test set after every epoch")
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args):

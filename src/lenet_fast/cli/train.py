@@ -38,28 +38,31 @@ def _recipe(key):
     return ", ".join(f"{recipe[key]} for {v}" for v, recipe in recipes.RECIPES.items())
 
 
-def add_parser(sub, parsers):
-    """Add the ``train`` subcommand to `sub` (the subparsers of `lenet_fast.cli.build_parser`)."""
+HELP = "train LeNet-5 on MNIST and save the model"
+DESCRIPTION = """
+Train LeNet-5 on the MNIST training set (60,000 digits), then evaluate it on the test
+set (10,000 digits; the test set is never trained on, only evaluated after every epoch
+for the learning curves, see --no-epoch-eval) and save the model with its training
+history. Prints the test accuracy/error, the time spent in training steps with images/s,
+and where the model was saved.
+"""
+EPILOG = """
+Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir as
+interrupted.npz, else next to --out as <out>.interrupted.npz) and prints the command
+that resumes it; exit code 130. A second Ctrl-C stops at once without saving. With
+--resume, --variant, --c3, --init, --batch-size, --seed, --optimizer, --lr, --schedule,
+--weight-decay, --nesterov, --label-smoothing and --augment come from the checkpoint
+(giving a different value is an error) and --epochs defaults to the checkpoint's run
+length. Resuming to the run's own length gives bit-for-bit the weights of the
+uninterrupted run. A larger --epochs extends the run, which only --schedule constant
+allows (the other schedules are laid out for the original length): then the result is
+the same as a run of that length from the start.
+"""
+
+
+def add_arguments(p, parsers):
+    """The options of ``train``."""
     d = recipes.TRAIN_DEFAULTS
-    p = sub.add_parser(
-        "train", help="train LeNet-5 on MNIST and save the model",
-        description="Train LeNet-5 on the MNIST training set (60,000 digits), then evaluate it "
-                    "on the test set (10,000 digits; the test set is never trained on, only "
-                    "evaluated after every epoch for the learning curves, see --no-epoch-eval) "
-                    "and save the model with its training history. Prints the test "
-                    "accuracy/error, the time spent in training steps with images/s, and "
-                    "where the model was saved.",
-        epilog="Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir "
-               "as interrupted.npz, else next to --out as <out>.interrupted.npz) and prints "
-               "the command that resumes it; exit code 130. A second Ctrl-C stops at once "
-               "without saving. With --resume, --variant, --c3, --init, --batch-size, --seed, "
-               "--optimizer, --lr, --schedule, --weight-decay, --nesterov, --label-smoothing and "
-               "--augment come from the checkpoint (giving a different "
-               "value is an error) and --epochs defaults to the checkpoint's run length. "
-               "Resuming to the run's own length gives bit-for-bit the weights of the "
-               "uninterrupted run. A larger --epochs extends the run, which only --schedule "
-               "constant allows (the other schedules are laid out for the original length): "
-               "then the result is the same as a run of that length from the start.")
     p.add_argument("--variant", choices=("modern", "lecun98"), default=argparse.SUPPRESS,
                    help="'modern': ReLU, max pooling, softmax output; 'lecun98': the paper's "
                         "scaled tanh, trainable subsampling and RBF output with the MAP loss "
@@ -150,8 +153,6 @@ def add_parser(sub, parsers):
                    help="do not evaluate on the test set after every epoch (by default each "
                         "epoch's test loss and accuracy go into the history saved with the "
                         "model, for the learning curves of 'lenet-fast report')")
-    p.set_defaults(func=run)
-    return p
 
 
 

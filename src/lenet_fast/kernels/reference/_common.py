@@ -87,3 +87,27 @@ def _check_labels(labels, n, k):
     return labels.astype(np.intp)
 
 
+
+
+def _subsample_grad_args(dy_name, dy, x, coef):
+    """`dy` (N, C, H // 2, W // 2), `x` (N, C, H, W) and `coef` (C,) of a subsampling
+    layer's backward pass, checked and cast to their common floating dtype."""
+    dy, x, coef = np.asarray(dy), np.asarray(x), np.asarray(coef)
+    _check_ndim("x", x, 4)
+    n, c, h, w = x.shape
+    _check_shape("coef", coef, (c,))
+    _check_shape(dy_name, dy, (n, c, h // 2, w // 2))
+    dt = _float_dtype(dy, x, coef)
+    return dy.astype(dt, copy=False), x.astype(dt, copy=False), coef.astype(dt, copy=False)
+
+
+def _dense_grad_args(dy_name, dy, x, w_name, w):
+    """`dy` (N, O), `x` (N, I) and `w` (O, I) of a dense layer's backward pass (the RBF
+    layer's centers included), checked and cast to their common floating dtype."""
+    dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
+    _check_ndim("x", x, 2)
+    _check_ndim(w_name, w, 2)
+    _check_shape(w_name, w, (w.shape[0], x.shape[1]))
+    _check_shape(dy_name, dy, (x.shape[0], w.shape[0]))
+    dt = _float_dtype(dy, x, w)
+    return dy.astype(dt, copy=False), x.astype(dt, copy=False), w.astype(dt, copy=False)

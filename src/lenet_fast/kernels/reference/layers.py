@@ -3,7 +3,7 @@ table), trainable subsampling, 2x2 max pooling and the dense layer, forward and 
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from ._common import KERNEL, _blocks, _check_ndim, _check_shape, _conv_shapes, _float_dtype, _masked_weights, _unblocks
+from ._common import _dense_grad_args, _subsample_grad_args, KERNEL, _blocks, _check_ndim, _check_shape, _conv_shapes, _float_dtype, _masked_weights, _unblocks
 
 # --------------------------------------------------------------------------- convolution
 
@@ -145,17 +145,12 @@ def subsample_backward(dy, x, coef, *, n_threads=None):
         ``sum(dy)`` per map.
         All in dtype ``result_type(dy, x, coef)``.
     """
-    dy, x, coef = np.asarray(dy), np.asarray(x), np.asarray(coef)
-    _check_ndim("x", x, 4)
-    n, c, h, w = x.shape
-    _check_shape("coef", coef, (c,))
-    _check_shape("dy", dy, (n, c, h // 2, w // 2))
-    dt = _float_dtype(dy, x, coef)
-    dy = dy.astype(dt, copy=False)
-    s = _blocks(x.astype(dt, copy=False)).sum(axis=-1)
+    dy, x, coef = _subsample_grad_args("dy", dy, x, coef)
+    h, w, dt = x.shape[2], x.shape[3], dy.dtype
+    s = _blocks(x).sum(axis=-1)
     dcoef = (dy * s).sum(axis=(0, 2, 3))
     dbias = dy.sum(axis=(0, 2, 3))
-    g = coef.astype(dt)[None, :, None, None] * dy
+    g = coef[None, :, None, None] * dy
     dx = _unblocks(np.repeat(g[..., None], 4, axis=-1), h, w)
     return dx, np.ascontiguousarray(dcoef, dtype=dt), np.ascontiguousarray(dbias, dtype=dt)
 
@@ -247,13 +242,7 @@ def linear_backward(dy, x, w):
     db : ndarray, shape (O,)
         All in dtype ``result_type(dy, x, w)``.
     """
-    dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
-    _check_ndim("x", x, 2)
-    _check_ndim("w", w, 2)
-    _check_shape("w", w, (w.shape[0], x.shape[1]))
-    _check_shape("dy", dy, (x.shape[0], w.shape[0]))
-    dt = _float_dtype(dy, x, w)
-    dy, x, w = (a.astype(dt, copy=False) for a in (dy, x, w))
+    dy, x, w = _dense_grad_args("dy", dy, x, "w", w)
     return dy @ w, dy.T @ x, dy.sum(axis=0)
 
 

@@ -2,7 +2,7 @@
 cross-entropy, the MAP loss) and the RBF output layer, forward and backward."""
 
 import numpy as np
-from ._common import TANH_A, TANH_S, _check_labels, _check_ndim, _check_shape, _float_dtype
+from ._common import _dense_grad_args, TANH_A, TANH_S, _check_labels, _check_ndim, _check_shape, _float_dtype
 
 # --------------------------------------------------------------------------- activations
 
@@ -158,13 +158,7 @@ def rbf_backward(dy, x, centers):
     -------
     dx : ndarray, shape (N, 84), dtype ``result_type(dy, x, centers)``
     """
-    dy, x, centers = np.asarray(dy), np.asarray(x), np.asarray(centers)
-    _check_ndim("x", x, 2)
-    _check_ndim("centers", centers, 2)
-    _check_shape("centers", centers, (centers.shape[0], x.shape[1]))
-    _check_shape("dy", dy, (x.shape[0], centers.shape[0]))
-    dt = _float_dtype(dy, x, centers)
-    dy, x, centers = (a.astype(dt, copy=False) for a in (dy, x, centers))
+    dy, x, centers = _dense_grad_args("dy", dy, x, "centers", centers)
     return 2 * (dy.sum(axis=1, keepdims=True) * x - dy @ centers)
 
 

@@ -3,7 +3,7 @@ network, layer by layer and whole (`lecun98_hessian_diagonal`)."""
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from ._common import KERNEL, TANH_A, TANH_S, _blocks, _check_ndim, _check_shape, _conv_shapes, _float_dtype, _masked_weights
+from ._common import _dense_grad_args, _subsample_grad_args, KERNEL, TANH_A, TANH_S, _blocks, _check_shape, _conv_shapes, _float_dtype, _masked_weights
 from .layers import conv_forward, linear_forward, subsample_forward
 from .outputs import scaled_tanh_forward
 
@@ -85,18 +85,12 @@ def subsample_backward_second(d2y, x, coef):
     hbias : (C,)
         ``sum d2y`` per map.
     """
-    d2y, x, coef = np.asarray(d2y), np.asarray(x), np.asarray(coef)
-    _check_ndim("x", x, 4)
-    n, c, h, w = x.shape
-    _check_shape("coef", coef, (c,))
-    _check_shape("d2y", d2y, (n, c, h // 2, w // 2))
-    dt = _float_dtype(d2y, x, coef)
-    d2y = d2y.astype(dt, copy=False)
-    x = x.astype(dt, copy=False)
+    d2y, x, coef = _subsample_grad_args("d2y", d2y, x, coef)
+    (n, c, h, w), dt = x.shape, d2y.dtype
     s = _blocks(x).sum(axis=-1)
     hcoef = (s * s * d2y).sum(axis=(0, 2, 3))
     hbias = d2y.sum(axis=(0, 2, 3))
-    g = coef.astype(dt)[None, :, None, None] ** 2 * d2y
+    g = coef[None, :, None, None] ** 2 * d2y
     d2x = np.zeros((n, c, h, w), dtype=dt)
     for du in range(2):
         for dv in range(2):
@@ -116,13 +110,7 @@ def linear_backward_second(d2y, x, w):
     hb : (O,)
         ``sum_n d2y[n, o]``.
     """
-    d2y, x, w = np.asarray(d2y), np.asarray(x), np.asarray(w)
-    _check_ndim("x", x, 2)
-    _check_ndim("w", w, 2)
-    _check_shape("w", w, (w.shape[0], x.shape[1]))
-    _check_shape("d2y", d2y, (x.shape[0], w.shape[0]))
-    dt = _float_dtype(d2y, x, w)
-    d2y, x, w = (a.astype(dt, copy=False) for a in (d2y, x, w))
+    d2y, x, w = _dense_grad_args("d2y", d2y, x, "w", w)
     return d2y @ (w * w), d2y.T @ (x * x), d2y.sum(axis=0)
 
 
