@@ -22,6 +22,16 @@ N_SAMPLES = 20
 # --------------------------------------------------------------------------- helpers
 
 
+def check_layer_grads(forward, dy, args, grads, rng, n_samples=None):
+    """Each of `grads` (in the order of `args`) against central differences of
+    ``sum(dy * forward(**args))``."""
+    def objective(**a):
+        return np.sum(dy * forward(**a))
+
+    for name, grad in zip(args, grads):
+        check_grad(objective, args, name, grad, rng, **({"n_samples": n_samples} if n_samples else {}))
+
+
 def check_grad(objective, args, name, analytic, rng, n_samples=N_SAMPLES):
     """Central-difference check of d objective(**args) / d args[name] at sampled entries."""
     base = args[name]
@@ -226,14 +236,8 @@ def test_subsample_gradients(rng):
     bias = rng.standard_normal(3)
     dy = rng.standard_normal((2, 3, 3, 4))
 
-    def objective(x, coef, bias):
-        return np.sum(dy * ref.subsample_forward(x, coef, bias))
-
-    dx, dcoef, dbias = ref.subsample_backward(dy, x, coef)
-    args = dict(x=x, coef=coef, bias=bias)
-    check_grad(objective, args, "x", dx, rng)
-    check_grad(objective, args, "coef", dcoef, rng)
-    check_grad(objective, args, "bias", dbias, rng)
+    check_layer_grads(ref.subsample_forward, dy, dict(x=x, coef=coef, bias=bias),
+                      ref.subsample_backward(dy, x, coef), rng)
 
 
 def test_subsample_hand_computed():
@@ -329,14 +333,8 @@ def test_linear_gradients_and_values(rng):
     dy = rng.standard_normal((4, 5))
     np.testing.assert_allclose(ref.linear_forward(x, w, b), x @ w.T + b, rtol=1e-14)
 
-    def objective(x, w, b):
-        return np.sum(dy * ref.linear_forward(x, w, b))
-
-    dx, dw, db = ref.linear_backward(dy, x, w)
-    args = dict(x=x, w=w, b=b)
-    check_grad(objective, args, "x", dx, rng)
-    check_grad(objective, args, "w", dw, rng)
-    check_grad(objective, args, "b", db, rng)
+    check_layer_grads(ref.linear_forward, dy, dict(x=x, w=w, b=b), ref.linear_backward(dy, x, w),
+                      rng)
 
 
 def test_relu(rng):

@@ -16,9 +16,9 @@ from __future__ import annotations
 import sys
 
 from .._version import __version__
-from . import bench, evaluate, export, info, predict, report, sweep, train
-from ._common import PROG, CLIError, _Parser, _UsageError, _one_line
 from ..io import datasets
+from . import bench, evaluate, export, info, predict, report, sweep, train
+from ._common import PROG, CLIError, _one_line, _Parser, _UsageError
 
 #: The subcommands, in the order ``lenet-fast --help`` lists them. Each is a module named
 #: after its subcommand that holds its ``HELP`` (one line for ``lenet-fast --help``),

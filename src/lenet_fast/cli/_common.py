@@ -10,10 +10,7 @@ import json
 import math
 from pathlib import Path
 
-
-from ..io import checkpoint
-from ..io import datasets
-from ..io import files
+from ..io import checkpoint, datasets, files
 from ..io.files import atomic_write
 
 PROG = "lenet-fast"

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import sys
 
-
 from ..io import datasets
-from ._common import CLIError, _check_writable, _non_negative_int, _one_line, _os_error, _positive_float, _positive_int, _positive_int_list, write_json_atomic
-
+from ._common import (
+    CLIError,
+    _check_writable,
+    _non_negative_int,
+    _one_line,
+    _os_error,
+    _positive_float,
+    _positive_int,
+    _positive_int_list,
+    write_json_atomic,
+)
 
 HELP = "measure training and inference speed (images/s, GFLOP/s), vs PyTorch"
 DESCRIPTION = """

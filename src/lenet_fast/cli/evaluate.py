@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import sys
 
-
-from ..io import datasets
-from .._version import __version__
 from .._omp import built_with_openmp
-from ._common import _check_writable, _load_model, _load_split, _positive_int, _resolve_threads, _thread_count, _write_metrics
-
+from .._version import __version__
+from ..io import datasets
+from ._common import (
+    _check_writable,
+    _load_model,
+    _load_split,
+    _positive_int,
+    _resolve_threads,
+    _thread_count,
+    _write_metrics,
+)
 
 PAPER_LECUN98 = "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)"
 

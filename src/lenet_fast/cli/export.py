@@ -7,7 +7,6 @@ import os
 from ..io.onnx_export import OPSET
 from ._common import CLIError, _check_writable, _load_model, _one_line, _os_error
 
-
 #: Output formats of ``lenet-fast export``, by the output file's extension.
 EXPORT_FORMATS = {".onnx": "onnx", ".safetensors": "safetensors", ".npz": "npz"}
 

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import datasets
-from .._version import __version__
 from .._omp import build_info, built_with_openmp, max_threads
-
+from .._version import __version__
+from ..io import datasets
 
 HELP = "show versions, the OpenMP build and where MNIST is looked for"
 DESCRIPTION = """

@@ -10,7 +10,6 @@ from ..io import datasets
 from ..io.files import open_regular
 from ._common import CLIError, _load_model, _one_line, _os_error, _thread_count
 
-
 PILLOW_MISSING = 'reading PNG/JPEG needs Pillow: pip install Pillow (or pip install "lenet-fast[images]")'
 
 # First bytes of the input formats `predict` reads.

@@ -5,10 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
 from ..io.files import atomic_write
-from ._common import CLIError, _add_data_options, _check_writable, _load_model, _load_split, _os_error, _positive_int
-
+from ._common import (
+    CLIError,
+    _add_data_options,
+    _check_writable,
+    _load_model,
+    _load_split,
+    _os_error,
+    _positive_int,
+)
 
 HELP = "write an HTML page of figures about a trained model"
 DESCRIPTION = """
@@ -37,8 +43,7 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..tools import plot
-    from ..tools import report
+    from ..tools import plot, report
 
     try:
         plot.require()

@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-
 from ..training import recipes
-from ._common import CLIError, PROG, _add_data_options, _check_writable, _load_split, _one_line, _os_error, _positive_int
-
+from ._common import (
+    PROG,
+    CLIError,
+    _add_data_options,
+    _check_writable,
+    _load_split,
+    _one_line,
+    _os_error,
+    _positive_int,
+)
 
 #: Settings that `lenet-fast sweep --set` varies or fixes: the train command's, less
 #: those the sweep sets itself.

@@ -12,17 +12,29 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import checkpoint
-from ..io import datasets
-from ..training import recipes
+from .._omp import built_with_openmp
 from .._version import __version__
+from ..io import checkpoint, datasets
+from ..kernels.tables import INITS
+from ..training import recipes
 from ..training.optim.registry import OPTIMIZERS, make_optimizer
 from ..training.schedules import SCHEDULES, schedule_from_config
-from ..kernels.tables import INITS
-from .._omp import built_with_openmp
-from ._common import CLIError, PROG, _check_writable, _load_split, _non_negative_float, _non_negative_int, _one_line, _os_error, _positive_float, _positive_int, _resolve_threads, _smoothing, _thread_count, _write_metrics
-
-
+from ._common import (
+    PROG,
+    CLIError,
+    _check_writable,
+    _load_split,
+    _non_negative_float,
+    _non_negative_int,
+    _one_line,
+    _os_error,
+    _positive_float,
+    _positive_int,
+    _resolve_threads,
+    _smoothing,
+    _thread_count,
+    _write_metrics,
+)
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 _RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",

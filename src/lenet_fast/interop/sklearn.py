@@ -54,10 +54,10 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError('lenet_fast.sklearn needs scikit-learn >= 1.6: '
                       'pip install "lenet-fast[sklearn]"') from exc
 
+from ..kernels.tables import C3_CHOICES, VARIANTS
+from ..model.lenet5 import LeNet5
 from ..training import recipes
 from ..training.augment import AUGMENTERS, make_augmenter
-from ..model.lenet5 import LeNet5
-from ..kernels.tables import C3_CHOICES, VARIANTS
 from ..training.optim.registry import OPTIMIZERS, make_optimizer
 from ..training.schedules import SCHEDULES
 from ..training.trainer import Trainer

@@ -48,9 +48,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
                       '(without a GPU, install a CPU build of torch first)') from exc
 
 from ..kernels.codes import RBF_CODES
+from ..kernels.tables import C3_CHOICES, LECUN_C3_TABLE, TANH_A, TANH_S, VARIANTS
 from ..model.lenet5 import LeNet5
-from ..kernels.tables import C3_CHOICES, TANH_A, TANH_S, VARIANTS
-from ..kernels.tables import LECUN_C3_TABLE
 
 __all__ = ["LeNet5Torch", "MaskedConv2d", "ScaledTanh", "Subsampling", "RBF", "to_torch",
            "from_torch"]

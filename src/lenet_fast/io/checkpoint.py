@@ -29,8 +29,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .._version import __version__
-from .files import atomic_write, open_regular, read_into
 from ..kernels.tables import C3_CHOICES, INITS, param_shapes
+from .files import atomic_write, open_regular, read_into
 
 FORMAT = "lenet_fast"
 FORMAT_VERSION = 1

@@ -48,9 +48,9 @@ import json
 import numpy as np
 
 from .._version import __version__
-from .files import atomic_write
-from .datasets import _LUT
 from ..kernels.tables import TANH_A, TANH_S
+from .datasets import _LUT
+from .files import atomic_write
 
 __all__ = ["OPSET", "IR_VERSION", "build_onnx", "export_onnx"]
 

@@ -92,3 +92,21 @@ def as_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {value!r}")
     return bool(value)
+
+
+def float32_array(name: str, a: Any, ndim: int | None = None, *,
+                  shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """`a` as a C-contiguous float32 array with `ndim` dimensions (or exactly `shape`).
+
+    Raises TypeError (not an array, not float32) or ValueError (its dimensions) naming
+    the argument `name`.
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, not {type(a).__name__}")
+    if a.dtype != np.float32:
+        raise TypeError(f"{name} must be float32, got {a.dtype} (use {name}.astype(np.float32))")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    return np.ascontiguousarray(a)

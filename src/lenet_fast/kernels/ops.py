@@ -15,10 +15,8 @@ import os
 
 import numpy as np
 
-from .. import _conv
-from .. import _linear
-from .. import _omp
-from .. import _pool
+from .. import _conv, _linear, _omp, _pool
+from ._checks import float32_array as _f32
 
 #: The most threads any entry point accepts (``n_threads``, ``--threads``); the OpenMP
 #: default (``OMP_NUM_THREADS``) is capped to it. OpenMP runtimes crash or fail when
@@ -103,17 +101,6 @@ def resolve_threads(n_threads=None):
     if n > MAX_THREADS:
         raise ValueError(f"n_threads must be <= {MAX_THREADS} (lenet_fast.ops.MAX_THREADS), got {n}")
     return n
-
-
-def _f32(name, a, ndim):
-    """a as a C-contiguous float32 array with `ndim` dimensions, or a clear error."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, not {type(a).__name__}")
-    if a.dtype != np.float32:
-        raise TypeError(f"{name} must be float32, got {a.dtype} (use {name}.astype(np.float32))")
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
-    return np.ascontiguousarray(a)
 
 
 def _check_shape(name, a, expected):

@@ -8,15 +8,27 @@ import numpy as np
 
 from .. import _net
 from ..io.checkpoint import read_model, save_model
-from ..kernels.codes import RBF_CODES
 from ..io.datasets import _LUT
 from ..io.onnx_export import export_onnx
+from ..io.safetensors_io import (
+    is_safetensors,
+    read_safetensors,
+    save_safetensors,
+    wants_safetensors,
+)
+from ..kernels.codes import RBF_CODES
 from ..kernels.ops import connections, resolve_threads
-from ..io.safetensors_io import is_safetensors, read_safetensors, save_safetensors, wants_safetensors
 from ..kernels.tables import C3_CHOICES, INITS, LECUN_C3_TABLE, VARIANTS, param_shapes
+from .inputs import (
+    _as_batch,
+    _as_c,
+    _as_model_input,
+    _check_input,
+    _check_labels,
+    _check_smoothing,
+    _positive_int,
+)
 from .runtime import ParamDict, _Pacer, _Pool
-from .inputs import _as_batch, _as_c, _as_model_input, _check_input, _check_labels, _check_smoothing, _positive_int
-
 
 #: The constant j of the MAP loss (eq. 9): the "rubbish class" term e^{-j} bounds the
 #: push on the wrong classes' distances. With +-1 codes two classes' centres lie

@@ -4,6 +4,7 @@ the pool of per-call activation memory and the pacer of training threads."""
 
 import numpy as np
 
+
 class ParamDict(dict):
     """A dict of parameter views into one flat vector.
 

@@ -88,8 +88,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import datasets
 from .._version import __version__
+from ..io import datasets
 
 __all__ = [
     "BenchError", "FLOPS_PER_CYCLE", "PEAK_PROBE_SHAPE", "layer_flops", "flops_per_image",

@@ -16,8 +16,8 @@ The thread count is explicit: a config without ``threads`` runs on one thread (n
 the OpenMP default of all cores), so that runs side by side do not fight over cores.
 """
 
-import hashlib
 import functools
+import hashlib
 import time
 
 import numpy as np
@@ -59,9 +59,9 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
     Trainer
         Its ``model`` and ``optimizer`` are the new network and optimizer.
     """
+    from ..model.lenet5 import LeNet5
     from ..training import recipes
     from ..training.augment import make_augmenter
-    from ..model.lenet5 import LeNet5
     from ..training.optim.registry import make_optimizer
     from ..training.trainer import Trainer
 

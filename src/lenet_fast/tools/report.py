@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from . import plot
 from .._version import __version__
 from ..training.metrics import evaluate
+from . import plot
 
 #: LeCun et al. 1998's test errors for LeNet-5 on MNIST (section III-C): trained on
 #: the 60,000 training digits, and on those plus 540,000 affine distortions of them.

@@ -33,9 +33,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import bench
 from ..io import datasets
 from ..training import recipes
+from . import bench
 
 #: The accuracy a run must reach.
 TARGET = 0.99

@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import _augment
 from ..io.datasets import check_digits
+from ..kernels._checks import float32_array
 from ..kernels.ops import resolve_threads
 
 __all__ = ["Affine", "Elastic", "make_augmenter", "AUGMENTERS"]
@@ -64,15 +65,10 @@ def _check_out(out, shape, images=None):
 
 
 def _check_f32(name, a, shape):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray of float32, not {type(a).__name__}")
-    if a.dtype != np.float32:
-        raise TypeError(f"{name} must be float32, got {a.dtype}")
-    if a.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    a = float32_array(name, a, shape=shape)
     if not np.isfinite(a).all():
         raise ValueError(f"{name} must be finite")
-    return np.ascontiguousarray(a)
+    return a
 
 
 def affine_warp(images, params, out=None, n_threads=None):

@@ -15,10 +15,9 @@ import numpy as np
 
 from ..io import checkpoint
 from ..io.datasets import check_digits
-from .metrics import evaluate
 from ..model.inputs import _check_smoothing
-from .schedules import schedule_from_config, make_schedule
-
+from .metrics import evaluate
+from .schedules import make_schedule, schedule_from_config
 
 #: Last word of the seed of the generator passed to ``optimizer.before_epoch``: keeps
 #: it apart from the shuffling generator (``SeedSequence([s, 0])`` would equal

@@ -32,12 +32,33 @@ user-facing API.
 """
 
 from ._common import KERNEL, TANH_A, TANH_S
-from .layers import (conv_backward, conv_forward, linear_backward, linear_forward, maxpool_backward,
-                     maxpool_forward, subsample_backward, subsample_forward)
-from .outputs import (map_loss, rbf_backward, rbf_forward, relu_backward, relu_forward,
-                      scaled_tanh_backward, scaled_tanh_forward, softmax_cross_entropy)
-from .second import (conv_backward_second, lecun98_hessian_diagonal, linear_backward_second,
-                     squash_second, subsample_backward_second)
+from .layers import (
+                     conv_backward,
+                     conv_forward,
+                     linear_backward,
+                     linear_forward,
+                     maxpool_backward,
+                     maxpool_forward,
+                     subsample_backward,
+                     subsample_forward,
+)
+from .outputs import (
+                     map_loss,
+                     rbf_backward,
+                     rbf_forward,
+                     relu_backward,
+                     relu_forward,
+                     scaled_tanh_backward,
+                     scaled_tanh_forward,
+                     softmax_cross_entropy,
+)
+from .second import (
+                     conv_backward_second,
+                     lecun98_hessian_diagonal,
+                     linear_backward_second,
+                     squash_second,
+                     subsample_backward_second,
+)
 
 __all__ = [
     "TANH_A",

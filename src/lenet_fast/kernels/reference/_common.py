@@ -89,6 +89,16 @@ def _check_labels(labels, n, k):
 
 
 
+def _conv_grad_args(dy_name, dy, x, w):
+    """`dy` and `x` of a convolution's backward pass, checked against `x` and `w` and
+    cast to their common floating dtype with `w`; and the sizes (N, Cin, Cout, OH, OW)."""
+    dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
+    n, cin, cout, oh, ow = sizes = _conv_shapes(x, w)
+    _check_shape(dy_name, dy, (n, cout, oh, ow))
+    dt = _float_dtype(dy, x, w)
+    return dy.astype(dt, copy=False), x.astype(dt, copy=False), sizes
+
+
 def _subsample_grad_args(dy_name, dy, x, coef):
     """`dy` (N, C, H // 2, W // 2), `x` (N, C, H, W) and `coef` (C,) of a subsampling
     layer's backward pass, checked and cast to their common floating dtype."""

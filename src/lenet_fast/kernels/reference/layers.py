@@ -3,7 +3,20 @@ table), trainable subsampling, 2x2 max pooling and the dense layer, forward and 
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from ._common import _dense_grad_args, _subsample_grad_args, KERNEL, _blocks, _check_ndim, _check_shape, _conv_shapes, _float_dtype, _masked_weights, _unblocks
+
+from ._common import (
+    KERNEL,
+    _blocks,
+    _check_ndim,
+    _check_shape,
+    _conv_grad_args,
+    _conv_shapes,
+    _dense_grad_args,
+    _float_dtype,
+    _masked_weights,
+    _subsample_grad_args,
+    _unblocks,
+)
 
 # --------------------------------------------------------------------------- convolution
 
@@ -69,12 +82,8 @@ def conv_backward(dy, x, w, table=None, *, n_threads=None):
     db : ndarray, shape (Cout,)
         All in dtype ``result_type(dy, x, w)``.
     """
-    dy, x, w = np.asarray(dy), np.asarray(x), np.asarray(w)
-    n, cin, cout, oh, ow = _conv_shapes(x, w)
-    _check_shape("dy", dy, (n, cout, oh, ow))
-    dt = _float_dtype(dy, x, w)
-    dy = dy.astype(dt, copy=False)
-    x = x.astype(dt, copy=False)
+    dy, x, (n, cin, cout, oh, ow) = _conv_grad_args("dy", dy, x, w)
+    dt = dy.dtype
     wm = _masked_weights(w, table, dt)
 
     db = dy.sum(axis=(0, 2, 3))

@@ -2,7 +2,16 @@
 cross-entropy, the MAP loss) and the RBF output layer, forward and backward."""
 
 import numpy as np
-from ._common import _dense_grad_args, TANH_A, TANH_S, _check_labels, _check_ndim, _check_shape, _float_dtype
+
+from ._common import (
+    TANH_A,
+    TANH_S,
+    _check_labels,
+    _check_ndim,
+    _check_shape,
+    _dense_grad_args,
+    _float_dtype,
+)
 
 # --------------------------------------------------------------------------- activations
 

@@ -3,7 +3,19 @@ network, layer by layer and whole (`lecun98_hessian_diagonal`)."""
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from ._common import _dense_grad_args, _subsample_grad_args, KERNEL, TANH_A, TANH_S, _blocks, _check_shape, _conv_shapes, _float_dtype, _masked_weights
+
+from ._common import (
+    KERNEL,
+    TANH_A,
+    TANH_S,
+    _blocks,
+    _check_shape,
+    _conv_grad_args,
+    _dense_grad_args,
+    _float_dtype,
+    _masked_weights,
+    _subsample_grad_args,
+)
 from .layers import conv_forward, linear_forward, subsample_forward
 from .outputs import scaled_tanh_forward
 
@@ -52,12 +64,8 @@ def conv_backward_second(d2y, x, w, table=None):
     hb : (Cout,)
         ``sum_{n, i, j} d2y[n, o, i, j]``.
     """
-    d2y, x, w = np.asarray(d2y), np.asarray(x), np.asarray(w)
-    n, cin, cout, oh, ow = _conv_shapes(x, w)
-    _check_shape("d2y", d2y, (n, cout, oh, ow))
-    dt = _float_dtype(d2y, x, w)
-    d2y = d2y.astype(dt, copy=False)
-    x = x.astype(dt, copy=False)
+    d2y, x, (n, cin, cout, oh, ow) = _conv_grad_args("d2y", d2y, x, w)
+    dt = d2y.dtype
     w2 = _masked_weights(w, table, dt) ** 2
     hb = d2y.sum(axis=(0, 2, 3))
     x2_windows = sliding_window_view(x * x, (KERNEL, KERNEL), axis=(2, 3))  # n c i j p q

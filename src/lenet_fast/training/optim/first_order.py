@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ... import _optim
-from ...kernels._checks import as_bool as _as_bool, as_float as _as_float
-from .base import Optimizer, _EMPTY, _hyperparameter
+from ...kernels._checks import as_bool as _as_bool
+from ...kernels._checks import as_float as _as_float
+from .base import _EMPTY, Optimizer, _hyperparameter
 
 
 class SGD(Optimizer):

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-
-from .first_order import Adam, SGD
-from .sdlm import DEFAULT_ETA, SDLM
 from .base import Optimizer
-
-
+from .first_order import SGD, Adam
+from .sdlm import DEFAULT_ETA, SDLM
 
 #: Optimizer registry used by :func:`make_optimizer` (and the command line's
 #: ``--optimizer`` choices).

@@ -92,8 +92,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ... import _optim
-from ...kernels._checks import as_float as _as_float, as_int as _as_int
+from ...kernels._checks import as_float as _as_float
 from ...kernels._checks import as_int
+from ...kernels._checks import as_int as _as_int
 from .base import Optimizer, _hyperparameter
 
 __all__ = [
