@@ -9,86 +9,18 @@ that each layer folder imports only from the layers below it; and that no module
 over 600 lines.
 """
 
-import ast
 import importlib
 import sys
-from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-PACKAGE = SRC / "lenet_fast"
-
-#: The layer folders, from the ground up; the top-level modules (the version, the
-#: compiled kernels and build facts) stand below them all.
-LAYERS = ("kernels", "io", "model", "training", "interop", "tools", "cli")
-MAX_LINES = 600
-
-
-def _modules():
-    """Dotted name -> path of every module (a package: its __init__.py)."""
-    found = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(SRC).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        found[".".join(parts)] = path
-    compiled = {p.stem for p in (PACKAGE.parents[1] / "csrc").glob("*.pyx")}
-    compiled |= {p.name.split(".")[0] for p in PACKAGE.glob("*.so")}
-    return found, {f"lenet_fast.{name}" for name in compiled}
-
-
-def _defined(path):
-    """The names a module defines itself (functions, classes, assignments)."""
-    names = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {t.id for t in targets if isinstance(t, ast.Name)}
-    return names
-
-
-def _imports(name, path, modules, compiled):
-    """(modules imported, names imported from a package __init__, short paths used)."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    known = set(modules) | compiled
-    found, from_init, short = set(), [], []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            if not target.startswith("lenet_fast"):
-                continue
-            if target not in known:
-                short.append(target)
-                continue
-            for alias in node.names:
-                sub = f"{target}.{alias.name}"
-                if sub in known:
-                    found.add(sub)
-                elif target in compiled or modules[target].name != "__init__.py":
-                    found.add(target)
-                elif target == "lenet_fast" or alias.name not in _defined(modules[target]):
-                    from_init.append(f"{target}.{alias.name}")  # handed on by an __init__
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("lenet_fast."):
-                    (found.add(alias.name) if alias.name in known else short.append(alias.name))
-    return found & set(modules), from_init, short
-
+from import_graph import LAYERS, MAX_LINES, PACKAGE, layer_of, read_graph
 
 @pytest.fixture(scope="module")
 def graph():
     if not PACKAGE.is_dir():
         pytest.skip("the package sources are not in this checkout")
-    modules, compiled = _modules()
-    return {name: _imports(name, path, modules, compiled) for name, path in modules.items()
-            if name != "lenet_fast"}
+    return read_graph()
 
 
 def test_no_module_imports_from_a_package_init(graph):
@@ -123,14 +55,9 @@ def test_no_import_loops(graph):
     assert len(state) == len(edges) > 40
 
 
-def _layer(name):
-    parts = name.split(".")
-    return LAYERS.index(parts[1]) if len(parts) > 2 or parts[-1] in LAYERS else -1
-
-
 def test_every_layer_imports_only_from_the_layers_below(graph):
     upward = sorted(f"{name} -> {dep}" for name, (deps, _, _) in graph.items()
-                    for dep in deps if _layer(dep) > _layer(name) and name != "lenet_fast.__main__")
+                    for dep in deps if layer_of(dep) > layer_of(name) and name != "lenet_fast.__main__")
     assert not upward, "imports that run up a layer: " + "; ".join(upward)
 
 

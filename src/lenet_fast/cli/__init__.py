@@ -30,7 +30,13 @@ COMMANDS = (train, evaluate, predict, info, bench, report, sweep, export)
 
 
 def build_parser():
-    """The argument parser of the ``lenet-fast`` command."""
+    """The argument parser of the ``lenet-fast`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With one subparser a subcommand of `COMMANDS`.
+    """
     parser = _Parser(
         prog=PROG,
         description="LeNet-5 (LeCun et al. 1998) on MNIST with Cython/OpenMP kernels: "
@@ -56,7 +62,18 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``lenet-fast`` command with `argv` (default: sys.argv[1:]); return the exit code."""
+    """Run the ``lenet-fast`` command.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments after the command's name; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 ok, 1 error, 2 usage error, 130 interrupted.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

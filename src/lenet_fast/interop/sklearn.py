@@ -124,6 +124,11 @@ EXPECTED_FAILED_CHECKS = {
 def expected_failed_checks(estimator):
     """``expected_failed_checks`` for `parametrize_with_checks` / `check_estimator`.
 
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator scikit-learn's checks run on.
+
     Returns
     -------
     dict
@@ -166,13 +171,6 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
     schedule : {"constant", "step", "cosine", "onecycle", "lecun98"} or None
         Learning-rate schedule laid out over one `fit`; None: the recipe's.
         `partial_fit` always runs at the constant rate `lr`.
-
-    The recipes are ``lenet-fast train``'s (`lenet_fast.recipes`): modern, a dense C3
-    and 2 epochs of SGD with Nesterov momentum, weight decay 5e-4 and label smoothing
-    0.1 on a one-cycle schedule peaking at 0.08, batch 64; lecun98, LeCun's C3 and 10
-    epochs of Adam at 0.002 on a cosine schedule, batch 32; with ``optimizer="sdlm"``,
-    the paper's 20 passes at batch 1. The recipe's weight decay, Nesterov momentum and
-    label smoothing go with its optimizer: another optimizer trains without them.
     augment : {None, "none", "affine", "elastic"}
         Random distortions of the training digits (`lenet_fast.augment`).
     random_state : int, numpy.random.RandomState or None
@@ -208,6 +206,15 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         Epochs trained in total (`fit` epochs plus one per `partial_fit`).
     history_ : list of dict
         `Trainer.fit`'s per-epoch records (loss, accuracy, lr, images/s), all calls.
+
+    Notes
+    -----
+    The recipes are ``lenet-fast train``'s (`lenet_fast.recipes`): modern, a dense C3
+    and 2 epochs of SGD with Nesterov momentum, weight decay 5e-4 and label smoothing
+    0.1 on a one-cycle schedule peaking at 0.08, batch 64; lecun98, LeCun's C3 and 10
+    epochs of Adam at 0.002 on a cosine schedule, batch 32; with ``optimizer="sdlm"``,
+    the paper's 20 passes at batch 1. The recipe's weight decay, Nesterov momentum and
+    label smoothing go with its optimizer: another optimizer trains without them.
     """
 
     def __init__(self, variant="modern", c3=None, epochs=None, batch_size=None,
@@ -418,8 +425,10 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X, y
-            As in `fit`.
+        X : array-like
+            (n, 784) or (n, 28, 28) digits, as in `fit`.
+        y : array-like
+            (n,) labels, as in `fit`.
         classes : array or None
             All the labels the estimator will see; required on the first call (before
             any `fit`), ignored after.
@@ -450,18 +459,52 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         return self.model_.scores(images)[:, :len(self.classes_)]
 
     def decision_function(self, X):
-        """Class scores, higher is better, float32 (n, n_classes): logits (modern) or
-        negated RBF distances (lecun98) of the classes' output units."""
+        """Class scores, higher is better.
+
+        Parameters
+        ----------
+        X : array-like
+            (n, 784) or (n, 28, 28) digits, on the scale the estimator was fitted on.
+
+        Returns
+        -------
+        scores : ndarray
+            float32 (n, n_classes): logits (modern) or negated RBF distances (lecun98)
+            of the classes' output units.
+        """
         return self._scores(X)
 
     def predict(self, X):
-        """Predicted labels (n,), from ``classes_``."""
+        """Predicted labels.
+
+        Parameters
+        ----------
+        X : array-like, as in `decision_function`
+            The digits to classify.
+
+        Returns
+        -------
+        labels : ndarray
+            (n,), from ``classes_``.
+        """
         best = self._scores(X).argmax(axis=1)
         return self.classes_[best]
 
     def predict_proba(self, X):
-        """Class probabilities, float64 (n, n_classes), rows summing to 1: the softmax of
-        `decision_function` (lecun98: P(i) proportional to exp(-distance_i))."""
+        """Class probabilities: the softmax of `decision_function`.
+
+        lecun98: P(i) proportional to exp(-distance_i).
+
+        Parameters
+        ----------
+        X : array-like, as in `decision_function`
+            The digits, whose class probabilities are wanted.
+
+        Returns
+        -------
+        proba : ndarray
+            float64 (n, n_classes), rows summing to 1.
+        """
         s = self._scores(X).astype(np.float64)
         s -= s.max(axis=1, keepdims=True)
         np.exp(s, out=s)
@@ -469,7 +512,18 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         return s
 
     def predict_log_proba(self, X):
-        """Logarithm of `predict_proba`, float64 (n, n_classes)."""
+        """Logarithm of `predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like, as in `decision_function`
+            The digits.
+
+        Returns
+        -------
+        log_proba : ndarray
+            float64 (n, n_classes).
+        """
         s = self._scores(X).astype(np.float64)
         s -= s.max(axis=1, keepdims=True)
         s -= np.log(np.exp(s).sum(axis=1, keepdims=True))

@@ -56,16 +56,39 @@ __all__ = ["LeNet5Torch", "MaskedConv2d", "ScaledTanh", "Subsampling", "RBF", "t
 
 
 class ScaledTanh(nn.Module):
-    """LeCun's squashing function f(a) = 1.7159 tanh(2a/3)."""
+    """LeCun's squashing function f(a) = 1.7159 tanh(2a/3).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Passed to ``torch.nn.Module`` (none are needed).
+    """
 
     def forward(self, x):
+        """f(x), elementwise.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            The shape of `x`.
+        """
         return TANH_A * torch.tanh(TANH_S * x)
 
 
 class Subsampling(nn.Module):
     """LeCun's trainable subsampling: coef[c] x (sum of each 2x2 block) + bias[c].
 
-    Parameters ``coef`` and ``bias``, (channels,) each. (N, C, H, W) -> (N, C, H/2, W/2).
+    Its parameters are ``coef`` and ``bias``, (channels,) each.
+
+    Parameters
+    ----------
+    channels : int
+        The number of maps C.
     """
 
     def __init__(self, channels):
@@ -74,13 +97,30 @@ class Subsampling(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x):
+        """Subsample `x`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            float32 (N, C, H, W), H and W even.
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (N, C, H/2, W/2).
+        """
         block_sum = F.avg_pool2d(x, 2) * 4.0          # exact: scaling by 4 and back
         return block_sum * self.coef[:, None, None] + self.bias[:, None, None]
 
 
 class RBF(nn.Module):
-    """Euclidean RBF output: y_i = sum_j (x_j - c_ij)^2, centres fixed (a buffer that is
-    not part of the state_dict). (N, 84) -> (N, 10)."""
+    """Euclidean RBF output: y_i = sum_j (x_j - c_ij)^2, centres fixed.
+
+    Parameters
+    ----------
+    centers : array-like
+        float32 (10, 84): the codes (a buffer that is not part of the state_dict).
+    """
 
     def __init__(self, centers):
         super().__init__()
@@ -88,6 +128,18 @@ class RBF(nn.Module):
                              persistent=False)
 
     def forward(self, x):
+        """The squared distances of `x` to the centres.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            float32 (N, 84).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (N, 10).
+        """
         return ((x[:, None, :] - self.centers) ** 2).sum(dim=2)
 
 
@@ -97,6 +149,11 @@ class MaskedConv2d(nn.Conv2d):
     ``mask`` (out, in, 1, 1) float32 is 1 where input map i feeds output map j
     (``table[i, j]``), a buffer outside the state_dict. The gradient of each masked
     weight is exactly zero, so fine-tuning leaves those weights at zero.
+
+    Parameters
+    ----------
+    table : array-like of bool
+        (in, out): the connection table, e.g. `lenet_fast.LECUN_C3_TABLE`.
     """
 
     def __init__(self, table):
@@ -108,6 +165,18 @@ class MaskedConv2d(nn.Conv2d):
             self.weight.mul_(self.mask)
 
     def forward(self, x):
+        """The convolution with the masked weights.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            float32 (N, in, H, W).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (N, out, H - 4, W - 4).
+        """
         return self._conv_forward(x, self.weight * self.mask, self.bias)
 
 
@@ -150,7 +219,18 @@ class LeNet5Torch(nn.Module):
         self.act = nn.ReLU() if modern else ScaledTanh()
 
     def forward(self, x):
-        """float32 (N, 1, 32, 32) -> (N, 10): logits (modern) or RBF distances (lecun98)."""
+        """The network's output, as `LeNet5.forward` computes it.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            float32 (N, 1, 32, 32), preprocessed (`lenet_fast.datasets.preprocess`).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (N, 10): logits (modern) or RBF distances (lecun98).
+        """
         f = self.act
         if self.variant == "modern":   # relu and max pooling commute
             h = self.s2(f(self.c1(x)))

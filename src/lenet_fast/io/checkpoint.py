@@ -54,9 +54,14 @@ class CheckpointError(ValueError):
 class ModelFile(NamedTuple):
     """What a model file holds, checked; `lenet_fast.load` builds the model from it.
 
-    ``config``: the configuration (as `LeNet5.config` returns it); ``params``: float32
-    arrays by name, of the configuration's shapes, finite; ``history``: the training
-    history (as `Trainer.fit` records it; [] for files without one).
+    Parameters
+    ----------
+    config : dict
+        The configuration, as `LeNet5.config` returns it.
+    params : dict of str to ndarray
+        float32 arrays by name, of the configuration's shapes, finite.
+    history : list of dict
+        The training history, as `Trainer.fit` records it ([] for files without one).
     """
     config: dict
     params: dict
@@ -64,8 +69,26 @@ class ModelFile(NamedTuple):
 
 
 def check_config(path, config):
-    """The parameter shapes ({name: shape}) of the model that `config`, a model file's
-    configuration, describes; CheckpointError unless it describes a LeNet5."""
+    """The parameter shapes of the model that `config`, a model file's configuration,
+    describes.
+
+    Parameters
+    ----------
+    path : str
+        The file, for the error messages.
+    config : dict
+        The configuration read from the file.
+
+    Returns
+    -------
+    dict of str to tuple
+        Parameter name -> shape.
+
+    Raises
+    ------
+    CheckpointError
+        Unless `config` describes a LeNet5.
+    """
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: bad model configuration (a {type(config).__name__}, "
                               "not a JSON object)")
@@ -188,14 +211,33 @@ def _pack(model, extra=None):
 
 
 def save_model(model, path):
-    """Write `model` (with `model.history`) to `path` (.npz), atomically."""
+    """Write `model` (with `model.history`) to `path` (.npz), atomically.
+
+    Parameters
+    ----------
+    model : LeNet5
+        The model to save.
+    path : str or os.PathLike
+        The file to write (replaced as a whole, never left half-written).
+    """
     _atomic_savez(path, _pack(model, _history_entry(model)))
 
 
 def save_training(path, model, optimizer, schedule, state):
     """Write a training checkpoint: the model plus what `Trainer` needs to resume.
 
-    `state` is a JSON-able dict (epoch, batch, generator state, history, settings).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write, atomically.
+    model : LeNet5
+        The model being trained.
+    optimizer : lenet_fast.optim.Optimizer
+        Its state dict is saved.
+    schedule : schedule object
+        Its ``to_config()`` is saved.
+    state : dict
+        JSON-able: epoch, batch, generator state, history, settings.
     """
     extra = {f"optim/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()}
     extra["train/schedule"] = np.array(json.dumps(schedule.to_config(), sort_keys=True))
@@ -356,6 +398,15 @@ def read_model(path):
 
     `lenet_fast.load` is the user's entry: it also reads safetensors files, builds the
     model, and documents the errors (FileNotFoundError, CheckpointError).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The .npz file.
+
+    Returns
+    -------
+    ModelFile
     """
     path, arrays = _read(path)
     return _model_file(path, arrays)._replace(history=_history_from(path, arrays))
@@ -413,6 +464,17 @@ def read_training(path):
     state (finite values), the schedule's configuration (a JSON object with a name) and
     the training state (epoch, batch, rng_state, history, settings). Whether they fit a
     given trainer (epoch range, generator kind, optimizer) is `Trainer`'s to check.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint.
+
+    Returns
+    -------
+    tuple
+        (`ModelFile`, optimizer state dict, schedule configuration dict, training state
+        dict).
     """
     path, arrays = _read(path)
     stored = _model_file(path, arrays)

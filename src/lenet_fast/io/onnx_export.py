@@ -192,7 +192,23 @@ def build_onnx(model, *, preprocess=True):
 
 
 def export_onnx(model, path, *, preprocess=True):
-    """Write `build_onnx(model, preprocess=...)` to `path`, atomically; return the ModelProto."""
+    """Write `build_onnx(model, preprocess=...)` to `path`, atomically.
+
+    Parameters
+    ----------
+    model : LeNet5
+        The model to export.
+    path : str or os.PathLike
+        The .onnx file to write.
+    preprocess : bool
+        True: the graph takes uint8 digits (N, 28, 28) as input ``images``; False:
+        preprocessed float32 (N, 1, 32, 32) as input ``input``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The graph written.
+    """
     proto = build_onnx(model, preprocess=preprocess)
     data = proto.SerializeToString()
     atomic_write(path, lambda f: f.write(data), suffix=".onnx")

@@ -64,7 +64,15 @@ def wants_safetensors(path, format=None):
 
 
 def save_safetensors(model, path):
-    """Write `model`'s parameters and configuration to `path` (safetensors), atomically."""
+    """Write `model`'s parameters and configuration to `path` (safetensors), atomically.
+
+    Parameters
+    ----------
+    model : LeNet5
+        The model; its configuration goes into the file's metadata (``config``, JSON).
+    path : str or os.PathLike
+        The file to write (replaced as a whole, never left half-written).
+    """
     st = _import_safetensors()
     tensors = {name: np.ascontiguousarray(value, dtype=np.float32)
                for name, value in model.params.items()}
@@ -77,7 +85,17 @@ def save_safetensors(model, path):
 
 def is_safetensors(path):
     """Whether the file at `path` starts like a safetensors file (an 8-byte header size,
-    then '{'); False for a missing, unreadable or non-regular file and for zip (npz) files."""
+    then '{'); False for a missing, unreadable or non-regular file and for zip (npz) files.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to look at (its first bytes are read).
+
+    Returns
+    -------
+    bool
+    """
     try:
         f, _ = open_regular(path, CheckpointError, "model file")
         with f:
@@ -149,6 +167,16 @@ def read_safetensors(path):
     """Read a model file written by `save_safetensors`: a `lenet_fast.checkpoint.ModelFile`
     with an empty history (module docstring for the checks; `lenet_fast.load` builds the
     model).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    lenet_fast.checkpoint.ModelFile
+        The checked configuration and float32 parameters.
 
     Raises
     ------

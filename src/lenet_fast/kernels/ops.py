@@ -35,6 +35,11 @@ def usable_cpus():
 
     A container limited to 1.5 CPUs on a 16-core machine gets 1, a process pinned to
     cores 2-3 gets 2. Threads beyond these only wait for each other.
+
+    Returns
+    -------
+    int
+        At least 1.
     """
     try:
         n = len(os.sched_getaffinity(0))
@@ -82,8 +87,22 @@ def resolve_threads(n_threads=None):
     CPUs this process may use (`usable_cpus`: affinity and cgroup quota, not the
     machine's core count); capped to `MAX_THREADS`.
 
-    Raises TypeError for a non-integer and ValueError for n_threads < 1 or
-    n_threads > `MAX_THREADS`.
+    Parameters
+    ----------
+    n_threads : int or None
+        The count asked for; None for the default.
+
+    Returns
+    -------
+    int
+        The thread count, 1 to `MAX_THREADS`.
+
+    Raises
+    ------
+    TypeError
+        For a non-integer (a bool included).
+    ValueError
+        For ``n_threads < 1`` or ``n_threads > MAX_THREADS``.
     """
     if n_threads is None:
         n = max(1, _omp.max_threads())
@@ -160,6 +179,20 @@ def connections(table, c_in, c_out):
     ----------
     table : bool ndarray (c_in, c_out) or None
         table[i, o] True when output map o reads input map i; None means dense.
+    c_in, c_out : int
+        The numbers of input and output maps.
+
+    Returns
+    -------
+    Connections
+        The table as index lists, in the form the compiled kernels take.
+
+    Raises
+    ------
+    TypeError
+        If `table` is neither a bool ndarray nor None.
+    ValueError
+        If its shape is not (c_in, c_out).
     """
     if table is None:
         table = np.ones((c_in, c_out), dtype=bool)
@@ -194,6 +227,10 @@ def conv_forward(x, w, b, table=None, *, n_threads=None):
         Connection table (e.g. ``LECUN_C3_TABLE``); unconnected pairs are skipped.
         None is the dense convolution.
 
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
+
     Returns
     -------
     y : float32 (N, Cout, H-4, W-4)
@@ -217,6 +254,10 @@ def conv_backward(dy, x, w, table=None, *, n_threads=None):
     dy : float32 (N, Cout, H-4, W-4)
         Gradient of the loss with respect to the output.
     x, w, table : as in `conv_forward`.
+
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
 
     Returns
     -------
@@ -259,6 +300,10 @@ def subsample_forward(x, coef, bias, *, n_threads=None):
     x : float32 (N, C, H, W), H and W even
     coef, bias : float32 (C,)
 
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
+
     Returns
     -------
     y : float32 (N, C, H/2, W/2)
@@ -277,6 +322,15 @@ def subsample_forward(x, coef, bias, *, n_threads=None):
 
 def subsample_backward(dy, x, coef, *, n_threads=None):
     """Gradients of `subsample_forward`.
+
+    Parameters
+    ----------
+    dy : float32 (N, C, H/2, W/2)
+        Gradient of the loss with respect to the output.
+    x, coef : as in `subsample_forward`.
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
 
     Returns
     -------
@@ -304,6 +358,10 @@ def maxpool_forward(x, *, n_threads=None):
     ----------
     x : float32 (N, C, H, W), H and W even
 
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
+
     Returns
     -------
     y : float32 (N, C, H/2, W/2)
@@ -319,6 +377,16 @@ def maxpool_forward(x, *, n_threads=None):
 def maxpool_backward(dy, x, *, n_threads=None):
     """Gradient of `maxpool_forward`: each block's gradient goes to its first maximum
     in row-major order (as np.argmax over the block).
+
+    Parameters
+    ----------
+    dy : float32 (N, C, H/2, W/2)
+        Gradient of the loss with respect to the output.
+    x : float32 (N, C, H, W)
+        The forward input.
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
 
     Returns
     -------
@@ -351,6 +419,10 @@ def linear_forward(x, w, b, *, n_threads=None):
     w : float32 (O, I)
     b : float32 (O,)
 
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
+
     Returns
     -------
     y : float32 (N, O)
@@ -369,6 +441,15 @@ def linear_forward(x, w, b, *, n_threads=None):
 
 def linear_backward(dy, x, w, *, n_threads=None):
     """Gradients of `linear_forward`.
+
+    Parameters
+    ----------
+    dy : float32 (N, O)
+        Gradient of the loss with respect to the output.
+    x, w : as in `linear_forward`.
+    n_threads : int or None, optional
+        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
+        Results do not depend on it.
 
     Returns
     -------

@@ -112,6 +112,10 @@ class LeNet5:
     # ------------------------------------------------------------------ set-up
     @property
     def n_threads(self):
+        """Threads of the kernels (int, 1 to 1024), or None for the OpenMP default.
+
+        Results do not depend on it. Setting it checks the value.
+        """
         return self._n_threads
 
     @n_threads.setter
@@ -120,7 +124,13 @@ class LeNet5:
         self._n_threads = value
 
     def reset_parameters(self, seed=None):
-        """(Re)initialise the weights from `seed` (default: the model's seed)."""
+        """(Re)initialise the weights from `seed`.
+
+        Parameters
+        ----------
+        seed : int or None
+            The seed; None: the model's own (``model.seed``).
+        """
         rng = np.random.default_rng(self.seed if seed is None else seed)
         p = self.params
         fans = {"c1": 25, "c5": 400, "f6": 120, "s2": 4, "s4": 4, "out": 84}
@@ -138,7 +148,13 @@ class LeNet5:
         p["c3.weight"][...] *= self.table.T[:, :, None, None]
 
     def num_parameters(self):
-        """Trainable parameters; C3 counts only connected weights (lecun98: 60,000)."""
+        """The number of trainable parameters.
+
+        Returns
+        -------
+        int
+            C3 counts only the connected weights (lecun98: 60,000).
+        """
         c3_unconnected = (~self.table).sum() * 25
         return int(self.flat_params.size - c3_unconnected)
 
@@ -229,7 +245,17 @@ class LeNet5:
         return out
 
     def predict(self, x, batch_size=1000):
-        """Predicted digits, int64 (N,), for float32 (N,1,32,32) or raw uint8 (N,28,28)."""
+        """Predicted digits.
+
+        Parameters
+        ----------
+        x, batch_size : as in `scores`
+
+        Returns
+        -------
+        digits : ndarray
+            int64 (N,), 0..9.
+        """
         return self.scores(x, batch_size).argmax(axis=1)
 
     def predict_proba(self, x, batch_size=1000):
@@ -238,6 +264,16 @@ class LeNet5:
         modern: softmax of the logits; lecun98: softmax of the negated RBF distances,
         P(i) proportional to exp(-y_i), the MAP posterior of eq. 9 without its
         rubbish-class term.
+
+        Parameters
+        ----------
+        x, batch_size : as in `scores`
+            The images, and how many of them go through one compiled call.
+
+        Returns
+        -------
+        probabilities : ndarray
+            float32 (N, 10), rows summing to 1.
         """
         s = self.scores(x, batch_size)
         s -= s.max(axis=1, keepdims=True)
@@ -286,9 +322,22 @@ class LeNet5:
         return acts
 
     def loss(self, x, y):
-        """Mean loss over a batch without gradients: (loss: float, output float32 (N, 10)).
+        """Mean loss over a batch, without gradients.
 
-        x : float32 (N, 1, 32, 32) or uint8 (N, 28, 28), N >= 1; y : integer (N,) in 0..9.
+        Parameters
+        ----------
+        x : ndarray
+            float32 (N, 1, 32, 32) preprocessed images, or uint8 (N, 28, 28) digits
+            (preprocessed inside the compiled pass).
+        y : ndarray
+            Integer labels (N,) in 0..9.
+
+        Returns
+        -------
+        loss : float
+            The mean loss (modern: cross-entropy; lecun98: the MAP loss).
+        output : ndarray
+            float32 (N, 10), as `forward` returns it.
         """
         x = _as_batch(x)
         n = x.shape[0]
@@ -317,14 +366,25 @@ class LeNet5:
         return loss, {k: v.copy() for k, v in self.grads.items()}
 
     def train_step(self, x, y, optimizer, *, label_smoothing=0.0):
-        """Forward, backward and one optimizer update; returns the batch's mean loss.
+        """Forward, backward and one optimizer update.
 
-        x : float32 (N, 1, 32, 32), or uint8 (N, 28, 28) digits (preprocessed on the
-        fly), N >= 1; y : integer (N,) in 0..9; optimizer : a `lenet_fast.optim`
-        optimizer; label_smoothing : in [0, 1), modern only: the cross-entropy's target
-        puts 1 - label_smoothing on the label and label_smoothing / 10 on every class
-        (the returned loss is that smoothed loss).
+        Parameters
+        ----------
+        x, y : as in `loss`
+            The batch: images and their labels.
+        optimizer : lenet_fast.optim.Optimizer
+            Updates the weights from the gradients.
+        label_smoothing : float
+            In [0, 1), modern only: the cross-entropy's target puts 1 - label_smoothing
+            on the label and label_smoothing / 10 on every class.
 
+        Returns
+        -------
+        float
+            The batch's mean loss (with label smoothing, the smoothed loss).
+
+        Notes
+        -----
         The weights never become non-finite: with a NaN or infinite loss no update is
         made, and an update that would make a weight NaN or infinite (overflowing
         gradients or steps) is undone and reported as an infinite loss.
@@ -396,37 +456,79 @@ class LeNet5:
             n, nt, slots=True)
 
     def predicted(self, output):
-        """The digits an (N, 10) `output` (as `forward` returns) predicts: the largest
-        logit (modern), the nearest RBF code (lecun98)."""
+        """The digits an `output` predicts.
+
+        Parameters
+        ----------
+        output : ndarray
+            float32 (N, 10), as `forward` returns it.
+
+        Returns
+        -------
+        ndarray
+            (N,): the largest logit (modern), the nearest RBF code (lecun98).
+        """
         return output.argmin(axis=1) if self.variant == "lecun98" else output.argmax(axis=1)
 
     def correct(self, output, labels):
-        """Number of correct predictions in a batch's `output` (as from `last_output`)."""
+        """Number of correct predictions in a batch's `output`.
+
+        Parameters
+        ----------
+        output : ndarray
+            float32 (N, 10), as `forward` returns it (or `last_output`).
+        labels : ndarray
+            Integer labels (N,).
+
+        Returns
+        -------
+        int
+        """
         return int((self.predicted(output) == labels).sum())
 
     def config(self):
-        """The constructor arguments that define the architecture."""
+        """The constructor arguments that define the architecture.
+
+        Returns
+        -------
+        dict
+            variant, c3, seed and init.
+        """
         return {"variant": self.variant, "c3": self.c3, "seed": self.seed, "init": self.init}
 
     def save(self, path, format=None):
         """Save weights and configuration, atomically (see `lenet_fast.load`).
 
-        `format`: "npz" (lenet_fast's own, with a checksum; the default) or
-        "safetensors" (`lenet_fast.safetensors_io`: weights and configuration, not
-        the history; readable by any safetensors reader; needs
-        ``lenet-fast[safetensors]``). None: safetensors for a path ending in
-        ``.safetensors``, else npz.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced as a whole, never left half-written).
+        format : {None, "npz", "safetensors"}
+            "npz": lenet_fast's own, with a checksum and the history; "safetensors"
+            (`lenet_fast.safetensors_io`): weights and configuration, not the history,
+            readable by any safetensors reader (needs ``lenet-fast[safetensors]``).
+            None: safetensors for a path ending in ``.safetensors``, else npz.
         """
         if wants_safetensors(path, format):
-            return save_safetensors(self, path)
-        save_model(self, path)
+            save_safetensors(self, path)
+        else:
+            save_model(self, path)
 
     def to_onnx(self, path, *, preprocess=True):
         """Export to an ONNX file (`lenet_fast.onnx_export`; needs ``lenet-fast[onnx]``).
 
-        ``preprocess=True``: the graph takes uint8 (N, 28, 28) digits; False: float32
-        (N, 1, 32, 32). Outputs `forward`'s (N, 10) and the probabilities. Returns the
-        onnx.ModelProto.
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The .onnx file to write, atomically.
+        preprocess : bool
+            True: the graph takes uint8 (N, 28, 28) digits; False: float32
+            (N, 1, 32, 32). Its outputs are `forward`'s (N, 10) and the probabilities.
+
+        Returns
+        -------
+        onnx.ModelProto
+            The graph written.
         """
         return export_onnx(self, path, preprocess=preprocess)
 
@@ -442,6 +544,16 @@ def load(path):
     (`lenet_fast.safetensors_io`, told by their first bytes). The model's ``history`` is
     the training history saved with it (a list of per-epoch dicts, as `Trainer.fit`
     returns; [] for files without one, and for safetensors files).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A .npz model file or training checkpoint, or a .safetensors model file.
+
+    Returns
+    -------
+    LeNet5
+        The model, with the file's weights, configuration and history.
 
     Raises
     ------

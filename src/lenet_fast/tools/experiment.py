@@ -48,7 +48,9 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
         As `lenet_fast.recipes.train_settings` returns (variant, c3, init, epochs,
         batch_size, optimizer, lr, schedule, weight_decay, nesterov, label_smoothing,
         threads, seed, augment).
-    progress, checkpoint_dir, interrupt_path
+    progress : bool
+        Show the trainer's progress bar.
+    checkpoint_dir, interrupt_path : str or None
         Passed to `Trainer`.
     optimizer_options : dict or None
         Keyword arguments of `make_optimizer`; default
@@ -119,6 +121,21 @@ def summary(settings, trainer, metrics, n_train):
     Keys: variant, c3, init, epochs, batch_size, threads (resolved), seed, optimizer,
     lr, schedule, weight_decay, nesterov, label_smoothing, augment, train_images, test_images, test_accuracy, test_error,
     test_loss, train_seconds, train_images_per_second, history.
+
+    Parameters
+    ----------
+    settings : dict
+        The run's resolved settings (`settings_of`).
+    trainer : lenet_fast.Trainer
+        The trainer that ran.
+    metrics : dict
+        The test metrics (`lenet_fast.metrics.evaluate`).
+    n_train : int
+        The number of training images.
+
+    Returns
+    -------
+    dict
     """
     from ..kernels.ops import resolve_threads
 
@@ -173,6 +190,11 @@ def _split(split, options, limit):
 def settings_of(config):
     """The resolved training settings and run options of a `run` config.
 
+    Parameters
+    ----------
+    config : dict
+        As `run` takes it.
+
     Returns
     -------
     settings : dict
@@ -204,7 +226,18 @@ def settings_of(config):
 
 
 def weights_digest(model):
-    """SHA-256 (hex) of the model's float32 parameter vector: equal digests, equal weights."""
+    """SHA-256 (hex) of the model's float32 parameter vector: equal digests, equal weights.
+
+    Parameters
+    ----------
+    model : LeNet5
+        The model.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
     return hashlib.sha256(np.ascontiguousarray(model.flat_params).tobytes()).hexdigest()
 
 

@@ -54,7 +54,19 @@ def _figure(width, height, **kwargs):
 
 
 def png_bytes(fig, dpi=100):
-    """The PNG file of `fig`, as bytes."""
+    """The PNG file of `fig`, as bytes.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to render.
+    dpi : int
+        Dots per inch.
+
+    Returns
+    -------
+    bytes
+    """
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=dpi)
     return out.getvalue()
@@ -181,6 +193,11 @@ def _kernel_scale(w):
 def c1_filters(model):
     """The 6 C1 kernels, 5x5, on one symmetric colour scale (red > 0 > blue).
 
+    Parameters
+    ----------
+    model : LeNet5
+        The model whose kernels to show.
+
     Returns
     -------
     matplotlib.figure.Figure
@@ -233,6 +250,11 @@ def c3_filters(model):
 
     The grid is laid out like LeCun et al. 1998's Table I: a pair of maps that the
     model's connection table leaves unconnected is an empty grey cell.
+
+    Parameters
+    ----------
+    model : LeNet5
+        The model whose kernels to show.
 
     Returns
     -------

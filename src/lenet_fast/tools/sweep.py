@@ -68,6 +68,16 @@ class SweepError(RuntimeError):
 def parse_seeds(text):
     """Seeds from "0-5", "0,3,7" or "0-2,10": a list of distinct non-negative ints.
 
+    Parameters
+    ----------
+    text : str
+        Ranges and single seeds, separated by commas.
+
+    Returns
+    -------
+    list of int
+        In the order given.
+
     Raises
     ------
     ValueError
@@ -125,6 +135,15 @@ def run_key(config):
     Two configs with the same key give the same result (`experiment.run`: any thread
     count, any data folder holding MNIST). A config that does not resolve keys on
     its own items.
+
+    Parameters
+    ----------
+    config : dict
+        As `lenet_fast.experiment.run` takes it.
+
+    Returns
+    -------
+    str
     """
     try:
         settings, options = experiment.settings_of(config)
@@ -142,15 +161,27 @@ def run_key(config):
 
 
 class ResultsFile:
-    """A JSON Lines file of run records, appended to atomically (module docstring)."""
+    """A JSON Lines file of run records, appended to atomically (module docstring).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The results file; created when missing.
+    """
 
     def __init__(self, path):
         self.path = os.fspath(path)
         self.torn_lines = 0
 
     def read(self):
-        """The records in the file ([] if it does not exist); unreadable lines are skipped
-        and counted in ``torn_lines``."""
+        """The records in the file; unreadable lines are skipped and counted in
+        ``torn_lines``.
+
+        Returns
+        -------
+        list of dict
+            [] if the file does not exist.
+        """
         self.torn_lines = 0
         try:
             with open(self.path, "rb") as f:
@@ -173,7 +204,13 @@ class ResultsFile:
         return records
 
     def append(self, record):
-        """Append `record` as one line: one write, then fsync, under an exclusive lock."""
+        """Append `record` as one line: one write, then fsync, under an exclusive lock.
+
+        Parameters
+        ----------
+        record : dict
+            JSON-able.
+        """
         data = (json.dumps(record, sort_keys=True) + "\n").encode()
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
@@ -244,7 +281,18 @@ def _import_joblib():
 
 
 def default_jobs(threads_per_job=1):
-    """Parallel runs that fit this machine's usable cores with `threads_per_job` each."""
+    """Parallel runs that fit this machine's usable cores with `threads_per_job` each.
+
+    Parameters
+    ----------
+    threads_per_job : int
+        OpenMP threads of each run.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -474,7 +522,19 @@ def summarize(grid, records, columns):
 
 
 def format_table(rows, columns):
-    """`summarize`'s rows as a markdown table, errors in %."""
+    """`summarize`'s rows as a markdown table, errors in %.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As `summarize` returns them.
+    columns : list of str
+        The settings that vary, one column each.
+
+    Returns
+    -------
+    str
+    """
     def pct(value, digits=2):
         return "-" if value is None else f"{100 * value:.{digits}f}"
 

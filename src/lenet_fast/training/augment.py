@@ -147,7 +147,13 @@ class _Augmenter:
         self.reseed(seed)
 
     def reseed(self, seed):
-        """Start the generator again from `seed` (an int or a sequence of ints)."""
+        """Start the generator again from `seed`.
+
+        Parameters
+        ----------
+        seed : int or sequence of int
+            The new seed.
+        """
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
@@ -188,6 +194,24 @@ class Affine(_Augmenter):
     within the 28x28 frame (MNIST digits fill the central 20x20) and recognisable.
     The transform is about the image centre; it is inverted into the sampling map of
     `affine_warp`.
+
+    Parameters
+    ----------
+    shift : float
+        Largest translation, pixels, >= 0.
+    scale : float
+        Largest relative scaling, in [0, 1).
+    squeeze : float
+        Largest squeeze q, in [0, 1).
+    shear : float
+        Largest horizontal shear h, >= 0.
+    rotate : float
+        Largest rotation, degrees, >= 0.
+    seed : int
+        Seed of the augmenter's numpy generator: the same seed and calls give the same
+        images, whatever the thread count.
+    n_threads : int or None
+        Threads of the warps; None: the OpenMP default.
     """
 
     name = "affine"
@@ -204,11 +228,28 @@ class Affine(_Augmenter):
         super().__init__(seed, n_threads)
 
     def config(self):
+        """The augmenter's name and parameters (JSON-able).
+
+        Returns
+        -------
+        dict
+        """
         return {"name": self.name, "shift": self.shift, "scale": self.scale,
                 "squeeze": self.squeeze, "shear": self.shear, "rotate": self.rotate}
 
     def sample_params(self, n):
-        """Draw the sampling maps of n digits: float32 (n, 6) for `affine_warp`."""
+        """Draw the sampling maps of `n` digits.
+
+        Parameters
+        ----------
+        n : int
+            How many.
+
+        Returns
+        -------
+        ndarray
+            float32 (n, 6), for `affine_warp`.
+        """
         u = self.rng.random((n, 6)) * 2.0 - 1.0  # one draw of fixed size per call
         s = 1.0 + self.scale * u[:, 0]
         q = self.squeeze * u[:, 1]
@@ -257,8 +298,16 @@ class Elastic(_Augmenter):
     undistorted run's) and tests worse than without distortions. Of the settings
     tried (alpha 16, 24 and 34 at sigma 4, with and without `Affine()`), alpha 16
     alone tested best: hence the default alpha = 16, sigma = 4.
-    `affine`, an `Affine` (or None), adds its random affine map to the elastic
-    field (one combined resampling).
+
+    Parameters
+    ----------
+    alpha : float
+        Scale of the smoothed displacement field, pixels, >= 0.
+    sigma : float
+        Standard deviation of the Gaussian smoothing, pixels, > 0.
+    affine : Affine or None
+        Adds its random affine map to the elastic field (one combined resampling).
+    seed, n_threads : as in `Affine`
     """
 
     name = "elastic"
@@ -274,11 +323,24 @@ class Elastic(_Augmenter):
         super().__init__(seed, n_threads)
 
     def reseed(self, seed):
+        """Start the generator again from `seed` (the affine part shares it).
+
+        Parameters
+        ----------
+        seed : int or sequence of int
+            The new seed.
+        """
         super().reseed(seed)
         if getattr(self, "affine", None) is not None:
             self.affine.rng = self.rng  # one generator for both parts
 
     def config(self):
+        """The augmenter's name and parameters (JSON-able).
+
+        Returns
+        -------
+        dict
+        """
         return {"name": self.name, "alpha": self.alpha, "sigma": self.sigma,
                 "affine": None if self.affine is None else self.affine.config()}
 
@@ -302,8 +364,20 @@ class Elastic(_Augmenter):
         return noise, params
 
     def sample_fields(self, n):
-        """Draw elastic displacement fields for n digits: (dx, dy), float32 (n, 28, 28)
-        each (without the affine part). Uses the generator as a call would."""
+        """Draw elastic displacement fields for `n` digits (without the affine part).
+
+        Uses the generator as a call would.
+
+        Parameters
+        ----------
+        n : int
+            How many digits to draw fields for.
+
+        Returns
+        -------
+        dx, dy : ndarray
+            float32 (n, 28, 28) each.
+        """
         noise, _ = self._draw(n)
         u = noise.astype(np.float32) * np.float32(2 / 256) + np.float32(1 / 256 - 1)
         fields = np.empty_like(u)
@@ -328,6 +402,19 @@ def make_augmenter(name, seed=0, n_threads=None):
     """The augmenter called `name` with its default settings, or None for "none".
 
     "affine": `Affine()`; "elastic": `Elastic()` (sigma 4, alpha 16, no affine part).
+
+    Parameters
+    ----------
+    name : {"none", "affine", "elastic"}
+        The distortion, as ``lenet-fast train --augment`` names it.
+    seed : int
+        Seed of the augmenter's generator.
+    n_threads : int or None
+        Threads of the warps; None: the OpenMP default.
+
+    Returns
+    -------
+    Affine, Elastic or None
     """
     if name is None or name == "none":
         return None

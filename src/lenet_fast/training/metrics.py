@@ -99,7 +99,18 @@ def _per_sample(model, outputs, labels):
 
 
 def format_report(metrics):
-    """Text report: accuracy, error, per-class accuracy and the confusion matrix."""
+    """Text report: accuracy, error, per-class accuracy and the confusion matrix.
+
+    Parameters
+    ----------
+    metrics : dict
+        As `evaluate` returns it.
+
+    Returns
+    -------
+    str
+        Several lines, for a terminal.
+    """
     lines = [f"accuracy {metrics['accuracy'] * 100:.2f}%  error {metrics['error'] * 100:.2f}%  "
              f"({metrics['n']:,} images, loss {metrics['loss']:.4f})", "",
              "per-class accuracy:"]

@@ -78,6 +78,11 @@ def optimizer_options(settings):
     settings : dict
         With "optimizer", "weight_decay" and "nesterov" (as in `RECIPES`).
 
+    Returns
+    -------
+    dict
+        The keyword arguments that the optimizer takes (none for "sdlm").
+
     Raises
     ------
     ValueError
@@ -96,12 +101,32 @@ def optimizer_options(settings):
 
 
 def make_optimizer(recipe):
-    """The optimizer of a recipe (a dict as in `RECIPES`)."""
+    """The optimizer of a recipe.
+
+    Parameters
+    ----------
+    recipe : dict
+        With "optimizer", "lr", "weight_decay" and "nesterov", as in `RECIPES`.
+
+    Returns
+    -------
+    lenet_fast.optim.Optimizer
+    """
     return _make_optimizer(recipe["optimizer"], recipe["lr"], **optimizer_options(recipe))
 
 
 def default_out(variant):
-    """The model file a run of `variant` writes unless told: ``lenet5-<variant>.npz``."""
+    """The model file a run of `variant` writes unless told: ``lenet5-<variant>.npz``.
+
+    Parameters
+    ----------
+    variant : {"modern", "lecun98"}
+        The preset.
+
+    Returns
+    -------
+    str
+    """
     return f"lenet5-{variant}.npz"
 
 
@@ -111,6 +136,17 @@ def train_settings(given):
     and AUGMENT_DEFAULT, then the variant's recipe (RECIPES; SDLM_RECIPE and SDLM_INIT
     with optimizer "sdlm") for what is still None. ``lenet_fast.experiment`` resolves
     its runs' settings here too.
+
+    Parameters
+    ----------
+    given : dict
+        The settings given (the command line's, or a sweep's), by their names in
+        `TRAIN_DEFAULTS` and "augment".
+
+    Returns
+    -------
+    dict
+        Every setting of `TRAIN_DEFAULTS` and "augment", resolved.
 
     Raises
     ------

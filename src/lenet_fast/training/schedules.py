@@ -50,8 +50,28 @@ class LRSchedule:
 
     name: ClassVar[str] = "schedule"
 
-    def lr_at(self, step: int) -> float:  # pragma: no cover - abstract
-        """Learning rate to use for global step ``step`` (0-based)."""
+    def lr_at(self, step: int) -> float:
+        """Learning rate to use for global step ``step``.
+
+        Parameters
+        ----------
+        step : int
+            The global step, 0-based.
+
+        Returns
+        -------
+        float
+            As the class's docstring says.
+
+        Raises
+        ------
+        ValueError
+            For a negative step.
+        """
+        return self._lr(self._check_step(step))
+
+    def _lr(self, step: int) -> float:  # pragma: no cover - abstract
+        """The rate at a checked step: what a schedule defines."""
         raise NotImplementedError
 
     def _params(self) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -106,9 +126,7 @@ class ConstantLR(LRSchedule):
     def _params(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr}
 
-    def lr_at(self, step: int) -> float:
-        """Return ``base_lr``."""
-        self._check_step(step)
+    def _lr(self, step: int) -> float:
         return self.base_lr
 
 
@@ -135,9 +153,7 @@ class StepLR(LRSchedule):
     def _params(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "step_size": self.step_size, "gamma": self.gamma}
 
-    def lr_at(self, step: int) -> float:
-        """Return ``base_lr * gamma ** (step // step_size)``."""
-        step = self._check_step(step)
+    def _lr(self, step: int) -> float:
         return self.base_lr * self.gamma ** (step // self.step_size)
 
 
@@ -195,9 +211,7 @@ class CosineLR(LRSchedule):
             "warmup_steps": self.warmup_steps,
         }
 
-    def lr_at(self, step: int) -> float:
-        """Learning rate for global step ``step`` (see class docstring)."""
-        step = self._check_step(step)
+    def _lr(self, step: int) -> float:
         w = self.warmup_steps
         if step < w:
             return self.base_lr * (step + 1) / (w + 1)
@@ -269,9 +283,7 @@ class OneCycleLR(LRSchedule):
     def _cos(start: float, end: float, frac: float) -> float:
         return end + (start - end) * 0.5 * (math.cos(math.pi * frac) + 1.0)
 
-    def lr_at(self, step: int) -> float:
-        """Learning rate for global step ``step`` (see class docstring)."""
-        step = self._check_step(step)
+    def _lr(self, step: int) -> float:
         if step >= self._end:
             return self.final_lr
         if step <= self._peak:
@@ -318,9 +330,7 @@ class LeCunSDLMSchedule(LRSchedule):
     def _params(self) -> dict[str, Any]:
         return {"steps_per_epoch": self.steps_per_epoch, "base_lr": self.base_lr}
 
-    def lr_at(self, step: int) -> float:
-        """Learning rate for global step ``step`` (see class docstring)."""
-        step = self._check_step(step)
+    def _lr(self, step: int) -> float:
         passes = step // self.steps_per_epoch + 1  # 1-based, as in the paper
         eta = self._FINAL
         for last, value in self._PASSES:

@@ -33,7 +33,16 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during `Trainer.fit`; `checkpoint` is the file saved to resume from (or None)."""
+    """Ctrl-C during `Trainer.fit`.
+
+    Parameters
+    ----------
+    message : str
+        What happened, for the user.
+    checkpoint : str or None
+        The checkpoint saved to resume from (`Trainer.fit` with ``resume=``), or None
+        when none was saved. Also the attribute ``checkpoint``.
+    """
 
     def __init__(self, message, checkpoint=None):
         super().__init__(message)

@@ -30,6 +30,13 @@ def squash_second(d2x, y):
 
     ``f'(a) = A S (1 - (y / A)^2)``; the ``f''`` term is dropped (Gauss-Newton).
 
+    Parameters
+    ----------
+    d2x : ndarray, shape of y, float32 or float64
+        Second derivatives with respect to the squashed outputs.
+    y : ndarray, any shape, float32 or float64
+        The squashed outputs ``f(a)``.
+
     Returns
     -------
     ndarray, shape of y, dtype ``result_type(d2x, y)``
@@ -84,6 +91,15 @@ def conv_backward_second(d2y, x, w, table=None):
 def subsample_backward_second(d2y, x, coef):
     """Second-derivative pass of :func:`subsample_forward` (``a = coef * s + bias``).
 
+    Parameters
+    ----------
+    d2y : ndarray, shape (N, C, H // 2, W // 2), float32 or float64
+        Second derivatives with respect to the layer's outputs.
+    x : ndarray, shape (N, C, H, W), float32 or float64
+        The forward input.
+    coef : ndarray, shape (C,), float32 or float64
+        The trainable coefficients.
+
     Returns
     -------
     d2x : (N, C, H, W)
@@ -108,6 +124,15 @@ def subsample_backward_second(d2y, x, coef):
 
 def linear_backward_second(d2y, x, w):
     """Second-derivative pass of :func:`linear_forward`.
+
+    Parameters
+    ----------
+    d2y : ndarray, shape (N, O), float32 or float64
+        Second derivatives with respect to the layer's outputs.
+    x : ndarray, shape (N, I), float32 or float64
+        The forward input.
+    w : ndarray, shape (O, I), float32 or float64
+        The weights.
 
     Returns
     -------

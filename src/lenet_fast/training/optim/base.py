@@ -68,7 +68,10 @@ _COMMON_KEYS = ("name", "lr", "base_lr", "step", "num_params")
 
 def _hyperparameter(name: str, doc: str) -> property:
     """A read-only property of an optimizer's hyperparameter `name` (``self._hp``)."""
-    return property(lambda self: self._hp[name], doc=doc)
+    def get(self):
+        return self._hp[name]
+
+    return property(get, doc=doc)
 
 
 class Optimizer:

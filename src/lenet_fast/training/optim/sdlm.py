@@ -120,7 +120,20 @@ def _check_variant(model):
 
 
 def hessian_views(model, h):
-    """Views of the flat vector h (laid out like ``model.flat_params``), keyed like ``model.params``."""
+    """Views of the flat vector h (laid out like ``model.flat_params``), keyed like ``model.params``.
+
+    Parameters
+    ----------
+    model : LeNet5
+        The model whose parameter layout `h` follows.
+    h : ndarray, float32 (P,)
+        A vector of the shape of ``model.flat_params``.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Views into `h`, each of its parameter's shape.
+    """
     h = np.asarray(h)
     if h.shape != model.flat_params.shape:
         raise ValueError(f"h must have shape {model.flat_params.shape}, got {h.shape}")
@@ -149,14 +162,17 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
         Samples per forward/second-derivative pass (memory bound, not the result's:
         per-pass sums are accumulated in float64).
 
-    Each pass is one compiled call (``LeNet5.gauss_newton_diagonal``: the backward kernels with
-    squared weights and inputs); ``reference.lecun98_hessian_diagonal`` is its NumPy
-    twin.
-
     Returns
     -------
-    float32 vector like ``model.flat_params``
-        h >= 0; exactly 0 for C3 weights the connection table leaves out.
+    ndarray
+        float32, the shape of ``model.flat_params``: h >= 0; exactly 0 for C3 weights
+        the connection table leaves out.
+
+    Notes
+    -----
+    Each pass is one compiled call (``LeNet5.gauss_newton_diagonal``: the backward
+    kernels with squared weights and inputs); ``reference.lecun98_hessian_diagonal``
+    is its NumPy twin.
     """
     _check_variant(model)
     digits = isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.shape[1:] == (28, 28)
@@ -178,7 +194,16 @@ def estimate_hessian_diagonal(model, x, labels=None, *, batch_size=500):
 
 
 def layer_means(model, h):
-    """The mean of h over each parameter array, keyed like ``model.params`` (for logs)."""
+    """The mean of h over each parameter array, keyed like ``model.params`` (for logs).
+
+    Parameters
+    ----------
+    model, h : as in `hessian_views`
+
+    Returns
+    -------
+    dict of str to float
+    """
     return {name: float(v.mean()) for name, v in hessian_views(model, h).items()}
 
 
@@ -267,9 +292,22 @@ class SDLM(Optimizer):
         return self._scale
 
     def fused_update(self, params: np.ndarray, grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bind to ``params``/``grads``; return the per-parameter factor ``1 / (mu + h)``
-        and the residual buffer.
+        """Bind to ``params``/``grads`` and hand out what a compiled loop updates with.
 
+        Parameters
+        ----------
+        params, grads : ndarray
+            The model's flat float32 parameter and gradient vectors.
+
+        Returns
+        -------
+        scale : ndarray
+            float32, one entry per parameter: the factor ``1 / (mu + h)``.
+        residual : ndarray
+            float32, the residual of the compensated (double precision) sum.
+
+        Notes
+        -----
         For `lenet_fast.Trainer`'s compiled loop, which makes the update of `step`
         itself (the same kernel, `lf_update.scaled_sgd_compensated`) and then calls
         `advance`. The factor is valid until h next changes.
@@ -279,13 +317,24 @@ class SDLM(Optimizer):
         return self._step_scale(), self._buffers["residual"]
 
     def advance(self, steps: int) -> None:
-        """Count ``steps`` updates that a compiled loop made with the factor `fused_update`
-        returned."""
+        """Count the updates that a compiled loop made with `fused_update`'s factor.
+
+        Parameters
+        ----------
+        steps : int
+            How many updates were made.
+        """
         self._step += int(steps)
 
     # -- h ---------------------------------------------------------------
     def set_hessian(self, h: np.ndarray) -> None:
-        """Use h (1-D float32, finite, >= 0, one entry per parameter) from now on."""
+        """Use the curvature estimate `h` from now on.
+
+        Parameters
+        ----------
+        h : ndarray
+            float32 (P,), finite, >= 0, one entry per parameter.
+        """
         if not isinstance(h, np.ndarray) or h.dtype != np.float32 or h.ndim != 1:
             raise TypeError("h must be a 1-D float32 numpy.ndarray")
         if self._size is not None and h.shape[0] != self._size:
@@ -307,9 +356,20 @@ class SDLM(Optimizer):
     def before_epoch(self, model, images, labels, epoch, rng) -> None:
         """Re-estimate h on `samples` training images drawn (without replacement) with `rng`.
 
-        Called by `lenet_fast.Trainer` at the start of each pass. `images` are uint8
-        (N, 28, 28) digits (or preprocessed float32 (N, 1, 32, 32)); `labels` and
-        `epoch` are not needed by the estimate.
+        Called by `lenet_fast.Trainer` at the start of each pass.
+
+        Parameters
+        ----------
+        model : LeNet5
+            The lecun98 model being trained.
+        images : ndarray
+            uint8 (N, 28, 28) digits (or preprocessed float32 (N, 1, 32, 32)).
+        labels : ndarray
+            Not needed by the estimate.
+        epoch : int
+            Not needed by the estimate.
+        rng : numpy.random.Generator
+            Draws the samples.
         """
         n = len(images)
         idx = rng.choice(n, size=min(self._hp["samples"], n), replace=False)
@@ -317,6 +377,12 @@ class SDLM(Optimizer):
 
     # -- state -------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
+        """The optimizer's state, with h when it was estimated before the first step.
+
+        Returns
+        -------
+        dict of str to ndarray
+        """
         d = super().state_dict()
         h = self._buffers.get("hessian")
         if self._step == 0 and h is not None:  # estimated before the first step
@@ -325,6 +391,13 @@ class SDLM(Optimizer):
         return d
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state from `state_dict`; nothing changes unless all of it loads.
+
+        Parameters
+        ----------
+        state : mapping of str to array-like
+            As `state_dict` returns it.
+        """
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a mapping, got {type(state).__name__}")
         self._scale = None
