@@ -1,18 +1,28 @@
 """Build the lenet_fast Cython extensions, with OpenMP when the compiler has it.
 
+The kernels (csrc/_kernels.pyx) are cythonized once and the C that Cython makes is
+compiled once per instruction-set path, into lenet_fast._kernels_<path>:
+
+    portable  -march=x86-64-v2 (SSE4.2, POPCNT: every x86-64 CPU since about 2009)
+    avx2      x86-64-v2 + AVX2 + FMA (8-float vectors)
+    avx512    x86-64-v2 + AVX2 + FMA + AVX-512 F/BW/DQ/VL (16-float vectors, 32 registers)
+
+Building a path needs only a compiler that accepts its flags, not a CPU that runs it, so
+one `pip install .` and one wheel carry every path; `lenet_fast._isa` imports the best
+one the running CPU executes (LENET_FAST_ISA forces one). On other machines (ARM, ...)
+only the portable path is built, without architecture flags. The modules compile in
+parallel (one compiler process per core).
+
 Environment switches (read at build time):
 
 LENET_FAST_OPENMP=auto|0|1   auto (default): use OpenMP if a test program compiles and
                              links with it, else warn and build serially; 0: serial;
                              1: fail the build if OpenMP is missing.
-LENET_FAST_ARCH=auto|avx2|native|portable|none
-                             x86_64 code generation. auto (default): -mavx2 -mfma if the
-                             building CPU runs an AVX2+FMA probe program (compiled AND
-                             run), else -march=x86-64-v2 (portable), with a message;
-                             avx2: -mavx2 -mfma whatever the building CPU (a wheel for
-                             AVX2 machines); native: -march=native; portable:
-                             -march=x86-64-v2 (a wheel for distribution); none: no
-                             architecture flag. Ignored on other machines.
+LENET_FAST_ISAS=all|LIST     the instruction-set paths to build (default all: portable,
+                             avx2, avx512 on x86-64); a comma list such as portable,avx512
+                             builds fewer (portable is always built: it is the fallback).
+                             A path whose flags the compiler rejects is skipped, with a
+                             message.
 LENET_FAST_DEBUG=1           Cython bounds and wraparound checks on, -O1 -g.
 LENET_FAST_SANITIZE=LIST     Compile and link with -fsanitize=LIST (e.g. address,undefined;
                              gcc/clang), -g, frame pointers, and sanitizer errors fatal.
@@ -20,9 +30,8 @@ LENET_FAST_SANITIZE=LIST     Compile and link with -fsanitize=LIST (e.g. address
                              LD_PRELOAD=$(gcc -print-file-name=libasan.so)
                              ASAN_OPTIONS=detect_leaks=0 (see .ci/run).
 
-The module lenet_fast._omp (build facts, CPU check) is always compiled without
-architecture flags, so that importing lenet_fast on a CPU without AVX2 raises a clear
-ImportError instead of stopping on an illegal instruction.
+The module lenet_fast._omp (build facts, CPU features) is always compiled without
+architecture flags, so that choosing a path works on any CPU.
 """
 
 import os
@@ -38,7 +47,16 @@ import warnings
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_omp", "_conv", "_pool", "_linear", "_net", "_optim", "_augment"]
+#: The instruction-set paths, from the oldest CPUs to the newest, with their flags.
+ISA_PATHS = ("portable", "avx2", "avx512")
+_X86_BASE = ["-march=x86-64-v2", "-mtune=generic"]
+_X86_FLAGS = {
+    "portable": _X86_BASE,
+    "avx2": _X86_BASE + ["-mavx2", "-mfma"],
+    "avx512": _X86_BASE + ["-mavx2", "-mfma", "-mavx512f", "-mavx512bw", "-mavx512dq",
+                           "-mavx512vl", "-mprefer-vector-width=512"],
+}
+_MSVC_FLAGS = {"portable": [], "avx2": ["/arch:AVX2"], "avx512": ["/arch:AVX512"]}
 
 OMP_TEST = textwrap.dedent(
     """
@@ -53,81 +71,53 @@ OMP_TEST = textwrap.dedent(
 )
 
 
-# Compiled and RUN at build time: exits 0 only on a CPU (and OS) that executes AVX2 and
-# FMA instructions; elsewhere it dies with SIGILL or returns 1. Volatile inputs keep
-# the compiler from folding the arithmetic away.
-AVX2_PROBE = textwrap.dedent(
-    """
-    #include <immintrin.h>
-    int main(void) {
-        volatile float in[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-        float src[8], out[8];
-        int i;
-        for (i = 0; i < 8; i++) src[i] = in[i];
-        __m256 a = _mm256_loadu_ps(src);
-        __m256 r = _mm256_fmadd_ps(a, a, a);                       /* FMA: a*a + a */
-        __m256i k = _mm256_add_epi32(_mm256_castps_si256(r),
-                                     _mm256_set1_epi32((int)in[0] - 1)); /* AVX2 */
-        _mm256_storeu_ps(out, _mm256_castsi256_ps(k));
-        return out[7] == 72.0f ? 0 : 1;
-    }
-    """
-)
-
-# Compiled with the portable flags and run: uses SSE4.2-era instructions (popcnt).
-PORTABLE_PROBE = textwrap.dedent(
-    """
-    int main(void) {
-        volatile unsigned x = 0xF0F0u;
-        return __builtin_popcount(x) == 8 ? 0 : 1;
-    }
-    """
-)
-
-ARCH_SETTING = ("auto", ("auto", "avx2", "native", "portable", "none"))
-_X86_FLAGS = {"avx2": ["-mavx2", "-mfma"], "native": ["-march=native"],
-              "portable": ["-march=x86-64-v2"]}
-_MSVC_FLAGS = {"avx2": ["/arch:AVX2"], "native": ["/arch:AVX2"], "portable": []}
-
-
-def choose_arch(arch, machine, compiler_type, probe):
-    """The architecture flags to build with.
+def choose_isas(requested, machine, compiler_type, compiles):
+    """The instruction-set paths to build and their flags.
 
     Parameters
     ----------
-    arch : str
-        LENET_FAST_ARCH: auto, avx2, native, portable or none.
+    requested : str
+        LENET_FAST_ISAS: "all" or a comma list of path names.
     machine : str
         platform.machine() of the build.
     compiler_type : str
         "unix", "msvc", ...
-    probe : callable
-        probe(flags, run) -> bool: True if a test program builds with `flags` (and,
-        when `run`, the built program runs successfully on this machine).
+    compiles : callable
+        compiles(flags) -> bool: True if a test program compiles with `flags`.
 
     Returns
     -------
-    (name, flags, note)
-        The choice ("avx2", "native", "portable" or "none"), its compiler flags and a
-        sentence saying why (printed by the build).
+    (paths, notes)
+        paths: {name: flags} in ISA_PATHS order, portable always first; notes: sentences
+        saying what was left out and why (printed by the build).
     """
-    if machine.lower() not in ("x86_64", "amd64") or arch == "none":
-        note = "" if arch in ("auto", "none") else f"LENET_FAST_ARCH={arch} ignored on {machine}"
-        return "none", [], note
+    names = [n.strip() for n in requested.split(",") if n.strip()]
+    if requested.strip() == "all" or not names:
+        names = list(ISA_PATHS)
+    unknown = [n for n in names if n not in ISA_PATHS]
+    if unknown:
+        raise ValueError(f"LENET_FAST_ISAS: unknown path(s) {', '.join(unknown)}; expected "
+                         f"all or a comma list of {', '.join(ISA_PATHS)}")
+    if machine.lower() not in ("x86_64", "amd64"):
+        note = "" if names == list(ISA_PATHS) else f"LENET_FAST_ISAS ignored on {machine}"
+        return {"portable": []}, [note] if note else []
     table = _MSVC_FLAGS if compiler_type == "msvc" else _X86_FLAGS
-    if arch == "auto":
-        if probe(table["avx2"], True):
-            return "avx2", table["avx2"], ("the building CPU runs AVX2 and FMA code (a wheel for "
-                                           "other machines: LENET_FAST_ARCH=portable)")
-        note = ("the building CPU cannot run AVX2+FMA code (or the compiler cannot build "
-                "it): building portable kernels; set LENET_FAST_ARCH=avx2 to force AVX2")
-        if not table["portable"] or probe(table["portable"], True):
-            return "portable", table["portable"], note
-        return "none", [], note
-    flags = table[arch]
-    if flags and not probe(flags, False):  # a forced choice may target another CPU: compile only
-        return "none", [], f"the compiler rejected {' '.join(flags)}; building without them"
-    return arch, flags, f"LENET_FAST_ARCH={arch}"
+    paths, notes = {}, []
+    for name in ISA_PATHS:
+        if name != "portable" and name not in names:
+            continue
+        flags = table[name]
+        if flags and not compiles(flags):
+            if name == "portable":
+                notes.append("the compiler rejected the portable flags: building the "
+                             "portable path without architecture flags")
+                flags = []
+            else:
+                notes.append(f"the compiler rejected {' '.join(flags)}: the {name} path "
+                             "is not built")
+                continue
+        paths[name] = list(flags)
+    return paths, notes
 
 
 def _env(name, default, allowed):
@@ -175,14 +165,19 @@ def _try_compile(compiler, source, extra_compile, extra_link, run=False):
 
 
 class BuildExt(build_ext):
-    """build_ext that probes OpenMP and architecture flags with the real compiler."""
+    """build_ext that probes OpenMP and each path's flags with the real compiler, and
+    compiles the kernels once per instruction-set path, in parallel."""
 
     def build_extensions(self):
         ctype = self.compiler.compiler_type
         openmp_mode = _env("LENET_FAST_OPENMP", "auto", ("auto", "0", "1"))
-        arch_requested = _env("LENET_FAST_ARCH", *ARCH_SETTING)
+        isas_requested = os.environ.get("LENET_FAST_ISAS", "all").strip().lower() or "all"
         debug = os.environ.get("LENET_FAST_DEBUG", "0") == "1"
         sanitize = os.environ.get("LENET_FAST_SANITIZE", "").strip()
+        if os.environ.get("LENET_FAST_ARCH"):
+            warnings.warn("lenet_fast: LENET_FAST_ARCH is no longer read: every build carries "
+                          "the portable, AVX2 and AVX-512 paths and picks one at import "
+                          "(LENET_FAST_ISAS chooses which are built)")
 
         if ctype == "msvc":
             compile_args = ["/O2"] if not debug else ["/Od", "/Zi"]
@@ -192,7 +187,7 @@ class BuildExt(build_ext):
             compile_args += ["-fno-math-errno", "-fno-trapping-math",
                              "-fno-signed-zeros", "-fassociative-math"]
             if ctype == "unix" and sys.platform != "darwin":
-                compile_args.append("-Wno-psabi")  # notes about 32-byte vector ABI in portable builds
+                compile_args.append("-Wno-psabi")  # notes about vector ABI in portable builds
         link_args = []
         if sanitize:
             if ctype == "msvc" or not re.fullmatch(r"[a-z,-]+", sanitize):
@@ -206,17 +201,16 @@ class BuildExt(build_ext):
             link_args += flags
             print(f"lenet_fast: building with -fsanitize={sanitize}")
 
-        def probe(flags, run):
-            source = AVX2_PROBE if "avx2" in " ".join(flags).lower() else PORTABLE_PROBE
-            if not run:
-                source = "int main(void){return 0;}\n"
-            return _try_compile(self.compiler, source, flags, [], run=run)
+        def compiles(flags):
+            return _try_compile(self.compiler, "int main(void){return 0;}\n", flags, [])
 
-        arch, arch_flags, note = choose_arch(arch_requested, platform.machine(), ctype, probe)
-        if note:
-            print(f"lenet_fast: architecture {arch}: {note}")
-        if arch_requested == "auto" and arch != "avx2" and note:
-            warnings.warn(f"lenet_fast: {note}")
+        try:
+            paths, notes = choose_isas(isas_requested, platform.machine(), ctype, compiles)
+        except ValueError as exc:
+            sys.exit(f"error: {exc}")
+        for note in notes:
+            print(f"lenet_fast: {note}")
+        print(f"lenet_fast: building the kernel paths {', '.join(paths)}")
 
         use_openmp = False
         if openmp_mode != "0":
@@ -232,27 +226,40 @@ class BuildExt(build_ext):
                               "(set LENET_FAST_OPENMP=1 to make this an error)")
                 print("WARNING: lenet_fast is being built WITHOUT OpenMP (serial kernels)")
 
-        # Always compile: objects left in build/ by a build with other switches
-        # (LENET_FAST_OPENMP, LENET_FAST_ARCH, LENET_FAST_DEBUG) must not be reused.
-        self.force = True
-        kernel_args = compile_args + arch_flags
+        # The kernel modules of the paths chosen (the largest compile first: the
+        # build is parallel), then _omp, which is never compiled for a particular CPU.
+        kernels = []
+        for name in reversed(list(paths)):
+            ext = next(e for e in self.extensions if e.name == f"{KERNELS}_{name}")
+            ext.extra_compile_args = compile_args + paths[name]
+            ext.define_macros = [("PyInit__kernels", f"PyInit__kernels_{name}"),
+                                 ("LF_ISA", _c_string(name)),
+                                 ("LF_BUILD_FLAGS", _c_string(" ".join(ext.extra_compile_args)))]
+            kernels.append(ext)
+        others = [e for e in self.extensions if not e.name.startswith(KERNELS + "_")]
+        for ext in others:
+            ext.extra_compile_args = list(compile_args)
+            ext.define_macros = [("LF_BUILD_FLAGS", _c_string(" ".join(compile_args)))]
+        self.extensions = kernels + others
         for ext in self.extensions:
-            # _omp holds the import-time CPU check: never compiled for a particular CPU
-            own = compile_args if ext.name == "lenet_fast._omp" else kernel_args
-            ext.extra_compile_args = list(own)
             ext.extra_link_args = list(link_args)
             ext.define_macros = list(ext.define_macros) + [
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                ("LF_BUILD_FLAGS", _c_string(" ".join(kernel_args))),
-                ("LF_MODULE_FLAGS", _c_string(" ".join(own))),
-                ("LF_BUILD_ARCH", _c_string(arch)),
-                ("LF_BUILD_ARCH_REQUESTED", _c_string(arch_requested)),
+                ("LF_MODULE_FLAGS", _c_string(" ".join(ext.extra_compile_args))),
+                ("LF_BUILD_ISAS", _c_string(",".join(paths))),
             ]
+        # Always compile: objects left in build/ by a build with other switches
+        # (LENET_FAST_OPENMP, LENET_FAST_ISAS, LENET_FAST_DEBUG) must not be reused.
+        self.force = True
+        self.parallel = os.cpu_count() or 1
         super().build_extensions()
 
 
 def _c_string(text):
     return '"' + text.replace('"', "").replace("\\", "") + '"'
+
+
+KERNELS = "lenet_fast._kernels"
 
 
 def _extensions():
@@ -270,12 +277,23 @@ def _extensions():
         "embedsignature": True,
     }
     extensions = [
-        Extension(f"lenet_fast.{name}", [f"csrc/{name}.pyx"],
+        Extension(name, [f"csrc/{name.rsplit('.', 1)[1]}.pyx"],
                   include_dirs=[np.get_include(), "csrc"])
-        for name in MODULES
+        for name in ("lenet_fast._omp", KERNELS)
     ]
-    return cythonize(extensions, compiler_directives=directives, build_dir="build",
-                     include_path=["csrc"])
+    omp, kernels = cythonize(extensions, compiler_directives=directives, build_dir="build",
+                             include_path=["csrc"])
+    # One module per instruction-set path from the one C file Cython made (a copy each,
+    # so that their object files do not collide); BuildExt sets their flags and names
+    # their init functions, and drops the paths it does not build.
+    generated = kernels.sources[0]
+    paths = []
+    for name in reversed(ISA_PATHS):
+        source = os.path.join(os.path.dirname(generated), f"_kernels_{name}.c")
+        if not os.path.exists(source) or os.path.getmtime(source) < os.path.getmtime(generated):
+            shutil.copyfile(generated, source)
+        paths.append(Extension(f"{KERNELS}_{name}", [source], include_dirs=kernels.include_dirs))
+    return paths + [omp]
 
 
 if __name__ == "__main__":  # as pip and `python -m build` run it; tests import it

@@ -1,17 +1,26 @@
-"""Build facts and the import-time CPU check: whether the kernels were built with
-OpenMP, with which flags and for which CPUs, and thread resolution.
+"""Build facts and what the running CPU executes: whether the kernels were built with
+OpenMP, which instruction-set paths were built, the CPU's features, thread resolution.
 
-This module is compiled without architecture flags (setup.py), so `require_cpu`, which
-`lenet_fast/__init__.py` runs before any kernel module is imported, works on any CPU.
+This module is compiled without architecture flags (setup.py), so `lenet_fast._isa`,
+which asks it which path the CPU runs before importing any kernel module, works on any
+CPU.
 """
 
-from lf_omp cimport LF_HAVE_OPENMP, LF_BUILD_FLAGS, LF_BUILD_ARCH, lf_max_threads
+from lf_omp cimport LF_HAVE_OPENMP, lf_max_threads
 
 cdef extern from "lf_cpu.h":
-    int lf_cpu_has_avx2()
-    int lf_cpu_has_fma()
+    int lf_cpu_has(int k)
+    int LF_CPU_SSE42, LF_CPU_POPCNT, LF_CPU_SSSE3, LF_CPU_AVX2, LF_CPU_FMA
+    int LF_CPU_AVX512F, LF_CPU_AVX512BW, LF_CPU_AVX512DQ, LF_CPU_AVX512VL
     const char* LF_MODULE_FLAGS
-    const char* LF_BUILD_ARCH_REQUESTED
+
+cdef extern from *:
+    """
+    #ifndef LF_BUILD_ISAS
+    #define LF_BUILD_ISAS ""
+    #endif
+    """
+    const char* LF_BUILD_ISAS
 
 
 def built_with_openmp():
@@ -24,22 +33,9 @@ def max_threads():
     return lf_max_threads()
 
 
-def build_info():
-    """Compiler flags and architecture choice the kernels were built with.
-
-    Returns
-    -------
-    dict
-        openmp (bool), compile_flags (str, the kernels' flags), arch (the choice:
-        "avx2", "native", "portable" or "none") and arch_requested (LENET_FAST_ARCH at
-        build time: "auto" unless forced).
-    """
-    return {
-        "openmp": bool(LF_HAVE_OPENMP),
-        "compile_flags": LF_BUILD_FLAGS.decode(),
-        "arch": LF_BUILD_ARCH.decode(),
-        "arch_requested": LF_BUILD_ARCH_REQUESTED.decode(),
-    }
+def built_isas():
+    """The instruction-set paths this build compiled, as setup.py listed them."""
+    return [name for name in LF_BUILD_ISAS.decode().split(",") if name]
 
 
 def module_flags():
@@ -48,25 +44,15 @@ def module_flags():
 
 
 def cpu_features():
-    """What the running CPU executes: {"avx2": bool, "fma": bool} (False off x86)."""
-    return {"avx2": bool(lf_cpu_has_avx2()), "fma": bool(lf_cpu_has_fma())}
-
-
-def require_cpu(info=None, features=None):
-    """Raise ImportError if the kernels need instructions this CPU lacks.
-
-    A build for AVX2 (``build_info()["arch"] == "avx2"``) on a CPU without AVX2 and FMA
-    would stop with an illegal instruction (SIGILL) in the first kernel; this says so
-    before, with the fix. `info` and `features` default to this build and this CPU.
-    """
-    info = build_info() if info is None else info
-    features = cpu_features() if features is None else features
-    if info["arch"] == "avx2":
-        missing = [name.upper() for name in ("avx2", "fma") if not features[name]]
-        if missing:
-            raise ImportError(
-                "this lenet_fast was built for CPUs with AVX2 and FMA, and this CPU lacks "
-                f"{' and '.join(missing)}: its kernels would stop with an illegal instruction. "
-                "Reinstall it built for this machine: LENET_FAST_ARCH=portable pip install "
-                "--force-reinstall --no-binary lenet-fast lenet-fast (or pip install . from "
-                "a checkout, which probes the CPU)")
+    """What the running CPU and OS execute, by feature name (all False off x86)."""
+    return {
+        "sse4.2": bool(lf_cpu_has(LF_CPU_SSE42)),
+        "popcnt": bool(lf_cpu_has(LF_CPU_POPCNT)),
+        "ssse3": bool(lf_cpu_has(LF_CPU_SSSE3)),
+        "avx2": bool(lf_cpu_has(LF_CPU_AVX2)),
+        "fma": bool(lf_cpu_has(LF_CPU_FMA)),
+        "avx512f": bool(lf_cpu_has(LF_CPU_AVX512F)),
+        "avx512bw": bool(lf_cpu_has(LF_CPU_AVX512BW)),
+        "avx512dq": bool(lf_cpu_has(LF_CPU_AVX512DQ)),
+        "avx512vl": bool(lf_cpu_has(LF_CPU_AVX512VL)),
+    }

@@ -7,6 +7,34 @@ from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hs
                       lf_keep_from, lf_add)
 from lf_dense cimport dense_forward, dense_backward
 
+cdef extern from "lf_conv16.h" nogil:
+    # LF_WIDE: this path runs the sixteen-float kernels of lf_conv16.h (avx512: 32
+    # registers hold their tiles); the others run the eight-float kernels below.
+    bint LF_WIDE
+    int LF_VD
+    int LF_CL_MAX_W
+    void lf16_corr_pair(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
+                        int ipitch, int istride, const int* chans, const int* flags,
+                        int nchan, const float* wa, const float* wb, int wstride, int flip,
+                        float ba, float bb, int rlo, int rhi)
+    void lfd_dw_pair(float* out, const float* dy, int dy_ns, int dy_rs, const float* x,
+                     int x_ns, int x_rs, int N, int nseg, int L, int W)
+    int lf_cl16_fits(int Cin, int H, int W, int Cout)
+    void lf_cl16_pack(float* wp, const float* w, int Cin, const unsigned char* conn)
+    void lf_cl16_forward_one(float* y, const float* x, const float* wp, const float* bias,
+                             int Cin, int H, int W)
+    bint lf_all_finite(const float* p, long n)
+    void lf_g6_pack(float* wpk, const float* w, int nin, int wsm, int wsj, int flip,
+                    const unsigned char* conn)
+    void lf_g6_corr(float* out, int ostride, int OH, int OW, int opitch, const float* inp,
+                    int ipitch, int istride, int nin, const float* wpk, const float* bias,
+                    int rlo, int rhi)
+    int lf_cl16_dw_jobs(int Cin)
+    void lf_cl16_dw_job(float* dwp, const float* xh, const float* dyh, int N, int H, int W,
+                        int Cin, int job)
+    void lf_to_channels_last(float* dst, const float* src, int C, int HW)
+    void lf_g6_dw_row(float* dw, const float* dy, const float* x, int N, int H, int W, int kh)
+
 
 cdef inline void _fwd_map(float* yc, const float* x, const float* w, float bias,
                           const int* cidx, int k0, int k1, int co, int Cin,
@@ -344,19 +372,55 @@ cdef inline void conv_forward_raw(float* py, const float* px, const float* pw, c
     cdef int npair = (Cout + 1) // 2
     cdef int job, n, co, pr
     cdef bint dense = pptr[Cout] == Cin * Cout
+    cdef float wp[4096]
+    cdef unsigned char conn[256]
+    cdef int k
     if OH == 1 and OW == 1 and dense:
         dense_forward(py, px, pw, pb, N, Cin * 25, Cout, n_threads)
-    elif (OH - 1) * W + OW >= 8:
+    elif (LF_WIDE and lf_cl16_fits(Cin, H, W, Cout) and not (OH == 1 and OW == 1)
+          and (dense or lf_all_finite(px, <long>N * Cin * H * W))):
+        # 16 output maps (C3): channels in the lanes, unconnected pairs as exact zeros
+        # (equal to skipping them for finite inputs: checked when the table is sparse)
+        for k in range(Cin * 16):
+            conn[k] = dense
+        for co in range(Cout):
+            for k in range(pptr[co], pptr[co + 1]):
+                conn[pidx[k] * 16 + co] = 1
+        lf_cl16_pack(wp, pw, Cin, conn)
+        for n in prange(N, num_threads=n_threads, schedule="static"):
+            lf_cl16_forward_one(py + n * 16 * OH * OW, px + n * Cin * H * W, wp, pb, Cin, H, W)
+    elif (LF_WIDE and Cout == 6 and Cin <= 16 and (OH - 1) * W + OW >= 16
+          and (dense or lf_all_finite(px, <long>N * Cin * H * W))):
+        # six output maps (C1): all six per loaded input vector
+        for k in range(6 * Cin):
+            conn[k] = dense
+        for co in range(Cout):
+            for k in range(pptr[co], pptr[co + 1]):
+                conn[co * Cin + pidx[k]] = 1
+        lf_g6_pack(wp, pw, Cin, Cin * 25, 25, False, conn)
+        for n in prange(N, num_threads=n_threads, schedule="static"):
+            lf_g6_corr(py + n * 6 * OH * OW, OH * OW, OH, OW, OW, px + n * Cin * H * W, W,
+                       H * W, Cin, wp, pb, 0, H)
+    elif (OH - 1) * W + OW >= (16 if LF_WIDE else 8):
         for job in prange(N * npair, num_threads=n_threads, schedule="static"):
             n = job // npair
             pr = job - n * npair
             co = 2 * pr
-            _corr_pair(py + (n * Cout + co) * OH * OW,
-                       py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
-                       OH, OW, OW, px + n * Cin * H * W, W, H * W,
-                       qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
-                       pw + co * Cin * 25, pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
-                       25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0, 0, H)
+            if LF_WIDE:
+                lf16_corr_pair(py + (n * Cout + co) * OH * OW,
+                               py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
+                               OH, OW, OW, px + n * Cin * H * W, W, H * W,
+                               qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
+                               pw + co * Cin * 25,
+                               pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
+                               25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0, 0, H)
+            else:
+                _corr_pair(py + (n * Cout + co) * OH * OW,
+                           py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
+                           OH, OW, OW, px + n * Cin * H * W, W, H * W,
+                           qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
+                           pw + co * Cin * 25, pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
+                           25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0, 0, H)
     else:
         for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
             n = job // Cout
@@ -383,6 +447,22 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     cdef int npair = (Cin + 1) // 2
     cdef int job, n, ci, co, k, i, r, n0, nb, Q
     cdef float* pad
+    cdef float wpk[4096]
+    cdef float dwp[4096]
+    cdef unsigned char conn[256]
+    # dw with 16 output maps in the lanes (C3), from channels-last copies of x and dy
+    # in the scratch (before it holds the padded dy); dx six maps at a time (C3).
+    cdef bint wide_dw = (LF_WIDE and Cout == 16 and Cin * 25 * 16 <= 4096 and psc != NULL
+                         and Cin * HW + 16 * OHOW <= Cout * PP)
+    cdef bint wide_dx = (LF_WIDE and pdx != NULL and Cin == 6 and Cout <= 27
+                         and (dense or lf_all_finite(pdy, <long>N * Cout * OHOW)))
+    if (wide_dw or wide_dx) and Cin * Cout <= 256:
+        for k in range(Cin * Cout):
+            conn[k] = dense
+        for k in range(nnz):
+            conn[pcidx[k] * Cout + ppco[k]] = 1
+    else:
+        wide_dw = wide_dx = False
     if OHOW == 1 and dense:
         dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads, accumulate)
         return
@@ -392,6 +472,26 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
                 pdw[co * Cin * 25 + i] = 0
         pdb[co] = (pdb[co] if accumulate else 0) + _sum_maps(pdy + co * OHOW, Cout * OHOW,
                                                             N, OHOW)
+    if wide_dw:
+        for n in prange(N, num_threads=n_threads, schedule="static"):
+            lf_to_channels_last(psc + <Py_ssize_t>n * Cin * HW, px + <Py_ssize_t>n * Cin * HW,
+                                Cin, HW)
+            lf_to_channels_last(psc + <Py_ssize_t>N * Cin * HW + <Py_ssize_t>n * 16 * OHOW,
+                                pdy + <Py_ssize_t>n * 16 * OHOW, 16, OHOW)
+        for i in range(25 * Cin * 16):
+            dwp[i] = 0
+        for job in prange(lf_cl16_dw_jobs(Cin), num_threads=n_threads, schedule="dynamic"):
+            lf_cl16_dw_job(dwp, psc, psc + <Py_ssize_t>N * Cin * HW, N, H, W, Cin, job)
+        for co in range(Cout):
+            for ci in range(Cin):
+                for k in range(25):
+                    i = (co * Cin + ci) * 25 + k
+                    if not conn[ci * Cout + co]:
+                        pdw[i] = 0
+                    elif accumulate:
+                        pdw[i] = pdw[i] + dwp[(k * Cin + ci) * 16 + co]
+                    else:
+                        pdw[i] = dwp[(k * Cin + ci) * 16 + co]
     if pdx != NULL:
         # dy zero-padded for dx (and dw's wide rows): only the border is zeroed.
         for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
@@ -411,17 +511,22 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     # With the padded dy at hand, each sample's dy is one wide row of Q positions
     # (pitch W, zeros between the rows); else vectors run along dy's rows.
     Q = (OH - 1) * W + OW
-    n0 = 0
+    n0 = N if wide_dw else 0
+    if LF_WIDE and Cin == 1 and Cout == 6 and dense and OW >= 16 and not wide_dw:
+        # one input map, six output maps (C1): a kernel row of all six per job
+        for k in prange(5, num_threads=n_threads, schedule="static"):
+            lf_g6_dw_row(pdw, pdy, px, N, H, W, k)
+        n0 = N
     while n0 < N:
         nb = min(32, N - n0)
         for k in prange(nnz, num_threads=n_threads, schedule="dynamic"):
             co = ppco[k]
             ci = pcidx[k]
-            if pdx != NULL and Q >= 8:
-                _dw_pair(pdw + (co * Cin + ci) * 25, psc + (n0 * Cout + co) * PP + 4 * W + 4,
+            if pdx != NULL and Q >= LF_VD:
+                lfd_dw_pair(pdw + (co * Cin + ci) * 25, psc + (n0 * Cout + co) * PP + 4 * W + 4,
                          Cout * PP, 0, px + (n0 * Cin + ci) * HW, Cin * HW, 0, nb, 1, Q, W)
-            elif OW >= 8:
-                _dw_pair(pdw + (co * Cin + ci) * 25, pdy + (n0 * Cout + co) * OHOW,
+            elif OW >= LF_VD:
+                lfd_dw_pair(pdw + (co * Cin + ci) * 25, pdy + (n0 * Cout + co) * OHOW,
                          Cout * OHOW, OW, px + (n0 * Cin + ci) * HW, Cin * HW, W, nb, OH,
                          OW, W)
             else:
@@ -430,12 +535,26 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
         n0 = n0 + nb
     if pdx == NULL:
         return
+    if wide_dx:
+        lf_g6_pack(wpk, pw, Cout, 25, Cin * 25, True, conn)
+        for n in prange(N, num_threads=n_threads, schedule="static"):
+            lf_g6_corr(pdx + n * Cin * HW, HW, H, W, W, psc + n * Cout * PP, W, PP, Cout, wpk,
+                       NULL, 4, H)
+        return
     for job in prange(N * npair, num_threads=n_threads, schedule="static"):
         n = job // npair
         ci = 2 * (job - n * npair)
-        _corr_pair(pdx + (n * Cin + ci) * HW,
-                   pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
-                   H, W, W, psc + n * Cout * PP, W, PP,
-                   qidx + qptr[ci // 2], qflag + qptr[ci // 2],
-                   qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
-                   pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0, 4, H)
+        if LF_WIDE:
+            lf16_corr_pair(pdx + (n * Cin + ci) * HW,
+                           pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
+                           H, W, W, psc + n * Cout * PP, W, PP,
+                           qidx + qptr[ci // 2], qflag + qptr[ci // 2],
+                           qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
+                           pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0, 4, H)
+        else:
+            _corr_pair(pdx + (n * Cin + ci) * HW,
+                       pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
+                       H, W, W, psc + n * Cout * PP, W, PP,
+                       qidx + qptr[ci // 2], qflag + qptr[ci // 2],
+                       qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
+                       pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0, 4, H)

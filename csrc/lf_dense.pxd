@@ -7,7 +7,13 @@
 # fixed by the code, so results do not depend on the thread count.
 
 from cython.parallel cimport prange
-from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum)
+from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum, lf_v16,
+                      lf16_zero, lf16_load, lf16_fma, lf16_hsum)
+
+cdef extern from "lf_conv16.h" nogil:
+    bint LF_WIDE
+    void lf16_outer_8x32(float* out, int ldo, const float* a, int sk, int sr, const float* bm,
+                         int ldb, int K, int acc)
 
 
 cdef inline float _dot(const float* a, const float* b, int I) noexcept nogil:
@@ -66,16 +72,116 @@ cdef inline void _dot_2x4(float* y, int O, const float* x, const float* w, const
             y[r * O + c] = s + b[c]
 
 
+cdef inline void _dot_1x4(float* y, const float* x, const float* w, const float* b,
+                          int I) noexcept nogil:
+    # One row of _dot_2x4 (y[c] for outputs w .. w+3I): four independent chains, the same
+    # sums as _dot (a batch's last row, and batch 1).
+    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero(), x0
+    cdef int i = 0, c
+    cdef float s
+    while i + 8 <= I:
+        x0 = lf_load(x + i)
+        a0 = lf_fma(x0, lf_load(w + i), a0)
+        a1 = lf_fma(x0, lf_load(w + I + i), a1)
+        a2 = lf_fma(x0, lf_load(w + 2 * I + i), a2)
+        a3 = lf_fma(x0, lf_load(w + 3 * I + i), a3)
+        i += 8
+    y[0] = lf_hsum(a0)
+    y[1] = lf_hsum(a1)
+    y[2] = lf_hsum(a2)
+    y[3] = lf_hsum(a3)
+    for c in range(4):
+        s = y[c]
+        for i in range(I - I % 8, I):
+            s = s + x[i] * w[c * I + i]
+        y[c] = s + b[c]
+
+
+cdef inline void _dot16_2x4(float* y, int O, const float* x, const float* w, const float* b,
+                            int I) noexcept nogil:
+    # _dot_2x4 on sixteen-float vectors, for I a multiple of 16 (C5's 400): the avx512
+    # path's sums (lanes 16 apart, then lf16_hsum).
+    cdef lf_v16 a00 = lf16_zero(), a01 = lf16_zero(), a02 = lf16_zero(), a03 = lf16_zero()
+    cdef lf_v16 a10 = lf16_zero(), a11 = lf16_zero(), a12 = lf16_zero(), a13 = lf16_zero()
+    cdef lf_v16 x0, x1, wv
+    cdef const float* xr1 = x + I
+    cdef int i = 0
+    while i < I:
+        x0 = lf16_load(x + i)
+        x1 = lf16_load(xr1 + i)
+        wv = lf16_load(w + i)
+        a00 = lf16_fma(x0, wv, a00)
+        a10 = lf16_fma(x1, wv, a10)
+        wv = lf16_load(w + I + i)
+        a01 = lf16_fma(x0, wv, a01)
+        a11 = lf16_fma(x1, wv, a11)
+        wv = lf16_load(w + 2 * I + i)
+        a02 = lf16_fma(x0, wv, a02)
+        a12 = lf16_fma(x1, wv, a12)
+        wv = lf16_load(w + 3 * I + i)
+        a03 = lf16_fma(x0, wv, a03)
+        a13 = lf16_fma(x1, wv, a13)
+        i += 16
+    y[0] = lf16_hsum(a00) + b[0]
+    y[1] = lf16_hsum(a01) + b[1]
+    y[2] = lf16_hsum(a02) + b[2]
+    y[3] = lf16_hsum(a03) + b[3]
+    y[O] = lf16_hsum(a10) + b[0]
+    y[O + 1] = lf16_hsum(a11) + b[1]
+    y[O + 2] = lf16_hsum(a12) + b[2]
+    y[O + 3] = lf16_hsum(a13) + b[3]
+
+
+cdef inline void _dot16_1x4(float* y, const float* x, const float* w, const float* b,
+                            int I) noexcept nogil:
+    # One row of _dot16_2x4.
+    cdef lf_v16 a0 = lf16_zero(), a1 = lf16_zero(), a2 = lf16_zero(), a3 = lf16_zero(), x0
+    cdef int i = 0
+    while i < I:
+        x0 = lf16_load(x + i)
+        a0 = lf16_fma(x0, lf16_load(w + i), a0)
+        a1 = lf16_fma(x0, lf16_load(w + I + i), a1)
+        a2 = lf16_fma(x0, lf16_load(w + 2 * I + i), a2)
+        a3 = lf16_fma(x0, lf16_load(w + 3 * I + i), a3)
+        i += 16
+    y[0] = lf16_hsum(a0) + b[0]
+    y[1] = lf16_hsum(a1) + b[1]
+    y[2] = lf16_hsum(a2) + b[2]
+    y[3] = lf16_hsum(a3) + b[3]
+
+
+cdef inline float _dot16(const float* a, const float* b, int I) noexcept nogil:
+    cdef lf_v16 acc = lf16_zero()
+    cdef int i = 0
+    while i < I:
+        acc = lf16_fma(lf16_load(a + i), lf16_load(b + i), acc)
+        i += 16
+    return lf16_hsum(acc)
+
+
 cdef inline void dense_forward(float* y, const float* x, const float* w, const float* b,
                         int N, int I, int O, int n_threads) noexcept nogil:
     # y is (N, O), x is (N, I), w is (O, I), b is (O,).
     cdef int nb = (N + 1) // 2, ob = (O + 3) // 4
     cdef int job, n0, o0, n, o
+    # the avx512 path's sixteen-float tiles where I is a multiple of 16 (C5)
+    cdef bint wide16 = LF_WIDE and I % 16 == 0
     for job in prange(nb * ob, num_threads=n_threads, schedule="static"):
         n0 = (job // ob) * 2
         o0 = (job % ob) * 4
-        if n0 + 2 <= N and o0 + 4 <= O:
+        if wide16:
+            if n0 + 2 <= N and o0 + 4 <= O:
+                _dot16_2x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I)
+            elif o0 + 4 <= O:
+                _dot16_1x4(y + n0 * O + o0, x + n0 * I, w + o0 * I, b + o0, I)
+            else:
+                for n in range(n0, min(n0 + 2, N)):
+                    for o in range(o0, min(o0 + 4, O)):
+                        y[n * O + o] = _dot16(x + n * I, w + o * I, I) + b[o]
+        elif n0 + 2 <= N and o0 + 4 <= O:
             _dot_2x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I)
+        elif o0 + 4 <= O:
+            _dot_1x4(y + n0 * O + o0, x + n0 * I, w + o0 * I, b + o0, I)
         else:
             for n in range(n0, min(n0 + 2, N)):
                 for o in range(o0, min(o0 + 4, O)):
@@ -191,23 +297,56 @@ cdef inline void _outer_tail(float* out, int ldo, const float* a, int sk, int sr
             out[r * ldo + c] = s
 
 
+cdef inline void _dw_tile(float* dw, const float* dy, const float* x, int N, int I, int O,
+                          int o0, int i0, bint accumulate) noexcept nogil:
+    # dw[o0:o0+4, i0:i0+16] (clipped to O, I).
+    if o0 + 4 <= O and i0 + 16 <= I:
+        _outer_4x16(dw + o0 * I + i0, I, dy + o0, O, 1, x + i0, I, N, accumulate)
+    elif o0 < O and i0 < I:
+        _outer_tail(dw + o0 * I + i0, I, dy + o0, O, 1, x + i0, I, N,
+                    min(4, O - o0), min(16, I - i0), accumulate)
+
+
+cdef inline void _dx_tile(float* dx, const float* dy, const float* w, int N, int I, int O,
+                          int n0, int i0) noexcept nogil:
+    # dx[n0:n0+4, i0:i0+16] (clipped to N, I).
+    cdef int n
+    if n0 >= N or i0 >= I:
+        return
+    if n0 + 4 <= N and i0 + 16 <= I:
+        _outer_4x16(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O, False)
+    elif i0 + 16 <= I:
+        for n in range(n0, N):
+            _outer_1x16(dx + n * I + i0, dy + n * O, 1, w + i0, I, O, False)
+    else:
+        _outer_tail(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O,
+                    min(4, N - n0), min(16, I - i0), False)
+
+
 cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                          const float* w, int N, int I, int O, int n_threads,
                          bint accumulate=False) noexcept nogil:
     # dx is (N, I) (skipped when NULL), dw is (O, I), db is (O,); dy is (N, O).
     # dw[o, i] = sum_n dy[n, o] x[n, i];  dx[n, i] = sum_o dy[n, o] w[o, i].
     # With accumulate, dw and db are added to (batch chunks, in chunk order).
-    cdef int ib = (I + 15) // 16, ob = (O + 3) // 4, nb = (N + 3) // 4
+    # Tiles of 4 x 16 (8 x 32 on the avx512 path, the same sums element by element).
+    cdef int t = 2 if LF_WIDE else 1
+    cdef int ib = (I + 16 * t - 1) // (16 * t), ob = (O + 4 * t - 1) // (4 * t)
+    cdef int nb = (N + 4 * t - 1) // (4 * t)
     cdef int job, o0, i0, n0, n, o
     cdef float s
     for job in prange(ob * ib, num_threads=n_threads, schedule="static"):
-        o0 = (job // ib) * 4
-        i0 = (job % ib) * 16
-        if o0 + 4 <= O and i0 + 16 <= I:
-            _outer_4x16(dw + o0 * I + i0, I, dy + o0, O, 1, x + i0, I, N, accumulate)
+        o0 = (job // ib) * 4 * t
+        i0 = (job % ib) * 16 * t
+        if t == 2 and o0 + 8 <= O and i0 + 32 <= I:
+            lf16_outer_8x32(dw + o0 * I + i0, I, dy + o0, O, 1, x + i0, I, N, accumulate)
+        elif t == 2:
+            _dw_tile(dw, dy, x, N, I, O, o0, i0, accumulate)
+            _dw_tile(dw, dy, x, N, I, O, o0, i0 + 16, accumulate)
+            _dw_tile(dw, dy, x, N, I, O, o0 + 4, i0, accumulate)
+            _dw_tile(dw, dy, x, N, I, O, o0 + 4, i0 + 16, accumulate)
         else:
-            _outer_tail(dw + o0 * I + i0, I, dy + o0, O, 1, x + i0, I, N,
-                        min(4, O - o0), min(16, I - i0), accumulate)
+            _dw_tile(dw, dy, x, N, I, O, o0, i0, accumulate)
     for o in prange(O, num_threads=n_threads, schedule="static"):
         s = db[o] if accumulate else 0
         for n in range(N):
@@ -215,15 +354,20 @@ cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy
         db[o] = s
     if dx != NULL:
         for job in prange(nb * ib, num_threads=n_threads, schedule="static"):
-            n0 = (job // ib) * 4
-            i0 = (job % ib) * 16
-            if n0 + 4 <= N and i0 + 16 <= I:
-                _outer_4x16(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O, False)
-            elif i0 + 16 <= I:
-                for n in range(n0, N):
-                    _outer_1x16(dx + n * I + i0, dy + n * O, 1, w + i0, I, O, False)
+            n0 = (job // ib) * 4 * t
+            i0 = (job % ib) * 16 * t
+            if t == 2 and n0 + 8 <= N and i0 + 32 <= I:
+                lf16_outer_8x32(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O, False)
+            elif t == 2:
+                # the rows of a partial tile: 4-row tiles while 4 rows remain, then
+                # single rows (_dx_tile takes every row from n0 on below 4 rows)
+                if n0 + 4 <= N:
+                    _dx_tile(dx, dy, w, N, I, O, n0, i0)
+                    _dx_tile(dx, dy, w, N, I, O, n0, i0 + 16)
+                    _dx_tile(dx, dy, w, min(N, n0 + 8), I, O, n0 + 4, i0)
+                    _dx_tile(dx, dy, w, min(N, n0 + 8), I, O, n0 + 4, i0 + 16)
+                else:
+                    _dx_tile(dx, dy, w, N, I, O, n0, i0)
+                    _dx_tile(dx, dy, w, N, I, O, n0, i0 + 16)
             else:
-                _outer_tail(dx + n0 * I + i0, I, dy + n0 * O, 1, O, w + i0, I, O,
-                            min(4, N - n0), min(16, I - i0), False)
-
-
+                _dx_tile(dx, dy, w, N, I, O, n0, i0)

@@ -13,7 +13,7 @@ static int lf_max_threads(void) { return 1; }
 #ifndef LF_BUILD_FLAGS
 #define LF_BUILD_FLAGS ""
 #endif
-#ifndef LF_BUILD_ARCH
-#define LF_BUILD_ARCH ""
+#ifndef LF_ISA
+#define LF_ISA ""
 #endif
 #endif

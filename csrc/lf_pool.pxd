@@ -3,6 +3,12 @@
 # them: _pool (the checked per-layer API) and _net (whole-network steps).
 
 from cython.parallel cimport prange
+
+cdef extern from "lf_conv16.h" nogil:
+    bint LF_WIDE
+    void lf16_maxpool_row(float* y, const float* r0, const float* r1, int OW, int relu)
+    void lf16_maxpool_grad_row(float* d0, float* d1, const float* r0, const float* r1,
+                               const float* dyr, int OW, int relu)
 from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_and, lf_or, lf_andnot,
                       lf_eq_or_nan, lf_gt, lf_maxnan, lf_even, lf_odd, lf_zip_lo, lf_zip_hi)
 
@@ -207,8 +213,12 @@ cdef inline void maxpool_forward_raw(float* py, const float* px, int N, int C, i
     cdef int job, i
     for job in prange(N * C, num_threads=n_threads, schedule="static"):
         for i in range(OH):
-            _maxpool_row(py + (job * OH + i) * OW, px + (job * H + 2 * i) * W,
-                         px + (job * H + 2 * i + 1) * W, OW, relu)
+            if LF_WIDE:
+                lf16_maxpool_row(py + (job * OH + i) * OW, px + (job * H + 2 * i) * W,
+                                 px + (job * H + 2 * i + 1) * W, OW, relu)
+            else:
+                _maxpool_row(py + (job * OH + i) * OW, px + (job * H + 2 * i) * W,
+                             px + (job * H + 2 * i + 1) * W, OW, relu)
 
 
 cdef inline void maxpool_backward_raw(float* pdx, const float* pdy, const float* px, int N,
@@ -219,6 +229,12 @@ cdef inline void maxpool_backward_raw(float* pdx, const float* pdy, const float*
     cdef int job, i
     for job in prange(N * C, num_threads=n_threads, schedule="static"):
         for i in range(OH):
-            _maxpool_grad_row(pdx + (job * H + 2 * i) * W, pdx + (job * H + 2 * i + 1) * W,
-                              px + (job * H + 2 * i) * W, px + (job * H + 2 * i + 1) * W,
-                              pdy + (job * OH + i) * OW, OW, relu)
+            if LF_WIDE:
+                lf16_maxpool_grad_row(pdx + (job * H + 2 * i) * W,
+                                      pdx + (job * H + 2 * i + 1) * W,
+                                      px + (job * H + 2 * i) * W, px + (job * H + 2 * i + 1) * W,
+                                      pdy + (job * OH + i) * OW, OW, relu)
+            else:
+                _maxpool_grad_row(pdx + (job * H + 2 * i) * W, pdx + (job * H + 2 * i + 1) * W,
+                                  px + (job * H + 2 * i) * W, px + (job * H + 2 * i + 1) * W,
+                                  pdy + (job * OH + i) * OW, OW, relu)

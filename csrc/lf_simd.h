@@ -130,4 +130,83 @@ static inline float lf_hsum(lf_v8 a) {
     lf_store(t, a);
     return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
 }
+
+/* Sixteen-float vectors: one zmm register on the avx512 path, two ymm on avx2, four
+   xmm on portable (gcc/clang lower a GNU vector to the widest registers the flags
+   allow). Lane-wise arithmetic is the same on every path; only the register blocking
+   differs: LF_NV16 is how many 16-float accumulators of positions a kernel keeps per
+   output map (32 registers on avx512, 16 elsewhere). */
+#if defined(__AVX512F__)
+#define LF_NV16 4
+#else
+#define LF_NV16 2
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__)
+typedef float lf_v16 __attribute__((vector_size(64)));
+typedef int32_t lf_i16 __attribute__((vector_size(64)));
+static inline lf_v16 lf16_zero(void) { lf_v16 z = {0}; return z; }
+static inline lf_v16 lf16_load(const float *p) { lf_v16 v; memcpy(&v, p, sizeof v); return v; }
+static inline void lf16_store(float *p, lf_v16 v) { memcpy(p, &v, sizeof v); }
+static inline lf_v16 lf16_bcast(float s) { return s - lf16_zero(); }
+static inline lf_v16 lf16_fma(lf_v16 a, lf_v16 b, lf_v16 c) { return a * b + c; }
+static inline lf_v16 lf16_add(lf_v16 a, lf_v16 b) { return a + b; }
+/* Lanes i >= k keep their bits, lanes i < k become +0.0 (a bitwise mask: NaN-safe). */
+static inline lf_v16 lf16_keep_from(lf_v16 a, int k) {
+    lf_i16 idx = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    lf_i16 m = idx >= k;
+    lf_i16 bits;
+    memcpy(&bits, &a, sizeof bits);
+    bits &= m;
+    memcpy(&a, &bits, sizeof a);
+    return a;
+}
+#elif defined(__GNUC__) || defined(__clang__)
+/* Without AVX-512, a struct of the widest vectors the flags give (gcc lowers a 64-byte
+   GNU vector through memory and general registers there). */
+#if defined(__AVX__)
+#define LF__HB 32
+#else
+#define LF__HB 16
+#endif
+#define LF__NH (64 / LF__HB)
+typedef float lf__h __attribute__((vector_size(LF__HB)));
+typedef struct { lf__h h[LF__NH]; } lf_v16;
+static inline lf_v16 lf16_zero(void) { lf_v16 z; memset(&z, 0, sizeof z); return z; }
+static inline lf_v16 lf16_load(const float *p) { lf_v16 v; memcpy(&v, p, sizeof v); return v; }
+static inline void lf16_store(float *p, lf_v16 v) { memcpy(p, &v, sizeof v); }
+static inline lf_v16 lf16_bcast(float s) {
+    lf_v16 v; int i; lf__h z; memset(&z, 0, sizeof z);
+    for (i = 0; i < LF__NH; i++) v.h[i] = s - z;
+    return v;
+}
+static inline lf_v16 lf16_fma(lf_v16 a, lf_v16 b, lf_v16 c) {
+    int i; for (i = 0; i < LF__NH; i++) c.h[i] = a.h[i] * b.h[i] + c.h[i]; return c;
+}
+static inline lf_v16 lf16_add(lf_v16 a, lf_v16 b) {
+    int i; for (i = 0; i < LF__NH; i++) a.h[i] = a.h[i] + b.h[i]; return a;
+}
+static inline lf_v16 lf16_keep_from(lf_v16 a, int k) {
+    float t[16]; int i;
+    lf16_store(t, a);
+    for (i = 0; i < k && i < 16; i++) t[i] = 0.0f;
+    return lf16_load(t);
+}
+#else
+typedef struct { float v[16]; } lf_v16;
+static inline lf_v16 lf16_zero(void) { lf_v16 z; int i; for (i = 0; i < 16; i++) z.v[i] = 0; return z; }
+static inline lf_v16 lf16_load(const float *p) { lf_v16 v; memcpy(v.v, p, sizeof v.v); return v; }
+static inline void lf16_store(float *p, lf_v16 v) { memcpy(p, v.v, sizeof v.v); }
+static inline lf_v16 lf16_bcast(float s) { lf_v16 v; int i; for (i = 0; i < 16; i++) v.v[i] = s; return v; }
+static inline lf_v16 lf16_fma(lf_v16 a, lf_v16 b, lf_v16 c) { int i; for (i = 0; i < 16; i++) c.v[i] += a.v[i] * b.v[i]; return c; }
+static inline lf_v16 lf16_add(lf_v16 a, lf_v16 b) { int i; for (i = 0; i < 16; i++) a.v[i] += b.v[i]; return a; }
+static inline lf_v16 lf16_keep_from(lf_v16 a, int k) { int i; for (i = 0; i < k && i < 16; i++) a.v[i] = 0; return a; }
+#endif
+/* Sum of the sixteen lanes in a fixed order (pairs eight apart, then as lf_hsum). */
+static inline float lf16_hsum(lf_v16 a) {
+    float t[16];
+    int i;
+    lf16_store(t, a);
+    for (i = 0; i < 8; i++) t[i] = t[i] + t[i + 8];
+    return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
+}
 #endif

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from lenet_fast import _augment, augment
+from lenet_fast import augment
+from lenet_fast._isa import kernels as _augment
 from lenet_fast.augment import Affine, Elastic, affine_warp, elastic_warp, make_augmenter
 
 IDENTITY = np.array([1, 0, 0, 1, 0, 0], np.float32)

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from lenet_fast import bench, cli
@@ -52,9 +53,22 @@ def test_flops_rejects_unknown_settings():
 
 def test_nominal_peak():
     machine = {"cpu_mhz": 2600.0, "physical_cores": 2}
-    assert bench.nominal_peak_gflops(1, machine) == pytest.approx(2.6 * 32)
-    assert bench.nominal_peak_gflops(4, machine) == pytest.approx(2 * 2.6 * 32)  # capped at the cores
+    assert bench.nominal_peak_gflops(1, machine, 32) == pytest.approx(2.6 * 32)
+    assert bench.nominal_peak_gflops(4, machine, 64) == pytest.approx(2 * 2.6 * 64)  # capped at the cores
     assert bench.nominal_peak_gflops(1, {"cpu_mhz": None, "physical_cores": 2}) is None
+
+
+def test_nominal_peak_uses_the_cpus_widest_vectors():
+    from lenet_fast import _isa
+    widest = _isa.SUPPORTED[-1]
+    assert bench.flops_per_cycle() == 4 * {"portable": 4, "avx2": 8, "avx512": 16}[widest]
+    machine = {"cpu_mhz": 1000.0, "physical_cores": 1}
+    assert bench.nominal_peak_gflops(1, machine) == pytest.approx(bench.flops_per_cycle())
+
+
+def test_practical_peak_is_numpys_matmul_at_the_thread_count():
+    one = bench.measure_matmul_peak(1, budget=0.05, n=256)
+    assert one["gflops"] > 0.1 and one["calls"] >= 3 and one["n"] == 256
 
 
 def test_contention_rule():
@@ -98,7 +112,8 @@ def test_cli_bench_json(quick_result):
     assert result["versions"]["lenet_fast"]
     assert isinstance(result["build"]["openmp"], bool)
     assert result["machine"]["usable_cpus"] >= 1
-    assert result["peak"]["dense_kernel_gflops"]["1"] > 0
+    assert result["peak"]["practical_gflops"]["1"] > 0
+    assert result["build"]["isa"] in result["build"]["isa_built"]
     assert result["speedups"] == []  # one thread count only
 
     flops = bench.flops_per_image("modern", "full")
@@ -112,14 +127,14 @@ def test_cli_bench_json(quick_result):
         assert len(ips["rounds"]) == 1 and lf["steps_per_round"] >= 1
         per_image = flops["train" if row["mode"] == "train" else "forward"]
         assert lf["gflops"] == pytest.approx(ips["median"] * per_image / 1e9, rel=1e-9)
-        assert lf["share_of_dense_peak"] == pytest.approx(
-            lf["gflops"] / result["peak"]["dense_kernel_gflops"]["1"], rel=1e-9)
+        assert lf["share_of_practical_peak"] == pytest.approx(
+            lf["gflops"] / result["peak"]["practical_gflops"]["1"], rel=1e-9)
         assert row["torch"] is None and row["ratio_lenet_fast_over_torch"] is None
     assert result["rows"][0]["lenet_fast"]["last_loss"] > 0
 
     assert "### Training" in stdout and "### Inference" in stdout
     assert "| batch | threads | lenet_fast img/s |" in stdout
-    assert "measured dense-kernel peak" in stdout
+    assert "practical peak (best of numpy's float32 matmul" in stdout
     assert "torch: disabled" in stdout
 
 
@@ -130,7 +145,7 @@ def test_markdown_with_torch_and_speedups(quick_result):
                            flops_per_image=bench.flops_per_image("modern", "full"))
     result["versions"]["torch"] = "0.0-test"
     result["settings"]["threads"] = [1, 2]
-    for key in ("dense_kernel_gflops", "nominal_gflops"):
+    for key in ("practical_gflops", "nominal_gflops"):
         result["peak"][key]["2"] = 2 * (result["peak"][key]["1"] or 1.0)
     rows = []
     for row in result["rows"]:
@@ -180,3 +195,61 @@ def test_importing_lenet_fast_does_not_import_torch():
     code = ("import sys, lenet_fast, lenet_fast.bench, lenet_fast.cli; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_inference_rows_beside_the_runtimes(runtime, tmp_path):
+    """ONNX Runtime and OpenVINO run lenet_fast's own export on the same digits, and give
+    its probabilities."""
+    pytest.importorskip("onnx")
+    pytest.importorskip(runtime)
+    runners, missing = bench.import_runtimes()
+    assert runtime in runners, missing
+    from lenet_fast import LeNet5
+    from lenet_fast.onnx_export import build_onnx
+    model = LeNet5(seed=0)
+    digits = bench.load_digits(n=64)
+    batches = bench.pool_batches(digits, np.zeros(len(digits), np.int64), 32)
+    runner = runners[runtime](build_onnx(model), batches, 1)
+    runner.run(3)
+    assert runner.loss() is None
+    if runtime == "onnxruntime":
+        got = runner.session.run(["probabilities"], {runner.input: batches[0][0]})[0]
+    else:
+        got = runner.request.infer([batches[0][0]])[runner.output]
+    np.testing.assert_allclose(got, model.predict_proba(batches[0][0]), atol=1e-5)
+    result = bench.run(batch_sizes=[4], threads=[1], repeats=1, round_time=0.02, retries=0,
+                       use_torch=False, modes=["infer"])
+    row = result["rows"][0]
+    assert row[runtime]["images_per_s"]["median"] > 0
+    assert row[f"ratio_lenet_fast_over_{runtime}"] == pytest.approx(
+        row["lenet_fast"]["images_per_s"]["median"] / row[runtime]["images_per_s"]["median"])
+    assert row["ratio_lenet_fast_over_best_runtime"] is not None
+    assert f"lenet_fast / {runtime}" in bench.format_markdown(result)
+
+
+def test_isa_paths_are_checked():
+    from lenet_fast import _isa
+    usable = [p for p in _isa.BUILT if p in _isa.SUPPORTED]
+    assert bench.isa_paths("all") == usable
+    with pytest.raises(ValueError, match="unknown path"):
+        bench.isa_paths("sse9")
+    missing = [p for p in _isa.PATHS if p not in usable]
+    if missing:
+        with pytest.raises(ValueError, match="not built here or not run"):
+            bench.isa_paths(missing[0])
+
+
+def test_cli_bench_isa_runs_each_path(capsys, tmp_path):
+    from lenet_fast import _isa
+    paths = [p for p in _isa.BUILT if p in _isa.SUPPORTED][:2]
+    code, out, err = _run_cli(capsys, "bench", "--isa", ",".join(paths), "--batch-sizes", "2",
+                              "--threads", "1", "--repeats", "1", "--round-time", "0.02",
+                              "--retries", "0", "--json", str(tmp_path / "isa.json"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "isa.json").read_text())
+    assert result["paths"] == paths
+    for p in paths:
+        assert result["results"][p]["build"]["isa"] == p
+        assert result["results"][p]["rows"][0]["lenet_fast"]["images_per_s"]["median"] > 0
+    assert "lenet-fast bench --isa" in out and all(f"| {p}" in out or p in out for p in paths)

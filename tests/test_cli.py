@@ -660,7 +660,7 @@ def test_info_in_process(tmp_path, capsys):
     code, out, err = run(capsys, "info", "--data-dir", tmp_path)
     assert code == 0, err
     assert f"lenet_fast:      {lenet_fast.__version__}" in out
-    assert "openmp:" in out and "compile flags:" in out and "arch:" in out
+    assert "openmp:" in out and "compile flags:" in out and "kernel path:" in out
     assert str(tmp_path) in out and "not present" in out
 
 
@@ -672,7 +672,8 @@ def test_info_subprocess():
     info = lenet_fast.build_info()
     assert lenet_fast.__version__ in proc.stdout
     assert ("on" if info["openmp"] else "off") in proc.stdout
-    assert info["compile_flags"] in proc.stdout and info["arch"] in proc.stdout
+    assert info["compile_flags"] in proc.stdout and f"kernel path: {info['isa']}" in " ".join(proc.stdout.split())
+    assert ", ".join(info["isa_built"]) in proc.stdout
     assert str(DATA_DIR) in proc.stdout
     expected = "not present" if len(_MISSING) == 4 else "present (all 4" if not _MISSING else "incomplete"
     assert expected in proc.stdout

@@ -45,8 +45,6 @@ NOT_RUN = {
     "make": "building the docs: CI's docs step runs it (.ci/run)",
     "dask": "starts a Dask scheduler or worker: the sweep on Dask is tested on a "
             "distributed.LocalCluster (tests/test_sweep.py)",
-    "LENET_FAST_ARCH=portable": "builds a wheel (python -m build)",
-    "LENET_FAST_ARCH=avx2": "builds a wheel (python -m build)",
     "chromium": "takes a screenshot with a browser",
 }
 #: lenet-fast commands that are parsed by the real parser (so a renamed option fails)

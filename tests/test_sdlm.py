@@ -211,11 +211,12 @@ def test_estimate_on_lecun98_matches_the_reference_and_is_sane(few_digits):
     assert np.shares_memory(sdlm.hessian_views(model, model.flat_params)["f6.bias"],
                             model.params["f6.bias"])
 
-    # bitwise the same whatever the thread count; chunking changes only rounding
+    # bitwise the same whatever the thread count; chunking changes only rounding (sums
+    # of a few hundred float32 terms in another grouping: a few ulps)
     model.n_threads = 1
     assert np.array_equal(sdlm.estimate_hessian_diagonal(model, x), h)
     np.testing.assert_allclose(sdlm.estimate_hessian_diagonal(model, x, batch_size=4), h,
-                               rtol=1e-6)
+                               rtol=1e-5)
 
 
 
@@ -284,7 +285,7 @@ def test_sdlm_update_keeps_steps_below_float32_resolution():
     """The update is made on p + residual in double precision: 1,000 steps of 1e-9 on a
     weight of 1.0 (half an ulp is 6e-8) move it by 1e-6, as in exact arithmetic; plain
     float32 would lose every one."""
-    from lenet_fast import _optim
+    from lenet_fast._isa import kernels as _optim
 
     p = np.ones(4, np.float32)
     r = np.zeros(4, np.float32)

@@ -63,7 +63,7 @@ def test_every_layer_imports_only_from_the_layers_below(graph):
 
 def test_every_module_is_in_a_layer_folder_or_the_ground():
     top = {p.stem for p in PACKAGE.glob("*.py")}
-    assert top == {"__init__", "__main__", "_version", "_paths"}
+    assert top == {"__init__", "__main__", "_version", "_paths", "_isa"}
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(LAYERS)
 
 

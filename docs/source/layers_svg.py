@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from import_graph import LAYERS, layer_of, read_graph  # noqa: E402
 
 TITLES = {
-    -1: ("ground", "_version, _paths, the compiled kernels and build facts"),
+    -1: ("ground", "_version, _paths, _isa, the compiled kernels and build facts"),
     0: ("kernels/", "checked kernel entries, their NumPy twin, the network's tables"),
     1: ("io/", "MNIST, model files, the ONNX export"),
     2: ("model/", "LeNet5 and load"),

@@ -18,9 +18,8 @@ from . import _paths
 
 _paths.install()
 
-from ._omp import built_with_openmp, build_info, require_cpu as _require_cpu  # noqa: E402
-
-_require_cpu()  # before any kernel module: a clear ImportError instead of SIGILL
+from ._omp import built_with_openmp  # noqa: E402
+from ._isa import build_info  # noqa: E402  (chooses the kernels' instruction-set path)
 from .kernels.tables import LECUN_C3_TABLE  # noqa: E402
 from .training import optim  # noqa: E402
 from .model.lenet5 import LeNet5, load  # noqa: E402

@@ -21,10 +21,12 @@ HELP = "measure training and inference speed (images/s, GFLOP/s), vs PyTorch"
 DESCRIPTION = """
 Measure the images/s of training steps (forward + backward + SGD momentum update) and of
 inference, for each batch size and thread count, with the achieved GFLOP/s and its share
-of a peak that the command measures itself (lenet_fast's dense kernel on a large
-problem) and of the nominal peak (cores x GHz x 32 FLOP/cycle). If PyTorch is installed,
-the same network is timed in PyTorch too, interleaved round by round. Prints markdown
-tables.
+of the practical peak that the command measures itself (numpy's float32 matmul, 2048 x
+2048, at the row's thread count) and of the nominal peak (cores x GHz x FLOP/cycle of
+the CPU's widest vectors). If PyTorch is installed, the same network is timed in PyTorch
+too, and for inference ONNX Runtime and OpenVINO run lenet_fast's own ONNX export (uint8
+digits in, probabilities out) where installed, interleaved round by round. Prints
+markdown tables.
 """
 EPILOG = """
 Install the optional PyTorch as a CPU build, e.g. pip install torch --index-url
@@ -55,6 +57,13 @@ def add_arguments(p, parsers):
                    help="measure a row again, up to N times, while other processes leave it "
                         "fewer free cores than it has threads (default: 2)")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
+    p.add_argument("--no-runtimes", action="store_true",
+                   help="do not time ONNX Runtime and OpenVINO")
+    p.add_argument("--isa", metavar="PATHS", default=None,
+                   help="run the benchmark once per kernel instruction-set path (all, or a "
+                        "comma list of portable, avx2, avx512; each in a child process with "
+                        "LENET_FAST_ISA set) and print lenet_fast's images/s per path side by "
+                        "side (default: only the path this CPU picks)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--time-to-accuracy", action="store_true",
                       help="instead: train the default recipe (dense C3) in lenet_fast and in "
@@ -98,13 +107,21 @@ def run(args):
                               rounds=args.repeats, round_time=max(args.round_time, 0.5),
                               use_torch=not args.no_torch, data_dir=args.data_dir,
                               progress=progress)
+        elif args.isa is not None:
+            mode = bench
+            result = bench.run_isa_paths(
+                bench.isa_paths(args.isa), variant=args.variant, c3=args.c3,
+                batch_sizes=args.batch_sizes, threads=args.threads, repeats=args.repeats,
+                round_time=args.round_time, data_dir=args.data_dir, retries=args.retries,
+                progress=progress)
         else:
             mode = bench
             result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
                                threads=args.threads, repeats=args.repeats,
                                round_time=args.round_time, use_torch=not args.no_torch,
-                               data_dir=args.data_dir, retries=args.retries, progress=progress)
-    except bench.BenchError as exc:
+                               use_runtimes=not args.no_runtimes, data_dir=args.data_dir,
+                               retries=args.retries, progress=progress)
+    except (bench.BenchError, ValueError) as exc:
         raise CLIError(_one_line(exc)) from None
     except (datasets.DataNotFoundError, datasets.DataFormatError) as exc:
         raise CLIError(_one_line(exc)) from None

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._omp import build_info, built_with_openmp, max_threads
+from .._isa import build_info
+from .._omp import built_with_openmp, max_threads
 from .._version import __version__
 from ..io import datasets
 
@@ -58,8 +59,11 @@ def run(args):
         ("numpy", np.__version__),
         ("openmp", "on" if built_with_openmp() else "off (serial build)"),
         ("default threads", str(max(1, max_threads()))),
+        ("kernel path", f"{info['isa']} ({info['lanes']} float lanes; LENET_FAST_ISA="
+                         f"{info['isa_requested']})"),
+        ("paths built", ", ".join(info["isa_built"])),
+        ("cpu runs", ", ".join(info["isa_supported"]) or "none"),
         ("compile flags", info.get("compile_flags", "")),
-        ("arch", info.get("arch", "")),
         ("pillow", pillow),
         ("mnist folder", f"{folder} ({source})"),
         ("mnist data", _mnist_status(folder)),

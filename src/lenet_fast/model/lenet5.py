@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .. import _net
+from .._isa import kernels as _net
 from ..io.checkpoint import read_model, save_model
 from ..io.datasets import _LUT
 from ..io.onnx_export import export_onnx
@@ -181,13 +181,14 @@ class LeNet5:
         blocks = _net.blocks(n)
         return self._nt if blocks == 1 else min(self._nt, blocks)
 
-    def _outputs(self, x):
-        """Network output (N, 10) for checked input (float32 (N,1,32,32) or uint8 (N,28,28))."""
+    def _outputs(self, x, proba=False):
+        """Network output (N, 10) for checked input (float32 (N,1,32,32) or uint8 (N,28,28));
+        with `proba`, the class probabilities (computed in the pass)."""
         n = x.shape[0]
         out = np.empty((n, 10), np.float32)
         if n:
             nt = self._threads_for(n)
-            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT), n, nt)
+            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT, proba), n, nt)
         return out
 
     def _train_pass(self, x, labels, label_smoothing=0.0):
@@ -275,11 +276,14 @@ class LeNet5:
         probabilities : ndarray
             float32 (N, 10), rows summing to 1.
         """
-        s = self.scores(x, batch_size)
-        s -= s.max(axis=1, keepdims=True)
-        np.exp(s, out=s)
-        s /= s.sum(axis=1, keepdims=True)
-        return s
+        x = _as_c(_as_model_input(x))
+        batch_size = _positive_int("batch_size", batch_size)
+        if x.shape[0] <= batch_size:     # one compiled call, the softmax inside it
+            return self._outputs(x, proba=True)
+        out = np.empty((x.shape[0], 10), np.float32)
+        for start in range(0, x.shape[0], batch_size):
+            out[start:start + batch_size] = self._outputs(x[start:start + batch_size], True)
+        return out
 
     def activations(self, x):
         """Every layer's output for a batch, as new arrays.

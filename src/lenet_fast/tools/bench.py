@@ -44,14 +44,17 @@ image, training step 2,263,920.
 
 Peaks
 -----
-* *Measured dense-kernel peak*: the best GFLOP/s that lenet_fast's own dense kernel
-  (`lenet_fast.ops.linear_forward`) reaches on a large problem, x (512, 1024) times
-  w (1024, 1024)^T, with the same thread count as the row, probed before and after
-  the rows (a busy machine can only lower a best-of figure). It is what the kernels
-  achieve when there is plenty of work; the "% peak" columns are relative to it.
-* *Nominal peak*: cores * GHz * 32 FLOP/cycle (two 256-bit FMA pipes, 8 float32
-  lanes, 2 FLOPs per FMA), with the clock read from ``cpu MHz`` in /proc/cpuinfo
-  (omitted when it is not there) and cores = min(threads, physical cores).
+* *Practical peak*: the best GFLOP/s of numpy's float32 matrix product (its BLAS:
+  OpenBLAS or MKL, written for this CPU's widest vectors) on 2048 x 2048 matrices, with
+  its BLAS limited to the row's thread count, in a child process, probed before and
+  after the rows (a busy machine can only lower a best-of figure). It is what a
+  well-tuned dense kernel reaches on this machine; the "% practical" columns are
+  relative to it.
+* *Nominal peak*: cores * GHz * FLOP/cycle, with FLOP/cycle = 2 FMA pipes x 2 FLOPs x
+  the float32 lanes of the widest vectors the CPU runs (`lenet_fast._isa`: 16 with
+  AVX-512, 64 FLOP/cycle; 8 with AVX2; 4 with SSE), the clock read from ``cpu MHz`` in
+  /proc/cpuinfo (omitted when it is not there) and cores = min(threads, physical
+  cores). CPUs that split 512-bit instructions into two halves (AMD Zen 4) reach half.
 
 Protocol
 --------
@@ -78,6 +81,7 @@ barrier then waits for a descheduled thread): it is measured again, up to
 from __future__ import annotations
 
 import gc
+import json
 import math
 import os
 import platform
@@ -92,17 +96,23 @@ from .._version import __version__
 from ..io import datasets
 
 __all__ = [
-    "BenchError", "FLOPS_PER_CYCLE", "PEAK_PROBE_SHAPE", "layer_flops", "flops_per_image",
-    "machine_info", "nominal_peak_gflops", "measure_dense_peak", "load_images", "pool_batches",
-    "run",
-    "format_markdown",
+    "BenchError", "flops_per_cycle", "MATMUL_SIZE", "layer_flops", "flops_per_image",
+    "machine_info", "nominal_peak_gflops", "measure_matmul_peak", "load_images",
+    "load_digits", "pool_batches", "run", "run_isa_paths", "format_markdown",
+    "format_isa_markdown",
 ]
 
-#: float32 FLOPs per cycle and core: 2 FMA pipes x 8 lanes (256 bits) x 2 FLOPs.
-FLOPS_PER_CYCLE = 32
 
-#: (N, I, O) of the dense-kernel peak probe: x (N, I) @ w (O, I)^T.
-PEAK_PROBE_SHAPE = (512, 1024, 1024)
+def flops_per_cycle() -> int:
+    """float32 FLOPs per cycle and core: 2 FMA pipes x 2 FLOPs x the lanes of the widest
+    vectors this CPU runs (64 with AVX-512, 32 with AVX2, 16 with SSE)."""
+    from .._isa import LANES, SUPPORTED
+
+    return 4 * LANES[SUPPORTED[-1]] if SUPPORTED else 16
+
+
+#: n of the practical-peak probe: numpy's float32 (n, n) @ (n, n).
+MATMUL_SIZE = 2048
 
 #: Images preprocessed once and cut into the benchmark's batches.
 POOL_IMAGES = 2048
@@ -120,6 +130,10 @@ RETRY_PAUSE = 2.0
 
 #: Slack, in CPUs, for `_contended`: short bursts of other work are tolerated.
 CONTENTION_SLACK = 0.15
+
+#: The libraries timed beside lenet_fast (the runtimes: inference rows only).
+PEERS = ("torch", "onnxruntime", "openvino")
+RUNTIMES = ("onnxruntime", "openvino")
 
 #: Connected C3 map pairs.
 _C3_PAIRS = {"lecun": 60, "full": 96}
@@ -308,51 +322,68 @@ class _OtherLoad:
         return max(0.0, other / wall)
 
 
-def nominal_peak_gflops(threads: int, machine: dict[str, Any]) -> float | None:
-    """Nominal float32 peak of `threads` threads: min(threads, cores) * GHz * 32.
+def nominal_peak_gflops(threads: int, machine: dict[str, Any],
+                        per_cycle: int | None = None) -> float | None:
+    """Nominal float32 peak of `threads` threads: min(threads, cores) * GHz * FLOP/cycle
+    (`flops_per_cycle` unless given).
 
     None when the clock is unknown.
     """
     if not machine.get("cpu_mhz"):
         return None
     cores = min(threads, machine["physical_cores"])
-    return cores * machine["cpu_mhz"] / 1000.0 * FLOPS_PER_CYCLE
+    per_cycle = flops_per_cycle() if per_cycle is None else per_cycle
+    return cores * machine["cpu_mhz"] / 1000.0 * per_cycle
 
 
-def measure_dense_peak(n_threads: int, budget: float = 0.3, min_calls: int = 3) -> dict[str, Any]:
-    """Best GFLOP/s of `lenet_fast.ops.linear_forward` on a large problem.
+_MATMUL_PROBE = """
+import sys, time
+import numpy as np
+n, budget = int(sys.argv[1]), float(sys.argv[2])
+rng = np.random.default_rng(0)
+a = rng.standard_normal((n, n), dtype=np.float32)
+b = rng.standard_normal((n, n), dtype=np.float32)
+c = a @ b
+best, calls, start = float("inf"), 0, time.perf_counter()
+while calls < 3 or time.perf_counter() - start < budget:
+    t0 = time.perf_counter()
+    np.matmul(a, b, out=c)
+    best = min(best, time.perf_counter() - t0)
+    calls += 1
+print(2.0 * n ** 3 / best / 1e9, calls)
+"""
 
-    Parameters
-    ----------
-    n_threads : int
-        Threads for the kernel.
-    budget : float
-        Seconds to keep calling it (at least `min_calls` calls after one warm-up).
-    min_calls : int
+
+def measure_matmul_peak(n_threads: int, budget: float = 0.5,
+                        n: int = MATMUL_SIZE) -> dict[str, Any]:
+    """Best GFLOP/s of numpy's float32 matrix product, (n, n) @ (n, n), with its BLAS on
+    `n_threads` threads: the practical peak of this machine.
+
+    Runs in a child process whose BLAS thread count is set by the environment
+    (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS), so this process's BLAS
+    and OpenMP pools are left alone.
 
     Returns
     -------
     dict
-        ``{"gflops": best, "calls": int, "shape": [N, I, O]}``; each call does
-        2 * N * I * O FLOPs.
-    """
-    from ..kernels import ops
+        ``{"gflops": best, "calls": int, "n": n}``.
 
-    n, i, o = PEAK_PROBE_SHAPE
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, i), dtype=np.float32)
-    w = rng.standard_normal((o, i), dtype=np.float32)
-    b = np.zeros(o, np.float32)
-    ops.linear_forward(x, w, b, n_threads=n_threads)  # warm-up
-    best = math.inf
-    calls = 0
-    start = time.perf_counter()
-    while calls < min_calls or time.perf_counter() - start < budget:
-        t0 = time.perf_counter()
-        ops.linear_forward(x, w, b, n_threads=n_threads)
-        best = min(best, time.perf_counter() - t0)
-        calls += 1
-    return {"gflops": 2.0 * n * i * o / best / 1e9, "calls": calls, "shape": [n, i, o]}
+    Raises
+    ------
+    BenchError
+        If the probe fails.
+    """
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(n_threads), OMP_NUM_THREADS=str(n_threads),
+               MKL_NUM_THREADS=str(n_threads), BLIS_NUM_THREADS=str(n_threads))
+    proc = subprocess.run([sys.executable, "-c", _MATMUL_PROBE, str(n), str(budget)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0:
+        raise BenchError(f"the numpy matmul probe failed: {proc.stderr.strip()[-300:]}")
+    gflops, calls = proc.stdout.split()
+    return {"gflops": float(gflops), "calls": int(calls), "n": n}
 
 
 # --------------------------------------------------------------------------
@@ -394,6 +425,17 @@ def load_images(data_dir: str | os.PathLike | None = None,
             f"MNIST train[:{k}] from {folder}")
 
 
+def load_digits(data_dir: str | os.PathLike | None = None, n: int = POOL_IMAGES) -> np.ndarray:
+    """The digits of `load_images` before preprocessing: uint8 (n, 28, 28) (seeded random
+    grey levels when MNIST is not found), for inference as users run it (digits in,
+    probabilities out)."""
+    try:
+        images, _ = datasets.load_mnist("train", data_dir, download=False, progress=False)
+    except (datasets.DataNotFoundError, datasets.DataFormatError, OSError):
+        return np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    return np.ascontiguousarray(images[:min(n, len(images))])
+
+
 def pool_batches(x: np.ndarray, y: np.ndarray,
                  batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """All the distinct contiguous batches of `batch_size` in the pool (views).
@@ -417,7 +459,8 @@ def pool_batches(x: np.ndarray, y: np.ndarray,
 
 
 class LenetRunner:
-    """lenet_fast: LeNet5 + SGD(lr=0.01, momentum=0.9) or forward only."""
+    """lenet_fast: LeNet5 + SGD(lr=0.01, momentum=0.9), or inference: `LeNet5.forward` on
+    float32 batches, `LeNet5.predict_proba` (digits in, probabilities out) on uint8 ones."""
 
     name = "lenet_fast"
 
@@ -445,6 +488,10 @@ class LenetRunner:
                 x, y = batches[j]
                 self.last_loss = model.train_step(x, y, opt)
                 j = (j + 1) % k
+        elif batches[0][0].dtype == np.uint8:
+            for _ in range(steps):
+                model.predict_proba(batches[j][0])
+                j = (j + 1) % k
         else:
             for _ in range(steps):
                 model.forward(batches[j][0])
@@ -454,6 +501,96 @@ class LenetRunner:
     def loss(self):
         """The last training loss as a float (None for inference)."""
         return None if self.last_loss is None else float(self.last_loss)
+
+
+class OnnxRuntimeRunner:
+    """ONNX Runtime running lenet_fast's own ONNX export (`LeNet5.to_onnx`: uint8 digits
+    in, probabilities out) with `n_threads` intra-op threads; inference only."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model_proto, batches, n_threads):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = n_threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(model_proto.SerializeToString(), opts,
+                                            providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.batches = batches
+        self._next = 0
+
+    def enter(self):
+        """Nothing: the session owns its threads."""
+
+    def run(self, steps):
+        """`steps` inferences over the batches, cyclically."""
+        run, name, batches, k = self.session.run, self.input, self.batches, len(self.batches)
+        j = self._next
+        for _ in range(steps):
+            run(["probabilities"], {name: batches[j][0]})
+            j = (j + 1) % k
+        self._next = j
+
+    def loss(self):
+        return None
+
+
+class OpenVinoRunner:
+    """OpenVINO running lenet_fast's own ONNX export on the CPU with `n_threads`
+    inference threads (one stream, latency hint), in float32 (its default on CPUs with
+    AMX or AVX-512 BF16 is bfloat16, a different precision); inference only."""
+
+    name = "openvino"
+
+    def __init__(self, model_proto, batches, n_threads):
+        import openvino as ov
+
+        core = ov.Core()
+        model = core.read_model(model_proto.SerializeToString(), b"")
+        self.compiled = core.compile_model(model, "CPU", {
+            "INFERENCE_NUM_THREADS": n_threads, "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+        self.request = self.compiled.create_infer_request()
+        self.output = self.compiled.output("probabilities")
+        self.batches = batches
+        self._next = 0
+
+    def enter(self):
+        """Nothing: the compiled model owns its threads."""
+
+    def run(self, steps):
+        """`steps` inferences over the batches, cyclically."""
+        infer, batches, k = self.request.infer, self.batches, len(self.batches)
+        j = self._next
+        for _ in range(steps):
+            infer([batches[j][0]])
+            j = (j + 1) % k
+        self._next = j
+
+    def loss(self):
+        return None
+
+
+def import_runtimes() -> tuple[dict[str, Any], dict[str, str]]:
+    """({name: runner class}, {name: reason it is missing}) for ONNX Runtime and
+    OpenVINO; both need the onnx package to export lenet_fast's model."""
+    found, missing = {}, {}
+    try:
+        import onnx  # noqa: F401
+    except ImportError as exc:
+        reason = f"onnx not installed ({exc})"
+        return {}, {"onnxruntime": reason, "openvino": reason}
+    for name, module, cls in (("onnxruntime", "onnxruntime", OnnxRuntimeRunner),
+                              ("openvino", "openvino", OpenVinoRunner)):
+        try:
+            __import__(module)
+            found[name] = cls
+        except Exception as exc:  # ImportError, or a broken install
+            missing[name] = f"not usable ({type(exc).__name__}: {exc})"
+    return found, missing
 
 
 def torch_network(torch):
@@ -508,9 +645,10 @@ class TorchRunner:
                 j = (j + 1) % k
             self._last = loss
         else:
+            softmax = self.torch.softmax
             with self.torch.inference_mode():
                 for _ in range(steps):
-                    net(xs[j])
+                    softmax(net(xs[j]), 1)
                     j = (j + 1) % k
         self._next = j
 
@@ -621,6 +759,7 @@ def unique_positive(name: str, values: Sequence[int]) -> list[int]:
 def run(*, variant: str = "modern", c3: str = "full",
         batch_sizes: Sequence[int] = (1, 16, 64, 256), threads: Sequence[int] = (1, 2),
         repeats: int = 5, round_time: float = 0.4, use_torch: bool = True,
+        use_runtimes: bool = True,
         data_dir: str | os.PathLike | None = None, modes: Sequence[str] = MODES,
         retries: int = MAX_RETRIES,
         progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -640,6 +779,9 @@ def run(*, variant: str = "modern", c3: str = "full",
         Approximate seconds of one round.
     use_torch : bool
         Also time PyTorch if it can be imported.
+    use_runtimes : bool
+        Also time ONNX Runtime and OpenVINO (inference rows, lenet_fast's own ONNX
+        export) where they can be imported.
     data_dir : path, optional
         MNIST folder (no download; random data when absent).
     modes : sequence of {"train", "infer"}
@@ -653,10 +795,11 @@ def run(*, variant: str = "modern", c3: str = "full",
     -------
     dict
         JSON-ready: ``settings``, ``machine``, ``versions``, ``build``, ``data``,
-        ``flops_per_image``, ``torch`` (availability and its FLOPs), ``peak``
-        (measured dense-kernel and nominal, by thread count), ``rows`` (one per mode,
-        batch size and thread count; per library the images/s summary, GFLOP/s and
-        shares of the peaks; the lenet_fast/torch ratio of medians), ``speedups``
+        ``flops_per_image``, ``torch`` (availability and its FLOPs), ``runtimes``
+        (ONNX Runtime and OpenVINO: availability), ``peak`` (practical and nominal, by
+        thread count), ``rows`` (one per mode, batch size and thread count; per library
+        the images/s summary, GFLOP/s and shares of the peaks; the ratios of lenet_fast's
+        median to each peer's and to the better runtime's), ``speedups``
         (t threads over 1 thread) and ``wall_seconds``.
 
     Raises
@@ -666,7 +809,8 @@ def run(*, variant: str = "modern", c3: str = "full",
     BenchError
         When a training loss is not finite.
     """
-    from .._omp import build_info, built_with_openmp
+    from .._isa import build_info
+    from .._omp import built_with_openmp
 
     wall = time.perf_counter()
     batch_sizes, threads, modes = _check_settings(batch_sizes, threads, repeats, round_time,
@@ -678,34 +822,50 @@ def run(*, variant: str = "modern", c3: str = "full",
         say("importing torch")
         torch, torch_reason = import_torch()
     torch_flops = flops_per_image("modern", "full")
+    runtimes, runtime_missing = ({}, {"onnxruntime": "disabled (--no-runtimes)",
+                                      "openvino": "disabled (--no-runtimes)"})
+    onnx_model = None
+    if use_runtimes and "infer" in modes:
+        say("importing ONNX Runtime and OpenVINO")
+        runtimes, runtime_missing = import_runtimes()
+        if runtimes:
+            from ..model.lenet5 import LeNet5
+            from ..io.onnx_export import build_onnx
+            onnx_model = build_onnx(LeNet5(variant, c3=c3, seed=0))
 
     machine = machine_info()
     load = _OtherLoad().start()
     time.sleep(0.25)
     machine["other_cpus_at_start"] = load.stop()
-    peak = _Peak(threads, machine, budget=min(0.5, max(0.05, round_time)))
-    say("measuring the dense-kernel peak")
+    peak = _Peak(threads, machine, budget=min(0.5, max(0.1, round_time)))
+    say("measuring the practical peak (numpy's float32 matmul)")
     peak.probe()
 
     x, y, source = load_images(data_dir)
+    digits = load_digits(data_dir, len(x))
     rows = []
     for b in batch_sizes:
         batches = pool_batches(x, y, b)
+        digit_batches = pool_batches(digits, y, b)
         for t in threads:
             for mode in modes:
                 say(f"batch {b}, {t} thread(s), {'training' if mode == 'train' else 'inference'}")
-                runners = [LenetRunner(variant, c3, mode, batches, t)]
+                runners = [LenetRunner(variant, c3, mode,
+                                       batches if mode == "train" else digit_batches, t)]
                 if torch is not None:
                     runners.append(TorchRunner(torch, mode, batches, t))
+                if mode == "infer":
+                    runners += [cls(onnx_model, digit_batches, t) for cls in runtimes.values()]
                 row = _measure_free_row(runners, b, t, repeats, round_time, retries,
                                         machine["usable_cpus"], say)
                 rows.append({"mode": mode, "batch_size": b, "threads": t, **row})
 
-    say("measuring the dense-kernel peak again")
+    say("measuring the practical peak again")
     peak.probe()
     for row in rows:
-        for name, lib_flops in (("lenet_fast", flops), ("torch", torch_flops)):
-            if row[name] is not None:
+        for name, lib_flops in (("lenet_fast", flops), ("torch", torch_flops),
+                                ("onnxruntime", flops), ("openvino", flops)):
+            if row.get(name) is not None:
                 peak.rate(row[name], _mode_flops(lib_flops, row["mode"]), row["threads"])
 
     machine["loadavg_end"] = machine_info()["loadavg"]
@@ -714,7 +874,8 @@ def run(*, variant: str = "modern", c3: str = "full",
         "command": "bench",
         "settings": {"variant": variant, "c3": c3, "batch_sizes": batch_sizes,
                      "threads": threads, "repeats": repeats, "round_time": round_time,
-                     "modes": modes, "use_torch": bool(use_torch), "pause": PAUSE,
+                     "modes": modes, "use_torch": bool(use_torch),
+                     "use_runtimes": bool(use_runtimes), "pause": PAUSE,
                      "retries": retries,
                      "optimizer": "SGD(lr=0.01, momentum=0.9)"},
         "machine": machine,
@@ -728,11 +889,22 @@ def run(*, variant: str = "modern", c3: str = "full",
                   "network": TORCH_NETWORK if torch is not None else None,
                   "flops_per_image": torch_flops if torch is not None else None,
                   "same_network": torch is not None and variant == "modern" and c3 == "full"},
+        "runtimes": {name: {"available": name in runtimes,
+                            "reason": runtime_missing.get(name),
+                            "version": _version_of(name) if name in runtimes else None}
+                     for name in ("onnxruntime", "openvino")},
         "peak": peak.result,
         "rows": rows,
         "speedups": _speedups(rows, threads),
         "wall_seconds": time.perf_counter() - wall,
     }
+
+
+def _version_of(module: str) -> str | None:
+    try:
+        return getattr(__import__(module), "__version__", None)
+    except Exception:
+        return None
 
 
 def _check_settings(batch_sizes, threads, repeats, round_time, modes, retries):
@@ -753,25 +925,29 @@ def _check_settings(batch_sizes, threads, repeats, round_time, modes, retries):
 
 
 class _Peak:
-    """The peaks a row's GFLOP/s are compared with, per thread count: the dense kernel's
-    measured best (`measure_dense_peak`, the best of every `probe`) and the nominal."""
+    """The peaks a row's GFLOP/s are compared with, per thread count: the practical peak
+    (`measure_matmul_peak`, the best of every `probe`) and the nominal."""
 
     def __init__(self, threads, machine, budget):
         self.threads, self.budget = threads, budget
+        per_cycle = flops_per_cycle()
         self.result = {
-            "method": ("best GFLOP/s of lenet_fast.ops.linear_forward on x (512, 1024) @ "
-                       "w (1024, 1024)^T, per thread count, probed before and after the rows"),
-            "dense_kernel_gflops": {}, "dense_kernel_calls": {},
-            "nominal_method": (f"min(threads, physical cores) x GHz (cpu MHz) x "
-                               f"{FLOPS_PER_CYCLE} FLOP/cycle"),
-            "nominal_gflops": {str(t): nominal_peak_gflops(t, machine) for t in threads}}
+            "method": (f"best GFLOP/s of numpy's float32 matmul ({MATMUL_SIZE} x {MATMUL_SIZE}) "
+                       "with its BLAS on the row's thread count, probed before and after "
+                       "the rows"),
+            "practical_gflops": {}, "practical_calls": {},
+            "flops_per_cycle": per_cycle,
+            "nominal_method": (f"min(threads, physical cores) x GHz (cpu MHz) x {per_cycle} "
+                               "FLOP/cycle (2 FMA pipes x 2 x the widest vector's lanes)"),
+            "nominal_gflops": {str(t): nominal_peak_gflops(t, machine, per_cycle)
+                               for t in threads}}
 
     def probe(self):
-        """Measure the dense kernel at every thread count; keep the best (a busy machine
-        can only lower a best-of figure)."""
-        best, calls = self.result["dense_kernel_gflops"], self.result["dense_kernel_calls"]
+        """Measure numpy's matmul at every thread count; keep the best (a busy machine can
+        only lower a best-of figure)."""
+        best, calls = self.result["practical_gflops"], self.result["practical_calls"]
         for t in self.threads:
-            measured = measure_dense_peak(t, budget=self.budget)
+            measured = measure_matmul_peak(t, budget=self.budget)
             best[str(t)] = max(measured["gflops"], best.get(str(t), 0.0))
             calls[str(t)] = measured["calls"] + calls.get(str(t), 0)
 
@@ -781,7 +957,7 @@ class _Peak:
         gflops = measured["images_per_s"]["median"] * flops_per_image / 1e9
         nominal = self.result["nominal_gflops"][key]
         measured["gflops"] = gflops
-        measured["share_of_dense_peak"] = gflops / self.result["dense_kernel_gflops"][key]
+        measured["share_of_practical_peak"] = gflops / self.result["practical_gflops"][key]
         measured["share_of_nominal_peak"] = gflops / nominal if nominal else None
 
 
@@ -798,12 +974,21 @@ def _measure_free_row(runners, batch_size, threads, repeats, round_time, retries
             break
         say(f"other processes used {other:.2f} CPUs: measuring the row again")
         time.sleep(RETRY_PAUSE)
-    lenet, torch = measured["lenet_fast"], measured.get("torch")
-    return {"other_cpus": other, "contended": _contended(other, threads, usable_cpus),
-            "attempts": attempt + 1, "lenet_fast": lenet, "torch": torch,
-            "ratio_lenet_fast_over_torch": (
-                lenet["images_per_s"]["median"] / torch["images_per_s"]["median"]
-                if torch is not None else None)}
+    lenet = measured["lenet_fast"]
+    row = {"other_cpus": other, "contended": _contended(other, threads, usable_cpus),
+           "attempts": attempt + 1}
+    median = lambda m: m["images_per_s"]["median"]  # noqa: E731
+    best_runtime = None
+    for name in ("lenet_fast",) + PEERS:
+        row[name] = measured.get(name)
+        if name != "lenet_fast":
+            peer = measured.get(name)
+            row[f"ratio_lenet_fast_over_{name}"] = median(lenet) / median(peer) if peer else None
+            if name in RUNTIMES and peer and (best_runtime is None or median(peer) > best_runtime):
+                best_runtime = median(peer)
+    row["ratio_lenet_fast_over_best_runtime"] = (median(lenet) / best_runtime
+                                                 if best_runtime else None)
+    return row
 
 
 def _contended(other_cpus: float | None, threads: int, usable_cpus: int) -> bool:
@@ -849,8 +1034,101 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
+def isa_paths(text: str) -> list[str]:
+    """The paths `--isa` names ("all": every path built and run by this CPU), checked.
+
+    Raises
+    ------
+    ValueError
+        An unknown path, or one not built or not run by this CPU.
+    """
+    from .._isa import BUILT, PATHS, SUPPORTED
+
+    usable = [p for p in BUILT if p in SUPPORTED]
+    names = usable if text.strip().lower() == "all" else [
+        n.strip().lower() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("--isa: expected all or a comma list of paths")
+    for n in names:
+        if n not in PATHS:
+            raise ValueError(f"--isa: unknown path {n!r}; expected all or some of "
+                             f"{', '.join(PATHS)}")
+        if n not in usable:
+            raise ValueError(f"--isa: the {n} path is not built here or not run by this CPU "
+                             f"(usable: {', '.join(usable)})")
+    return list(dict.fromkeys(names))
+
+
+def run_isa_paths(paths: Sequence[str], *, variant: str = "modern", c3: str = "full",
+                  batch_sizes: Sequence[int] = (1, 16, 64, 256),
+                  threads: Sequence[int] = (1, 2), repeats: int = 5, round_time: float = 0.4,
+                  data_dir: str | os.PathLike | None = None, retries: int = MAX_RETRIES,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """`run` (lenet_fast only) once per instruction-set path, each in a child process
+    with ``LENET_FAST_ISA`` set; {"schema", "command": "bench-isa", "paths", "results":
+    {path: run's result}, "wall_seconds"}."""
+    import subprocess
+    import sys
+    import tempfile
+
+    wall = time.perf_counter()
+    _check_settings(batch_sizes, threads, repeats, round_time, MODES, retries)
+    say = progress or (lambda message: None)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="lenet_fast_isa_") as tmp:
+        for path in paths:
+            say(f"kernel path {path}")
+            out = os.path.join(tmp, f"{path}.json")
+            cmd = [sys.executable, "-m", "lenet_fast", "bench", "--no-torch", "--no-runtimes",
+                   "--variant", variant, "--c3", c3,
+                   "--batch-sizes", ",".join(map(str, batch_sizes)),
+                   "--threads", ",".join(map(str, threads)), "--repeats", str(repeats),
+                   "--round-time", str(round_time), "--retries", str(retries), "--json", out]
+            if data_dir is not None:
+                cmd += ["--data-dir", str(data_dir)]
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  env=dict(os.environ, LENET_FAST_ISA=path))
+            if proc.returncode != 0:
+                raise BenchError(f"the {path} run failed: {proc.stderr.strip()[-300:]}")
+            with open(out) as f:
+                results[path] = json.load(f)
+    return {"schema": "lenet_fast.bench-isa/1", "command": "bench-isa", "paths": list(paths),
+            "results": results, "wall_seconds": time.perf_counter() - wall}
+
+
+def format_isa_markdown(result: dict[str, Any]) -> str:
+    """`run_isa_paths`'s result as markdown: lenet_fast's median images/s per path."""
+    paths = result["paths"]
+    first = result["results"][paths[0]]
+    lines = [f"## lenet-fast bench --isa: {first['settings']['variant']}, C3 "
+             f"{first['settings']['c3']}", "", "- machine: " + (first["machine"]["cpu_model"]
+                                                                or "unknown CPU"),
+             "- each cell: lenet_fast's median images/s, GFLOP/s and share of the practical "
+             "peak (numpy's float32 matmul at the row's threads) on that path; ratio: over "
+             f"the {paths[0]} path", ""]
+    head = ["mode", "batch", "threads"] + [f"{p}" for p in paths]
+    if len(paths) > 1:
+        head += [f"{p} / {paths[0]}" for p in paths[1:]]
+    lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for i, row in enumerate(first["rows"]):
+        cells = [row["mode"], str(row["batch_size"]), str(row["threads"])]
+        medians = []
+        for p in paths:
+            lf = result["results"][p]["rows"][i]["lenet_fast"]
+            medians.append(lf["images_per_s"]["median"])
+            cells.append(f"{medians[-1]:,.0f} ({lf['gflops']:.1f} GFLOP/s, "
+                         f"{_pct(lf['share_of_practical_peak'])})")
+        cells += [f"{m / medians[0]:.2f}x" for m in medians[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"wall time {result['wall_seconds']:.0f} s"]
+    return "\n".join(lines)
+
+
 def format_markdown(result: dict[str, Any]) -> str:
-    """The result of `run` as markdown: a header, one table per mode, thread speedups."""
+    """The result of `run` as markdown: a header, one table per mode, thread speedups
+    (or `format_isa_markdown` for `run_isa_paths`'s result)."""
+    if result.get("command") == "bench-isa":
+        return format_isa_markdown(result)
     s = result["settings"]
     lines = [f"## lenet-fast bench: {s['variant']}, C3 {s['c3']}", ""] + _markdown_header(result)
     for mode in s["modes"]:
@@ -874,22 +1152,28 @@ def _markdown_header(result: dict[str, Any]) -> list[str]:
                  f"CPU(s){clock}; load average {load(m['loadavg'])} at start, "
                  f"{load(m.get('loadavg_end'))} at end")
     v = result["versions"]
+    rt = result.get("runtimes", {})
+    rt_versions = "".join(f", {name} {rt[name]['version'] or '-'}" for name in RUNTIMES
+                          if rt.get(name, {}).get("available"))
+    b = result["build"]
     lines.append(f"- versions: lenet_fast {v['lenet_fast']}, numpy {v['numpy']}, "
-                 f"torch {v['torch'] or '-'}, Python {v['python']}; OpenMP "
-                 f"{'on' if result['build']['openmp'] else 'off'}; build flags "
-                 f"`{result['build'].get('compile_flags', '')}`")
+                 f"torch {v['torch'] or '-'}{rt_versions}, Python {v['python']}; OpenMP "
+                 f"{'on' if b['openmp'] else 'off'}; kernel path {b.get('isa', '?')} "
+                 f"(built: {', '.join(b.get('isa_built', []))}); build flags "
+                 f"`{b.get('compile_flags', '')}`")
     lines.append(f"- data: {result['data']}")
     lines.append(f"- FLOPs per image (2 per multiply-accumulate; see lenet_fast.bench): "
                  f"inference {f['forward']:,}, training step {f['train']:,}")
     threads = s["threads"]
-    dense = ", ".join(f"{t} thread(s) {peak['dense_kernel_gflops'][str(t)]:.1f}" for t in threads)
-    lines.append(f"- measured dense-kernel peak (best of lenet_fast.ops.linear_forward, "
-                 f"512x1024 @ (1024x1024)^T), GFLOP/s: {dense}; '% peak' is relative to it "
-                 "at the row's thread count")
+    practical = ", ".join(f"{t} thread(s) {peak['practical_gflops'][str(t)]:.1f}"
+                          for t in threads)
+    lines.append(f"- practical peak (best of numpy's float32 matmul, {MATMUL_SIZE} x "
+                 f"{MATMUL_SIZE}, its BLAS on the row's threads), GFLOP/s: {practical}; "
+                 "'% practical' is relative to it at the row's thread count")
     if all(peak["nominal_gflops"][str(t)] for t in threads):
         nominal = ", ".join(f"{t} thread(s) {peak['nominal_gflops'][str(t)]:.1f}" for t in threads)
-        lines.append(f"- nominal peak (min(threads, cores) x GHz x {FLOPS_PER_CYCLE} FLOP/cycle), "
-                     f"GFLOP/s: {nominal}; '% nominal' is relative to it")
+        lines.append(f"- nominal peak (min(threads, cores) x GHz x {peak['flops_per_cycle']} "
+                     f"FLOP/cycle), GFLOP/s: {nominal}; '% nominal' is relative to it")
     else:
         lines.append("- nominal peak: not available (no 'cpu MHz' in /proc/cpuinfo)")
     if tor["available"]:
@@ -901,6 +1185,19 @@ def _markdown_header(result: dict[str, Any]) -> list[str]:
                          f"{s['variant']} with C3 {s['c3']}, so the ratio compares different networks")
     else:
         lines.append(f"- torch: {tor['reason']}")
+    for name in RUNTIMES:
+        info = rt.get(name, {})
+        if info.get("available"):
+            lines.append(f"- {name} {info['version']}: lenet_fast's own ONNX export "
+                         "(LeNet5.to_onnx: uint8 digits in, probabilities out), the row's "
+                         "thread count, float32" + (" (INFERENCE_PRECISION_HINT f32)"
+                                                   if name == "openvino" else "")
+                         + "; inference rows only")
+        elif info:
+            lines.append(f"- {name}: {info['reason']}")
+    lines.append("- inference: lenet_fast runs LeNet5.predict_proba on uint8 digits "
+                 "(probabilities out), as the runtimes do; torch runs softmax(net(x)) on "
+                 "preprocessed float32 images")
     lines.append(f"- each cell: median images/s over {s['repeats']} round(s) of ~{s['round_time']:g} s "
                  f"(min-max in parentheses)" + ("; lenet_fast and torch rounds interleaved, "
                                                 "ratio = lenet_fast median / torch median"
@@ -923,22 +1220,29 @@ _MODE_TITLES = {"train": "Training (forward + backward + SGD-momentum update)",
 
 def _markdown_mode(result: dict[str, Any], mode: str) -> list[str]:
     """The table of one mode's rows (`format_markdown`)."""
-    torch = result["torch"]["available"]
-    head = ["batch", "threads", "lenet_fast img/s", "GFLOP/s", "% peak", "% nominal"]
-    if torch:
-        head += ["torch img/s", "torch GFLOP/s", "lenet_fast / torch"]
+    rows = [r for r in result["rows"] if r["mode"] == mode]
+    peers = [name for name in PEERS if any(r.get(name) for r in rows)]
+    head = ["batch", "threads", "lenet_fast img/s", "GFLOP/s", "% practical", "% nominal"]
+    for name in peers:
+        head += [f"{name} img/s", f"lenet_fast / {name}"]
+    if any(r.get("ratio_lenet_fast_over_best_runtime") for r in rows):
+        head.append("lenet_fast / best runtime")
     head.append("other CPUs")
     lines = ["", f"### {_MODE_TITLES[mode]}", "", "| " + " | ".join(head) + " |",
              "|" + "---:|" * len(head)]
-    for r in (r for r in result["rows"] if r["mode"] == mode):
+    for r in rows:
         lf = r["lenet_fast"]
         cells = [str(r["batch_size"]), str(r["threads"]), format_ips(lf["images_per_s"]),
-                 f"{lf['gflops']:.2f}", _pct(lf["share_of_dense_peak"]),
+                 f"{lf['gflops']:.2f}", _pct(lf["share_of_practical_peak"]),
                  _pct(lf["share_of_nominal_peak"])]
-        if torch:
-            tr = r["torch"]
-            cells += [format_ips(tr["images_per_s"]), f"{tr['gflops']:.2f}",
-                      f"{r['ratio_lenet_fast_over_torch']:.2f}x"]
+        for name in peers:
+            peer = r.get(name)
+            ratio = r.get(f"ratio_lenet_fast_over_{name}")
+            cells += [format_ips(peer["images_per_s"]) if peer else "-",
+                      f"{ratio:.2f}x" if ratio else "-"]
+        if "lenet_fast / best runtime" in head:
+            best = r.get("ratio_lenet_fast_over_best_runtime")
+            cells.append(f"{best:.2f}x" if best else "-")
         cells.append("-" if r.get("other_cpus") is None else
                      f"{r['other_cpus']:.2f}" + (" *" if r.get("contended") else ""))
         lines.append("| " + " | ".join(cells) + " |")

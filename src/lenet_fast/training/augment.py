@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from .. import _augment
+from .._isa import kernels as _augment
 from ..io.datasets import check_digits
 from ..kernels._checks import float32_array
 from ..kernels.ops import resolve_threads

@@ -91,7 +91,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ... import _optim
+from ..._isa import kernels as _optim
 from ...kernels._checks import as_float as _as_float
 from ...kernels._checks import as_int
 from ...kernels._checks import as_int as _as_int

@@ -27,7 +27,7 @@ from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forwa
                      subsample_backward_raw)
 from lf_dense cimport dense_forward, dense_backward
 from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_tanh
-from lf_update cimport scaled_sgd, scaled_sgd_compensated
+from lf_update cimport scaled_sgd as lf_scaled_sgd, scaled_sgd_compensated
 from lf_fpu cimport lf_ftz_on, lf_ftz_restore
 
 import numpy as np
@@ -247,6 +247,7 @@ cdef struct Pass:
     float inv_n                 # 1 / N: the loss is the batch mean
     const float* sq             # curvature pass: squared weights (a parameter vector)
     float smoothing             # label smoothing of the softmax cross-entropy (modern)
+    bint proba                  # forward: probabilities out (softmax of the scores)
 
 
 cdef inline void _conv_fwd(float* y, const float* x, const float* w, const float* b, int N,
@@ -488,6 +489,30 @@ cdef double _map_loss(const float* y, const int64_t* labels, float* grad, int N,
     return total
 
 
+cdef void _probabilities(float* out, int N, bint lecun) noexcept nogil:
+    # Each row of out (N, 10) <- the softmax of its scores (the outputs, negated for the
+    # RBF distances of lecun98): exp(s - max s) / sum, as LeNet5.predict_proba states.
+    cdef int n, k
+    cdef float m, t, total
+    cdef float* z
+    for n in range(N):
+        z = out + n * 10
+        if lecun:
+            for k in range(10):
+                z[k] = -z[k]
+        m = z[0]
+        for k in range(1, 10):
+            if z[k] > m or z[k] != z[k]:
+                m = z[k]
+        total = 0
+        for k in range(10):
+            t = expf(z[k] - m)
+            z[k] = t
+            total = total + t
+        for k in range(10):
+            z[k] = z[k] / total
+
+
 cdef int _correct(const float* out, const int64_t* labels, int N, bint lowest) noexcept nogil:
     # Samples whose prediction (numpy's argmax, or argmin for the RBF: the first extreme,
     # or the first NaN) equals the label.
@@ -560,6 +585,8 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
     else:
         a.x = <float*>(ps.xf + <Py_ssize_t>n0 * SZ_X)
     _forward(net, &a, nb, ps.out + n0 * SZ_OUT, ps.kt)
+    if mode == FORWARD and ps.proba:
+        _probabilities(ps.out + n0 * SZ_OUT, nb, net.lecun)
     if mode == TRAIN or mode == LOSS:
         if net.lecun:
             ps.block_loss[block] = _map_loss(ps.out + n0 * SZ_OUT, ps.labels + n0, a.g_out, nb,
@@ -756,6 +783,7 @@ cdef class Plan:
         ps.inv_n = 1.0 / ps.N if ps.N else 0
         ps.block = _block_size(ps.N)
         ps.smoothing = 0
+        ps.proba = False
         return 0
 
     cdef object _block_stats(self, Pass* ps):
@@ -775,11 +803,13 @@ cdef class Plan:
         ps.slots = _f(slots)
         return 0
 
-    def forward(self, x, out, ws, int n_threads, lut=None):
+    def forward(self, x, out, ws, int n_threads, lut=None, bint proba=False):
         """out (N, 10) <- the network on x: float32 (N, 1, 32, 32), or uint8 (N, 28, 28)
-        digits through `lut` (the 256 grey levels' input values)."""
+        digits through `lut` (the 256 grey levels' input values); with `proba`, each
+        row's softmax of the class scores instead (the outputs, negated for lecun98)."""
         cdef Pass ps
         self._setup(&ps, x, out, ws, lut, n_threads)
+        ps.proba = proba
         if ps.N == 0:
             return
         with nogil:
@@ -901,7 +931,7 @@ cdef class Plan:
                     scaled_sgd_compensated(&params[0], &residual[0], &grads[0], &scale[0],
                                            lrs[s], P)
                 else:
-                    scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
+                    lf_scaled_sgd(&params[0], &grads[0], &scale[0], lrs[s], P)
                 lf_ftz_restore(fpu)
                 loss_sum = loss_sum + <double>loss * N
                 done = s + 1

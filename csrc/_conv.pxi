@@ -34,7 +34,7 @@ fixed by the code, not by the thread count.
 from lf_conv cimport conv_forward_raw, conv_backward_raw, padded_map
 
 
-def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
+def conv_forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
             const float[:, :, :, ::1] w, const float[::1] b,
             const int[::1] cptr, const int[::1] cidx, const int[::1] fptr,
             const int[::1] fidx, const int[::1] fflag, int n_threads):
@@ -52,12 +52,12 @@ def forward(float[:, :, :, ::1] y, const float[:, :, :, ::1] x,
                          &fptr[0], qidx, qflag, n_threads)
 
 
-def scratch_size(int N, int Cout, int H, int W):
-    """Floats of scratch `backward` needs for dx: dy zero-padded to (H + 4) rows of W."""
+def conv_scratch_size(int N, int Cout, int H, int W):
+    """Floats of scratch `conv_backward` needs for dx: dy zero-padded to (H + 4) rows of W."""
     return N * Cout * padded_map(H, W)
 
 
-def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
+def conv_backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
              const float[:, :, :, ::1] dy, const float[:, :, :, ::1] x,
              const float[:, :, :, ::1] w, const int[::1] cidx, const int[::1] pco,
              const int[::1] bptr, const int[::1] bidx, const int[::1] bflag,
@@ -65,10 +65,10 @@ def backward(float[:, :, :, ::1] dx, float[:, :, :, ::1] dw, float[::1] db,
     """dx (N, Cin, H, W), dw (Cout, Cin, 5, 5), db (Cout,) <- dy (N, Cout, H-4, W-4).
 
     cidx/pco: the input and output map of each connected pair; bptr/bidx/bflag: the
-    merged output-map lists of input-map pairs (2p, 2p+1), flagged as in `forward`.
+    merged output-map lists of input-map pairs (2p, 2p+1), flagged as in `conv_forward`.
     dw is zero where the table has no connection. With need_dx False, dx is not
     touched (the first layer's input gradient is never used). `scratch` holds at
-    least `scratch_size(N, Cout, H, W)` floats when need_dx (else it may be empty).
+    least `conv_scratch_size(N, Cout, H, W)` floats when need_dx (else it may be empty).
     """
     cdef int nnz = cidx.shape[0]
     cdef float* pdx = &dx[0, 0, 0, 0] if need_dx else NULL
