@@ -5,6 +5,7 @@ docs/_build/html``), after ``pip install ".[docs]"``. Warnings are errors. The p
 hold no external fonts, scripts or images: they work offline.
 """
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import layers_svg  # noqa: E402
 
 # Written at each build from the package as it is: the API reference's pages and the
 # drawing of the layers (neither is committed).
+shutil.rmtree(HERE / "api", ignore_errors=True)  # no page of a name that is gone
 apilist.write_pages(HERE / "api")
 layers_svg.write(HERE / "_static" / "layers.svg")
 
@@ -59,6 +61,7 @@ intersphinx_mapping = {}
 html_theme = "pydata_sphinx_theme"
 html_title = f"lenet_fast {release}"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_end": ["navbar-icon-links"],
@@ -74,3 +77,17 @@ html_context = {"default_mode": "light"}
 html_sidebars = {"index": [], "getting-started": []}
 
 myst_heading_anchors = 3
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Document a class's own members, not those its base classes from other libraries
+    give it (scikit-learn's metadata-routing ``set_*_request``, torch's Module API)."""
+    target = getattr(obj, "fget", obj)
+    module = getattr(target, "__module__", None) or ""
+    if module.startswith(("sklearn", "torch")):
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_foreign_members, priority=100)

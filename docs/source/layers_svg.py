@@ -26,20 +26,28 @@ TITLES = {
     6: ("cli/", "the lenet-fast command, one module a subcommand"),
 }
 BAND, GAP, LEFT, WIDTH, LADDER = 58, 14, 10, 640, 330
+_PACKAGES = set()
 
 
 def _label(name):
+    """A module's box: its name in its layer, or its package's (``reference/``)."""
     parts = name.split(".")
-    return ".".join(parts[2:]) if layer_of(name) >= 0 and len(parts) > 2 else parts[-1]
+    if layer_of(name) < 0 or len(parts) <= 2:
+        return parts[-1]
+    return parts[2] + "/" if len(parts) > 3 or name + ".__init__" in _PACKAGES else parts[2]
 
 
 def write(path):
     """Write the drawing to `path` (an .svg file); return the import counts by layer pair."""
     graph = read_graph()
+    _PACKAGES.update(f"{name}.__init__" for name in graph
+                     if any(other.startswith(name + ".") for other in graph))
     members = {i: [] for i in range(-1, len(LAYERS))}
     for name in sorted(graph):
         if name != "lenet_fast.__main__" and not name.endswith(tuple(f".{x}" for x in LAYERS)):
-            members[layer_of(name)].append(_label(name))
+            label = _label(name)
+            if label not in members[layer_of(name)]:
+                members[layer_of(name)].append(label)
     counts = Counter((layer_of(a), layer_of(b)) for a, (deps, _, _) in graph.items()
                      for b in deps if layer_of(a) != layer_of(b) and a != "lenet_fast.__main__")
     rows = list(range(len(LAYERS) - 1, -2, -1))  # top of the drawing: the highest layer

@@ -2,8 +2,8 @@
 
 Each module lives in the folder of its layer (``kernels/``, ``io/``, ``model/``,
 ``training/``, ``interop/``, ``tools/``); the paths that the documentation shows
-are the short ones, and this table says where each one lives. ``import
-lenet_fast.ops`` and ``from lenet_fast import ops`` give the module of its home
+are the short ones, and this table says where each one lives. Importing
+``lenet_fast.ops`` (as a module, or as the package's attribute) gives the module of its home
 itself (the same object as ``lenet_fast.kernels.ops``), so its functions, its
 constants and anything patched into it are the same under either name. Code inside
 the package imports from the homes (tests/test_structure.py checks it).

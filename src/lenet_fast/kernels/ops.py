@@ -227,7 +227,6 @@ def conv_forward(x, w, b, table=None, *, n_threads=None):
     table : bool (Cin, Cout) or None
         Connection table (e.g. ``LECUN_C3_TABLE``); unconnected pairs are skipped.
         None is the dense convolution.
-
     n_threads : int or None, optional
         OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
         Results do not depend on it.
@@ -255,10 +254,7 @@ def conv_backward(dy, x, w, table=None, *, n_threads=None):
     dy : float32 (N, Cout, H-4, W-4)
         Gradient of the loss with respect to the output.
     x, w, table : as in `conv_forward`.
-
-    n_threads : int or None, optional
-        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
-        Results do not depend on it.
+    n_threads : int or None, as in `conv_forward`
 
     Returns
     -------
@@ -300,10 +296,8 @@ def subsample_forward(x, coef, bias, *, n_threads=None):
     ----------
     x : float32 (N, C, H, W), H and W even
     coef, bias : float32 (C,)
-
-    n_threads : int or None, optional
-        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
-        Results do not depend on it.
+        The trainable coefficient and bias of each map.
+    n_threads : int or None, as in `conv_forward`
 
     Returns
     -------
@@ -329,9 +323,7 @@ def subsample_backward(dy, x, coef, *, n_threads=None):
     dy : float32 (N, C, H/2, W/2)
         Gradient of the loss with respect to the output.
     x, coef : as in `subsample_forward`.
-    n_threads : int or None, optional
-        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
-        Results do not depend on it.
+    n_threads : int or None, as in `conv_forward`
 
     Returns
     -------
@@ -358,14 +350,13 @@ def maxpool_forward(x, *, n_threads=None):
     Parameters
     ----------
     x : float32 (N, C, H, W), H and W even
-
-    n_threads : int or None, optional
-        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
-        Results do not depend on it.
+        The maps to pool.
+    n_threads : int or None, as in `conv_forward`
 
     Returns
     -------
     y : float32 (N, C, H/2, W/2)
+        The largest value of each 2x2 block.
     """
     nt = resolve_threads(n_threads)
     x = _pool_input(x)
@@ -385,9 +376,7 @@ def maxpool_backward(dy, x, *, n_threads=None):
         Gradient of the loss with respect to the output.
     x : float32 (N, C, H, W)
         The forward input.
-    n_threads : int or None, optional
-        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
-        Results do not depend on it.
+    n_threads : int or None, as in `conv_forward`
 
     Returns
     -------
@@ -419,10 +408,7 @@ def linear_forward(x, w, b, *, n_threads=None):
     x : float32 (N, I)
     w : float32 (O, I)
     b : float32 (O,)
-
-    n_threads : int or None, optional
-        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
-        Results do not depend on it.
+    n_threads : int or None, as in `conv_forward`
 
     Returns
     -------
@@ -448,9 +434,7 @@ def linear_backward(dy, x, w, *, n_threads=None):
     dy : float32 (N, O)
         Gradient of the loss with respect to the output.
     x, w : as in `linear_forward`.
-    n_threads : int or None, optional
-        OpenMP threads, 1 to `MAX_THREADS`; None: the default of `resolve_threads`.
-        Results do not depend on it.
+    n_threads : int or None, as in `conv_forward`
 
     Returns
     -------

@@ -15,17 +15,17 @@ FLOP count
 FLOPs are counted exactly for the layers that do multiply-accumulate work, at
 2 FLOPs per multiply-accumulate (MAC). Forward MACs per image:
 
-=========  ==========================  ===============================
-layer      MACs                        value
-=========  ==========================  ===============================
-C1         28*28 outputs * 6 maps * 25  117,600
-C3         10*10 * 25 * P               P connected map pairs: 60 with
-                                        LeCun's table (150,000), 96
-                                        dense (240,000)
-C5         120 * 16*25                  48,000
-F6         120 * 84                     10,080
-output     84 * 10 (modern, linear)     840
-=========  ==========================  ===============================
+=========  ============================  ===============================
+layer      MACs                          value
+=========  ============================  ===============================
+C1         28*28 outputs * 6 maps * 25   117,600
+C3         10*10 * 25 * P                P connected map pairs: 60 with
+                                         LeCun's table (150,000), 96
+                                         dense (240,000)
+C5         120 * 16*25                   48,000
+F6         120 * 84                      10,080
+output     84 * 10 (modern, linear)      840
+=========  ============================  ===============================
 
 The lecun98 RBF output, ``y_i = sum_j (x_j - c_ij)^2``, is counted as 3 FLOPs per
 (i, j) pair (subtract, multiply, add): 3 * 84 * 10 = 2,520 forward FLOPs.

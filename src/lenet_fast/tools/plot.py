@@ -254,7 +254,7 @@ def c3_filters(model):
     Parameters
     ----------
     model : LeNet5
-        The model whose kernels to show.
+        The model whose C3 kernels, and connection table, to show.
 
     Returns
     -------

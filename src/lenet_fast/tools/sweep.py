@@ -40,6 +40,7 @@ import time
 import traceback
 import warnings
 
+from ..kernels.ops import usable_cpus
 from . import experiment
 
 try:  # POSIX; elsewhere only the parent process writes the results file
@@ -291,13 +292,10 @@ def default_jobs(threads_per_job=1):
     Returns
     -------
     int
-        At least 1.
+        At least 1: the usable cores (`lenet_fast.ops.usable_cpus`: the affinity,
+        bounded by a cgroup CPU quota) over `threads_per_job`.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // threads_per_job)
+    return max(1, usable_cpus() // threads_per_job)
 
 
 def _worker_ignores_ctrl_c():

@@ -271,6 +271,21 @@ class Affine(_Augmenter):
         return params
 
     def __call__(self, images, out=None):
+        """Distorted copies of `images`, each by its own random affine map.
+
+        Parameters
+        ----------
+        images : ndarray
+            uint8 (N, 28, 28) digits.
+        out : ndarray or None
+            uint8 (N, 28, 28), C-contiguous, not overlapping `images`: written and
+            returned; None: a new array.
+
+        Returns
+        -------
+        ndarray
+            uint8 (N, 28, 28).
+        """
         images = _check_images(images)
         out = _check_out(out, images.shape, images)
         params = self.sample_params(images.shape[0])
@@ -284,7 +299,7 @@ class Elastic(_Augmenter):
     Displacement fields dx, dy, uniform in (-1, 1) per pixel (256 levels), smoothed with a
     Gaussian of standard deviation `sigma` pixels (separable, truncated at 3 sigma,
     zero padding) and multiplied by `alpha`. Smaller sigma is closer to noise,
-    larger alpha distorts more. Root-mean-square displacement |d| (measured):
+    larger alpha distorts more. Root-mean-square displacement ``|d|`` (measured):
 
     ======  ========  =========  =========
     sigma   alpha 8   alpha 16   alpha 34
@@ -386,6 +401,19 @@ class Elastic(_Augmenter):
         return fields[:n], fields[n:]
 
     def __call__(self, images, out=None):
+        """Elastically distorted copies of `images` (one pass: both fields smoothed,
+        the optional affine part added, and the warp).
+
+        Parameters
+        ----------
+        images, out : as in `Affine.__call__`
+            The uint8 digits, and where to write their distorted copies (or None).
+
+        Returns
+        -------
+        ndarray
+            uint8 (N, 28, 28): `out`, or a new array.
+        """
         images = _check_images(images)
         out = _check_out(out, images.shape, images)
         noise, params = self._draw(images.shape[0])

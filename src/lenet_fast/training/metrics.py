@@ -11,8 +11,11 @@ def evaluate(model, images, labels, batch_size=1000, *, per_sample=False):
     Parameters
     ----------
     model : LeNet5
+        The model to evaluate; its ``n_threads`` run the passes.
     images : uint8 (N, 28, 28)
+        MNIST digits, as `lenet_fast.datasets.load_mnist` gives them.
     labels : integer (N,)
+        Their labels, 0..9.
     batch_size : int
         Images per forward pass.
     per_sample : bool
@@ -104,7 +107,7 @@ def format_report(metrics):
     Parameters
     ----------
     metrics : dict
-        As `evaluate` returns it.
+        What `evaluate` returns (the per-sample arrays are not used).
 
     Returns
     -------

@@ -3,17 +3,12 @@
 One home for them and for how a run's settings are resolved (`train_settings`), read by
 the CLI (`lenet_fast.cli`), experiments and sweeps (`lenet_fast.experiment`), the
 scikit-learn estimator, the time-to-accuracy benchmark (`lenet_fast.time_to_accuracy`)
-and whoever wants to train "the default way" from Python::
-
-    from lenet_fast import LeNet5, Trainer, recipes
-    r = recipes.RECIPES["modern"]
-    model = LeNet5("modern", c3=r["c3"], seed=0)
-    Trainer(model, recipes.make_optimizer(r), batch_size=r["batch_size"],
-            epochs=r["epochs"], schedule=r["schedule"],
-            label_smoothing=r["label_smoothing"]).fit(train)
+and whoever wants to train "the default way" from Python (the user guide's "Training
+and the recipes" shows how: a `LeNet5` and a `Trainer` from ``RECIPES[variant]`` and
+`make_optimizer`).
 
 modern: two epochs to >= 99.0% test accuracy in seconds. Each of its settings gained
-accuracy at two epochs in measured runs (README, "Results"): a dense C3 (LeCun's sparse
+accuracy at two epochs in measured runs (the documentation's Results page): a dense C3 (LeCun's sparse
 table ends some seeds just below 99.0%), Nesterov momentum, weight decay 5e-4 and label
 smoothing 0.1, on a one-cycle schedule peaking at 0.08. ``--epochs 8`` is the long
 recipe. lecun98: Adam with a cosine schedule; the paper's own optimizer is SDLM

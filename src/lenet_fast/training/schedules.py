@@ -186,13 +186,8 @@ class CosineLR(LRSchedule):
 
     name: ClassVar[str] = "cosine"
 
-    def __init__(
-        self,
-        base_lr: float,
-        total_steps: int,
-        min_lr: float = 0.0,
-        warmup_steps: int = 0,
-    ) -> None:
+    def __init__(self, base_lr: float, total_steps: int, min_lr: float = 0.0,
+                 warmup_steps: int = 0) -> None:
         self.base_lr = as_float("base_lr", base_lr, ge=0.0)
         self.total_steps = as_int("total_steps", total_steps, ge=1)
         self.min_lr = as_float("min_lr", min_lr, ge=0.0)
@@ -252,14 +247,8 @@ class OneCycleLR(LRSchedule):
 
     name: ClassVar[str] = "onecycle"
 
-    def __init__(
-        self,
-        max_lr: float,
-        total_steps: int,
-        pct_start: float = 0.3,
-        div_factor: float = 25.0,
-        final_div_factor: float = 1e4,
-    ) -> None:
+    def __init__(self, max_lr: float, total_steps: int, pct_start: float = 0.3,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4) -> None:
         self.max_lr = as_float("max_lr", max_lr, ge=0.0)
         self.total_steps = as_int("total_steps", total_steps, ge=1)
         self.pct_start = as_float("pct_start", pct_start, gt=0.0, lt=1.0)
@@ -428,6 +417,7 @@ def schedule_from_config(cfg: Mapping[str, Any]) -> LRSchedule:
     Returns
     -------
     LRSchedule
+        Equal to the schedule that wrote `cfg`.
 
     Raises
     ------

@@ -121,3 +121,12 @@ def _dense_grad_args(dy_name, dy, x, w_name, w):
     _check_shape(dy_name, dy, (x.shape[0], w.shape[0]))
     dt = _float_dtype(dy, x, w)
     return dy.astype(dt, copy=False), x.astype(dt, copy=False), w.astype(dt, copy=False)
+
+
+def _scores_and_labels(name, scores, labels):
+    """`scores` (N, K) cast to its floating dtype, and `labels` (N,) checked against K."""
+    scores = np.asarray(scores)
+    _check_ndim(name, scores, 2)
+    n, k = scores.shape
+    labels = _check_labels(labels, n, k)
+    return scores.astype(_float_dtype(scores), copy=False), labels

@@ -6,11 +6,11 @@ import numpy as np
 from ._common import (
     TANH_A,
     TANH_S,
-    _check_labels,
     _check_ndim,
     _check_shape,
     _dense_grad_args,
     _float_dtype,
+    _scores_and_labels,
 )
 
 # --------------------------------------------------------------------------- activations
@@ -22,6 +22,7 @@ def relu_forward(x):
     Parameters
     ----------
     x : ndarray, any shape, float32 or float64
+        The pre-activations.
 
     Returns
     -------
@@ -56,11 +57,13 @@ def scaled_tanh_forward(a):
 
     Parameters
     ----------
-    a : ndarray, any shape, float32 or float64
+    a : ndarray
+        The weighted sums, any shape, float32 or float64.
 
     Returns
     -------
-    y : ndarray, same shape and dtype as a
+    y : ndarray
+        ``f(a)``, in the shape and dtype of `a`.
     """
     a = np.asarray(a)
     dt = _float_dtype(a)
@@ -75,13 +78,15 @@ def scaled_tanh_backward(dy, y):
 
     Parameters
     ----------
-    dy : ndarray, same shape as y, float32 or float64
-    y : ndarray, any shape, float32 or float64
-        Forward output.
+    dy : ndarray
+        The gradient with respect to the output, float32 or float64, shaped as `y`.
+    y : ndarray
+        The forward output ``f(a)``, any shape, float32 or float64.
 
     Returns
     -------
-    da : ndarray, shape of y, dtype ``result_type(dy, y)``
+    da : ndarray
+        In the shape of `y` and dtype ``result_type(dy, y)``.
     """
     dy, y = np.asarray(dy), np.asarray(y)
     _check_shape("dy", dy, y.shape)
@@ -111,12 +116,8 @@ def softmax_cross_entropy(logits, labels):
     dlogits : ndarray, shape (N, K), dtype of logits
         Gradient of the MEAN loss: ``(softmax(logits) - onehot(labels)) / N``.
     """
-    logits = np.asarray(logits)
-    _check_ndim("logits", logits, 2)
-    n, k = logits.shape
-    labels = _check_labels(labels, n, k)
-    dt = _float_dtype(logits)
-    z = logits.astype(dt, copy=False)
+    z, labels = _scores_and_labels("logits", logits, labels)
+    n, dt = z.shape[0], z.dtype
     z = z - z.max(axis=1, keepdims=True)
     lse = np.log(np.exp(z).sum(axis=1))  # (N,)
     rows = np.arange(n)
@@ -194,12 +195,8 @@ def map_loss(y, labels, j):
         Gradient of the MEAN loss:
         ``(onehot(labels) - exp(-y) / (exp(-j) + sum_i exp(-y[n, i]))) / N``.
     """
-    y = np.asarray(y)
-    _check_ndim("y", y, 2)
-    n, k = y.shape
-    labels = _check_labels(labels, n, k)
-    dt = _float_dtype(y)
-    y = y.astype(dt, copy=False)
+    y, labels = _scores_and_labels("y", y, labels)
+    n, dt = y.shape[0], y.dtype
     neg_j = -dt.type(j)
     # Stable log(exp(-j) + sum_i exp(-y[n, i])).
     m = np.maximum((-y).max(axis=1), neg_j)  # (N,)

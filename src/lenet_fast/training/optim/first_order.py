@@ -116,11 +116,11 @@ class Adam(Optimizer):
     Raises
     ------
     ValueError
-        For out-of-range hyperparameters (the message names the argument).
+        When a hyperparameter is out of its range; the message names it.
 
     Notes
     -----
-    One compiled call per step (`lenet_fast._optim.adam`). Memory: two moment
+    Each step is one compiled call (the kernels' ``adam``) and keeps two moment
     buffers.
     """
 

@@ -49,7 +49,7 @@ outputs through the 10 class distances), so it would not fit the method's
 diagonal back-propagation anyway. Labels are therefore not needed.
 
 The paper's step size, the initialisation and this model
--------------------------------------------------------
+--------------------------------------------------------
 Everything above is the paper's. Two settings are not:
 
 * Initialisation. With U(+-2.4/F) (the paper's formula as printed, ``init="fanin"``)
