@@ -1,4 +1,4 @@
-# The 5x5 convolution kernels (see _conv.pyx for the layout of the work). Inline
+# The 5x5 convolution kernels (see _conv.pxi for the layout of the work; lf_conv16.h holds the avx512 path's 16-float kernels). Inline
 # definitions in a .pxd are compiled into each module that cimports them: _conv (the
 # checked per-layer API) and _net (whole-network steps).
 
@@ -33,7 +33,7 @@ cdef extern from "lf_conv16.h" nogil:
     void lf_cl16_dw_job(float* dwp, const float* xh, const float* dyh, int N, int H, int W,
                         int Cin, int job)
     void lf_to_channels_last(float* dst, const float* src, int C, int HW)
-    void lf_g6_dw_row(float* dw, const float* dy, const float* x, int N, int H, int W, int kh)
+    void lf_g6_dw_job(float* dw, const float* dy, const float* x, int N, int H, int W, int job)
 
 
 cdef inline void _fwd_map(float* yc, const float* x, const float* w, float bias,
@@ -513,9 +513,9 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     Q = (OH - 1) * W + OW
     n0 = N if wide_dw else 0
     if LF_WIDE and Cin == 1 and Cout == 6 and dense and OW >= 16 and not wide_dw:
-        # one input map, six output maps (C1): a kernel row of all six per job
-        for k in prange(5, num_threads=n_threads, schedule="static"):
-            lf_g6_dw_row(pdw, pdy, px, N, H, W, k)
+        # one input map, six output maps (C1): a kernel row of three maps per job
+        for k in prange(10, num_threads=n_threads, schedule="static"):
+            lf_g6_dw_job(pdw, pdy, px, N, H, W, k)
         n0 = N
     while n0 < N:
         nb = min(32, N - n0)

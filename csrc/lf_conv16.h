@@ -504,39 +504,40 @@ static void lf_to_channels_last(float *dst, const float *src, int C, int HW) {
 }
 
 /* ------------------------------------------------------------------ dw, six maps (C1) */
-/* dw of six output maps from one input map, kernel row kh: acc[m][kw] = sum over the
-   samples, rows oh and positions of dy[n, m, oh, ow] * x[n, oh + kh, ow + kw], with the
-   positions of a row in vectors of 16 (the last one shifted back to end at OW, its
-   already-counted lanes masked off); per vector, 6 dy and 5 x loads feed 30
-   accumulators. dy is (N, 6, OH, OW), x is (N, H, W) (one input map); the sums are added
-   to dw[(m * 25) + kh * 5 + kw] (dw (6, 1, 5, 5)). Needs OW >= 16. */
-static void lf_g6_dw_row(float *dw, const float *dy, const float *x, int N, int H, int W,
-                         int kh) {
+/* dw of three of the six output maps (m0, m0 + 1, m0 + 2) from one input map, kernel
+   row kh: acc[m][kw] = sum over the samples, rows oh and positions of dy[n, m, oh, ow] *
+   x[n, oh + kh, ow + kw], with the positions of a row in vectors of 16 (the last one
+   shifted back to end at OW, its already-counted lanes masked off); per vector, 3 dy and
+   5 x loads feed 15 accumulators (21 registers in all). dy is (N, 6, OH, OW), x is
+   (N, H, W) (one input map); the sums are added to dw[m * 25 + kh * 5 + kw] (dw (6, 1, 5,
+   5)). Needs OW >= 16. Job j of lf_g6_dw_job: kh = j / 2, m0 = 3 (j % 2). */
+static void lf_g6_dw_job(float *dw, const float *dy, const float *x, int N, int H, int W,
+                         int job) {
     int OH = H - 4, OW = W - 4, n, oh, s, m, kw, rem = OW % 16, last = OW - 16;
-    lf_v16 acc[6][5], g[6], xv[5];
-    for (m = 0; m < 6; m++)
+    int kh = job / 2, m0 = 3 * (job % 2);
+    lf_v16 acc[3][5], g, xv[5];
+    for (m = 0; m < 3; m++)
         for (kw = 0; kw < 5; kw++) acc[m][kw] = lf16_zero();
     for (n = 0; n < N; n++) {
         for (oh = 0; oh < OH; oh++) {
-            const float *d = dy + ((long)n * 6 * OH + oh) * OW;
+            const float *d = dy + ((long)(n * 6 + m0) * OH + oh) * OW;
             const float *xr = x + ((long)n * H + oh + kh) * W;
             s = 0;
             while (s + 16 <= OW || (rem && s < OW)) {
                 int shifted = s + 16 > OW;
                 if (shifted) s = last;
                 for (kw = 0; kw < 5; kw++) xv[kw] = lf16_load(xr + s + kw);
-                for (m = 0; m < 6; m++) {
-                    g[m] = lf16_load(d + (long)m * OH * OW + s);
-                    if (shifted) g[m] = lf16_keep_from(g[m], 16 - rem);
+                for (m = 0; m < 3; m++) {
+                    g = lf16_load(d + (long)m * OH * OW + s);
+                    if (shifted) g = lf16_keep_from(g, 16 - rem);
+                    for (kw = 0; kw < 5; kw++) acc[m][kw] = lf16_fma(g, xv[kw], acc[m][kw]);
                 }
-                for (m = 0; m < 6; m++)
-                    for (kw = 0; kw < 5; kw++) acc[m][kw] = lf16_fma(g[m], xv[kw], acc[m][kw]);
                 s += 16;
             }
         }
     }
-    for (m = 0; m < 6; m++)
-        for (kw = 0; kw < 5; kw++) dw[m * 25 + kh * 5 + kw] += lf16_hsum(acc[m][kw]);
+    for (m = 0; m < 3; m++)
+        for (kw = 0; kw < 5; kw++) dw[(m0 + m) * 25 + kh * 5 + kw] += lf16_hsum(acc[m][kw]);
 }
 
 /* ------------------------------------------------------------------ 2x2 max pooling */

@@ -201,7 +201,21 @@ static inline lf_v16 lf16_fma(lf_v16 a, lf_v16 b, lf_v16 c) { int i; for (i = 0;
 static inline lf_v16 lf16_add(lf_v16 a, lf_v16 b) { int i; for (i = 0; i < 16; i++) a.v[i] += b.v[i]; return a; }
 static inline lf_v16 lf16_keep_from(lf_v16 a, int k) { int i; for (i = 0; i < k && i < 16; i++) a.v[i] = 0; return a; }
 #endif
-/* Sum of the sixteen lanes in a fixed order (pairs eight apart, then as lf_hsum). */
+/* Sum of the sixteen lanes in a fixed order (pairs eight apart, then as lf_hsum):
+   ((t0 + t4) + (t2 + t6)) + ((t1 + t5) + (t3 + t7)) with t[i] = a[i] + a[i + 8]. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__)
+#include <immintrin.h>
+static inline float lf16_hsum(lf_v16 a) {
+    __m512 v;
+    __m256 t;
+    __m128 q, r;
+    memcpy(&v, &a, sizeof v);
+    t = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    q = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)); /* t0+t4 .. t3+t7 */
+    r = _mm_add_ps(q, _mm_movehl_ps(q, q));         /* (t0+t4)+(t2+t6), (t1+t5)+(t3+t7) */
+    return _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)));
+}
+#else
 static inline float lf16_hsum(lf_v16 a) {
     float t[16];
     int i;
@@ -209,4 +223,5 @@ static inline float lf16_hsum(lf_v16 a) {
     for (i = 0; i < 8; i++) t[i] = t[i] + t[i + 8];
     return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
 }
+#endif
 #endif

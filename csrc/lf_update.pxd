@@ -1,5 +1,5 @@
-# The diagonally scaled SGD step shared by lenet_fast._optim (one update from Python)
-# and lenet_fast._net (updates inside the compiled training loop): one source, so the
+# The diagonally scaled SGD step shared by _optim.pxi (one update from Python)
+# and _net.pxi (updates inside the compiled training loop): one source, so the
 # two paths give the same float32 results.
 
 cdef inline void scaled_sgd(float* p, const float* g, const float* scale, float lr,

@@ -114,16 +114,16 @@ def test_reference_imports_only_numpy():
 
 def test_tanh_constants_agree_everywhere():
     """A and S of f(a) = A tanh(S a): `lenet_fast.tables`' (the Python side's home), the
-    twin's own copy and the C copy in csrc/_net.pyx are the same numbers."""
+    twin's own copy and the C copy in csrc/_net.pxi are the same numbers."""
     import re
     from pathlib import Path
 
     from lenet_fast.kernels import tables
 
     assert (tables.TANH_A, tables.TANH_S) == (ref.TANH_A, ref.TANH_S) == (1.7159, 2.0 / 3.0)
-    net = Path(__file__).resolve().parents[1] / "csrc" / "_net.pyx"
+    net = Path(__file__).resolve().parents[1] / "csrc" / "_net.pxi"
     if not net.is_file():
-        pytest.skip("csrc/_net.pyx is not in this checkout")
+        pytest.skip("csrc/_net.pxi is not in this checkout")
     text = net.read_text()
     c_a = re.search(r"cdef float TANH_A = ([0-9.]+)\n", text).group(1)
     c_s = re.search(r"cdef float TANH_S = ([0-9.]+) / ([0-9.]+)\n", text).groups()

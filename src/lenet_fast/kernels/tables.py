@@ -21,7 +21,7 @@ C3_CHOICES = ("lecun", "full")
 INITS = ("auto", "he", "fanin-sqrt", "fanin")
 
 #: LeCun's squashing function f(a) = A tanh(S a) (appendix A): the Python side's one home
-#: of A and S; csrc/_net.pyx has the C copy and `lenet_fast.reference` the twin's (a test
+#: of A and S; csrc/_net.pxi has the C copy and `lenet_fast.reference` the twin's (a test
 #: checks they agree).
 TANH_A = 1.7159
 TANH_S = 2.0 / 3.0

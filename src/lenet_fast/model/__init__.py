@@ -32,7 +32,7 @@ that default.
 All parameters live in one contiguous float32 vector (`model.flat_params`), and all
 gradients in another (`model.flat_grads`); `model.params` and the grads dict are
 views into them, so an optimizer updates everything in one vectorized step. A plan
-(`lenet_fast._net`) runs the forward pass, the loss and the backward pass as one
+(`lenet_fast._isa.kernels`, its `Plan`) runs the forward pass, the loss and the backward pass as one
 compiled call and one parallel region over blocks of samples, with the same kernels as
 `lenet_fast.ops`. Each call takes its activation memory from a pool the model keeps
 (one block per thread), so one model may be called from several Python threads at once.

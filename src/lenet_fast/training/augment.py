@@ -13,7 +13,7 @@ alpha = 34 on 28x28 MNIST; our default is alpha = 16, see `Elastic`).
 
 Both augmenters map uint8 (N, 28, 28) digits to uint8 (N, 28, 28) digits with
 bilinear sampling (background outside the image) in the Cython kernels of
-`lenet_fast._augment`, parallel over images. Each has its own numpy Generator,
+the compiled kernels (csrc/_augment.pxi), parallel over images. Each has its own numpy Generator,
 seeded at construction: the same seed and sequence of calls give the same images,
 whatever the thread count. `state()` / `set_state()` save and restore the
 generator (a JSON-able dict) so a resumed training run continues the same

@@ -3,8 +3,9 @@
 The model keeps every trainable parameter as a view into one contiguous
 ``float32`` array, and the backward pass writes every gradient into a second
 contiguous array of the same shape. Each optimizer here updates that one vector
-from that one gradient vector with one compiled call per step (`lenet_fast._optim`,
-over the update kernels of ``csrc/lf_update.pxd``):
+from that one gradient vector with one compiled call per step (the kernels' `sgd`,
+`adam`, `scaled_sgd`: csrc/_optim.pxi, over the update kernels of
+``csrc/lf_update.pxd``):
 
 * state buffers are allocated when the ``(params, grads)`` pair is first seen (or on
   `Optimizer.load_state_dict`) and reused afterwards, so a step allocates nothing;

@@ -44,7 +44,7 @@ class SGD(Optimizer):
 
     Notes
     -----
-    One compiled call per step (`lenet_fast._optim.sgd`). Memory: one momentum
+    One compiled call per step (the kernels' `sgd`). Memory: one momentum
     buffer (if ``momentum > 0``).
     """
 
