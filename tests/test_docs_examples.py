@@ -161,7 +161,7 @@ def test_a_wrong_option_in_a_page_fails():
         _run_shell(["lenet-fast", "bench", "--no-such-option"], "here")
 
 
-DOCTEST_MODULES = ["lenet_fast.optim", "lenet_fast.schedules", "lenet_fast.bench"]
+DOCTEST_MODULES = ["lenet_fast.optim", "lenet_fast.schedules", "lenet_fast.tools.bench.machine"]
 
 
 @pytest.mark.parametrize("name", DOCTEST_MODULES)

@@ -36,8 +36,8 @@ PUBLIC = {
     "plot": "tools.plot",
     "report": "tools.report",
     "bench": "tools.bench",
-    "busy": "tools.busy",
-    "time_to_accuracy": "tools.time_to_accuracy",
+    "busy": "tools.bench.busy",
+    "time_to_accuracy": "tools.bench.time_to_accuracy",
 }
 
 _PREFIX = __name__.rpartition(".")[0] + "."

@@ -87,45 +87,47 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..tools import bench
+    from ..tools.bench import busy, markdown, throughput, time_to_accuracy
+    from ..tools.bench.machine import BenchError
 
     if args.json is not None:
         _check_writable(args.json, "benchmark JSON")
     args.batch_sizes_given = args.batch_sizes is not None
     if args.batch_sizes is None:
         args.batch_sizes = [1, 16, 64, 256]
-    progress = bench.stderr_progress if sys.stderr.isatty() else None
+    progress = markdown.stderr_progress if sys.stderr.isatty() else None
+    render = markdown.format_markdown
     try:
         if args.time_to_accuracy:
-            from ..tools import time_to_accuracy as mode
-            result = mode.run(seed=args.seed, threads=args.threads, use_torch=not args.no_torch,
-                              data_dir=args.data_dir, progress=progress)
+            render = time_to_accuracy.format_markdown
+            result = time_to_accuracy.run(seed=args.seed, threads=args.threads,
+                                          use_torch=not args.no_torch, data_dir=args.data_dir,
+                                          progress=progress)
         elif args.busy:
-            from ..tools import busy as mode
+            render = busy.format_markdown
             sizes = args.batch_sizes if args.batch_sizes_given else [64, 256]
-            result = mode.run(batch_sizes=sizes, threads=max(2, max(args.threads)), c3=args.c3,
+            result = busy.run(batch_sizes=sizes, threads=max(2, max(args.threads)), c3=args.c3,
                               rounds=args.repeats, round_time=max(args.round_time, 0.5),
                               use_torch=not args.no_torch, data_dir=args.data_dir,
                               progress=progress)
         elif args.isa is not None:
-            mode = bench
-            result = bench.run_isa_paths(
-                bench.isa_paths(args.isa), variant=args.variant, c3=args.c3,
+            result = throughput.run_isa_paths(
+                throughput.isa_paths(args.isa), variant=args.variant, c3=args.c3,
                 batch_sizes=args.batch_sizes, threads=args.threads, repeats=args.repeats,
                 round_time=args.round_time, data_dir=args.data_dir, retries=args.retries,
                 progress=progress)
         else:
-            mode = bench
-            result = bench.run(variant=args.variant, c3=args.c3, batch_sizes=args.batch_sizes,
-                               threads=args.threads, repeats=args.repeats,
-                               round_time=args.round_time, use_torch=not args.no_torch,
-                               use_runtimes=not args.no_runtimes, data_dir=args.data_dir,
-                               retries=args.retries, progress=progress)
-    except (bench.BenchError, ValueError) as exc:
+            result = throughput.run(variant=args.variant, c3=args.c3,
+                                    batch_sizes=args.batch_sizes, threads=args.threads,
+                                    repeats=args.repeats, round_time=args.round_time,
+                                    use_torch=not args.no_torch,
+                                    use_runtimes=not args.no_runtimes, data_dir=args.data_dir,
+                                    retries=args.retries, progress=progress)
+    except (BenchError, ValueError) as exc:
         raise CLIError(_one_line(exc)) from None
     except (datasets.DataNotFoundError, datasets.DataFormatError) as exc:
         raise CLIError(_one_line(exc)) from None
-    print(mode.format_markdown(result))
+    print(render(result))
     if args.json is not None:
         try:
             write_json_atomic(args.json, result)

@@ -23,7 +23,16 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-from . import bench
+from .machine import machine_info
+from .markdown import format_ips
+from .peers import TorchRunner, import_torch
+from .runners import (
+    LenetRunner,
+    load_images,
+    measure_row,
+    pool_batches,
+    unique_positive,
+)
 
 #: The neighbour: one core kept busy.
 BUSY_CHILD = [sys.executable, "-c", "while True: pass"]
@@ -78,7 +87,7 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
         batch size and library, the images/s at 1 and at `threads` threads (median,
         min, max over the rounds) and ``ratio`` (median of `threads` over median of 1).
     """
-    batch_sizes = bench.unique_positive("batch_sizes", batch_sizes)
+    batch_sizes = unique_positive("batch_sizes", batch_sizes)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 2:
         raise ValueError(f"threads must be an integer >= 2, got {threads!r}")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
@@ -86,12 +95,12 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
     say = progress or (lambda message: None)
     torch, torch_reason = (None, "disabled (--no-torch)")
     if use_torch:
-        torch, torch_reason = bench.import_torch()
-    x, y, source = bench.load_images(data_dir)
+        torch, torch_reason = import_torch()
+    x, y, source = load_images(data_dir)
     result = {"settings": {"batch_sizes": batch_sizes, "threads": threads, "c3": c3,
                            "rounds": rounds, "round_time": round_time, "busy": busy,
                            "neighbour": " ".join(BUSY_CHILD[1:]) if busy else None},
-              "machine": bench.machine_info(), "data": source,
+              "machine": machine_info(), "data": source,
               "torch": {"available": torch is not None,
                         "reason": torch_reason, "version": getattr(torch, "__version__", None)},
               "rows": []}
@@ -99,13 +108,13 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
     with neighbour:
         for bs in batch_sizes:
             say(f"batch {bs}: 1 vs {threads} threads" + (" beside a busy core" if busy else ""))
-            batches = bench.pool_batches(x, y, bs)
+            batches = pool_batches(x, y, bs)
             runners = {}
             for t in (1, threads):
-                runners[("lenet_fast", t)] = bench.LenetRunner("modern", c3, "train", batches, t)
+                runners[("lenet_fast", t)] = LenetRunner("modern", c3, "train", batches, t)
                 if torch is not None:
-                    runners[("torch", t)] = bench.TorchRunner(torch, "train", batches, t)
-            measured = bench.measure_row(runners, bs, rounds, round_time)
+                    runners[("torch", t)] = TorchRunner(torch, "train", batches, t)
+            measured = measure_row(runners, bs, rounds, round_time)
             row = {"batch_size": bs}
             for lib in ("lenet_fast", "torch"):
                 if (lib, 1) not in measured:
@@ -118,7 +127,18 @@ def run(*, batch_sizes: Sequence[int] = (64, 256), threads: int = 2, c3: str = "
 
 
 def format_markdown(result: dict[str, Any]) -> str:
-    """The result as a markdown table (one row per batch size and library)."""
+    """The result as a markdown table (one row per batch size and library).
+
+    Parameters
+    ----------
+    result : dict
+        The busy-core run's result, as `run` returns it.
+
+    Returns
+    -------
+    str
+        The title line, then the table.
+    """
     s = result["settings"]
     t = s["threads"]
     where = "beside a process keeping one core busy" if s["busy"] else "on a quiet machine"
@@ -130,8 +150,8 @@ def format_markdown(result: dict[str, Any]) -> str:
         for lib in ("lenet_fast", "torch"):
             if lib in row:
                 r = row[lib]
-                lines.append(f"| {row['batch_size']} | {lib} | {bench.format_ips(r['1'])} | "
-                             f"{bench.format_ips(r[str(t)])} | {r['ratio']:.2f}x |")
+                lines.append(f"| {row['batch_size']} | {lib} | {format_ips(r['1'])} | "
+                             f"{format_ips(r[str(t)])} | {r['ratio']:.2f}x |")
     if not result["torch"]["available"]:
         lines += ["", f"PyTorch not timed: {result['torch']['reason']}"]
     return "\n".join(lines)

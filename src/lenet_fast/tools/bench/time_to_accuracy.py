@@ -33,9 +33,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..io import datasets
-from ..training import recipes
-from . import bench
+from ...io import datasets
+from ...training import recipes
+from .machine import machine_info
+from .peers import import_torch, torch_network
+from .runners import unique_positive
 
 #: The accuracy a run must reach.
 TARGET = 0.99
@@ -43,8 +45,8 @@ TARGET = 0.99
 
 def _lenet_run(recipe, train, test, seed, threads, epochs):
     """lenet_fast: (seconds of training per epoch, test accuracy after each epoch)."""
-    from ..model.lenet5 import LeNet5
-    from ..training.trainer import Trainer
+    from ...model.lenet5 import LeNet5
+    from ...training.trainer import Trainer
 
     model = LeNet5("modern", c3="full", seed=seed, n_threads=threads)
     trainer = Trainer(model, recipes.make_optimizer(recipe), batch_size=recipe["batch_size"],
@@ -56,8 +58,8 @@ def _lenet_run(recipe, train, test, seed, threads, epochs):
 
 def _torch_run(torch, recipe, train, test, seed, threads, epochs):
     """PyTorch: the same run (module docstring)."""
-    from ..model.lenet5 import LeNet5
-    from ..training.schedules import make_schedule
+    from ...model.lenet5 import LeNet5
+    from ...training.schedules import make_schedule
 
     torch.set_num_threads(threads)
     net = torch_copy(torch, LeNet5("modern", c3="full", seed=seed))
@@ -93,8 +95,19 @@ def _torch_run(torch, recipe, train, test, seed, threads, epochs):
 
 def torch_copy(torch, model):
     """The benchmark's PyTorch network (`lenet_fast.bench`) holding a copy of the weights
-    of `model` (modern, dense C3)."""
-    net = bench.torch_network(torch)
+    of `model` (modern, dense C3).
+
+    Parameters
+    ----------
+    torch : module
+        The imported torch.
+    model : LeNet5
+        A modern model with a dense C3.
+
+    Returns
+    -------
+    torch.nn.Module"""
+    net = torch_network(torch)
     layers = [m for m in net if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     with torch.no_grad():
         for module, name in zip(layers, ("c1", "c3", "c5", "f6", "out")):
@@ -143,15 +156,15 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
         library: the fastest run to the target) and ``ratio`` (PyTorch's best time over
         lenet_fast's).
     """
-    threads = bench.unique_positive("threads", threads)
+    threads = unique_positive("threads", threads)
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target!r}")
     recipe = dict(recipes.RECIPES["modern"], c3="full")
-    epochs = recipe["epochs"] if epochs is None else bench.unique_positive("epochs", [epochs])[0]
+    epochs = recipe["epochs"] if epochs is None else unique_positive("epochs", [epochs])[0]
     say = progress or (lambda message: None)
     torch, reason = (None, "disabled (--no-torch)")
     if use_torch:
-        torch, reason = bench.import_torch()
+        torch, reason = import_torch()
     train = datasets.load_mnist("train", data_dir, download=False, progress=False)
     test = datasets.load_mnist("test", data_dir, download=False, progress=False)
     runs = []
@@ -177,7 +190,7 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
              if "torch" in best and "lenet_fast" in best else None)
     return {"recipe": recipe, "settings": {"seed": seed, "threads": threads, "epochs": epochs,
                                            "target": target},
-            "machine": bench.machine_info(),
+            "machine": machine_info(),
             "torch": {"available": torch is not None, "reason": reason,
                       "version": getattr(torch, "__version__", None)},
             "runs": runs, "best": {k: {"threads": v["threads"],
@@ -187,7 +200,17 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
 
 
 def format_markdown(result: dict[str, Any]) -> str:
-    """The result as markdown: one row per library and thread count, then the ratio."""
+    """The result as markdown: one row per library and thread count, then the ratio.
+
+    Parameters
+    ----------
+    result : dict
+        What `run` returns, with the seconds to the target per library and thread count.
+
+    Returns
+    -------
+    str
+    """
     s, r = result["settings"], result["recipe"]
     lines = [f"**Time to {100 * s['target']:.1f}% MNIST test accuracy**, seed {s['seed']}: "
              f"modern LeNet-5 with a dense C3, batch {r['batch_size']}, SGD (momentum 0.9, "
