@@ -939,6 +939,16 @@ cdef class Plan:
         return done, loss_sum, correct
 
 
+def softmax_rows(float[:, ::1] scores):
+    """Each row of `scores` (float32 (N, 10), higher is better) <- its softmax, in place,
+    with the arithmetic of `Plan.forward`'s probabilities."""
+    if scores.shape[1] != 10:
+        raise ValueError("scores must have 10 columns")
+    if scores.shape[0]:
+        with nogil:
+            _probabilities(&scores[0, 0], scores.shape[0], False)
+
+
 def layout(Py_ssize_t n, bint lecun):
     """{field: (offset, floats per sample)} of a workspace for n samples (`activations`)."""
     cdef Act a

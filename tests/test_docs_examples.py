@@ -46,6 +46,8 @@ NOT_RUN = {
     "dask": "starts a Dask scheduler or worker: the sweep on Dask is tested on a "
             "distributed.LocalCluster (tests/test_sweep.py)",
     "chromium": "takes a screenshot with a browser",
+    "curl": "talks to a running lenet-fast serve: tests/test_serve.py does, over real HTTP",
+    "python": "a script of the project's (scripts/): it retrains the shipped models",
 }
 #: lenet-fast commands that are parsed by the real parser (so a renamed option fails)
 #: but not run, with the reason.
@@ -53,6 +55,9 @@ PARSE_ONLY = {
     "bench": "takes minutes of timing; tests/test_bench.py and tests/test_bench_modes.py "
              "run its code on small settings",
     "--scheduler": "needs a Dask cluster at that address",
+    "serve": "starts a server and runs until stopped: tests/test_serve.py runs it over real HTTP",
+    "reproduce": "runs many trainings (minutes to an hour): tests/test_reproduce.py runs it on a "
+                 "tiny profile",
 }
 OPTIONAL = {"torch", "sklearn", "onnx", "onnxruntime", "safetensors", "matplotlib", "joblib",
             "distributed", "PIL"}
@@ -99,6 +104,13 @@ def reader_folder(tmp_path, monkeypatch, data_dir, small_mnist):
                         lambda split="train", *args, **kwargs: small_mnist[split])
     assert _lenet_fast(["train", "--out", "lenet5-modern.npz", *LIMITS["train"]]) == 0
     np.save("digits.npy", small_mnist["test"][0][:5])
+    try:  # the pictures the pages' predict commands read
+        from PIL import Image
+    except ImportError:
+        pass
+    else:
+        Image.fromarray(255 - small_mnist["test"][0][0]).resize((112, 112)).save("photo.jpg")
+        Image.fromarray(small_mnist["test"][0][1]).save("digit.png")
     return tmp_path
 
 

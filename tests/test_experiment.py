@@ -72,7 +72,7 @@ def test_settings_match_the_command():
     assert settings == dict(recipes.train_settings({"variant": "lecun98", "optimizer": "sdlm",
                                                 "threads": 1}), out=None)
     assert settings["init"] == recipes.SDLM_INIT and settings["batch_size"] == 1
-    assert options == experiment.RUN_OPTIONS
+    assert options == dict(experiment.RUN_OPTIONS, **experiment.EXTRA_OPTIONS)
 
 
 def test_missing_extras_are_named(monkeypatch, tmp_path, capsys):

@@ -726,6 +726,24 @@ def test_pacer_keeps_all_threads_through_single_slow_passes():
     assert used.count(1) / len(used) < 0.06    # the probes (1 in 32) and little else
 
 
+def test_pacer_is_not_switched_back_by_one_lucky_probe():
+    """Beside a busy core a probe of two threads is sometimes fast (the neighbour was off
+    the CPU for that pass) while two threads are slower on average: a probe moves the
+    estimate only halfway, so a lucky probe alone does not bring back two threads."""
+    from lenet_fast.model import _Pacer
+
+    p = _Pacer()
+    used = []
+    for k in range(1000):
+        nt = p.choose(64, 2)
+        lucky = p._probing        # every probe of two threads is lucky
+        seconds = 1.5 if nt == 1 else (0.9 if lucky else 4.0)
+        p.record(64, nt, seconds)
+        used.append(nt)
+    probes = len(used[200:]) // _Pacer.PROBE + 1
+    assert used[200:].count(2) <= 2 * probes      # each probe, and at most one pass more
+
+
 def test_flush_to_zero_stays_inside_the_compiled_code(batch):
     """The passes and updates run with subnormals flushed (they are ~100x slower on
     x86), and give the caller's thread its floating-point mode back: numpy still makes

@@ -25,11 +25,12 @@ from .training import optim  # noqa: E402
 from .model.lenet5 import LeNet5, load  # noqa: E402
 from .training.trainer import Trainer, TrainingDiverged, TrainingInterrupted  # noqa: E402
 from .io.checkpoint import CheckpointError  # noqa: E402
+from .model.zoo import pretrained  # noqa: E402
 
 __all__ = [
     "__version__", "built_with_openmp", "build_info", "LECUN_C3_TABLE", "optim",
     "LeNet5", "Trainer", "TrainingDiverged", "TrainingInterrupted", "load",
-    "CheckpointError",
+    "CheckpointError", "pretrained",
 ]
 
 

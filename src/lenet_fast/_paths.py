@@ -22,6 +22,8 @@ PUBLIC = {
     "checkpoint": "io.checkpoint",
     "safetensors_io": "io.safetensors_io",
     "onnx_export": "io.onnx_export",
+    "pictures": "io.pictures",
+    "zoo": "model.zoo",
     "optim": "training.optim",
     "sdlm": "training.optim.sdlm",
     "schedules": "training.schedules",
@@ -38,6 +40,10 @@ PUBLIC = {
     "bench": "tools.bench",
     "busy": "tools.bench.busy",
     "time_to_accuracy": "tools.bench.time_to_accuracy",
+    "serve": "tools.serve",
+    "reproduce": "tools.reproduce",
+    "reproduce_page": "tools.reproduce_page",
+    "reproduce_summary": "tools.reproduce_summary",
 }
 
 _PREFIX = __name__.rpartition(".")[0] + "."

@@ -1,5 +1,5 @@
 """The ``lenet-fast`` command: train, evaluate, predict, info, bench, report, sweep,
-export.
+reproduce, export, serve.
 
 Run ``lenet-fast --help`` (or ``python -m lenet_fast --help``) and
 ``lenet-fast <command> --help`` for the options. ``main(argv)`` returns the exit
@@ -17,7 +17,7 @@ import sys
 
 from .._version import __version__
 from ..io import datasets
-from . import bench, evaluate, export, info, predict, report, sweep, train
+from . import bench, evaluate, export, info, predict, report, reproduce, serve, sweep, train
 from ._common import PROG, CLIError, _one_line, _Parser, _UsageError
 
 #: The subcommands, in the order ``lenet-fast --help`` lists them. Each is a module named
@@ -26,7 +26,7 @@ from ._common import PROG, CLIError, _one_line, _Parser, _UsageError
 #: adds its options to its parser ``p`` (``parsers``: the parsers of the subcommands
 #: before it, by name), and ``run(args)``, which returns the exit code. A new subcommand
 #: is one more module and its name here.
-COMMANDS = (train, evaluate, predict, info, bench, report, sweep, export)
+COMMANDS = (train, evaluate, predict, info, bench, report, sweep, reproduce, export, serve)
 
 
 def build_parser():

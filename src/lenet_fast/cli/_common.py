@@ -184,8 +184,8 @@ def _resolve_threads(threads):
 # train
 
 
-def _add_data_options(p, *, train_limit):
-    """--data-dir, --no-download, [--train-limit,] --test-limit (report, sweep)."""
+def _add_data_options(p, *, train_limit, test_limit=True):
+    """--data-dir, --no-download, [--train-limit,] [--test-limit] (report, sweep, reproduce)."""
     p.add_argument("--data-dir", metavar="D", default=None,
                    help=f"folder with the MNIST IDX files (default: ${datasets.ENV_VAR}, "
                         "else ~/.cache/lenet_fast/mnist)")
@@ -194,6 +194,21 @@ def _add_data_options(p, *, train_limit):
     if train_limit:
         p.add_argument("--train-limit", type=_positive_int, default=None, metavar="N",
                        help="for quick trials: train on the first N training images only")
-    p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
-                   help="for quick trials: evaluate on the first N test images only")
+    if test_limit:
+        p.add_argument("--test-limit", type=_positive_int, default=None, metavar="N",
+                       help="for quick trials: evaluate on the first N test images only")
 
+
+
+def _pretrained_names():
+    from ..model.zoo import NAMES
+    return NAMES
+
+
+def _load_pretrained(name):
+    from ..model.zoo import pretrained
+
+    try:
+        return pretrained(name)
+    except (checkpoint.CheckpointError, FileNotFoundError) as exc:
+        raise CLIError(_one_line(exc)) from None

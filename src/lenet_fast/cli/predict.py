@@ -8,7 +8,15 @@ import numpy as np
 
 from ..io import datasets
 from ..io.files import open_regular
-from ._common import CLIError, _load_model, _one_line, _os_error, _thread_count
+from ._common import (
+    CLIError,
+    _load_model,
+    _load_pretrained,
+    _one_line,
+    _os_error,
+    _pretrained_names,
+    _thread_count,
+)
 
 PILLOW_MISSING = 'reading PNG/JPEG needs Pillow: pip install Pillow (or pip install "lenet-fast[images]")'
 
@@ -31,17 +39,24 @@ Inputs (recognised by their content, not their name): MNIST IDX image files, raw
 gzipped (e.g. t10k-images-idx3-ubyte.gz); .npy arrays, either uint8 grey levels (N, 28,
 28) or (28, 28) with 0 = background, 255 = ink, or float32 (N, 1, 32, 32) already
 preprocessed (lenet_fast.datasets.preprocess); PNG and JPEG images if Pillow is
-installed (pip install Pillow): converted to greyscale and resized to 28x28 if needed.
-MNIST digits are white ink on black: an image whose mean grey level is above 127 is
-taken to be dark ink on a light background and is inverted. For best results the digit
-should fill about the central 20x20 pixels, as in MNIST.
+installed (pip install Pillow): converted to greyscale; MNIST digits are white ink on
+black: a picture whose border is light (more than half of its border pixels above 127)
+is taken to be dark ink on a light background and is inverted. Pictures that are not
+28x28 are normalized as MNIST's digits were made (lenet_fast.pictures.mnist_digit: the
+ink cropped, scaled to fit 20x20 keeping its aspect, its centre of mass placed at the
+centre of 28x28); --normalize does it to 28x28 pictures too.
 """
 
 
 def add_arguments(p, parsers):
     """The options of ``predict``."""
-    p.add_argument("model", metavar="MODEL", help="model file (.npz) written by 'train'")
-    p.add_argument("inputs", metavar="INPUT", nargs="+", help="IDX, .npy, PNG or JPEG file")
+    p.add_argument("inputs", metavar="[MODEL] INPUT", nargs="+",
+                   help="the model file (.npz) written by 'train' (not with --pretrained), then "
+                        "IDX, .npy, PNG or JPEG files")
+    p.add_argument("--pretrained", choices=_pretrained_names(), default=None,
+                   help="use the pretrained model shipped with lenet_fast instead of a MODEL file")
+    p.add_argument("--normalize", action="store_true",
+                   help="normalize 28x28 PNG/JPEG pictures too (pictures of other sizes always are)")
     p.add_argument("--threads", type=_thread_count, default=None, metavar="T",
                    help="OpenMP threads (default: OMP_NUM_THREADS, else all cores)")
     p.add_argument("--proba", action="store_true",
@@ -76,31 +91,32 @@ def _read_npy(path):
                      "(N, 1, 32, 32) preprocessed images")
 
 
-def _read_picture(path):
-    Image = _import_pillow()
-    size = datasets.IMAGE_SIZE
-    with Image.open(path) as img:
-        grey = img.convert("L")
-    if grey.size != (size, size):
-        resampling = getattr(Image, "Resampling", Image)
-        grey = grey.resize((size, size), resampling.LANCZOS)
-    array = np.asarray(grey, dtype=np.uint8)
-    if array.mean() > 127:  # dark ink on a light background: make it MNIST's white on black
-        array = 255 - array
-    return np.ascontiguousarray(array)[np.newaxis]
+def _read_picture(path, normalize):
+    from ..io.pictures import decode_picture, mnist_digit
+
+    _import_pillow()
+    f, _ = open_regular(path, ValueError, "image file (PNG or JPEG)")
+    with f:
+        data = f.read()
+    try:
+        grey = decode_picture(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return mnist_digit(grey, True if normalize else None)[np.newaxis]
 
 
-def read_images(path):
+def read_images(path, normalize=False):
     """Images from one `predict` input: uint8 (N, 28, 28) or float32 (N, 1, 32, 32).
 
     The format is recognised by the file's first bytes: PNG, JPEG, .npy, else
-    an IDX image file (gzipped or raw).
+    an IDX image file (gzipped or raw). Pictures (PNG, JPEG) go through
+    `lenet_fast.pictures.mnist_digit` (normalized unless 28x28 and not `normalize`).
     """
     f, _ = open_regular(path, ValueError, "image file (IDX, .npy, PNG or JPEG)")
     with f:
         head = f.read(8)
     if head.startswith(_PNG_MAGIC) or head.startswith(_JPEG_MAGIC):
-        return _read_picture(path)
+        return _read_picture(path, normalize)
     if head.startswith(_NPY_MAGIC):
         return _read_npy(path)
     if not head.startswith(_GZIP_MAGIC):
@@ -113,12 +129,19 @@ def read_images(path):
 
 
 def run(args):
-    model = _load_model(args.model)
+    inputs = list(args.inputs)
+    if args.pretrained is not None:
+        model = _load_pretrained(args.pretrained)
+    elif len(inputs) < 2:
+        raise CLIError("give a MODEL file and at least one INPUT, or --pretrained NAME and the "
+                       "INPUTs", code=2)
+    else:
+        model = _load_model(inputs.pop(0))
     model.n_threads = args.threads
     batches = []
-    for path in args.inputs:
+    for path in inputs:
         try:
-            batches.append((path, read_images(path)))
+            batches.append((path, read_images(path, args.normalize)))
         except CLIError:
             raise
         except OSError as exc:

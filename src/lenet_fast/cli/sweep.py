@@ -179,7 +179,6 @@ def run(args):
 
 
 def _seed_text(seeds):
-    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}-{seeds[-1]}"
-    return ",".join(map(str, seeds))
+    from ..tools.sweep import format_seeds
+    return format_seeds(seeds)
 

@@ -210,7 +210,7 @@ def _pack(model, extra=None):
     return arrays
 
 
-def save_model(model, path):
+def save_model(model, path, provenance=None):
     """Write `model` (with `model.history`) to `path` (.npz), atomically.
 
     Parameters
@@ -219,8 +219,15 @@ def save_model(model, path):
         The model to save.
     path : str or os.PathLike
         The file to write (replaced as a whole, never left half-written).
+    provenance : dict or None
+        JSON-able: where the model comes from (the command that made it, the build,
+        its test accuracy: `lenet_fast.zoo`), stored in ``meta/provenance`` under the
+        file's checksum; `read_provenance` reads it back.
     """
-    _atomic_savez(path, _pack(model, _history_entry(model)))
+    extra = _history_entry(model)
+    if provenance is not None:
+        extra["meta/provenance"] = np.array(json.dumps(provenance, sort_keys=True))
+    _atomic_savez(path, _pack(model, extra))
 
 
 def save_training(path, model, optimizer, schedule, state):
@@ -410,6 +417,15 @@ def read_model(path):
     """
     path, arrays = _read(path)
     return _model_file(path, arrays)._replace(history=_history_from(path, arrays))
+
+
+def read_provenance(path):
+    """The ``provenance`` dict saved with the model file at `path` (`save_model`), or
+    None if it has none; CheckpointError for a damaged file or entry."""
+    path, arrays = _read(path)
+    if "meta/provenance" not in arrays:
+        return None
+    return _json_entry(path, arrays, "meta/provenance")
 
 
 def _json_entry(path, arrays, key):

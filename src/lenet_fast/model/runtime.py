@@ -63,12 +63,16 @@ class _Pacer:
         return best
 
     def record(self, n, nt, seconds):
-        # A probe's time replaces the other choice's (stale) average; the running
-        # choice's average moves by ALPHA of each pass, clipped at CLIP times itself.
+        # A probe's time moves the other choice's (stale) average halfway (one lucky
+        # probe of the slower choice does not switch to it; two in a row do); the
+        # running choice's average moves by ALPHA of each pass, clipped at CLIP times
+        # itself.
         key = (n, nt)
         old = self._avg.get(key)
-        if old is None or self._probing:
+        if old is None:
             self._avg[key] = seconds
+        elif self._probing:
+            self._avg[key] = 0.5 * (old + min(seconds, self.CLIP * old))
         else:
             self._avg[key] = old + self.ALPHA * (min(seconds, self.CLIP * old) - old)
 

@@ -20,6 +20,11 @@ import functools
 import hashlib
 import time
 
+try:  # POSIX: the run's peak memory
+    import resource
+except ImportError:  # pragma: no cover
+    resource = None
+
 import numpy as np
 
 from .._version import __version__
@@ -33,13 +38,24 @@ from .._version import __version__
 RUN_OPTIONS = {"data_dir": None, "download": True, "train_limit": None, "test_limit": None,
                "epoch_eval": True}
 
-#: Result keys that measure time (they differ between two runs of the same config).
+#: More run options, added later; a run's key (`lenet_fast.sweep.run_key`) names them only
+#: when they differ from these defaults, so runs recorded before they existed still
+#: match: ``train_eval`` (also evaluate on the training digits after every pass:
+#: ``train_set_accuracy`` and ``train_set_loss`` in the history), ``record_errors`` (the
+#: misclassified test digits in the result: ``test_errors``), ``distortion_copies`` (K
+#: from 1 to `lenet_fast.augment.MAX_COPIES`: train on the paper's fixed set of K
+#: distorted copies of each digit beside the originals, one version of each digit per
+#: pass, `lenet_fast.augment.FixedDistortions`; not with ``augment``).
+EXTRA_OPTIONS = {"train_eval": False, "record_errors": False, "distortion_copies": 0}
+
+#: Result keys that measure time or memory (they differ between two runs of the same
+#: config).
 TIMING_KEYS = ("train_seconds", "train_images_per_second", "wall_seconds", "seconds",
-               "images_per_second")
+               "images_per_second", "peak_rss_mb")
 
 
 def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
-          optimizer_options=None):
+          optimizer_options=None, pass_images=None):
     """The model, optimizer, augmenter and `Trainer` of resolved `settings`.
 
     Parameters
@@ -55,6 +71,8 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
     optimizer_options : dict or None
         Keyword arguments of `make_optimizer`; default
         `lenet_fast.recipes.optimizer_options(settings)`.
+    pass_images : callable or None
+        Passed to `Trainer` (each pass's version of the training digits).
 
     Returns
     -------
@@ -77,10 +95,12 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
     return Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
                    schedule=s["schedule"], seed=s["seed"], progress=progress,
                    checkpoint_dir=checkpoint_dir, interrupt_path=interrupt_path,
-                   augment=augmenter, label_smoothing=s["label_smoothing"])
+                   augment=augmenter, label_smoothing=s["label_smoothing"],
+                   pass_images=pass_images)
 
 
-def fit_and_evaluate(trainer, train, test, *, resume=None, epoch_eval=True):
+def fit_and_evaluate(trainer, train, test, *, resume=None, epoch_eval=True, train_eval=False,
+                     per_sample=False):
     """Train with `trainer` on `train`, then evaluate on `test`.
 
     Parameters
@@ -93,6 +113,10 @@ def fit_and_evaluate(trainer, train, test, *, resume=None, epoch_eval=True):
         Also evaluate on `test` after every epoch (val_loss and val_accuracy in the
         history, which `lenet_fast.plot.learning_curves` draws as "test"). The test
         set is never trained on.
+    train_eval : bool
+        Also evaluate on `train` after every epoch (`Trainer.fit`'s ``evaluate_train``).
+    per_sample : bool
+        The final evaluation's per-digit predictions too (`evaluate`'s ``per_sample``).
 
     Returns
     -------
@@ -111,8 +135,9 @@ def fit_and_evaluate(trainer, train, test, *, resume=None, epoch_eval=True):
     # A diverging run overflows on its way to the NaN loss that the trainer reports
     # (TrainingDiverged); numpy's warnings about it would only add noise.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = trainer.fit(train, validation=test if epoch_eval else None, resume=resume)
-    return history, evaluate(trainer.model, *test)
+        history = trainer.fit(train, validation=test if epoch_eval else None, resume=resume,
+                              evaluate_train=train_eval)
+    return history, evaluate(trainer.model, *test, per_sample=per_sample)
 
 
 def summary(settings, trainer, metrics, n_train):
@@ -201,7 +226,7 @@ def settings_of(config):
         `lenet_fast.recipes.train_settings` of the config's training settings, with
         ``threads`` 1 unless given and ``out`` None unless given.
     options : dict
-        RUN_OPTIONS updated from the config.
+        RUN_OPTIONS and EXTRA_OPTIONS updated from the config.
 
     Raises
     ------
@@ -212,7 +237,7 @@ def settings_of(config):
 
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, not {type(config).__name__}")
-    known = (*TRAIN_DEFAULTS, "augment", *RUN_OPTIONS)
+    known = (*TRAIN_DEFAULTS, "augment", *RUN_OPTIONS, *EXTRA_OPTIONS)
     unknown = sorted(set(config) - set(known))
     if unknown:
         raise ValueError(f"unknown config key(s) {', '.join(map(repr, unknown))}; known: "
@@ -221,7 +246,15 @@ def settings_of(config):
     given.setdefault("threads", 1)
     settings = train_settings(given)
     settings["out"] = config.get("out")
-    options = dict(RUN_OPTIONS, **{k: v for k, v in config.items() if k in RUN_OPTIONS})
+    options = dict(RUN_OPTIONS, **EXTRA_OPTIONS)
+    options.update((k, v) for k, v in config.items() if k in options)
+    copies = options["distortion_copies"]
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
+        raise ValueError(f"distortion_copies must be a non-negative integer, got {copies!r}")
+    if copies and settings["augment"] != "none":
+        raise ValueError("distortion_copies (the paper's fixed set of distorted copies) and "
+                         f"augment={settings['augment']!r} (distortions drawn on the fly) "
+                         "exclude each other")
     return settings, options
 
 
@@ -250,8 +283,9 @@ def run(config):
         Any of the training settings of ``lenet-fast train`` under their
         `lenet_fast.recipes.TRAIN_DEFAULTS` names (variant, c3, init, epochs, batch_size,
         optimizer, lr, schedule, weight_decay, nesterov, label_smoothing, threads, seed,
-        out) and ``augment``, and the
-        RUN_OPTIONS (data_dir, download, train_limit, test_limit, epoch_eval).
+        out) and ``augment``, the
+        RUN_OPTIONS (data_dir, download, train_limit, test_limit, epoch_eval) and the
+        EXTRA_OPTIONS (train_eval, record_errors, distortion_copies).
         Settings not given take the command's defaults, except ``threads`` (default
         1) and ``out`` (default None: the model is not saved; a path: saved there
         with its history).
@@ -262,8 +296,12 @@ def run(config):
         JSON-able: the resolved settings, train_images, test_images, test_accuracy,
         test_error, test_loss, train_seconds, train_images_per_second, history (per
         epoch), wall_seconds, weights_sha256 (`weights_digest`), model_path,
-        version, openmp. Two runs of the same config give the same result, bit for
-        bit, apart from the TIMING_KEYS, whatever their thread counts.
+        version, openmp, distortion_copies, peak_rss_mb (the process's peak resident
+        memory so far, MB; None where unknown), and with ``record_errors`` test_errors
+        ({"index": [...], "predicted": [...]}: the test digits the model gets wrong,
+        by index into the test set, and its answers). Two runs of the same config give
+        the same result, bit for bit, apart from the TIMING_KEYS, whatever their thread
+        counts.
 
     Raises
     ------
@@ -280,16 +318,37 @@ def run(config):
     settings, options = settings_of(config)
     train = _split("train", options, options["train_limit"])
     test = _split("test", options, options["test_limit"])
-    trainer = build(settings)
-    _, metrics = fit_and_evaluate(trainer, train, test, epoch_eval=bool(options["epoch_eval"]))
+    fixed = None
+    if options["distortion_copies"]:
+        from ..training.augment import FixedDistortions
+        fixed = FixedDistortions(train[0], options["distortion_copies"],
+                                 order_seed=settings["seed"], n_threads=settings["threads"])
+    trainer = build(settings, pass_images=None if fixed is None else fixed.pass_images)
+    _, metrics = fit_and_evaluate(trainer, train, test, epoch_eval=bool(options["epoch_eval"]),
+                                  train_eval=bool(options["train_eval"]),
+                                  per_sample=bool(options["record_errors"]))
+    trainer.pass_images = fixed = None  # the copies' memory back before saving
     if settings["out"] is not None:
         trainer.model.save(settings["out"])
     result = summary(settings, trainer, metrics, len(train[0]))
+    if options["record_errors"]:
+        wrong = np.flatnonzero(metrics["predictions"] != np.asarray(test[1]))
+        result["test_errors"] = {"index": wrong.tolist(),
+                                 "predicted": metrics["predictions"][wrong].tolist()}
     result.update({
         "wall_seconds": time.perf_counter() - wall_start,
         "weights_sha256": weights_digest(trainer.model),
         "model_path": settings["out"],
         "version": __version__,
         "openmp": built_with_openmp(),
+        "distortion_copies": options["distortion_copies"],
+        "peak_rss_mb": peak_rss_mb(),
     })
     return result
+
+
+def peak_rss_mb():
+    """This process's peak resident memory so far in MB (Linux reports KiB), or None."""
+    if resource is None:  # pragma: no cover
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -16,6 +16,14 @@ server and from several threads. Save a figure with ``fig.savefig("f.png")`` or
 `feature_maps`            the maps of C1, S2, C3 and S4 for one digit
 `confident_errors`        the test digits the model gets wrong with the highest
                           probability, with true and predicted labels
+`pass_curves`             error against the pass over many seeds: each seed,
+                          the mean and the spread (``lenet-fast reproduce``,
+                          the paper's Fig. 5)
+`size_curves`             error against the training-set size (Fig. 6)
+`misclassified`           every digit of a list of errors, true -> predicted
+                          (Fig. 8)
+`seed_spread`             one error per seed for several conditions, with a
+                          mean and an interval, beside the paper's (Fig. 9)
 ========================  ===================================================
 """
 
@@ -401,4 +409,183 @@ def confident_errors(model, images, labels, *, count=16, metrics=None):
                      f"pred {pred[i]} (p {_probability(proba[i, pred[i]])})", fontsize=8)
     fig.suptitle(f"the {len(order)} most confidently wrong of {len(wrong):,} errors "
                  f"({len(labels):,} digits)")
+    return fig
+
+
+def _percent_axis(ax, log=True):
+    """Error axis in %: log scale with plain tick labels (0.5, 1, 2)."""
+    from matplotlib.ticker import FuncFormatter
+
+    if log:
+        ax.set_yscale("log")
+    percent = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(percent)
+    ax.yaxis.set_minor_formatter(percent)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def pass_curves(curves, *, paper=(), title=None):
+    """Error after every pass over many seeds: each seed thin, the mean thick, the
+    range between the lowest and highest seed shaded.
+
+    Parameters
+    ----------
+    curves : dict of str to array-like (seeds, passes)
+        Error fractions per seed and pass (pass 1 first), e.g. ``{"test": ...,
+        "training": ...}``; each label gets its own colour.
+    paper : sequence of (pass, error, label)
+        Points to mark (the paper's figures), error a fraction.
+    title : str or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes, the error in % on a log scale against the pass.
+    """
+    fig = _figure(8, 4.8, layout="constrained")
+    ax = fig.subplots()
+    for k, (label, values) in enumerate(curves.items()):
+        e = 100 * np.atleast_2d(np.asarray(values, dtype=float))
+        if e.size == 0:
+            continue
+        x = np.arange(1, e.shape[1] + 1)
+        color = f"C{k}"
+        for row in e:
+            ax.plot(x, np.maximum(row, 1e-3), color=color, alpha=0.25, linewidth=0.8)
+        ax.fill_between(x, np.maximum(e.min(axis=0), 1e-3), np.maximum(e.max(axis=0), 1e-3),
+                        color=color, alpha=0.12, linewidth=0)
+        ax.plot(x, np.maximum(e.mean(axis=0), 1e-3), color=color, linewidth=2.2, marker="o",
+                markersize=3, label=f"{label}: mean of {e.shape[0]} seed(s), range shaded")
+    for j, (where, error, label) in enumerate(paper):
+        ax.plot([where], [100 * error], marker="*", markersize=14, linestyle="none",
+                color=("C3", "C4", "C5")[j % 3], markeredgecolor="black", label=label)
+    _percent_axis(ax)
+    ax.set(xlabel="pass over the training set", ylabel="error (%)", title=title or "")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def size_curves(series, *, paper=(), title=None):
+    """Error against the training-set size: each seed a dot, the mean a line.
+
+    Parameters
+    ----------
+    series : sequence of (label, sizes, values)
+        `values[i]`: the error fractions (one per seed) at `sizes[i]` training digits.
+    paper : sequence of (size, error, label)
+        Points to mark (the paper's figures).
+    title : str or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes, error in % (log scale) against the size (log scale).
+    """
+    fig = _figure(8, 4.8, layout="constrained")
+    from matplotlib.ticker import NullLocator
+
+    ax = fig.subplots()
+    for k, (label, sizes, values) in enumerate(series):
+        color = f"C{k}"
+        means = []
+        for size, vals in zip(sizes, values):
+            vals = 100 * np.asarray(vals, dtype=float)
+            ax.plot(np.full(len(vals), size), np.maximum(vals, 1e-3), linestyle="none",
+                    marker="o", markersize=4, alpha=0.45, color=color)
+            means.append(vals.mean() if len(vals) else np.nan)
+        ax.plot(sizes, np.maximum(means, 1e-3), color=color, marker="s", linewidth=2,
+                label=f"{label} (mean; dots: seeds)")
+    for j, (size, error, label) in enumerate(paper):
+        ax.plot([size], [100 * error], marker="*", markersize=14, linestyle="none",
+                color=("C3", "C4", "C5")[j % 3], markeredgecolor="black", label=label)
+    ax.set_xscale("log")
+    _percent_axis(ax)
+    sizes = sorted({int(s) for _, sz, _ in series for s in sz})
+    ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set(xlabel="training digits", ylabel="error (%)", title=title or "")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def misclassified(images, labels, predicted, *, title=None, cols=14):
+    """Every digit of a list of errors, each titled "true->predicted" as the paper's Fig. 8.
+
+    Parameters
+    ----------
+    images : uint8 (K, 28, 28)
+    labels, predicted : integer (K,)
+        True and predicted digits.
+    title : str or None
+    cols : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        K axes (`cols` per row), each a digit; one axes saying "no errors" if K is 0.
+    """
+    images = np.asarray(images)
+    k = len(images)
+    cols = max(1, min(cols, k))
+    rows = max(1, -(-k // cols))
+    height = 1.0 * rows + 0.8
+    fig = _figure(0.85 * cols + 0.3, height)
+    axes = np.atleast_1d(fig.subplots(rows, cols, gridspec_kw=dict(
+        left=0.01, right=0.99, bottom=0.02, top=1 - 0.75 / height, hspace=0.5,
+        wspace=0.08))).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    if k == 0:
+        axes[0].text(0.5, 0.5, "no errors", ha="center", va="center")
+    for ax, image, true, pred in zip(axes, images, labels, predicted):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(f"{int(true)}->{int(pred)}", fontsize=8, pad=2)
+    fig.suptitle(title or f"{k} misclassified digits (true->predicted)")
+    return fig
+
+
+def seed_spread(groups, *, title=None):
+    """One error per seed for each condition, its mean and interval, and the paper's figure.
+
+    Parameters
+    ----------
+    groups : sequence of dict
+        Each with ``label``, ``errors`` (fractions, one per seed), ``interval`` ((low,
+        high) fractions, or None) and ``paper`` (a fraction, or None).
+    title : str or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: a row per condition (first on top), seeds as dots, the mean as a
+        bar with the interval as a line, the paper's figure as a star.
+    """
+    fig = _figure(10, 1.0 + 0.75 * max(1, len(groups)), layout="constrained")
+    ax = fig.subplots()
+    starred = False
+    for row, group in enumerate(groups):
+        y = len(groups) - 1 - row
+        errors = 100 * np.asarray(group["errors"], dtype=float)
+        ax.plot(errors, np.full(len(errors), y), linestyle="none", marker="o", alpha=0.5,
+                color="C0", label="one seed" if row == 0 else None)
+        if len(errors):
+            ax.plot([errors.mean()] * 2, [y - 0.25, y + 0.25], color="C0", linewidth=2.5,
+                    label="mean" if row == 0 else None)
+        if group.get("interval") is not None:
+            lo, hi = (100 * v for v in group["interval"])
+            ax.plot([lo, hi], [y, y], color="C0", linewidth=1.2,
+                    label="95% interval of the mean" if row == 0 else None)
+        if group.get("paper") is not None:
+            ax.plot([100 * group["paper"]], [y], marker="*", markersize=14, color="C3",
+                    markeredgecolor="black", linestyle="none",
+                    label=None if starred else "LeCun et al. 1998")
+            starred = True
+    ax.set_yticks(range(len(groups)), [g["label"] for g in reversed(groups)])
+    ax.set_ylim(-0.6, len(groups) - 0.4)
+    ax.set(xlabel="test error (%)")
+    if title:
+        fig.suptitle(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
     return fig

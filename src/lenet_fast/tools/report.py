@@ -32,15 +32,20 @@ th { background: #f3f3f3; }
 .side { display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }
 img { max-width: 100%; border: 1px solid #eee; }
 .note { color: #666; font-size: 0.9em; }
+.warn { background: #fff4e0; border-left: 4px solid #e0a030; padding: 0.4em 0.8em; }
+td.num { text-align: right; }
 """
 
 
-def _img(fig, alt):
-    data = base64.b64encode(plot.png_bytes(fig)).decode("ascii")
+def img_tag(fig, alt):
+    """An ``<img>`` element holding `fig` (a matplotlib figure, or a PNG file's bytes) inline."""
+    png = fig if isinstance(fig, bytes) else plot.png_bytes(fig)
+    data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(rows, header=None):
+def html_table(rows, header=None):
+    """A ``<table>`` of `rows` (sequences of cells, escaped), with `header` cells if given."""
     out = ["<table>"]
     if header:
         out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
@@ -48,6 +53,14 @@ def _table(rows, header=None):
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
+
+
+def html_page(title, parts):
+    """A complete HTML document: `title` and the body's `parts` (HTML text), this page's
+    style, no external reference."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(parts) + "\n</body>\n</html>\n")
 
 
 def _example(images, labels, metrics):
@@ -93,29 +106,27 @@ def build_html(model, images, labels, *, title="lenet_fast model", errors=16):
                  "10,000 MNIST test digits") for name, err in PAPER_RESULTS]
 
     parts = [f"<h1>{html.escape(title)}</h1>",
-             '<div class="side"><div><h2>Model</h2>' + _table(rows) + "</div>",
+             '<div class="side"><div><h2>Model</h2>' + html_table(rows) + "</div>",
              "<div><h2>Test accuracy, beside the paper</h2>"
-             + _table(results, ("", "accuracy", "error", "evaluated on")) + "</div></div>"]
+             + html_table(results, ("", "accuracy", "error", "evaluated on")) + "</div></div>"]
     parts.append("<h2>Learning curves</h2>")
     if history:
-        parts.append(_img(plot.learning_curves(history), "learning curves"))
+        parts.append(img_tag(plot.learning_curves(history), "learning curves"))
     else:
         parts.append('<p class="note">This model file has no training history (it was saved '
                      "before lenet_fast kept one, or without training).</p>")
     parts += ["<h2>Confusion matrix</h2>",
-              _img(plot.confusion_matrix(model, images, labels, metrics=metrics),
-                   "confusion matrix"),
+              img_tag(plot.confusion_matrix(model, images, labels, metrics=metrics),
+                      "confusion matrix"),
               "<h2>The most confidently wrong test digits</h2>",
-              _img(plot.confident_errors(model, images, labels, count=errors, metrics=metrics),
-                   "most confidently wrong digits"),
-              "<h2>C1 kernels</h2>", _img(plot.c1_filters(model), "C1 kernels"),
+              img_tag(plot.confident_errors(model, images, labels, count=errors, metrics=metrics),
+                      "most confidently wrong digits"),
+              "<h2>C1 kernels</h2>", img_tag(plot.c1_filters(model), "C1 kernels"),
               "<h2>C3 kernels (LeCun et al. 1998, Table I)</h2>",
-              _img(plot.c3_filters(model), "C3 kernels")]
+              img_tag(plot.c3_filters(model), "C3 kernels")]
     k = _example(images, labels, metrics)
     parts += [f"<h2>Feature maps of test digit #{k}</h2>",
-              _img(plot.feature_maps(model, images[k], label=int(labels[k])), "feature maps")]
+              img_tag(plot.feature_maps(model, images[k], label=int(labels[k])), "feature maps")]
     parts.append(f'<p class="note">Made by lenet_fast {__version__} on '
                  f'{time.strftime("%Y-%m-%d %H:%M")}.</p>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(parts) + "\n</body>\n</html>\n")
+    return html_page(title, parts)

@@ -100,6 +100,14 @@ def parse_seeds(text):
     return seeds
 
 
+def format_seeds(seeds):
+    """Seeds as `parse_seeds` reads them: "0-5" for a run of consecutive seeds, else "0,3,7"."""
+    seeds = list(seeds)
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
 def make_grid(sets, seeds, fixed=None):
     """Every combination of `sets` for every seed, as `experiment.run` configs.
 
@@ -153,6 +161,9 @@ def run_key(config):
         identity = dict(config)
     for key in NOT_IN_KEY:
         identity.pop(key, None)
+    for key, default in experiment.EXTRA_OPTIONS.items():
+        if key in identity and identity[key] == default:
+            del identity[key]  # the keys of runs recorded before these options existed
     return json.dumps(identity, sort_keys=True, default=str)
 
 
@@ -379,7 +390,8 @@ def _first_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def run_sweep(grid, out, *, jobs=None, threads_per_job=1, scheduler=None, echo=None):
+def run_sweep(grid, out, *, jobs=None, threads_per_job=1, scheduler=None, echo=None,
+              usable=None):
     """Run every config of `grid` not yet recorded ``ok`` in `out`; append each result.
 
     Parameters
@@ -398,12 +410,16 @@ def run_sweep(grid, out, *, jobs=None, threads_per_job=1, scheduler=None, echo=N
         A Dask scheduler address ("tcp://host:8786") or client: run there instead.
     echo : callable or None
         Called with one line of text per event (start, each finished run).
+    usable : callable or None
+        ``usable(record) -> bool`` for a record ``ok`` in `out`: False (a record damaged
+        by hand, without what the caller needs) runs it again and appends the new
+        record, which supersedes it. Default: every ``ok`` record counts.
 
     Returns
     -------
     list of dict
-        The latest record of each run of `grid`, in grid order (None for a run with
-        no record).
+        The latest record of each run of `grid` (its latest ``ok`` and `usable` one if
+        it has one), in grid order (None for a run with no record).
 
     Raises
     ------
@@ -421,10 +437,19 @@ def run_sweep(grid, out, *, jobs=None, threads_per_job=1, scheduler=None, echo=N
         raise SweepError("the grid names the same run twice (a setting repeated, or a value "
                          "equal to the default given twice)")
     store = ResultsFile(out)
-    finished = {r["key"] for r in store.read() if r.get("status") == "ok"}
+    records = store.read()
+    finished = {r["key"] for r in records if r.get("status") == "ok"}
     if store.torn_lines:
         echo(f"note: {store.torn_lines} unreadable line(s) in {out} skipped (a write cut "
              "short); their runs will run again")
+    if usable is not None:
+        wanted = set(keys)
+        damaged = {r["key"] for r in records if r["key"] in wanted and r.get("status") == "ok"
+                   and not usable(r)}
+        if damaged:
+            echo(f"note: {len(damaged)} record(s) in {out} marked ok lack what this needs "
+                 "(edited or damaged); their runs will run again")
+        finished -= damaged
     todo = [i for i, key in enumerate(keys) if key not in finished]
     where = (f"on the Dask cluster at {scheduler}" if isinstance(scheduler, str) else
              "on a Dask cluster" if scheduler is not None else None)
@@ -447,9 +472,15 @@ def run_sweep(grid, out, *, jobs=None, threads_per_job=1, scheduler=None, echo=N
             _local(pending, pending_keys, store, on_result, jobs, threads_per_job)
         else:
             _dask(pending, pending_keys, store, on_result, scheduler)
-    latest = {}
+
+    def good(record):
+        return record.get("status") == "ok" and (usable is None or usable(record))
+
+    latest = {}  # per run: its last good record, else its last record
     for record in store.read():
-        latest[record["key"]] = record
+        previous = latest.get(record["key"])
+        if previous is None or good(record) or not good(previous):
+            latest[record["key"]] = record
     return [latest.get(key) for key in keys]
 
 
@@ -459,8 +490,10 @@ def _params(config):
 
 
 def _describe(config):
+    """The run's settings, and its options where they are not the defaults."""
+    defaults = dict(experiment.RUN_OPTIONS, **experiment.EXTRA_OPTIONS)
     return " ".join(f"{k}={v}" for k, v in _params(config).items()
-                    if k not in experiment.RUN_OPTIONS)
+                    if not (k in defaults and v == defaults[k]))
 
 
 def _outcome(record):

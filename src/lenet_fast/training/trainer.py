@@ -100,11 +100,17 @@ class Trainer:
     label_smoothing : float in [0, 1)
         Label smoothing of the modern preset's cross-entropy during training
         (`LeNet5.train_step`); 0 for lecun98.
+    pass_images : callable or None
+        ``pass_images(epoch) -> uint8 (N, 28, 28)``: the images pass `epoch` (0-based)
+        trains on, versions of `fit`'s training digits in the same order (so `fit`'s
+        labels hold), e.g. `lenet_fast.augment.FixedDistortions.pass_images` (the
+        paper's fixed set of distorted copies). None: `fit`'s images every pass. It
+        must give the same images for the same epoch (a resumed run asks again).
     """
 
     def __init__(self, model, optimizer, *, batch_size=64, epochs=1, schedule="constant",
                  seed=0, progress=True, checkpoint_dir=None, interrupt_path=None,
-                 eval_batch_size=1000, augment=None, label_smoothing=0.0):
+                 eval_batch_size=1000, augment=None, label_smoothing=0.0, pass_images=None):
         for name, value in (("batch_size", batch_size), ("epochs", epochs),
                             ("eval_batch_size", eval_batch_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -126,6 +132,9 @@ class Trainer:
             raise TypeError("augment must be an augmenter (lenet_fast.augment.Affine, Elastic) "
                             f"or None, not {type(augment).__name__}")
         self.augment = augment
+        if pass_images is not None and not callable(pass_images):
+            raise TypeError("pass_images must be a callable (epoch -> images) or None")
+        self.pass_images = pass_images
         self.label_smoothing = _check_smoothing(label_smoothing, model.variant)
         self.history = []
         self.last_checkpoint = None
@@ -203,7 +212,7 @@ class Trainer:
         self.train_images = int(state.get("train_images", 0))
         return schedule, state
 
-    def fit(self, train, validation=None, *, resume=None):
+    def fit(self, train, validation=None, *, resume=None, evaluate_train=False):
         """Train on `train` = (uint8 images (N, 28, 28), labels (N,)).
 
         Parameters
@@ -213,13 +222,18 @@ class Trainer:
             Evaluated after each epoch (accuracy and loss in the history).
         resume : path or None
             A checkpoint written by this trainer (per-epoch or on Ctrl-C).
+        evaluate_train : bool
+            Also evaluate on `train`'s images (undistorted) after each epoch: the
+            training-set error of the weights at the pass's end, where
+            ``train_accuracy`` is the running figure during the pass.
 
         Returns
         -------
         list of dict
             Per epoch: epoch, lr, train_loss, train_accuracy, images_per_second,
-            seconds, and val_loss, val_accuracy when `validation` is given. A copy
-            becomes ``model.history`` (saved with the model).
+            seconds, val_loss and val_accuracy when `validation` is given, and
+            train_set_loss, train_set_accuracy with `evaluate_train`. A copy becomes
+            ``model.history`` (saved with the model).
 
         Raises
         ------
@@ -253,11 +267,12 @@ class Trainer:
         with stop:
             for epoch in range(start_epoch, self.epochs):
                 first = start_batch if epoch == start_epoch else 0
+                pass_images = self._pass_images(epoch, images)
                 if first == 0:  # a resumed mid-epoch run has the hook's result in the checkpoint
-                    self._before_epoch(epoch, images, labels)
+                    self._before_epoch(epoch, pass_images, labels)
                 epoch_rng_state = rng.bit_generator.state
                 order = rng.permutation(n)
-                result = self._epoch(epoch, first, order, images, labels, schedule,
+                result = self._epoch(epoch, first, order, pass_images, labels, schedule,
                                      steps_per_epoch, stop)
                 if result is not None:  # Ctrl-C: batch index to resume from
                     path = self.interrupt_path
@@ -274,11 +289,25 @@ class Trainer:
                     record["val_loss"] = metrics["loss"]
                     if self.progress:
                         _write(f"epoch {epoch + 1}: validation accuracy {metrics['accuracy']:.4f}")
+                if evaluate_train:
+                    metrics = evaluate(self.model, images, labels, batch_size=self.eval_batch_size)
+                    record["train_set_accuracy"] = metrics["accuracy"]
+                    record["train_set_loss"] = metrics["loss"]
                 if self.checkpoint_dir is not None:
                     path = os.path.join(self.checkpoint_dir, f"epoch-{epoch + 1:03d}.npz")
                     self._save(path, schedule, epoch + 1, 0, rng.bit_generator.state)
         self.model.history = [dict(record) for record in self.history]
         return self.history
+
+    def _pass_images(self, epoch, images):
+        """The images of pass `epoch`: `pass_images`'s, checked, else `images`."""
+        if self.pass_images is None:
+            return images
+        chosen = check_digits(self.pass_images(epoch), f"pass_images({epoch})")
+        if chosen.shape != images.shape:
+            raise ValueError(f"pass_images({epoch}) gave {chosen.shape[0]} images for the "
+                             f"{images.shape[0]} training digits")
+        return chosen
 
     def _before_epoch(self, epoch, images, labels):
         """Call ``optimizer.before_epoch(model, images, labels, epoch, rng)`` if it has one.

@@ -1,0 +1,128 @@
+"""Running ``lenet-fast serve`` in a child process for the tests, and talking to it.
+
+The server is a fresh interpreter (subprocess), never a fork of the test process, which
+has run the OpenMP kernels.
+"""
+
+import http.client
+import io
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "multipart", "PIL")
+
+
+def needs_serve():
+    """Skip unless the serve extra is installed."""
+    for name in SERVE_MODULES:
+        pytest.importorskip(name, reason='the serve extra is not installed: pip install ".[serve]"')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python -m lenet_fast serve ARGS`` on 127.0.0.1; `port` once it answers."""
+
+    def __init__(self, *args, workers=1, timeout=60):
+        self.port = free_port() if workers > 1 else 0
+        cmd = [sys.executable, "-m", "lenet_fast", "serve", "--port", str(self.port),
+               "--log-level", "warning", "--workers", str(workers), *args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        deadline = time.monotonic() + timeout
+        if workers == 1:
+            line = ""
+            while "listening on port" not in line:
+                ready, _, _ = select.select([self.proc.stdout], [], [], 1.0)
+                if ready:
+                    line = self.proc.stdout.readline()
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.fail("did not start")
+            self.port = int(line.rsplit(" ", 1)[1])
+        while True:
+            try:
+                if get(self.port, "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.fail("did not answer /healthz")
+            time.sleep(0.2)
+
+    def fail(self, what):
+        self.proc.kill()
+        out, err = self.proc.communicate()
+        pytest.fail(f"lenet-fast serve {what}: {out[-2000:]} {err[-2000:]}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        """Send `sig`; the exit status (the server is killed if it takes over `timeout` s)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"the server did not exit within {timeout} s of signal {sig}")
+        self.stderr = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.proc.returncode
+
+
+def request(port, method, path, body=None, headers=None, timeout=60):
+    """(status, parsed JSON or text) of one request on a new connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        kind = r.getheader("content-type", "")
+        return r.status, json.loads(data) if kind.startswith("application/json") else data.decode()
+    finally:
+        conn.close()
+
+
+def get(port, path):
+    return request(port, "GET", path)
+
+
+def post(port, body, content_type, query=""):
+    return request(port, "POST", "/v1/predict" + query, body, {"Content-Type": content_type})
+
+
+def png(grey):
+    from PIL import Image
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(grey, np.uint8)).save(out, "PNG")
+    return out.getvalue()
+
+
+def multipart(files):
+    """(body, content type) of a multipart/form-data body holding `files` (bytes each)."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for i, data in enumerate(files):
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                     f'filename="{i}.png"\r\nContent-Type: image/png\r\n\r\n'.encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def npy(array):
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
