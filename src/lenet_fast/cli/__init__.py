@@ -17,7 +17,18 @@ import sys
 
 from .._version import __version__
 from ..io import datasets
-from . import bench, evaluate, export, info, predict, report, reproduce, serve, sweep, train
+from . import (
+    bench,
+    evaluate,
+    export,
+    info,
+    predict,
+    report,
+    reproduce,
+    serve,
+    sweep,
+    train,
+)
 from ._common import PROG, CLIError, _one_line, _Parser, _UsageError
 
 #: The subcommands, in the order ``lenet-fast --help`` lists them. Each is a module named

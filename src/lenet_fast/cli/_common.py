@@ -6,6 +6,7 @@ types, loading MNIST and models, and safe writes. A `CLIError` becomes one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -212,3 +213,23 @@ def _load_pretrained(name):
         return pretrained(name)
     except (checkpoint.CheckpointError, FileNotFoundError) as exc:
         raise CLIError(_one_line(exc)) from None
+
+
+@contextlib.contextmanager
+def _resumable_runs(results, cannot_write):
+    """The errors of many trainings whose finished runs are saved in `results` as they
+    end (sweep, reproduce): each one line, with how to go on; `cannot_write` opens the
+    message of a failed write. Missing MNIST is left to the caller."""
+    from ..tools.sweep import SweepError
+
+    rerun = f"the finished runs are saved in {results}; rerun the same command to run the others"
+    try:
+        yield
+    except SweepError as exc:
+        raise CLIError(f"{_one_line(exc)}; {rerun}") from None
+    except KeyboardInterrupt:
+        raise CLIError(f"interrupted; {rerun}", code=130) from None
+    except OSError as exc:
+        if isinstance(exc, datasets.DataNotFoundError):
+            raise
+        raise CLIError(f"{cannot_write}: {_os_error(exc)}") from None

@@ -7,7 +7,14 @@ import os
 import sys
 
 from ..io import datasets
-from ._common import PROG, CLIError, _add_data_options, _one_line, _os_error, _positive_int
+from ._common import (
+    PROG,
+    CLIError,
+    _add_data_options,
+    _one_line,
+    _positive_int,
+    _resumable_runs,
+)
 from .sweep import _seeds
 
 HELP = "LeCun et al. 1998's LeNet-5 experiments (Figs. 5, 6, 8, 9) over many seeds"
@@ -99,22 +106,15 @@ def run(args):
                        "distributed" in str(exc) else _one_line(exc)) from None
     results = os.path.join(args.out, reproduce.RESULTS)
     try:
-        summary = reproduce.run_reproduce(
-            args.out, figures=args.figures, seeds=args.seeds, profile=args.profile,
-            jobs=args.jobs, scheduler=args.scheduler, data_dir=args.data_dir,
-            download=not args.no_download, echo=print, command=reproduce.command_line())
+        with _resumable_runs(results, f"cannot write in {args.out}"):
+            summary = reproduce.run_reproduce(
+                args.out, figures=args.figures, seeds=args.seeds, profile=args.profile,
+                jobs=args.jobs, scheduler=args.scheduler, data_dir=args.data_dir,
+                download=not args.no_download, echo=print, command=reproduce.command_line())
     except reproduce.ReproduceError as exc:
         raise CLIError(_one_line(exc)) from None
     except (datasets.DataNotFoundError, datasets.DataFormatError) as exc:
         raise CLIError(_one_line(exc)) from None
-    except sweep.SweepError as exc:
-        raise CLIError(f"{_one_line(exc)}; the finished runs are saved in {results}; rerun "
-                       "the same command to run the others") from None
-    except KeyboardInterrupt:
-        raise CLIError(f"interrupted; the finished runs are saved in {results}; rerun the "
-                       "same command to run the others", code=130) from None
-    except OSError as exc:
-        raise CLIError(f"cannot write in {args.out}: {_os_error(exc)}") from None
     print()
     print(reproduce.format_markdown(summary), end="")
     for note in summary["notes"]:

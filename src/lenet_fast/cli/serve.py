@@ -49,8 +49,13 @@ def add_arguments(p, parsers):
 
 def run(args):
     try:
+        import multipart  # noqa: F401
+        import PIL  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+
         from ..tools import serve
-        import starlette, uvicorn, prometheus_client, multipart, PIL  # noqa: F401, E401
     except ImportError:
         raise CLIError('lenet-fast serve needs its extra: pip install "lenet-fast[serve]"') from None
     if args.model is not None:

@@ -12,9 +12,8 @@ from ._common import (
     _add_data_options,
     _check_writable,
     _load_split,
-    _one_line,
-    _os_error,
     _positive_int,
+    _resumable_runs,
 )
 
 #: Settings that `lenet-fast sweep --set` varies or fixes: the train command's, less
@@ -152,18 +151,10 @@ def run(args):
             print(f"{PROG}: warning: {jobs} job(s) x {args.threads_per_job} thread(s) is more "
                   f"than the {cores} usable core(s); OpenMP threads that wait for each other "
                   "slow down many times over", file=sys.stderr)
-    try:
+    with _resumable_runs(args.out, f"cannot write the results file {args.out}"):
         records = sweep.run_sweep(grid, args.out, jobs=args.jobs,
                                   threads_per_job=args.threads_per_job,
                                   scheduler=args.scheduler, echo=print)
-    except sweep.SweepError as exc:
-        raise CLIError(f"{_one_line(exc)}; the finished runs are saved in {args.out}; rerun "
-                       "the same command to run the others") from None
-    except KeyboardInterrupt:
-        raise CLIError(f"interrupted; the finished runs are saved in {args.out}; rerun the "
-                       "same command to run the others", code=130) from None
-    except OSError as exc:
-        raise CLIError(f"cannot write the results file {args.out}: {_os_error(exc)}") from None
     columns = [key for key, values in sets.items() if len(values) > 1]
     fixed_text = ", ".join(f"{key}={values[0]}" for key, values in sets.items()
                            if len(values) == 1)
