@@ -730,7 +730,7 @@ def test_pacer_is_not_switched_back_by_one_lucky_probe():
     """Beside a busy core a probe of two threads is sometimes fast (the neighbour was off
     the CPU for that pass) while two threads are slower on average: a probe moves the
     estimate only halfway, so a lucky probe alone does not bring back two threads."""
-    from lenet_fast.model import _Pacer
+    from lenet_fast.model.runtime import _Pacer
 
     p = _Pacer()
     used = []

@@ -420,8 +420,18 @@ def read_model(path):
 
 
 def read_provenance(path):
-    """The ``provenance`` dict saved with the model file at `path` (`save_model`), or
-    None if it has none; CheckpointError for a damaged file or entry."""
+    """The ``provenance`` dict saved with a model file (`save_model`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The .npz model file.
+
+    Returns
+    -------
+    dict or None
+        None if the file has none; a damaged file or entry raises CheckpointError.
+    """
     path, arrays = _read(path)
     if "meta/provenance" not in arrays:
         return None

@@ -38,6 +38,7 @@ compiled call and one parallel region over blocks of samples, with the same kern
 (one block per thread), so one model may be called from several Python threads at once.
 """
 
-from .lenet5 import MAP_J, LeNet5, load, softmax
+from .lenet5 import MAP_J, LeNet5, load
+from .runtime import softmax
 
 __all__ = ["LeNet5", "load", "softmax", "MAP_J"]

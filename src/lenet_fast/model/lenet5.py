@@ -579,27 +579,3 @@ def load(path):
     model.params.update(stored.params)
     model.history = stored.history
     return model
-
-
-def softmax(scores):
-    """Rows of class `scores` turned into probabilities in place, by the compiled code
-    `LeNet5.predict_proba` runs inside its pass.
-
-    ``exp(s - max) / sum``. A caller holding the scores (``lenet-fast serve``: the
-    digits and the probabilities of one pass) gets `predict_proba`'s bits.
-
-    Parameters
-    ----------
-    scores : ndarray
-        float32 (N, 10), as `LeNet5.scores` returns them.
-
-    Returns
-    -------
-    ndarray
-        `scores` (a copy when it is not C-contiguous), holding the probabilities.
-    """
-    scores = _as_c(scores)
-    if scores.dtype != np.float32 or scores.ndim != 2 or scores.shape[1] != 10:
-        raise ValueError(f"scores must be float32 (N, 10), got {scores.dtype} {scores.shape}")
-    _net.softmax_rows(scores)
-    return scores

@@ -4,6 +4,9 @@ the pool of per-call activation memory and the pacer of training threads."""
 
 import numpy as np
 
+from .._isa import kernels as _net
+from .inputs import _as_c
+
 
 class ParamDict(dict):
     """A dict of parameter views into one flat vector.
@@ -99,3 +102,23 @@ class _Pool:
         if len(self._spare) < 8:
             self._spare.append(a)
 
+
+def softmax(scores):
+    """Class scores turned into probabilities in place (``exp(s - max) / sum``), by the
+    compiled code `LeNet5.predict_proba` runs in its pass: the same bits.
+
+    Parameters
+    ----------
+    scores : ndarray
+        float32 (N, 10), as `LeNet5.scores` returns them.
+
+    Returns
+    -------
+    ndarray
+        `scores` (a copy when it is not C-contiguous), holding the probabilities.
+    """
+    scores = _as_c(scores)
+    if scores.dtype != np.float32 or scores.ndim != 2 or scores.shape[1] != 10:
+        raise ValueError(f"scores must be float32 (N, 10), got {scores.dtype} {scores.shape}")
+    _net.softmax_rows(scores)
+    return scores

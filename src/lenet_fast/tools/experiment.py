@@ -348,7 +348,13 @@ def run(config):
 
 
 def peak_rss_mb():
-    """This process's peak resident memory so far in MB (Linux reports KiB), or None."""
+    """This process's peak resident memory so far.
+
+    Returns
+    -------
+    float or None
+        MB (Linux reports KiB); None where the resource module is missing.
+    """
     if resource is None:  # pragma: no cover
         return None
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

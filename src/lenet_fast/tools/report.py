@@ -38,14 +38,38 @@ td.num { text-align: right; }
 
 
 def img_tag(fig, alt):
-    """An ``<img>`` element holding `fig` (a matplotlib figure, or a PNG file's bytes) inline."""
+    """An ``<img>`` element holding a figure inline.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure or bytes
+        The figure, or a PNG file's bytes.
+    alt : str
+        The alternative text.
+
+    Returns
+    -------
+    str
+    """
     png = fig if isinstance(fig, bytes) else plot.png_bytes(fig)
     data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def html_table(rows, header=None):
-    """A ``<table>`` of `rows` (sequences of cells, escaped), with `header` cells if given."""
+    """A ``<table>`` of `rows`, with `header` cells if given.
+
+    Parameters
+    ----------
+    rows : iterable of sequence
+        The cells of each row (text, escaped).
+    header : sequence of str or None
+        The header cells.
+
+    Returns
+    -------
+    str
+    """
     out = ["<table>"]
     if header:
         out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
@@ -56,8 +80,19 @@ def html_table(rows, header=None):
 
 
 def html_page(title, parts):
-    """A complete HTML document: `title` and the body's `parts` (HTML text), this page's
-    style, no external reference."""
+    """A complete HTML document, with this page's style and no external reference.
+
+    Parameters
+    ----------
+    title : str
+        The document's title.
+    parts : iterable of str
+        The body's parts, HTML text.
+
+    Returns
+    -------
+    str
+    """
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
             + "\n".join(parts) + "\n</body>\n</html>\n")

@@ -53,7 +53,8 @@ import numpy as np
 
 from .._version import __version__
 from ..io.datasets import IMAGE_SIZE
-from ..model.lenet5 import load, softmax
+from ..model.lenet5 import load
+from ..model.runtime import softmax
 from ..io.pictures import PictureError, decode_picture, mnist_digit
 from ..model.zoo import info as zoo_info
 from ..model.zoo import path as zoo_path

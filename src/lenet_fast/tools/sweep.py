@@ -101,7 +101,18 @@ def parse_seeds(text):
 
 
 def format_seeds(seeds):
-    """Seeds as `parse_seeds` reads them: "0-5" for a run of consecutive seeds, else "0,3,7"."""
+    """Seeds as `parse_seeds` reads them.
+
+    Parameters
+    ----------
+    seeds : iterable of int
+        The seeds.
+
+    Returns
+    -------
+    str
+        "0-5" for a run of consecutive seeds, else "0,3,7".
+    """
     seeds = list(seeds)
     if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"

@@ -513,13 +513,33 @@ class FixedDistortions:
         self.offsets = rng.integers(0, self.copies + 1, n)
 
     def versions(self, epoch):
-        """The version of each digit that pass `epoch` (0-based) trains on: int (N,), 0 the
-        original."""
+        """The version of each digit that a pass trains on.
+
+        Parameters
+        ----------
+        epoch : int
+            The pass, 0-based.
+
+        Returns
+        -------
+        ndarray
+            int (N,): 0 the original, k the k-th distorted copy.
+        """
         return (self.offsets + int(epoch)) % (self.copies + 1)
 
     def pass_images(self, epoch):
-        """The images of pass `epoch`: uint8 (N, 28, 28), a new array (`Trainer`'s
-        ``pass_images``)."""
+        """The images a pass trains on (`Trainer`'s ``pass_images``).
+
+        Parameters
+        ----------
+        epoch : int
+            The pass, 0-based.
+
+        Returns
+        -------
+        ndarray
+            uint8 (N, 28, 28), a new array.
+        """
         version = self.versions(epoch)
         out = self.images.copy()
         distorted = np.flatnonzero(version)
