@@ -532,8 +532,7 @@ class FixedDistortions:
 
         Parameters
         ----------
-        epoch : int
-            The pass, 0-based.
+        epoch : int, as in `versions`
 
         Returns
         -------
