@@ -88,7 +88,7 @@ def draw(driver, pad, digit, kind="mouse"):
         builder.perform()
 
 
-def settled(driver, timeout=10):
+def settled(driver, timeout=30):
     """The page's state once its answer is for the drawing as it is now."""
     deadline = time.monotonic() + timeout
     while True:

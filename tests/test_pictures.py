@@ -148,7 +148,7 @@ def test_pretrained_models_record_how_they_were_made(name, mnist_test):
     assert model.variant == name
     info = zoo.info(name)
     assert info["command"] == "lenet-fast " + " ".join(zoo.COMMANDS[name])
-    assert {"openmp", "compile_flags", "arch"} <= set(info["build"])
+    assert {"openmp", "compile_flags", "isa", "isa_built"} <= set(info["build"])
     measured = evaluate(model, *mnist_test)["accuracy"]
     assert abs(info["test_accuracy"] - measured) <= 0.002     # this build against the one that made it
     assert measured >= 0.985

@@ -95,6 +95,21 @@ def test_estimate_packs_runs_on_workers():
     assert one / 2 <= reproduce.estimate_seconds(runs, 2) < one
 
 
+def test_measured_step_seconds():
+    def record(seconds, n=1000, augment="none", copies=0, status="ok"):
+        return {"status": status, "params": {"augment": augment, "distortion_copies": copies},
+                "result": {"train_images": n, "history": [{"seconds": s} for s in seconds]}}
+
+    assert reproduce.measured_step_seconds([]) is None
+    records = [record([0.1, 0.2, 0.9]), record([0.4], n=2000), record([5.0], augment="affine"),
+               record([5.0], copies=9), record([5.0], status="error"),
+               {"status": "ok", "params": None}, dict(record([5.0]), result={"history": 3})]
+    assert reproduce.measured_step_seconds(records) == pytest.approx(0.0002)  # median of 4
+    runs = reproduce.make_plan([9], [0, 1])["runs"]
+    slower = dict(reproduce.COST, step=2 * reproduce.COST["step"])
+    assert reproduce.estimate_seconds(runs, 2, slower) > 1.8 * reproduce.estimate_seconds(runs, 2)
+
+
 def test_intervals():
     t975 = reproduce_summary.t975
     assert t975(1) == 12.706 and t975(9) == 2.262

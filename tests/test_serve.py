@@ -250,6 +250,28 @@ def test_slow_and_truncated_clients_do_not_hold_the_others(server, model, mnist_
     assert predict(server.port, good, "image/png")["predictions"] == expected
 
 
+def test_a_large_request_does_not_hold_small_ones(server, model, mnist_test):
+    """10,000 digits in one request are decoded and run in a worker thread: a one-digit
+    request sent meanwhile is answered first."""
+    images, _ = mnist_test
+    body, kind = multipart([png(d) for d in images])
+    finished = {}
+
+    def large():
+        answer = predict(server.port, body, kind)
+        finished["large"] = time.monotonic()
+        finished["n"] = len(answer["predictions"])
+
+    thread = threading.Thread(target=large)
+    thread.start()
+    time.sleep(0.1)
+    assert predict(server.port, png(images[5]), "image/png")["predictions"] == \
+        model.predict(images[5:6]).tolist()
+    small = time.monotonic()
+    thread.join(60)
+    assert finished["n"] == 10_000 and small < finished["large"]
+
+
 def test_healthz_metrics_and_openapi(server):
     status, health = get(server.port, "/healthz")
     assert status == 200 and health["status"] == "ok" and health["model"] == "pretrained modern"

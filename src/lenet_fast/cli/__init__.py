@@ -33,7 +33,7 @@ from ._common import PROG, CLIError, _one_line, _Parser, _UsageError
 
 #: The subcommands, in the order ``lenet-fast --help`` lists them. Each is a module named
 #: after its subcommand that holds its ``HELP`` (one line for ``lenet-fast --help``),
-#: ``DESCRIPTION`` and optional ``EPILOG`` texts, ``add_arguments(p, parsers)``, which
+#: ``DESCRIPTION`` and optional ``EPILOG`` and ``USAGE`` texts, ``add_arguments(p, parsers)``, which
 #: adds its options to its parser ``p`` (``parsers``: the parsers of the subcommands
 #: before it, by name), and ``run(args)``, which returns the exit code. A new subcommand
 #: is one more module and its name here.
@@ -65,7 +65,8 @@ def build_parser():
     for command in COMMANDS:
         name = command.__name__.rpartition(".")[2]  # a subcommand's module bears its name
         p = sub.add_parser(name, help=command.HELP, description=command.DESCRIPTION,
-                           epilog=getattr(command, "EPILOG", None))
+                           epilog=getattr(command, "EPILOG", None),
+                           usage=getattr(command, "USAGE", None))
         command.add_arguments(p, parsers)
         p.set_defaults(func=command.run)
         parsers[name] = p

@@ -9,6 +9,7 @@ import numpy as np
 from ..io import datasets
 from ..io.files import open_regular
 from ._common import (
+    PROG,
     CLIError,
     _load_model,
     _load_pretrained,
@@ -29,6 +30,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 HELP = "classify digit images with a saved model"
+USAGE = (f"{PROG} predict [options] MODEL INPUT [INPUT ...]\n"
+         f"       {PROG} predict [options] --pretrained NAME INPUT [INPUT ...]")
 DESCRIPTION = """
 Classify digit images. Prints one line per image: '<file>[<index>]<TAB><digit>', with
 --proba followed by the 10 class probabilities (4 decimals, tab-separated, digits 0 to
@@ -50,7 +53,7 @@ centre of 28x28); --normalize does it to 28x28 pictures too.
 
 def add_arguments(p, parsers):
     """The options of ``predict``."""
-    p.add_argument("inputs", metavar="[MODEL] INPUT", nargs="+",
+    p.add_argument("inputs", metavar="MODEL INPUT", nargs="+",
                    help="the model file (.npz) written by 'train' (not with --pretrained), then "
                         "IDX, .npy, PNG or JPEG files")
     p.add_argument("--pretrained", choices=_pretrained_names(), default=None,

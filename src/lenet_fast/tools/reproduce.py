@@ -39,6 +39,8 @@ import shlex
 import sys
 import time
 
+import numpy as np
+
 from . import experiment
 from . import reproduce_page
 from . import sweep
@@ -66,7 +68,8 @@ PROFILES = {
 #: at 2.3 GHz, two one-thread runs side by side, the build of commit ec7e974): an SDLM
 #: step (batch 1; "affine_step": what distortions drawn on the fly add to it), an
 #: evaluated digit, a digit of the fixed set distorted, a worker's start. `run_cost` and
-#: `estimate_seconds` add them up; measure again after the kernels change.
+#: `estimate_seconds` add them up; a rerun's estimate takes the step's time from the runs
+#: already finished (`measured_step_seconds`), and summary.json records both.
 COST = {"step": 127e-6, "affine_step": 8e-6, "eval": 27e-6, "distort": 8.3e-6, "start": 4.0}
 
 #: The file names in the output folder.
@@ -74,7 +77,7 @@ RESULTS, SUMMARY, MARKDOWN, PAGE = "results.jsonl", "summary.json", "summary.md"
 
 #: Summary keys that differ between two invocations with the same finished runs.
 VOLATILE_KEYS = ("wall_seconds", "started_at", "finished_at", "machine", "ran_now", "where",
-                 "peak_rss_mb", "command")
+                 "peak_rss_mb", "command", "step_seconds")
 
 
 class ReproduceError(RuntimeError):
@@ -189,15 +192,31 @@ def run_cost(config, cost=COST):
     return seconds
 
 
-def estimate_seconds(runs, jobs):
+def estimate_seconds(runs, jobs, cost=COST):
     """Wall seconds of `runs` (plan entries) on `jobs` parallel one-thread workers:
     longest first, each to the first free worker (as the sweep hands them out)."""
     free = [0.0] * max(1, jobs)
-    for run in sorted(runs, key=lambda r: -run_cost(r["config"])):
+    for run in sorted(runs, key=lambda r: -run_cost(r["config"], cost)):
         k = free.index(min(free))
-        free[k] += run_cost(run["config"])
+        free[k] += run_cost(run["config"], cost)
     return max(free)
 
+
+def measured_step_seconds(records):
+    """Seconds per SDLM step measured by finished runs without distortions: the median
+    over their passes (a pass slowed by another process counts once), or None."""
+    per_step = []
+    for record in records:
+        try:
+            params, result = record["params"], record["result"]
+            if record["status"] != "ok" or params.get("augment", "none") != "none" \
+                    or params.get("distortion_copies") or not result["train_images"] > 0:
+                continue
+            per_step += [h["seconds"] / result["train_images"] for h in result["history"]
+                         if isinstance(h.get("seconds"), (int, float))]
+        except (KeyError, TypeError, AttributeError):  # a record damaged by hand: not counted
+            continue
+    return float(np.median(per_step)) if per_step else None
 
 
 # --------------------------------------------------------------------------
@@ -285,17 +304,20 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
     results = os.path.join(out_dir, RESULTS)
     configs = [run["config"] for run in plan["runs"]]
     keys = [sweep.run_key(dict(c, threads=1)) for c in configs]
-    done = {r["key"] for r in sweep.ResultsFile(results).read()
-            if r.get("status") == "ok" and usable(r, len(test_labels))}
+    finished = [r for r in sweep.ResultsFile(results).read()
+                if r.get("status") == "ok" and usable(r, len(test_labels))]
+    done = {r["key"] for r in finished}
     todo = [run for run, key in zip(plan["runs"], keys) if key not in done]
     if scheduler is None:
         jobs = jobs or sweep.default_jobs(1)
-        estimate = estimate_seconds(todo, jobs)
+        step = measured_step_seconds(finished)
+        estimate = estimate_seconds(todo, jobs, COST if step is None else dict(COST, step=step))
         echo(f"reproduce ({profile}): figures {', '.join(map(str, plan['figures']))}, seeds "
              f"{sweep.format_seeds(plan['seeds'])}, {plan['passes']} passes: "
-             f"{len(plan['runs'])} runs, "
-             f"{len(plan['runs']) - len(todo)} finished; about {estimate / 60:.0f} min for the "
-             f"rest on {jobs} job(s) at this project's machine's measured speed")
+             f"{len(plan['runs'])} runs, {len(plan['runs']) - len(todo)} finished; about "
+             f"{estimate / 60:.0f} min for the rest on {jobs} job(s) at "
+             + ("this project's machine's measured speed" if step is None else
+                f"{1e6 * step:.0f} us per step, as the finished runs measured"))
     records = sweep.run_sweep(configs, results, jobs=jobs, threads_per_job=1,
                               scheduler=scheduler, echo=echo,
                               usable=lambda r: usable(r, len(test_labels)))
@@ -311,6 +333,8 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
                   f"{jobs} local worker process(es), one thread each"),
         "ran_now": len(todo),
         "train_seconds_total": sum(r["train_seconds"] for r in ok_results),
+        "step_seconds": {"measured": measured_step_seconds(
+            [r for r in records if r is not None]), "estimate assumed": COST["step"]},
         "peak_rss_mb": {"worker processes (max)": max(peaks) if peaks else None,
                         "this process": experiment.peak_rss_mb()},
         "python": platform.python_version(),

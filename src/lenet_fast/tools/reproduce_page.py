@@ -208,6 +208,9 @@ def build_html(summary, pngs):
         ("wall time of this invocation", f"{summary.get('wall_seconds', 0) / 60:.1f} min "
                                          f"({summary.get('ran_now', 0)} run(s) made)"),
         ("seconds of training, all runs", f"{summary.get('train_seconds_total', 0):,.0f} s"),
+        ("SDLM step (one image), median pass without distortions",
+         ", ".join(f"{k} {1e6 * v:.0f} us" for k, v in
+                   (summary.get("step_seconds") or {}).items() if v)),
         ("peak memory", ", ".join(f"{k} {v:,.0f} MB" for k, v in
                                   (summary.get("peak_rss_mb") or {}).items() if v)),
         ("seeds", format_seeds(summary["seeds"])),

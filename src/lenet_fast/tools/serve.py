@@ -26,9 +26,10 @@ whose header announces more than `Limits.max_pixels` (422, refused before decodi
 body that does not arrive within `Limits.body_timeout` (408; a slow client holds only its
 own connection: bodies are read asynchronously).
 
-Small requests (a few digits: about 0.1 ms of work) are computed on the event loop;
-larger ones in a worker thread (the kernels release the GIL), so that a 1,000-digit
-request does not hold the others.
+Small requests (a few digits: about 0.1 ms of work) are decoded and computed on the
+event loop; larger ones in a worker thread (Pillow and the kernels release the GIL), so
+that a 1,000-digit request does not hold the others. Each request is one pass of its
+own: its answer does not depend on what other requests arrive at the same time.
 
 Processes: ``workers > 1`` runs uvicorn's multi-process mode, which starts its workers
 with the ``spawn`` method (fresh interpreters: no fork of a process that has run OpenMP);
@@ -64,6 +65,8 @@ PAGE = Path(__file__).resolve().parent / "page.html"
 #: Requests of at most this many digits are computed on the event loop, larger ones in a
 #: worker thread.
 INLINE_DIGITS = 8
+#: JSON or .npy bodies larger than this are parsed in a worker thread.
+INLINE_BYTES = 64 * 1024
 #: Requests asking for the C1 feature maps may hold at most this many digits.
 MAX_FEATURE_DIGITS = 16
 _CONFIG_ENV = "LENET_FAST_SERVE_CONFIG"
@@ -235,18 +238,28 @@ async def _from_multipart(request, body, limits, normalize):
     except HTTPException as exc:
         raise BadRequest(422, f"bad multipart body: {exc.detail}") from None
     try:
-        digits = []
+        files = []
         for i, (name, value) in enumerate(form.multi_items()):
             if not isinstance(value, UploadFile):
                 raise BadRequest(422, f"multipart field {name[:40]!r} is not a file")
-            data = await value.read()
-            digits.append(_picture(data, f"file {i} ({(value.filename or name)[:60]!r})",
-                                   limits, normalize))
+            files.append((f"file {i} ({(value.filename or name)[:60]!r})", await value.read()))
     finally:
         await form.close()
-    if not digits:
+    if not files:
         raise BadRequest(422, "the multipart body holds no files")
-    return np.stack(digits)
+
+    def decode():
+        return np.stack([_picture(data, what, limits, normalize) for what, data in files])
+    return await _off_loop(decode, len(files) > INLINE_DIGITS)
+
+
+async def _off_loop(work, large):
+    """work() on the event loop if small, else in a worker thread (so that a large
+    request does not hold the small ones)."""
+    if large:
+        from starlette.concurrency import run_in_threadpool
+        return await run_in_threadpool(work)
+    return work()
 
 
 async def read_digits(request, limits):
@@ -254,7 +267,7 @@ async def read_digits(request, limits):
     normalize = _flag(request, "normalize")
     kind = _content_type(request)
     served = {"image/png", "image/jpeg", "image/jpg", "multipart/form-data", "application/json",
-              "application/x-npy", "application/octet-stream"}
+              "application/x-npy"}
     if kind not in served:
         raise BadRequest(415, f"unsupported Content-Type {kind[:60]!r}; send image/png, image/jpeg, "
                               "multipart/form-data, application/json or application/x-npy")
@@ -263,10 +276,9 @@ async def read_digits(request, limits):
         digits = _picture(body, "the image", limits, normalize)[np.newaxis]
     elif kind == "multipart/form-data":
         digits = await _from_multipart(request, body, limits, normalize)
-    elif kind == "application/json":
-        digits = _from_json(body, limits, normalize)
     else:
-        digits = _from_npy(body, limits, normalize)
+        parse = _from_json if kind == "application/json" else _from_npy
+        digits = await _off_loop(lambda: parse(body, limits, normalize), len(body) > INLINE_BYTES)
     if len(digits) == 0:
         raise BadRequest(422, "no images in the request")
     return digits
@@ -396,7 +408,6 @@ def create_app(model, *, description=None, limits=Limits()):
     one request may hold (`Limits`).
     """
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
@@ -410,6 +421,7 @@ def create_app(model, *, description=None, limits=Limits()):
         return JSONResponse({"error": reason}, status_code=status)
 
     def run(digits, images, features):
+        """The JSON answer (bytes) for `digits`: one pass of the network over all of them."""
         scores = model.scores(digits)
         result = {"predictions": scores.argmax(axis=1).tolist(),
                   "probabilities": softmax(scores).tolist()}
@@ -417,7 +429,7 @@ def create_app(model, *, description=None, limits=Limits()):
             result["images"] = digits.tolist()
         if features:
             result["c1"] = np.round(model.activations(digits)["c1"], 3).tolist()
-        return result
+        return json.dumps(result, separators=(",", ":")).encode()
 
     async def predict(request):
         try:
@@ -431,11 +443,8 @@ def create_app(model, *, description=None, limits=Limits()):
         except BadRequest as exc:
             return error(exc.status, exc.reason)
         metrics.digits.observe(len(digits))
-        if len(digits) <= INLINE_DIGITS:
-            result = run(digits, images, features)
-        else:
-            result = await run_in_threadpool(run, digits, images, features)
-        return JSONResponse(result)
+        body = await _off_loop(lambda: run(digits, images, features), len(digits) > INLINE_DIGITS)
+        return Response(body, media_type="application/json")
 
     async def index(request):
         return HTMLResponse(page)
