@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from lenet_fast import bench, cli
+from lenet_fast.tools.bench import throughput
 
 # Forward multiply-accumulates per image, by hand:
 C1 = 28 * 28 * 6 * 25          # 117,600
@@ -73,9 +74,9 @@ def test_practical_peak_is_numpys_matmul_at_the_thread_count():
 
 def test_contention_rule():
     # 2 usable CPUs: another process holding a core spoils a 2-thread row, not a 1-thread one.
-    assert bench._contended(1.0, 2, 2) and not bench._contended(1.0, 1, 2)
-    assert not bench._contended(0.1, 2, 2) and bench._contended(1.25, 1, 2)
-    assert not bench._contended(None, 2, 2)
+    assert throughput._contended(1.0, 2, 2) and not throughput._contended(1.0, 1, 2)
+    assert not throughput._contended(0.1, 2, 2) and throughput._contended(1.25, 1, 2)
+    assert not throughput._contended(None, 2, 2)
 
 
 def _run_cli(capsys, *argv):
@@ -158,7 +159,7 @@ def test_markdown_with_torch_and_speedups(quick_result):
             r["ratio_lenet_fast_over_torch"] = 2.0
             rows.append(r)
     result["rows"] = rows
-    result["speedups"] = bench._speedups(rows, [1, 2])
+    result["speedups"] = throughput._speedups(rows, [1, 2])
     assert [(s["mode"], s["threads"]) for s in result["speedups"]] == [("train", 2), ("infer", 2)]
     for s in result["speedups"]:
         assert s["lenet_fast"] == pytest.approx(2.0) and s["torch"] == pytest.approx(2.0)

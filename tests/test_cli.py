@@ -164,17 +164,17 @@ def test_recipe_settings_follow_the_optimizer():
     """The modern recipe's SGD settings (Nesterov, weight decay) do not carry over to
     another optimizer; given flags win; bad combinations are usage errors."""
     parse = cli.build_parser().parse_args
-    s, _ = cli._train_settings(parse(["train"]))
+    s, _ = cli.train._train_settings(parse(["train"]))
     assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("full", True, 5e-4, 0.1)
-    s, _ = cli._train_settings(parse(["train", "--optimizer", "adam"]))
+    s, _ = cli.train._train_settings(parse(["train", "--optimizer", "adam"]))
     assert (s["nesterov"], s["weight_decay"], s["lr"]) == (False, 0.0, None)
-    s, _ = cli._train_settings(parse(["train", "--no-nesterov", "--weight-decay", "0",
+    s, _ = cli.train._train_settings(parse(["train", "--no-nesterov", "--weight-decay", "0",
                                       "--label-smoothing", "0", "--c3", "lecun"]))
     assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("lecun", False, 0.0, 0.0)
     with pytest.raises(cli.CLIError, match="label-smoothing"):
-        cli._train_settings(parse(["train", "--variant", "lecun98", "--label-smoothing", "0.1"]))
+        cli.train._train_settings(parse(["train", "--variant", "lecun98", "--label-smoothing", "0.1"]))
     with pytest.raises(cli.CLIError, match="nesterov"):
-        cli._optimizer_options(dict(s, optimizer="adam", nesterov=True))
+        cli.train._optimizer_options(dict(s, optimizer="adam", nesterov=True))
 
 
 def test_help_and_version(capsys):
@@ -490,7 +490,7 @@ def test_evaluate_lecun98_shows_the_papers_figure(tmp_path, capsys):
     LeNet5("lecun98").save(path)
     code, out, err = run(capsys, "evaluate", path, *COMMON, "--test-limit", 100)
     assert code == 0, err
-    assert cli.PAPER_LECUN98 in out
+    assert cli.evaluate.PAPER_LECUN98 in out
     assert "LeCun et al. 1998 report 0.95% test error for LeNet-5 (0.8% with distortions)" in out
 
 

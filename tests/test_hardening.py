@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from lenet_fast import augment, checkpoint, files, ops
+from lenet_fast import augment, checkpoint, ops
+from lenet_fast.io import files
 from lenet_fast.checkpoint import CheckpointError
 from lenet_fast.model import LeNet5
 from lenet_fast.optim import Adam
@@ -227,7 +228,7 @@ def test_idx_header_beyond_mnist_is_refused_before_decompressing(tmp_path):
                                 "lenet_fast.datasets.DataFormatError")
     assert "1000000000 images" in message and "60000" in message
     # The same for `lenet-fast predict`, which reads IDX images through the same parser.
-    _refused_in_child(f"lenet_fast.cli.read_images({str(path)!r})",
+    _refused_in_child(f"lenet_fast.cli.predict.read_images({str(path)!r})",
                       "lenet_fast.datasets.DataFormatError")
 
 
@@ -327,7 +328,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path):
 @pytest.mark.parametrize("call", [
     "lenet_fast.load({p!r})",
     "lenet_fast.checkpoint.read_training({p!r})",
-    "lenet_fast.cli.read_images({p!r})",
+    "lenet_fast.cli.predict.read_images({p!r})",
     "lenet_fast.datasets.read_idx({p!r}, 'images')",
 ])
 def test_fifo_is_refused_without_hanging(tmp_path, call):
@@ -418,7 +419,7 @@ def test_kill_9_during_a_save_leaves_nothing_after_the_next_save(tmp_path):
     keep.write_bytes(b"x")
     code = f"""
         import os, sys
-        from lenet_fast import files
+        from lenet_fast.io import files
         def write(f):
             for i in range(64):
                 f.write(bytes(1 << 20))
@@ -594,10 +595,10 @@ def test_the_unforged_checkpoint_resumes(resume_checkpoint):
 
 
 # ----------------------------------------------------------------------------- item 12
-def test_readme_safety_section_states_the_limits_the_code_enforces():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert "## Safety" in readme
-    safety = readme.split("## Safety", 1)[1].split("\n## ", 1)[0]
+def test_safety_page_states_the_limits_the_code_enforces():
+    page = Path(__file__).resolve().parents[1] / "docs" / "source" / "user-guide" / "safety.md"
+    safety = page.read_text()
+    assert safety.startswith("# Thread and file safety")
     from lenet_fast import datasets
     for phrase in [f"1 to {ops.MAX_THREADS}", f"at most {checkpoint.MAX_FILE_BYTES // MB} MB",
                    f"at most {checkpoint.MAX_ENTRIES}", f"{checkpoint.MAX_ENTRY_BYTES // MB} MB each",
@@ -610,7 +611,9 @@ def test_readme_safety_section_states_the_limits_the_code_enforces():
 def test_the_library_never_unpickles():
     """Every np.load in the package passes allow_pickle=False; nothing imports pickle."""
     src = Path(lenet_fast.__file__).parent
-    for path in src.glob("*.py"):
+    paths = sorted(src.rglob("*.py"))
+    assert len(paths) > 40  # every module, in every layer folder
+    for path in paths:
         text = path.read_text()
         assert "import pickle" not in text and "allow_pickle=True" not in text, path.name
         for line in text.splitlines():

@@ -110,6 +110,16 @@ def test_conv_forward_and_backward(data, shape, seed, nt, sparse):
          lambda: reference.conv_backward(*_f64([dy, x, wt]), table))])
 
 
+def _weighted_layer(views, arrays, fast, twin, grads, nt):
+    """A layer ``forward(x, p, q)`` with ``backward(dy, x, p)`` (subsampling, dense):
+    the fast pair against the twin's."""
+    x, p, q, dy = arrays
+    xv, pv, qv, dyv = views
+    _against_reference(views, [
+        (["y"], lambda: fast[0](xv, pv, qv, n_threads=nt), lambda: twin[0](*_f64([x, p, q]))),
+        (grads, lambda: fast[1](dyv, xv, pv, n_threads=nt), lambda: twin[1](*_f64([dy, x, p])))])
+
+
 # ----------------------------------------------------------------------------- subsampling
 pool_shapes = st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(1, 7),
                         st.integers(1, 7)).map(lambda s: (s[0], s[1], 2 * s[2], 2 * s[3]))
@@ -119,13 +129,10 @@ pool_shapes = st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(1, 7),
 @given(data=st.data(), shape=pool_shapes, seed=seeds, nt=threads)
 def test_subsample_forward_and_backward(data, shape, seed, nt):
     n, c, h, w = shape
-    (x, coef, bias, dy), views = _inputs(data, [shape, (c,), (c,), (n, c, h // 2, w // 2)], seed)
-    xv, cv, bv, dyv = views
-    _against_reference(views, [
-        (["y"], lambda: ops.subsample_forward(xv, cv, bv, n_threads=nt),
-         lambda: reference.subsample_forward(*_f64([x, coef, bias]))),
-        (["dx", "dcoef", "dbias"], lambda: ops.subsample_backward(dyv, xv, cv, n_threads=nt),
-         lambda: reference.subsample_backward(*_f64([dy, x, coef])))])
+    arrays, views = _inputs(data, [shape, (c,), (c,), (n, c, h // 2, w // 2)], seed)
+    _weighted_layer(views, arrays, (ops.subsample_forward, ops.subsample_backward),
+                    (reference.subsample_forward, reference.subsample_backward),
+                    ["dx", "dcoef", "dbias"], nt)
 
 
 @EXAMPLES
@@ -152,13 +159,9 @@ linear_shapes = st.tuples(st.integers(1, 6), st.integers(1, 40), st.integers(1, 
 @given(data=st.data(), shape=linear_shapes, seed=seeds, nt=threads)
 def test_linear_forward_and_backward(data, shape, seed, nt):
     n, i, o = shape
-    (x, w, b, dy), views = _inputs(data, [(n, i), (o, i), (o,), (n, o)], seed)
-    xv, wv, bv, dyv = views
-    _against_reference(views, [
-        (["y"], lambda: ops.linear_forward(xv, wv, bv, n_threads=nt),
-         lambda: reference.linear_forward(*_f64([x, w, b]))),
-        (["dx", "dw", "db"], lambda: ops.linear_backward(dyv, xv, wv, n_threads=nt),
-         lambda: reference.linear_backward(*_f64([dy, x, w])))])
+    arrays, views = _inputs(data, [(n, i), (o, i), (o,), (n, o)], seed)
+    _weighted_layer(views, arrays, (ops.linear_forward, ops.linear_backward),
+                    (reference.linear_forward, reference.linear_backward), ["dx", "dw", "db"], nt)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -582,21 +582,13 @@ def _torch_run(torch_opt_cls, p0, grads, **kw):
     return out
 
 
-@pytest.mark.parametrize("kw", SGD_CASES[2:])
-def test_sgd_matches_torch(kw):
-    p0, grads = _vectors(seed=11)
-    expected = _torch_run(lambda torch, ps, **k: torch.optim.SGD(ps, **k), p0, grads, **kw)
-    opt, p = optim.SGD(**kw), p0.copy()
-    for g, e in zip(grads, expected):
-        opt.step(p, g)
-        np.testing.assert_allclose(p, e, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("kw", ADAM_CASES)
-def test_adam_matches_torch(kw):
-    p0, grads = _vectors(seed=12)
-    expected = _torch_run(lambda torch, ps, **k: torch.optim.Adam(ps, **k), p0, grads, **kw)
-    opt, p = optim.Adam(**kw), p0.copy()
+@pytest.mark.parametrize("name, kw, seed", [("SGD", kw, 11) for kw in SGD_CASES[2:]]
+                         + [("Adam", kw, 12) for kw in ADAM_CASES])
+def test_sgd_and_adam_match_torch(name, kw, seed):
+    p0, grads = _vectors(seed=seed)
+    expected = _torch_run(lambda torch, ps, **k: getattr(torch.optim, name)(ps, **k), p0, grads,
+                          **kw)
+    opt, p = getattr(optim, name)(**kw), p0.copy()
     for g, e in zip(grads, expected):
         opt.step(p, g)
         np.testing.assert_allclose(p, e, rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ non-zero somewhere, so that an all-zero backward cannot pass.
 """
 
 import ast
-import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +20,16 @@ N_SAMPLES = 20
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def check_layer_grads(forward, dy, args, grads, rng, n_samples=None):
+    """Each of `grads` (in the order of `args`) against central differences of
+    ``sum(dy * forward(**args))``."""
+    def objective(**a):
+        return np.sum(dy * forward(**a))
+
+    for name, grad in zip(args, grads):
+        check_grad(objective, args, name, grad, rng, **({"n_samples": n_samples} if n_samples else {}))
 
 
 def check_grad(objective, args, name, analytic, rng, n_samples=N_SAMPLES):
@@ -82,14 +92,22 @@ def rng():
 
 
 def test_reference_imports_only_numpy():
-    tree = ast.parse(inspect.getsource(ref))
+    """Each module of the twin imports numpy and its own siblings, nothing else."""
+    folder = Path(ref.__file__).parent
+    sources = sorted(folder.glob("*.py"))
+    assert len(sources) >= 4
     modules = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative imports would pull in lenet_fast code"
-            modules.add(node.module)
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    assert node.level == 1 and (folder / f"{node.module}.py").is_file(), (
+                        f"{source.name}: relative imports outside the twin would pull in "
+                        "lenet_fast code")
+                else:
+                    modules.add(node.module)
     assert modules, "expected at least the numpy import"
     assert all(m == "numpy" or m.startswith("numpy.") for m in modules), modules
 
@@ -100,7 +118,7 @@ def test_tanh_constants_agree_everywhere():
     import re
     from pathlib import Path
 
-    from lenet_fast import tables
+    from lenet_fast.kernels import tables
 
     assert (tables.TANH_A, tables.TANH_S) == (ref.TANH_A, ref.TANH_S) == (1.7159, 2.0 / 3.0)
     net = Path(__file__).resolve().parents[1] / "csrc" / "_net.pxi"
@@ -218,14 +236,8 @@ def test_subsample_gradients(rng):
     bias = rng.standard_normal(3)
     dy = rng.standard_normal((2, 3, 3, 4))
 
-    def objective(x, coef, bias):
-        return np.sum(dy * ref.subsample_forward(x, coef, bias))
-
-    dx, dcoef, dbias = ref.subsample_backward(dy, x, coef)
-    args = dict(x=x, coef=coef, bias=bias)
-    check_grad(objective, args, "x", dx, rng)
-    check_grad(objective, args, "coef", dcoef, rng)
-    check_grad(objective, args, "bias", dbias, rng)
+    check_layer_grads(ref.subsample_forward, dy, dict(x=x, coef=coef, bias=bias),
+                      ref.subsample_backward(dy, x, coef), rng)
 
 
 def test_subsample_hand_computed():
@@ -321,14 +333,8 @@ def test_linear_gradients_and_values(rng):
     dy = rng.standard_normal((4, 5))
     np.testing.assert_allclose(ref.linear_forward(x, w, b), x @ w.T + b, rtol=1e-14)
 
-    def objective(x, w, b):
-        return np.sum(dy * ref.linear_forward(x, w, b))
-
-    dx, dw, db = ref.linear_backward(dy, x, w)
-    args = dict(x=x, w=w, b=b)
-    check_grad(objective, args, "x", dx, rng)
-    check_grad(objective, args, "w", dw, rng)
-    check_grad(objective, args, "b", db, rng)
+    check_layer_grads(ref.linear_forward, dy, dict(x=x, w=w, b=b), ref.linear_backward(dy, x, w),
+                      rng)
 
 
 def test_relu(rng):

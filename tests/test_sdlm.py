@@ -25,7 +25,7 @@ from lenet_fast.datasets import preprocess
 from lenet_fast.model import LeNet5
 from lenet_fast.optim import SDLM, SGD
 from lenet_fast.schedules import LeCunSDLMSchedule
-from lenet_fast.tables import LECUN_C3_TABLE
+from lenet_fast.kernels.tables import LECUN_C3_TABLE
 from lenet_fast.trainer import Trainer, TrainingInterrupted
 
 A, S = R.TANH_A, R.TANH_S

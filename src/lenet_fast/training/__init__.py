@@ -1,0 +1,3 @@
+"""Training: optimizers (`optim`, SDLM included), learning-rate `schedules`,
+distortions (`augment`), the `trainer`, the tuned `recipes` and `metrics`.
+"""
