@@ -320,6 +320,20 @@ cdef inline void _dw_pair(float* out, const float* dy, int dy_ns, int dy_rs, con
               x_ns, x_rs, N, nseg, L)
 
 
+cdef inline void _corr(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
+                       int ipitch, int istride, const int* chans, const int* flags, int nchan,
+                       const float* wa, const float* wb, int wstride, bint flip, float ba,
+                       float bb, int rlo, int rhi) noexcept nogil:
+    # _corr_pair on this path's vectors: sixteen floats on avx512 (lf_conv16.h), eight
+    # elsewhere (the same per-position sums either way).
+    if LF_WIDE:
+        lf16_corr_pair(oa, ob, OH, OW, opitch, inp, ipitch, istride, chans, flags, nchan, wa,
+                       wb, wstride, flip, ba, bb, rlo, rhi)
+    else:
+        _corr_pair(oa, ob, OH, OW, opitch, inp, ipitch, istride, chans, flags, nchan, wa, wb,
+                   wstride, flip, ba, bb, rlo, rhi)
+
+
 cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int n_dy,
                                 int n_x, int N, int H, int W) noexcept nogil:
     # dwc (5, 5) for one connected pair += its sum over N samples, in sample order.
@@ -406,21 +420,12 @@ cdef inline void conv_forward_raw(float* py, const float* px, const float* pw, c
             n = job // npair
             pr = job - n * npair
             co = 2 * pr
-            if LF_WIDE:
-                lf16_corr_pair(py + (n * Cout + co) * OH * OW,
-                               py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
-                               OH, OW, OW, px + n * Cin * H * W, W, H * W,
-                               qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
-                               pw + co * Cin * 25,
-                               pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
-                               25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0, 0, H)
-            else:
-                _corr_pair(py + (n * Cout + co) * OH * OW,
-                           py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
-                           OH, OW, OW, px + n * Cin * H * W, W, H * W,
-                           qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
-                           pw + co * Cin * 25, pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
-                           25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0, 0, H)
+            _corr(py + (n * Cout + co) * OH * OW,
+                  py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
+                  OH, OW, OW, px + n * Cin * H * W, W, H * W,
+                  qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
+                  pw + co * Cin * 25, pw + (co + 1 if co + 1 < Cout else co) * Cin * 25,
+                  25, False, pb[co], pb[co + 1] if co + 1 < Cout else 0, 0, H)
     else:
         for job in prange(N * Cout, num_threads=n_threads, schedule="static"):
             n = job // Cout
@@ -544,17 +549,9 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     for job in prange(N * npair, num_threads=n_threads, schedule="static"):
         n = job // npair
         ci = 2 * (job - n * npair)
-        if LF_WIDE:
-            lf16_corr_pair(pdx + (n * Cin + ci) * HW,
-                           pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
-                           H, W, W, psc + n * Cout * PP, W, PP,
-                           qidx + qptr[ci // 2], qflag + qptr[ci // 2],
-                           qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
-                           pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0, 4, H)
-        else:
-            _corr_pair(pdx + (n * Cin + ci) * HW,
-                       pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
-                       H, W, W, psc + n * Cout * PP, W, PP,
-                       qidx + qptr[ci // 2], qflag + qptr[ci // 2],
-                       qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
-                       pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0, 4, H)
+        _corr(pdx + (n * Cin + ci) * HW,
+              pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
+              H, W, W, psc + n * Cout * PP, W, PP,
+              qidx + qptr[ci // 2], qflag + qptr[ci // 2],
+              qptr[ci // 2 + 1] - qptr[ci // 2], pw + ci * 25,
+              pw + (ci + 1 if ci + 1 < Cin else ci) * 25, Cin * 25, True, 0, 0, 4, H)

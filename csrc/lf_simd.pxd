@@ -21,14 +21,10 @@ cdef extern from "lf_simd.h" nogil:
     lf_v8 lf_zip_lo(lf_v8 a, lf_v8 b)
     lf_v8 lf_zip_hi(lf_v8 a, lf_v8 b)
     lf_v8 lf_tanh(lf_v8 x)
+    # sixteen floats (lf_simd.h): what the Cython kernels use of them; the rest is C's
     ctypedef struct lf_v16:
         pass
-    int LF_NV16
     lf_v16 lf16_zero()
     lf_v16 lf16_load(const float* p)
-    void lf16_store(float* p, lf_v16 v)
-    lf_v16 lf16_bcast(float s)
     lf_v16 lf16_fma(lf_v16 a, lf_v16 b, lf_v16 c)
-    lf_v16 lf16_add(lf_v16 a, lf_v16 b)
-    lf_v16 lf16_keep_from(lf_v16 a, int k)
     float lf16_hsum(lf_v16 a)
