@@ -43,6 +43,7 @@ NOT_RUN = {
     "pip": "installing: CI installs exactly as the README says (.ci/run)",
     "pytest": "the test command itself: CI runs it (.ci/run)",
     "make": "building the docs: CI's docs step runs it (.ci/run)",
+    "apt-get": "installing Debian's chromium for the browser test: CI does (.ci/run)",
     "dask": "starts a Dask scheduler or worker: the sweep on Dask is tested on a "
             "distributed.LocalCluster (tests/test_sweep.py)",
     "chromium": "takes a screenshot with a browser",
