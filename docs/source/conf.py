@@ -52,9 +52,7 @@ numpydoc_xref_param_type = False
 # runs): every parameter documented and no unknown ones, each with a type, a Returns
 # section where something is returned, and a docstring on every public name.
 numpydoc_validation_checks = {"GL08", "PR01", "PR02", "PR04", "PR10", "RT01"}
-# The modules merged from the serve and reproduce work (pictures, zoo, serve, reproduce)
-# are documented but not yet held to these checks: their docstrings still want sections.
-numpydoc_validation_exclude = {r"\.__init__$", r"\.__repr__$", r"^lenet_fast\.(pictures|zoo|serve|reproduce)\."}
+numpydoc_validation_exclude = {r"\.__init__$", r"\.__repr__$"}
 
 # No network at build time nor in the pages: no intersphinx inventories, no math
 # rendering from a CDN (the formulas are plain text), no external fonts.

@@ -65,14 +65,43 @@ def _border(g):
 
 def dark_on_light(grey):
     """Whether the 2-D picture `grey` is dark ink on a light background: more than half
-    of its border pixels are lighter than `LIGHT_BACKGROUND`."""
+    of its border pixels are lighter than `LIGHT_BACKGROUND`.
+
+    Parameters
+    ----------
+    grey : numpy.ndarray, shape (H, W)
+        Grey levels 0..255 (any real dtype); its border is its first and last rows and
+        columns.
+
+    Returns
+    -------
+    bool
+        True if more than half of the border pixels are above `LIGHT_BACKGROUND` (127).
+    """
     border = _border(grey)
     return 2 * np.count_nonzero(border > LIGHT_BACKGROUND) > border.size
 
 
 def ink_on_black(grey):
     """`grey` (2-D, grey levels 0-255) as light ink on a dark background, float64: the
-    picture inverted if `dark_on_light`, else as it is."""
+    picture inverted if `dark_on_light`, else as it is.
+
+    Parameters
+    ----------
+    grey : array_like, shape (H, W)
+        Grey levels 0..255 (any real dtype).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (H, W)
+        ``255 - grey`` if `dark_on_light`, else `grey` converted (a new array unless it
+        already was float64).
+
+    Raises
+    ------
+    ValueError
+        If `grey` is not a non-empty 2-D array.
+    """
     g = np.asarray(grey, dtype=np.float64)
     if g.ndim != 2 or g.size == 0:
         raise ValueError(f"a picture must be a non-empty 2-D array of grey levels, got shape {g.shape}")
@@ -164,6 +193,12 @@ def decode_picture(data, *, max_pixels=MAX_PIXELS):
         The file's content.
     max_pixels : int
         Largest width x height decoded; a larger one is refused from its header.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (H, W)
+        The grey levels (0 black, 255 white), H and W the picture's height and width in
+        pixels.
 
     Raises
     ------

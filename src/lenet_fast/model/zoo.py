@@ -36,7 +36,19 @@ def _check_name(name):
 def path(name):
     """The file of pretrained model `name` ("modern" or "lecun98"), checked against its
     SHA-256 (ValueError for an unknown name; FileNotFoundError if it is missing;
-    CheckpointError if its digest is not the one recorded)."""
+    CheckpointError if its digest is not the one recorded).
+
+    Parameters
+    ----------
+    name : {"modern", "lecun98"}
+        The pretrained model (a key of `COMMANDS`).
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute path of ``<name>.npz`` in the package's ``zoo`` folder, its SHA-256
+        equal to the one ``zoo/SHA256SUMS`` records.
+    """
     _check_name(name)
     file = FOLDER / f"{name}.npz"
     sums = FOLDER / SUMS
@@ -87,7 +99,22 @@ def info(name="modern"):
     """What pretrained model `name` records of itself: a dict with ``command`` (the
     ``lenet-fast`` command line that trained it), ``build`` (`lenet_fast.build_info()` of
     the build that trained it), ``version``, ``test_accuracy`` (on the 10,000 MNIST test
-    digits), ``sha256`` (of the file) and ``file``."""
+    digits), ``sha256`` (of the file) and ``file``.
+
+    Parameters
+    ----------
+    name : {"modern", "lecun98"}
+        Its file is found and checked by `path`, which raises for an unknown name, a
+        missing file or a digest that is not the one recorded.
+
+    Returns
+    -------
+    dict
+        The file's ``meta/provenance`` entry (``command`` str, ``build`` dict,
+        ``version`` str, ``test_accuracy`` float in 0..1, and ``made``, the UTC time it
+        was made) with ``file`` (str, the absolute path `path` returns) and ``sha256``
+        (str, 64 hex digits) added.
+    """
     file = path(name)
     recorded = read_provenance(file) or {}
     return dict(recorded, file=str(file),

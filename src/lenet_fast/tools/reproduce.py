@@ -92,6 +92,18 @@ class ReproduceError(RuntimeError):
 def parse_figures(text):
     """Figures from "5,6,8,9" (or "all"): a sorted list of distinct figure numbers.
 
+    Parameters
+    ----------
+    text : str
+        Comma-separated figure numbers, each optionally written "fig5" or "Fig. 5"
+        (case and spaces ignored), or "all"; read as ``str(text)``, so the int 5 does
+        too.
+
+    Returns
+    -------
+    list of int
+        Some of `FIGURES`, sorted, each once.
+
     Raises
     ------
     ValueError
@@ -127,8 +139,10 @@ def make_plan(figures=FIGURES, seeds=None, profile="full", *, data_dir=None, dow
         ``fig6_seeds`` of them, the fixed set of copies the first ``fixed_seeds``.
     profile : str
         A key of `PROFILES`.
-    data_dir, download
-        Where the runs read MNIST (`experiment.run`'s options).
+    data_dir : str, os.PathLike or None
+        Where the runs read MNIST (`experiment.run`'s option; None: the default folder).
+    download : bool
+        Whether the runs may download MNIST there (`experiment.run`'s option).
 
     Returns
     -------
@@ -181,7 +195,24 @@ def make_plan(figures=FIGURES, seeds=None, profile="full", *, data_dir=None, dow
 
 
 def run_cost(config, cost=COST):
-    """Estimated seconds of one run of `config` on one core (`COST`)."""
+    """Estimated seconds of one run of `config` on one core (`COST`).
+
+    Parameters
+    ----------
+    config : dict
+        An `experiment.run` config, as a `make_plan` run holds it: its ``epochs``,
+        ``train_limit`` (None: 60,000 digits), ``test_limit`` (None: 10,000),
+        ``augment``, ``train_eval`` and ``distortion_copies`` count.
+    cost : dict
+        Seconds per unit of work, with the keys of `COST`.
+
+    Returns
+    -------
+    float
+        Seconds: the worker's start, ``epochs`` passes of SDLM steps (plus the distortion
+        drawn at each step with ``augment="affine"``), the evaluations after each pass
+        and the fixed set's distorted copies.
+    """
     n = config.get("train_limit") or PAPER["train_digits"]
     n_test = config.get("test_limit") or 10_000
     passes = config["epochs"]
@@ -194,7 +225,22 @@ def run_cost(config, cost=COST):
 
 def estimate_seconds(runs, jobs, cost=COST):
     """Wall seconds of `runs` (plan entries) on `jobs` parallel one-thread workers:
-    longest first, each to the first free worker (as the sweep hands them out)."""
+    longest first, each to the first free worker (as the sweep hands them out).
+
+    Parameters
+    ----------
+    runs : list of dict
+        Entries of a plan's ``runs`` (`make_plan`), each with its ``config``.
+    jobs : int
+        Workers running at once (at least 1 is assumed).
+    cost : dict
+        Seconds per unit of work, with the keys of `COST` (`run_cost`).
+
+    Returns
+    -------
+    float
+        Seconds until the last worker is done (0.0 without runs).
+    """
     free = [0.0] * max(1, jobs)
     for run in sorted(runs, key=lambda r: -run_cost(r["config"], cost)):
         k = free.index(min(free))
@@ -204,7 +250,20 @@ def estimate_seconds(runs, jobs, cost=COST):
 
 def measured_step_seconds(records):
     """Seconds per SDLM step measured by finished runs without distortions: the median
-    over their passes (a pass slowed by another process counts once), or None."""
+    over their passes (a pass slowed by another process counts once), or None.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Sweep records, as ``results.jsonl`` holds them (``status``, ``params``,
+        ``result``); records with an error, with distortions, or damaged are left out.
+
+    Returns
+    -------
+    float or None
+        Seconds per step: the median over those runs' passes of the pass's
+        ``seconds`` divided by the run's ``train_images``; None without such a pass.
+    """
     per_step = []
     for record in records:
         try:
@@ -226,6 +285,12 @@ def measured_step_seconds(records):
 
 def check_out_dir(out_dir):
     """Create `out_dir` if needed and check that files can be written in it.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The output folder (its parents are created too); a ``results.jsonl`` already in
+        it must be a regular file.
 
     Raises
     ------
@@ -255,14 +320,20 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
     Parameters
     ----------
     out_dir : path
-    figures, seeds, profile
-        As `make_plan`.
+    figures : sequence of int
+        Some of `FIGURES` (as `make_plan`).
+    seeds : list of int or None
+        As `make_plan` (None: the profile's).
+    profile : str
+        A key of `PROFILES` (as `make_plan`).
     jobs : int or None
         Local runs at once (default: the usable cores), each on one thread.
     scheduler : str, distributed.Client or None
         A Dask scheduler's address or client: run there (`sweep.run_sweep`).
-    data_dir, download
-        Where MNIST is (every worker reads it there) and whether to fetch it.
+    data_dir : str, os.PathLike or None
+        Where MNIST is (every worker reads it there; None: the default folder).
+    download : bool
+        Whether to fetch MNIST there if it is missing.
     echo : callable or None
         Called with each line of progress.
     page : bool
@@ -356,5 +427,12 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
 
 
 def command_line():
-    """This process's command line, quoted (for the page)."""
+    """This process's command line, quoted (for the page).
+
+    Returns
+    -------
+    str
+        ``lenet-fast`` followed by ``sys.argv[1:]``, each argument shell-quoted
+        (`shlex.quote`).
+    """
     return " ".join(shlex.quote(a) for a in ["lenet-fast", *sys.argv[1:]])
