@@ -17,7 +17,9 @@ Endpoints
     feature maps (the page shows both).
 ``GET /``
     The draw-a-digit page (``page.html``: self-contained, works offline).
-``GET /healthz``, ``GET /metrics`` (Prometheus text format), ``GET /openapi.json``.
+``GET /healthz``, ``GET /metrics``, ``GET /openapi.json``
+    Liveness and the model served; the metrics (Prometheus text format); the OpenAPI
+    description.
 
 Bad requests get a 4xx and a JSON ``{"error": "<one line>"}``: a body over the limit
 (413), a Content-Type not served (415), a file that is not a PNG/JPEG, a truncated one,
@@ -46,7 +48,6 @@ import json
 import os
 import signal
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,6 +60,8 @@ from ..model.runtime import softmax
 from ..io.pictures import PictureError, decode_picture, mnist_digit
 from ..model.zoo import info as zoo_info
 from ..model.zoo import path as zoo_path
+from .serve_metrics import ServeMetrics, metrics_middleware
+from .serve_openapi import openapi_document
 
 SERVE_MISSING = 'lenet-fast serve needs its extra: pip install "lenet-fast[serve]"'
 PAGE = Path(__file__).resolve().parent / "page.html"
@@ -75,7 +78,22 @@ _PICTURE_TYPES = ("image/png", "image/jpeg", "image/jpg")
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may hold."""
+    """What one request may hold.
+
+    Parameters
+    ----------
+    max_body_bytes : int, default 16 MiB (16,777,216)
+        Largest body in bytes, as its Content-Length announces it and as it arrives
+        (413).
+    max_images : int, default 10,000
+        Most digits in one JSON or .npy body (413) and most files and fields in one
+        multipart body (422).
+    max_pixels : int, default 1 << 24
+        Largest width x height of a PNG or JPEG picture, refused from its header before it
+        is decoded (422; `lenet_fast.pictures.decode_picture`).
+    body_timeout : float, default 10.0
+        Seconds within which the whole body must arrive (408).
+    """
     max_body_bytes: int = 16 * 2**20
     max_images: int = 10_000
     max_pixels: int = 1 << 24
@@ -83,7 +101,15 @@ class Limits:
 
 
 class BadRequest(Exception):
-    """A request refused with `status` and a one-line `reason`."""
+    """A request refused with `status` and a one-line `reason`.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status of the answer (400, 408, 413, 415 or 422).
+    reason : str
+        One line saying what is wrong; the answer's body is ``{"error": reason}``.
+    """
 
     def __init__(self, status, reason):
         super().__init__(reason)
@@ -263,7 +289,31 @@ async def _off_loop(work, large):
 
 
 async def read_digits(request, limits):
-    """The digits of a `/v1/predict` request: uint8 (N, 28, 28), N >= 1."""
+    """The digits of a `/v1/predict` request: uint8 (N, 28, 28), N >= 1.
+
+    A coroutine: reads the body (`Limits.max_body_bytes`, `Limits.body_timeout`) and
+    decodes it by its Content-Type; bodies of more than `INLINE_DIGITS` pictures or
+    `INLINE_BYTES` bytes of JSON or .npy are decoded in a worker thread.
+
+    Parameters
+    ----------
+    request : starlette.requests.Request
+        The request; its ``?normalize=`` query parameter is honoured
+        (`lenet_fast.pictures.mnist_digit`).
+    limits : Limits
+        What the request may hold.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (N, 28, 28)
+        Light ink on black, in the order of the request (pictures, files, array rows).
+
+    Raises
+    ------
+    BadRequest
+        An unsupported Content-Type (415), a body over the limits (413) or too slow
+        (408), or one that does not hold valid digits (400, 422).
+    """
     normalize = _flag(request, "normalize")
     kind = _content_type(request)
     served = {"image/png", "image/jpeg", "image/jpg", "multipart/form-data", "application/json",
@@ -285,137 +335,44 @@ async def read_digits(request, limits):
 
 
 # ----------------------------------------------------------------------------- app
-class _Metrics:
-    """The service's Prometheus metrics, in a registry of its own (several apps may live in
-    one process); with ``PROMETHEUS_MULTIPROC_DIR`` set, those of all workers."""
-
-    def __init__(self):
-        import prometheus_client as pc
-
-        self.pc = pc
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-        self.registry = pc.CollectorRegistry()
-        kw = {"registry": self.registry}
-        self.requests = pc.Counter("lenet_fast_requests", "HTTP requests by path and status",
-                                   ["path", "status"], **kw)
-        self.errors = pc.Counter("lenet_fast_request_errors",
-                                 "Requests answered with a 4xx or 5xx, by path and status",
-                                 ["path", "status"], **kw)
-        self.latency = pc.Histogram(
-            "lenet_fast_request_seconds", "Time from request to response, by path", ["path"],
-            buckets=(.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5, 10), **kw)
-        self.digits = pc.Histogram(
-            "lenet_fast_digits_per_pass", "Digits per batched forward pass",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 10_000), **kw)
-
-    def exposition(self):
-        registry = self.registry
-        if self.multiprocess:
-            from prometheus_client import multiprocess
-            registry = self.pc.CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-        return self.pc.generate_latest(registry), self.pc.CONTENT_TYPE_LATEST
-
-
-def _metrics_middleware(app, metrics, paths):
-    """Pure ASGI middleware counting every HTTP response (status, latency) by path."""
-    async def wrapped(scope, receive, send):
-        if scope["type"] != "http":
-            return await app(scope, receive, send)
-        start = time.perf_counter()
-        path = scope.get("path", "")
-        label = path if path in paths else "other"
-        status = [500]
-
-        async def send_status(message):
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, send_status)
-        finally:
-            code = str(status[0])
-            metrics.requests.labels(label, code).inc()
-            if status[0] >= 400:
-                metrics.errors.labels(label, code).inc()
-            metrics.latency.labels(label).observe(time.perf_counter() - start)
-    return wrapped
-
-
-def _openapi():
-    image_schema = {"type": "array", "items": {"type": "array", "items": {
-        "type": "number", "minimum": 0, "maximum": 255}, "minItems": 28, "maxItems": 28},
-        "minItems": 28, "maxItems": 28}
-    flag = {"type": "string", "enum": ["true", "false"]}
-    error = {"description": "bad request: {\"error\": \"<one line>\"}",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "lenet-fast digit recognition", "version": __version__,
-                 "description": "LeNet-5 on MNIST: send pictures or arrays of digits, get the "
-                                "predicted digits and the ten class probabilities of each."},
-        "paths": {
-            "/v1/predict": {"post": {
-                "summary": "Recognize one or many digits in one batched pass",
-                "parameters": [
-                    {"name": "normalize", "in": "query", "schema": flag, "description":
-                     "normalize as MNIST's digits were made (crop the ink, fit 20x20, centre "
-                     "of mass at the centre); default: pictures that are not 28x28 only"},
-                    {"name": "images", "in": "query", "schema": flag,
-                     "description": "also return the 28x28 digits the model saw"},
-                    {"name": "features", "in": "query", "schema": {"type": "string", "enum": ["c1"]},
-                     "description": f"also return the C1 feature maps (at most "
-                                    f"{MAX_FEATURE_DIGITS} digits)"}],
-                "requestBody": {"required": True, "content": {
-                    "image/png": {"schema": {"type": "string", "format": "binary"}},
-                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                    "multipart/form-data": {"schema": {"type": "object", "additionalProperties": {
-                        "type": "string", "format": "binary"}}},
-                    "application/json": {"schema": {"type": "object", "required": ["images"],
-                                                    "properties": {"images": {
-                                                        "type": "array", "items": image_schema}}}},
-                    "application/x-npy": {"schema": {"type": "string", "format": "binary",
-                                                     "description": "uint8 (N, 28, 28) or (28, 28)"}}}},
-                "responses": {
-                    "200": {"description": "one prediction per digit, in order", "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}},
-                    "408": error, "413": error, "415": error, "422": error}}},
-            "/healthz": {"get": {"summary": "Liveness and the model served",
-                                 "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics (text format)",
-                                 "responses": {"200": {"description": "ok"}}}},
-            "/": {"get": {"summary": "The draw-a-digit page",
-                          "responses": {"200": {"description": "HTML"}}}},
-        },
-        "components": {"schemas": {
-            "Prediction": {"type": "object", "required": ["predictions", "probabilities"],
-                           "properties": {
-                               "predictions": {"type": "array", "items": {"type": "integer"}},
-                               "probabilities": {"type": "array", "items": {
-                                   "type": "array", "items": {"type": "number"},
-                                   "minItems": 10, "maxItems": 10}},
-                               "images": {"type": "array", "items": image_schema},
-                               "c1": {"type": "array", "description": "(N, 6, 28, 28)"}}},
-            "Error": {"type": "object", "properties": {"error": {"type": "string"}}}}},
-    }
-
-
 def create_app(model, *, description=None, limits=Limits()):
     """The ASGI application serving `model` (a `LeNet5`).
 
     `description`: a dict shown by ``GET /healthz`` (what model this is); `limits`: what
     one request may hold (`Limits`).
+
+    Parameters
+    ----------
+    model : LeNet5
+        The model answering ``POST /v1/predict``; its `LeNet5.n_threads` are the threads
+        of each pass.
+    description : dict or None
+        JSON-serializable entries added to ``GET /healthz``'s answer (beside ``status``,
+        ``version``, ``variant`` and ``pid``).
+    limits : Limits
+        What one request may hold.
+
+    Returns
+    -------
+    callable
+        The ASGI application (``async (scope, receive, send)``): the Starlette app of
+        the endpoints, inside the middleware that counts every response for
+        ``GET /metrics``.
+
+    Raises
+    ------
+    ImportError
+        Without starlette or prometheus_client (``pip install "lenet-fast[serve]"``).
     """
     from starlette.applications import Starlette
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    metrics = _Metrics()
+    metrics = ServeMetrics()
     page = PAGE.read_text(encoding="utf-8")
     health = {"status": "ok", "version": __version__, "variant": model.variant,
               "pid": os.getpid(), **(description or {})}
-    openapi = _openapi()
+    openapi = openapi_document(MAX_FEATURE_DIGITS)
 
     def error(status, reason):
         return JSONResponse({"error": reason}, status_code=status)
@@ -464,12 +421,29 @@ def create_app(model, *, description=None, limits=Limits()):
               Route("/openapi.json", openapi_endpoint)]
     app = Starlette(routes=routes)
     app.state.metrics = metrics
-    return _metrics_middleware(app, metrics, {r.path for r in routes})
+    return metrics_middleware(app, metrics, {r.path for r in routes})
 
 
 # ----------------------------------------------------------------------------- running
 def load_served_model(model_path=None, pretrained="modern"):
-    """(model, description) for a model file, else the pretrained model named."""
+    """(model, description) for a model file, else the pretrained model named.
+
+    Parameters
+    ----------
+    model_path : str, os.PathLike or None
+        A model file (`lenet_fast.load`); None: the pretrained model `pretrained`.
+    pretrained : {"modern", "lecun98"}
+        The pretrained model (`lenet_fast.zoo`) served when `model_path` is None.
+
+    Returns
+    -------
+    model : LeNet5
+        The model loaded.
+    description : dict
+        What `create_app` shows on ``GET /healthz``: ``{"model": model_path}`` (as a
+        str), or for a pretrained model ``{"model": "pretrained <name>"}`` with its
+        recorded ``test_accuracy`` and ``command`` (`lenet_fast.zoo.info`).
+    """
     if model_path is not None:
         model = load(model_path)
         return model, {"model": str(model_path)}
@@ -489,7 +463,14 @@ def _app_from_settings(settings):
 
 def worker_app():
     """The application of one `--workers` process (uvicorn's factory, in a spawned
-    interpreter): its settings come from the environment set by `run`."""
+    interpreter): its settings come from the environment set by `run`.
+
+    Returns
+    -------
+    callable
+        The ASGI application (`create_app`) of the model, threads and limits that `run`
+        wrote, as JSON, into the environment variable ``LENET_FAST_SERVE_CONFIG``.
+    """
     return _app_from_settings(json.loads(os.environ[_CONFIG_ENV]))
 
 
@@ -501,6 +482,41 @@ def run(*, model=None, pretrained="modern", host="127.0.0.1", port=8000, workers
     `model`: a model file, else the pretrained model `pretrained`. `workers` > 1:
     uvicorn's multi-process mode (spawned workers). `ready`: called with the bound port
     once the server listens (single process).
+
+    Parameters
+    ----------
+    model : str, os.PathLike or None
+        The model file served; None: the pretrained model `pretrained`.
+    pretrained : {"modern", "lecun98"}
+        The pretrained model served when `model` is None.
+    host : str
+        The address to listen on.
+    port : int
+        The TCP port; 0: a free port chosen by the system (`ready` is told which).
+    workers : int
+        Processes serving; more than 1: uvicorn's multi-process mode, sharing the socket
+        and the Prometheus metrics.
+    threads : int or None
+        Kernel threads of each process's model (`LeNet5.n_threads`); None: the OpenMP
+        default.
+    limits : Limits
+        What one request may hold.
+    log_level : str
+        uvicorn's log level: "critical", "error", "warning", "info", "debug" or "trace".
+    ready : callable or None
+        Called with the bound port (int) once the server listens; single process only
+        (ignored with `workers` > 1).
+
+    Returns
+    -------
+    int
+        0, after a graceful shutdown.
+
+    Raises
+    ------
+    ImportError
+        Without uvicorn, starlette or prometheus_client
+        (``pip install "lenet-fast[serve]"``).
     """
     import uvicorn
 
@@ -541,5 +557,16 @@ def _notify_when_started(server, ready):
 
 
 def port_line(port):
-    """The line ``lenet-fast serve`` prints once it listens (tests read it)."""
+    """The line ``lenet-fast serve`` prints once it listens (tests read it).
+
+    Parameters
+    ----------
+    port : int
+        The port the server listens on.
+
+    Returns
+    -------
+    str
+        ``"lenet-fast serve: listening on port <port>"``, without a newline.
+    """
     return f"lenet-fast serve: listening on port {port}"
