@@ -3,8 +3,7 @@
 # checked per-layer API) and _net (whole-network steps).
 
 from cython.parallel cimport prange
-from lf_simd cimport (lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum,
-                      lf_keep_from, lf_add)
+from lf_simd cimport lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum, lf_add
 from lf_dense cimport dense_forward, dense_backward
 
 cdef extern from "lf_conv16.h" nogil:
@@ -25,7 +24,7 @@ cdef extern from "lf_conv16.h" nogil:
                              int Cin, int H, int W)
     bint lf_all_finite(const float* p, long n)
     void lf_g6_pack(float* wpk, const float* w, int nin, int wsm, int wsj, int flip,
-                    const unsigned char* conn)
+                    const unsigned char* conn, int csm, int csj)
     void lf_g6_corr(float* out, int ostride, int OH, int OW, int opitch, const float* inp,
                     int ipitch, int istride, int nin, const float* wpk, const float* bias,
                     int rlo, int rhi)
@@ -247,79 +246,6 @@ cdef inline void _corr_pair(float* oa, float* ob, int OH, int OW, int opitch, co
                flip, ba, bb, q0, Q, rlo, rhi)
 
 
-cdef inline void _dw_3rows(float* oa, float* ob, float* oc, int nc, int offa, int offb,
-                           int offc, const float* dy, int dy_ns, int dy_rs, const float* x,
-                           int x_ns, int x_rs, int N, int nseg, int L) noexcept nogil:
-    # Kernel taps of one connected pair from three rows of x: oa[kw] += sum_n sum_{r <
-    # nseg} sum_{s < L} dy[n, r][s] * x[n, r][offa + s + kw] for kw < 5, likewise ob (offb),
-    # and oc (offc) for kw < nc (2 or 3). Segment r of sample n starts at dy + n * dy_ns +
-    # r * dy_rs and x + n * x_ns + r * x_rs; L >= 8. Each loaded dy vector feeds 12 or 13
-    # accumulators (independent FMA chains, x read at constant offsets from three row
-    # pointers); a segment's last vector is shifted back to end at L, its already-counted
-    # lanes masked off.
-    cdef lf_v8 g
-    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero(), a4 = lf_zero()
-    cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero(), b4 = lf_zero()
-    cdef lf_v8 c0 = lf_zero(), c1 = lf_zero(), c2 = lf_zero()
-    cdef int n, r, s, last = L - 8, rem = L % 8
-    cdef const float* d
-    cdef const float* pa
-    cdef const float* pb
-    cdef const float* pc
-    for n in range(N):
-        for r in range(nseg):
-            d = dy + n * dy_ns + r * dy_rs
-            pa = x + n * x_ns + r * x_rs + offa
-            pb = x + n * x_ns + r * x_rs + offb
-            pc = x + n * x_ns + r * x_rs + offc
-            s = 0
-            while s + 8 <= L or (rem and s < L):
-                if s + 8 <= L:
-                    g = lf_load(d + s)
-                else:
-                    s = last
-                    g = lf_keep_from(lf_load(d + s), 8 - rem)
-                a0 = lf_fma(g, lf_load(pa + s), a0)
-                a1 = lf_fma(g, lf_load(pa + s + 1), a1)
-                a2 = lf_fma(g, lf_load(pa + s + 2), a2)
-                a3 = lf_fma(g, lf_load(pa + s + 3), a3)
-                a4 = lf_fma(g, lf_load(pa + s + 4), a4)
-                b0 = lf_fma(g, lf_load(pb + s), b0)
-                b1 = lf_fma(g, lf_load(pb + s + 1), b1)
-                b2 = lf_fma(g, lf_load(pb + s + 2), b2)
-                b3 = lf_fma(g, lf_load(pb + s + 3), b3)
-                b4 = lf_fma(g, lf_load(pb + s + 4), b4)
-                c0 = lf_fma(g, lf_load(pc + s), c0)
-                c1 = lf_fma(g, lf_load(pc + s + 1), c1)
-                if nc == 3:
-                    c2 = lf_fma(g, lf_load(pc + s + 2), c2)
-                s = s + 8
-    oa[0] += lf_hsum(a0)
-    oa[1] += lf_hsum(a1)
-    oa[2] += lf_hsum(a2)
-    oa[3] += lf_hsum(a3)
-    oa[4] += lf_hsum(a4)
-    ob[0] += lf_hsum(b0)
-    ob[1] += lf_hsum(b1)
-    ob[2] += lf_hsum(b2)
-    ob[3] += lf_hsum(b3)
-    ob[4] += lf_hsum(b4)
-    oc[0] += lf_hsum(c0)
-    oc[1] += lf_hsum(c1)
-    if nc == 3:
-        oc[2] += lf_hsum(c2)
-
-
-cdef inline void _dw_pair(float* out, const float* dy, int dy_ns, int dy_rs, const float* x,
-                          int x_ns, int x_rs, int N, int nseg, int L, int W) noexcept nogil:
-    # All 25 taps (out, 5x5) of one pair (see _dw_3rows): kernel rows 0, 1 and taps 10-12
-    # of row 2, then rows 3, 4 and taps 13, 14.
-    _dw_3rows(out, out + 5, out + 10, 3, 0, W, 2 * W, dy, dy_ns, dy_rs, x, x_ns, x_rs, N,
-              nseg, L)
-    _dw_3rows(out + 15, out + 20, out + 13, 2, 3 * W, 4 * W, 2 * W + 3, dy, dy_ns, dy_rs, x,
-              x_ns, x_rs, N, nseg, L)
-
-
 cdef inline void _corr(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
                        int ipitch, int istride, const int* chans, const int* flags, int nchan,
                        const float* wa, const float* wb, int wstride, bint flip, float ba,
@@ -389,29 +315,26 @@ cdef inline void conv_forward_raw(float* py, const float* px, const float* pw, c
     cdef float wp[4096]
     cdef unsigned char conn[256]
     cdef int k
+    if LF_WIDE and Cin * Cout <= 256:
+        # conn[ci * Cout + co]: whether input map ci feeds output map co
+        for k in range(Cin * Cout):
+            conn[k] = dense
+        for co in range(Cout):
+            for k in range(pptr[co], pptr[co + 1]):
+                conn[pidx[k] * Cout + co] = 1
     if OH == 1 and OW == 1 and dense:
         dense_forward(py, px, pw, pb, N, Cin * 25, Cout, n_threads)
     elif (LF_WIDE and lf_cl16_fits(Cin, H, W, Cout) and not (OH == 1 and OW == 1)
           and (dense or lf_all_finite(px, <long>N * Cin * H * W))):
         # 16 output maps (C3): channels in the lanes, unconnected pairs as exact zeros
         # (equal to skipping them for finite inputs: checked when the table is sparse)
-        for k in range(Cin * 16):
-            conn[k] = dense
-        for co in range(Cout):
-            for k in range(pptr[co], pptr[co + 1]):
-                conn[pidx[k] * 16 + co] = 1
         lf_cl16_pack(wp, pw, Cin, conn)
         for n in prange(N, num_threads=n_threads, schedule="static"):
             lf_cl16_forward_one(py + n * 16 * OH * OW, px + n * Cin * H * W, wp, pb, Cin, H, W)
     elif (LF_WIDE and Cout == 6 and Cin <= 16 and (OH - 1) * W + OW >= 16
           and (dense or lf_all_finite(px, <long>N * Cin * H * W))):
         # six output maps (C1): all six per loaded input vector
-        for k in range(6 * Cin):
-            conn[k] = dense
-        for co in range(Cout):
-            for k in range(pptr[co], pptr[co + 1]):
-                conn[co * Cin + pidx[k]] = 1
-        lf_g6_pack(wp, pw, Cin, Cin * 25, 25, False, conn)
+        lf_g6_pack(wp, pw, Cin, Cin * 25, 25, False, conn, 1, Cout)
         for n in prange(N, num_threads=n_threads, schedule="static"):
             lf_g6_corr(py + n * 6 * OH * OW, OH * OW, OH, OW, OW, px + n * Cin * H * W, W,
                        H * W, Cin, wp, pb, 0, H)
@@ -541,7 +464,7 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     if pdx == NULL:
         return
     if wide_dx:
-        lf_g6_pack(wpk, pw, Cout, 25, Cin * 25, True, conn)
+        lf_g6_pack(wpk, pw, Cout, 25, Cin * 25, True, conn, Cout, 1)
         for n in prange(N, num_threads=n_threads, schedule="static"):
             lf_g6_corr(pdx + n * Cin * HW, HW, H, W, W, psc + n * Cout * PP, W, PP, Cout, wpk,
                        NULL, 4, H)

@@ -1,5 +1,5 @@
-/* The 5x5 convolution kernels on sixteen-float vectors (lf_v16: one zmm on the avx512
-   path, two ymm on avx2, four xmm on portable), called from lf_conv.pxd.
+/* The 5x5 convolution kernels on sixteen-float vectors (lf_v16: one zmm), called from
+   lf_conv.pxd on the avx512 path (LF_WIDE); only lfd_dw_pair runs on every path.
 
    lf16_corr_pair   y or dx: two output maps over "wide" positions q = oh * pitch + ow
                     (lanes = 16 consecutive positions), LF_NV16 vectors per map held in
@@ -260,13 +260,7 @@ static void lfd_dw_pair(float *out, const float *dy, int dy_ns, int dy_rs, const
 }
 
 /* ------------------------------------------------------------------ 16 maps in lanes */
-#if defined(__AVX512F__)
 #define LF_CL_R 10      /* positions per register tile: 10 + 1 of 32 registers */
-#elif defined(__AVX2__)
-#define LF_CL_R 5       /* 5 x 2 ymm accumulators + a weight pair of 16 registers */
-#else
-#define LF_CL_R 2
-#endif
 /* Floats of the stack buffers lf_cl16_forward needs: packed weights and one sample's
    channels-last input. Larger layers use lf16_corr_pair. */
 #define LF_CL_MAX_W 4096
@@ -359,15 +353,15 @@ static inline int lf_all_finite(const float *p, long n) {
 }
 
 /* wpk[(j * 25 + t) * 6 + m] = w[m * wsm + j * wsj + tap] (tap = t, or 24 - t with flip)
-   where output m and input j are connected (conn[m * nin + j], or all when conn is NULL),
-   else 0: the weights of six output maps for every input map, tap by tap. */
+   where output m and input j are connected (conn[m * csm + j * csj], or all when conn is
+   NULL), else 0: the weights of six output maps for every input map, tap by tap. */
 static void lf_g6_pack(float *wpk, const float *w, int nin, int wsm, int wsj, int flip,
-                       const unsigned char *conn) {
+                       const unsigned char *conn, int csm, int csj) {
     int j, t, m;
     for (j = 0; j < nin; j++)
         for (t = 0; t < 25; t++)
             for (m = 0; m < 6; m++)
-                wpk[(j * 25 + t) * 6 + m] = (conn == NULL || conn[m * nin + j])
+                wpk[(j * 25 + t) * 6 + m] = (conn == NULL || conn[m * csm + j * csj])
                     ? w[m * wsm + j * wsj + (flip ? 24 - t : t)] : 0.0f;
 }
 

@@ -131,17 +131,13 @@ static inline float lf_hsum(lf_v8 a) {
     return ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
 }
 
-/* Sixteen-float vectors: one zmm register on the avx512 path, two ymm on avx2, four
-   xmm on portable (gcc/clang lower a GNU vector to the widest registers the flags
-   allow). Lane-wise arithmetic is the same on every path; only the register blocking
-   differs: LF_NV16 is how many 16-float accumulators of positions a kernel keeps per
-   output map (32 registers on avx512, 16 elsewhere). */
-#if defined(__AVX512F__)
+/* Sixteen-float vectors: one zmm register. The kernels built on them (lf_conv16.h,
+   lf_dense.pxd's 16-float tiles) run on the avx512 path only (LF_WIDE); the other paths
+   compile them but never call them (gcc lowers a 64-byte GNU vector through memory
+   there: measured 4x slower than their 8-float kernels). LF_NV16: the 16-float
+   accumulators of positions a kernel keeps per output map (of 32 registers). */
 #define LF_NV16 4
-#else
-#define LF_NV16 2
-#endif
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__AVX512F__)
+#if defined(__GNUC__) || defined(__clang__)
 typedef float lf_v16 __attribute__((vector_size(64)));
 typedef int32_t lf_i16 __attribute__((vector_size(64)));
 static inline lf_v16 lf16_zero(void) { lf_v16 z = {0}; return z; }
@@ -159,37 +155,6 @@ static inline lf_v16 lf16_keep_from(lf_v16 a, int k) {
     bits &= m;
     memcpy(&a, &bits, sizeof a);
     return a;
-}
-#elif defined(__GNUC__) || defined(__clang__)
-/* Without AVX-512, a struct of the widest vectors the flags give (gcc lowers a 64-byte
-   GNU vector through memory and general registers there). */
-#if defined(__AVX__)
-#define LF__HB 32
-#else
-#define LF__HB 16
-#endif
-#define LF__NH (64 / LF__HB)
-typedef float lf__h __attribute__((vector_size(LF__HB)));
-typedef struct { lf__h h[LF__NH]; } lf_v16;
-static inline lf_v16 lf16_zero(void) { lf_v16 z; memset(&z, 0, sizeof z); return z; }
-static inline lf_v16 lf16_load(const float *p) { lf_v16 v; memcpy(&v, p, sizeof v); return v; }
-static inline void lf16_store(float *p, lf_v16 v) { memcpy(p, &v, sizeof v); }
-static inline lf_v16 lf16_bcast(float s) {
-    lf_v16 v; int i; lf__h z; memset(&z, 0, sizeof z);
-    for (i = 0; i < LF__NH; i++) v.h[i] = s - z;
-    return v;
-}
-static inline lf_v16 lf16_fma(lf_v16 a, lf_v16 b, lf_v16 c) {
-    int i; for (i = 0; i < LF__NH; i++) c.h[i] = a.h[i] * b.h[i] + c.h[i]; return c;
-}
-static inline lf_v16 lf16_add(lf_v16 a, lf_v16 b) {
-    int i; for (i = 0; i < LF__NH; i++) a.h[i] = a.h[i] + b.h[i]; return a;
-}
-static inline lf_v16 lf16_keep_from(lf_v16 a, int k) {
-    float t[16]; int i;
-    lf16_store(t, a);
-    for (i = 0; i < k && i < 16; i++) t[i] = 0.0f;
-    return lf16_load(t);
 }
 #else
 typedef struct { float v[16]; } lf_v16;
