@@ -185,14 +185,27 @@ class LeNet5:
         blocks = _net.blocks(n)
         return self._nt if blocks == 1 else min(self._nt, blocks)
 
-    def _outputs(self, x, proba=False):
+    def _outputs(self, x, proba=False, out=None):
         """Network output (N, 10) for checked input (float32 (N,1,32,32) or uint8 (N,28,28));
-        with `proba`, the class probabilities (computed in the pass)."""
+        with `proba`, the class probabilities (computed in the pass); written into `out`
+        (a C-contiguous float32 (N, 10)) when given."""
         n = x.shape[0]
-        out = np.empty((n, 10), np.float32)
+        if out is None:
+            out = np.empty((n, 10), np.float32)
         if n:
             nt = self._threads_for(n)
             self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT, proba), n, nt)
+        return out
+
+    def _chunked_outputs(self, x, batch_size, proba):
+        """`_outputs` of user input (checked) in compiled calls of `batch_size` images, each
+        writing its rows of one result array."""
+        x = _as_c(_as_model_input(x))
+        batch_size = _positive_int("batch_size", batch_size)
+        out = np.empty((x.shape[0], 10), np.float32)
+        for start in range(0, x.shape[0], batch_size):
+            stop = start + batch_size
+            self._outputs(x[start:stop], proba, out[start:stop])
         return out
 
     def _train_pass(self, x, labels, label_smoothing=0.0):
@@ -240,11 +253,7 @@ class LeNet5:
         float32 (N, 10)
             Logits (modern) or negated RBF distances (lecun98).
         """
-        x = _as_c(_as_model_input(x))
-        batch_size = _positive_int("batch_size", batch_size)
-        out = np.empty((x.shape[0], 10), np.float32)
-        for start in range(0, x.shape[0], batch_size):
-            out[start:start + batch_size] = self._outputs(x[start:start + batch_size])
+        out = self._chunked_outputs(x, batch_size, proba=False)
         if self.variant == "lecun98":
             np.negative(out, out=out)
         return out
@@ -280,14 +289,7 @@ class LeNet5:
         probabilities : ndarray
             float32 (N, 10), rows summing to 1.
         """
-        x = _as_c(_as_model_input(x))
-        batch_size = _positive_int("batch_size", batch_size)
-        if x.shape[0] <= batch_size:     # one compiled call, the softmax inside it
-            return self._outputs(x, proba=True)
-        out = np.empty((x.shape[0], 10), np.float32)
-        for start in range(0, x.shape[0], batch_size):
-            out[start:start + batch_size] = self._outputs(x[start:start + batch_size], True)
-        return out
+        return self._chunked_outputs(x, batch_size, proba=True)
 
     def activations(self, x):
         """Every layer's output for a batch, as new arrays.
