@@ -233,19 +233,18 @@ class BuildExt(build_ext):
             ext = next(e for e in self.extensions if e.name == f"{KERNELS}_{name}")
             ext.extra_compile_args = compile_args + paths[name]
             ext.define_macros = [("PyInit__kernels", f"PyInit__kernels_{name}"),
-                                 ("LF_ISA", _c_string(name)),
-                                 ("LF_BUILD_FLAGS", _c_string(" ".join(ext.extra_compile_args)))]
+                                 ("LF_ISA", _c_string(name))]
             kernels.append(ext)
         others = [e for e in self.extensions if not e.name.startswith(KERNELS + "_")]
         for ext in others:
             ext.extra_compile_args = list(compile_args)
-            ext.define_macros = [("LF_BUILD_FLAGS", _c_string(" ".join(compile_args)))]
+            ext.define_macros = []
         self.extensions = kernels + others
         for ext in self.extensions:
             ext.extra_link_args = list(link_args)
             ext.define_macros = list(ext.define_macros) + [
                 ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-                ("LF_MODULE_FLAGS", _c_string(" ".join(ext.extra_compile_args))),
+                ("LF_BUILD_FLAGS", _c_string(" ".join(ext.extra_compile_args))),
                 ("LF_BUILD_ISAS", _c_string(",".join(paths))),
             ]
         # Always compile: objects left in build/ by a build with other switches

@@ -6,13 +6,12 @@ which asks it which path the CPU runs before importing any kernel module, works 
 CPU.
 """
 
-from lf_omp cimport LF_HAVE_OPENMP, lf_max_threads
+from lf_omp cimport LF_HAVE_OPENMP, LF_BUILD_FLAGS, lf_max_threads
 
 cdef extern from "lf_cpu.h":
     int lf_cpu_has(int k)
     int LF_CPU_SSE42, LF_CPU_POPCNT, LF_CPU_SSSE3, LF_CPU_AVX2, LF_CPU_FMA
     int LF_CPU_AVX512F, LF_CPU_AVX512BW, LF_CPU_AVX512DQ, LF_CPU_AVX512VL
-    const char* LF_MODULE_FLAGS
 
 cdef extern from *:
     """
@@ -40,7 +39,7 @@ def built_isas():
 
 def module_flags():
     """The compiler flags of this module itself (no architecture flags)."""
-    return LF_MODULE_FLAGS.decode()
+    return LF_BUILD_FLAGS.decode()
 
 
 def cpu_features():

@@ -50,7 +50,4 @@ static int lf_cpu_has(int k) {
 #else
 static int lf_cpu_has(int k) { (void)k; return 0; }
 #endif
-#ifndef LF_MODULE_FLAGS
-#define LF_MODULE_FLAGS ""
-#endif
 #endif
