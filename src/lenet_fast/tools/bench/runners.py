@@ -48,18 +48,25 @@ def load_images(data_dir: str | os.PathLike | None = None,
         Where the images come from; seeded random images with random labels when
         MNIST is not found (the source says so).
     """
-    try:
-        images, labels = datasets.load_mnist("train", data_dir, download=False, progress=False)
-    except (datasets.DataNotFoundError, datasets.DataFormatError, OSError) as exc:
+    digits, labels, source = _first_train_digits(data_dir, n)
+    if digits is None:
         rng = np.random.default_rng(0)
         x = rng.uniform(-0.1, 1.175, (n, 1, 32, 32)).astype(np.float32)
         y = rng.integers(0, 10, n).astype(np.int64)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return x, y, f"random images and labels (MNIST not loaded: {reason})"
+        return x, y, f"random images and labels (MNIST not loaded: {source})"
+    return datasets.preprocess(digits), labels, source
+
+
+def _first_train_digits(data_dir, n):
+    """(uint8 digits, int64 labels, source) of the first `n` MNIST training digits, or
+    (None, None, the reason) when MNIST cannot be read (nothing is downloaded)."""
+    try:
+        images, labels = datasets.load_mnist("train", data_dir, download=False, progress=False)
+    except (datasets.DataNotFoundError, datasets.DataFormatError, OSError) as exc:
+        return None, None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     k = min(n, len(images))
     folder = data_dir if data_dir is not None else datasets.default_data_dir()
-    return (datasets.preprocess(images[:k]), labels[:k].astype(np.int64),
-            f"MNIST train[:{k}] from {folder}")
+    return images[:k], labels[:k].astype(np.int64), f"MNIST train[:{k}] from {folder}"
 
 
 def load_digits(data_dir: str | os.PathLike | None = None, n: int = POOL_IMAGES) -> np.ndarray:
@@ -79,11 +86,10 @@ def load_digits(data_dir: str | os.PathLike | None = None, n: int = POOL_IMAGES)
     ndarray
         uint8 (n, 28, 28).
     """
-    try:
-        images, _ = datasets.load_mnist("train", data_dir, download=False, progress=False)
-    except (datasets.DataNotFoundError, datasets.DataFormatError, OSError):
+    digits, _, _ = _first_train_digits(data_dir, n)
+    if digits is None:
         return np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    return np.ascontiguousarray(images[:min(n, len(images))])
+    return np.ascontiguousarray(digits)
 
 
 def pool_batches(x: np.ndarray, y: np.ndarray,
