@@ -38,7 +38,27 @@ from ._common import (
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 _RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
-                     "augment", "weight_decay", "nesterov", "label_smoothing")
+                     "augment", "weight_decay", "nesterov", "label_smoothing", "momentum",
+                     "beta1", "beta2", "warmup")
+
+
+def _fraction(text):
+    """A number in [0, 1): a momentum or a decay rate."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+def _open_fraction(text):
+    """A number in (0, 1): a fraction of the run."""
+    value = _fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text!r}")
+    return value
 
 
 def _show(value, none_text):
@@ -63,7 +83,8 @@ Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir as
 interrupted.npz, else next to --out as <out>.interrupted.npz) and prints the command
 that resumes it; exit code 130. A second Ctrl-C stops at once without saving. With
 --resume, --variant, --c3, --init, --batch-size, --seed, --optimizer, --lr, --schedule,
---weight-decay, --nesterov, --label-smoothing and --augment come from the checkpoint
+--weight-decay, --nesterov, --momentum, --beta1, --beta2, --warmup, --label-smoothing and
+--augment come from the checkpoint
 (giving a different value is an error) and --epochs defaults to the checkpoint's run
 length. Resuming to the run's own length gives bit-for-bit the weights of the
 uninterrupted run. A larger --epochs extends the run, which only --schedule constant
@@ -115,6 +136,9 @@ def add_arguments(p, parsers):
                         "over 30%%, then anneal); lecun98 (the paper's, by epoch: --lr for "
                         "epochs 1-2, then x0.4 for 3-5, x0.2 for 6-8, x0.1 for 9-12, x0.02 after) "
                         f"(default: {_recipe('schedule')}; lecun98 with --optimizer sdlm)")
+    p.add_argument("--warmup", type=_open_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="fraction of the run that --schedule onecycle spends rising to --lr, "
+                        "in (0, 1) (default: 0.3)")
     p.add_argument("--weight-decay", type=_non_negative_float, default=argparse.SUPPRESS,
                    metavar="X", help="L2 weight decay of --optimizer sgd or adam "
                                      f"(default: {_recipe('weight_decay')}; 0 with another "
@@ -122,6 +146,15 @@ def add_arguments(p, parsers):
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                    help="Nesterov momentum for --optimizer sgd "
                         f"(default: {_recipe('nesterov')}; off with another --optimizer)")
+    p.add_argument("--momentum", type=_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="momentum of --optimizer sgd, in [0, 1) "
+                        f"(default: {recipes.OPTIMIZER_HPARAMS['sgd']['momentum']})")
+    p.add_argument("--beta1", type=_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="decay rate of --optimizer adam's first-moment (mean) estimate, in "
+                        f"[0, 1) (default: {recipes.OPTIMIZER_HPARAMS['adam']['beta1']})")
+    p.add_argument("--beta2", type=_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="decay rate of --optimizer adam's second-moment estimate, in [0, 1) "
+                        f"(default: {recipes.OPTIMIZER_HPARAMS['adam']['beta2']})")
     p.add_argument("--label-smoothing", type=_smoothing, default=argparse.SUPPRESS, metavar="X",
                    help="label smoothing of the modern preset's cross-entropy, in [0, 1): the "
                         "target puts 1-X on the label and X/10 on every class "
@@ -206,9 +239,13 @@ def _checkpoint_settings(path):
             "epoch": int(state["epoch"]),
             "batch": int(state["batch"]),
             "schedule_config": schedule.to_config(),
+            "warmup": schedule.to_config().get("pct_start") if schedule.name == "onecycle"
+            else None,
             "augment": str(((state.get("augment") or {}).get("config") or {}).get("name", "none")),
             "weight_decay": float(np.asarray(optim_state.get("weight_decay", 0.0))),
             "nesterov": bool(np.asarray(optim_state.get("nesterov", False))),
+            **{key: (float(np.asarray(optim_state[key])) if key in optim_state else None)
+               for key in recipes.HPARAM_SETTINGS},
             "label_smoothing": float(settings.get("label_smoothing", 0.0)),
         }
     except (KeyError, TypeError, ValueError) as exc:
@@ -307,8 +344,11 @@ def _optimizer_options(settings):
     try:
         return recipes.optimizer_options(settings)
     except ValueError as exc:
-        raise CLIError(str(exc).replace("nesterov", "--nesterov").replace(
-            "weight_decay", "--weight-decay"), code=2) from None
+        text = str(exc).replace("nesterov", "--nesterov").replace("weight_decay",
+                                                                  "--weight-decay")
+        for key in recipes.HPARAM_SETTINGS:
+            text = text.replace(f"{key} applies", f"--{key} applies")
+        raise CLIError(text, code=2) from None
 
 
 def _check_train_outputs(out, args):

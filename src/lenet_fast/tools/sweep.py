@@ -41,6 +41,7 @@ import traceback
 import warnings
 
 from ..kernels.ops import usable_cpus
+from ..training import recipes
 from . import experiment
 
 try:  # POSIX; elsewhere only the parent process writes the results file
@@ -175,6 +176,10 @@ def run_key(config):
     for key, default in experiment.EXTRA_OPTIONS.items():
         if key in identity and identity[key] == default:
             del identity[key]  # the keys of runs recorded before these options existed
+    own = recipes.OPTIMIZER_HPARAMS.get(identity.get("optimizer"), {})
+    for key in recipes.LATER_SETTINGS:
+        if key in identity and identity[key] in (None, own.get(key)):
+            del identity[key]  # settings added later, at the values runs had before
     return json.dumps(identity, sort_keys=True, default=str)
 
 
@@ -507,10 +512,29 @@ def _describe(config):
                     if not (k in defaults and v == defaults[k]))
 
 
+def error_of(result):
+    """A run's error: on the test set, or on its held-out digits (a run with a holdout).
+
+    Parameters
+    ----------
+    result : dict
+        `experiment.run`'s result.
+
+    Returns
+    -------
+    (float, str)
+        The error (a fraction) and where it was measured: "test" or "validation".
+    """
+    if "val_error" in result and "test_error" not in result:
+        return result["val_error"], "validation"
+    return result["test_error"], "test"
+
+
 def _outcome(record):
     if record.get("status") == "ok":
         r = record["result"]
-        return f"test error {100 * r['test_error']:.2f}% ({r['train_seconds']:.1f} s training)"
+        error, where = error_of(r)
+        return f"{where} error {100 * error:.2f}% ({r['train_seconds']:.1f} s training)"
     return f"FAILED: {record.get('error', 'unknown error')}"
 
 
@@ -536,7 +560,8 @@ def summarize(grid, records, columns):
         One per configuration, in grid order: the `columns` values, ``runs`` (in the
         grid), ``ok``, ``failed``, and over the ok runs: ``mean``, ``std`` (sample
         standard deviation, None for fewer than 2 runs), ``min``, ``max`` of the test
-        error (fractions) and ``train_seconds`` (mean).
+        error, or of the validation error for runs with a holdout (`error_of`;
+        fractions) and ``train_seconds`` (mean).
     """
     groups = {}
     for config, record in zip(grid, records):
@@ -546,7 +571,7 @@ def summarize(grid, records, columns):
         if record is None:
             continue
         if record.get("status") == "ok":
-            group["errors"].append(record["result"]["test_error"])
+            group["errors"].append(error_of(record["result"])[0])
             group["seconds"].append(record["result"]["train_seconds"])
         else:
             group["failed"] += 1
@@ -563,7 +588,7 @@ def summarize(grid, records, columns):
     return rows
 
 
-def format_table(rows, columns):
+def format_table(rows, columns, where="test"):
     """`summarize`'s rows as a markdown table, errors in %.
 
     Parameters
@@ -572,6 +597,9 @@ def format_table(rows, columns):
         As `summarize` returns them.
     columns : list of str
         The settings that vary, one column each.
+    where : str
+        Where the errors were measured ("test", or "validation" for a holdout), for
+        the header.
 
     Returns
     -------
@@ -580,7 +608,7 @@ def format_table(rows, columns):
     def pct(value, digits=2):
         return "-" if value is None else f"{100 * value:.{digits}f}"
 
-    head = [*columns, "runs", "test error % mean", "std", "min", "max", "training s (mean)"]
+    head = [*columns, "runs", f"{where} error % mean", "std", "min", "max", "training s (mean)"]
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join("---" if i < len(columns) else "---:" for i in range(len(head))) + "|"]
     for row in rows:

@@ -35,6 +35,10 @@ TRAIN_DEFAULTS = {
     "weight_decay": None,
     "nesterov": None,
     "label_smoothing": None,
+    "momentum": None,
+    "beta1": None,
+    "beta2": None,
+    "warmup": None,
     "threads": None,
     "seed": 0,
     "out": None,
@@ -62,7 +66,50 @@ SDLM_RECIPE = {"epochs": 20, "batch_size": 1, "lr": 0.0002, "schedule": "lecun98
 SDLM_INIT = "fanin-sqrt"
 
 #: Recipe settings that belong to one optimizer: another optimizer gets these instead.
-OPTIMIZER_NEUTRAL = {"weight_decay": 0.0, "nesterov": False}
+OPTIMIZER_NEUTRAL = {"weight_decay": 0.0, "nesterov": False, "momentum": None, "beta1": None,
+                     "beta2": None}
+
+#: Each optimizer's own hyperparameters among the settings, with the value a run gets
+#: when neither the command line nor the recipe gives one: SGD's momentum, Adam's
+#: decay rates of the first and second moments. A setting of another optimizer's is an
+#: error, and stays None.
+OPTIMIZER_HPARAMS = {"sgd": {"momentum": 0.9}, "adam": {"beta1": 0.9, "beta2": 0.999},
+                     "sdlm": {}}
+
+#: The settings of OPTIMIZER_HPARAMS, in the order of TRAIN_DEFAULTS.
+HPARAM_SETTINGS = ("momentum", "beta1", "beta2")
+
+#: Settings added after runs had been recorded, with what a run had before them (a
+#: sweep's run key leaves a setting out at that value, so that the runs recorded
+#: before it still count): the optimizer's own default (OPTIMIZER_HPARAMS) or None.
+LATER_SETTINGS = (*HPARAM_SETTINGS, "warmup")
+
+
+def schedule_options(settings):
+    """Keyword arguments of `lenet_fast.schedules.make_schedule` for a run's settings.
+
+    Parameters
+    ----------
+    settings : dict
+        With "schedule" and, optionally, "warmup" (the fraction of a one-cycle
+        schedule spent rising to its peak; None: the schedule's default, 0.3).
+
+    Returns
+    -------
+    dict
+        ``{"pct_start": warmup}`` for a one-cycle schedule with a warmup, else {}.
+
+    Raises
+    ------
+    ValueError
+        For a warmup with another schedule.
+    """
+    warmup = settings.get("warmup")
+    if warmup is None:
+        return {}
+    if settings["schedule"] != "onecycle":
+        raise ValueError("--warmup applies to --schedule onecycle only")
+    return {"pct_start": warmup}
 
 
 def optimizer_options(settings):
@@ -76,23 +123,43 @@ def optimizer_options(settings):
     Returns
     -------
     dict
-        The keyword arguments that the optimizer takes (none for "sdlm").
+        The keyword arguments that the optimizer takes (none for "sdlm"): with
+        "momentum" (sgd) or "beta1" and "beta2" (adam) when `settings` has them and
+        they are not None (else the optimizer's `OPTIMIZER_HPARAMS` default).
 
     Raises
     ------
     ValueError
-        For a setting the optimizer does not take (nesterov with adam; either with sdlm).
+        For a setting the optimizer does not take (nesterov with adam; momentum or
+        betas with another optimizer than theirs; any with sdlm).
     """
     name = settings["optimizer"]
+    own = OPTIMIZER_HPARAMS.get(name, {})
+    for key in HPARAM_SETTINGS:
+        if settings.get(key) is not None and key not in own:
+            owner = next(o for o, keys in OPTIMIZER_HPARAMS.items() if key in keys)
+            raise ValueError(f"{key} applies to the {owner} optimizer only")
     if name == "sgd":
-        return {"weight_decay": settings["weight_decay"], "nesterov": settings["nesterov"]}
+        options = {"weight_decay": settings["weight_decay"], "nesterov": settings["nesterov"]}
+        if settings.get("momentum") is not None:
+            options["momentum"] = settings["momentum"]
+        return options
     if name == "adam":
         if settings["nesterov"]:
             raise ValueError("nesterov applies to the sgd optimizer only")
-        return {"weight_decay": settings["weight_decay"]}
+        options = {"weight_decay": settings["weight_decay"]}
+        if settings.get("beta1") is not None or settings.get("beta2") is not None:
+            betas = own["beta1"], own["beta2"]
+            options["betas"] = (_or(settings.get("beta1"), betas[0]),
+                                _or(settings.get("beta2"), betas[1]))
+        return options
     if settings["weight_decay"] or settings["nesterov"]:
         raise ValueError(f"weight_decay and nesterov do not apply to the {name} optimizer")
     return {}
+
+
+def _or(value, default):
+    return default if value is None else value
 
 
 def make_optimizer(recipe):
@@ -146,7 +213,9 @@ def train_settings(given):
     Raises
     ------
     ValueError
-        If the settings contradict each other (optimizer "sdlm" with variant modern).
+        If the settings contradict each other (optimizer "sdlm" with variant modern; an
+        optimizer's own hyperparameter, `OPTIMIZER_HPARAMS`, with another optimizer; a
+        warmup with another schedule than onecycle).
     """
     settings = dict(TRAIN_DEFAULTS, augment=AUGMENT_DEFAULT)
     settings.update(given)
@@ -163,6 +232,15 @@ def train_settings(given):
     for key, value in recipe.items():
         if settings[key] is None:
             settings[key] = value
+    own = OPTIMIZER_HPARAMS.get(settings["optimizer"], {})
+    for key in HPARAM_SETTINGS:
+        if key in own:
+            if settings[key] is None:
+                settings[key] = own[key]
+        elif settings[key] is not None:
+            owner = next(o for o, keys in OPTIMIZER_HPARAMS.items() if key in keys)
+            raise ValueError(f"--{key} applies to --optimizer {owner} only")
+    schedule_options(settings)  # a warmup needs the one-cycle schedule
     if settings["optimizer"] == "sdlm":
         if settings["init"] == "auto":
             settings["init"] = SDLM_INIT
