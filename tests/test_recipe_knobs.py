@@ -229,3 +229,87 @@ def test_train_command_warmup(tmp_path, mnist_dir, capsys):
     assert code == 2 and "--warmup applies to --schedule onecycle only" in err
     code, _, err = _quiet_run(capsys, "train", "--warmup", "0", "--out", tmp_path / "x.npz")
     assert code == 2 and "(0, 1)" in err
+
+
+# ------------------------------------------------------------------ named recipes
+
+
+def test_named_recipe_fills_the_settings_not_given():
+    recipe = recipes.NAMED_RECIPES["one-epoch"]
+    settings = recipes.train_settings({"recipe": "one-epoch"})
+    assert settings["recipe"] == "one-epoch" and settings["epochs"] == 1
+    assert all(settings[k] == v for k, v in recipe.items())
+    # a setting given wins; another schedule drops the recipe's one-cycle warmup
+    assert recipes.train_settings({"recipe": "one-epoch", "lr": 0.05})["lr"] == 0.05
+    other = recipes.train_settings({"recipe": "one-epoch", "schedule": "cosine"})
+    assert other["warmup"] is None and other["batch_size"] == recipe["batch_size"]
+    with pytest.raises(ValueError, match="recipe for --variant modern"):
+        recipes.train_settings({"recipe": "one-epoch", "variant": "lecun98"})
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        recipes.train_settings({"recipe": "two-epoch"})
+    # the default recipe is untouched, and a sweep's runs recorded before keep their keys
+    assert recipes.train_settings({})["recipe"] is None
+    assert "recipe" not in run_key({"seed": 0})
+
+
+def test_train_command_recipe(tmp_path, mnist_dir, capsys):
+    code, _, err = _quiet_run(capsys, "train", "--recipe", "one-epoch", "--data-dir", mnist_dir,
+                              "--no-download", "--threads", "1", "--no-progress",
+                              "--train-limit", "640", "--test-limit", "100",
+                              "--checkpoint-dir", tmp_path / "ckpt",
+                              "--out", tmp_path / "m.npz", "--metrics-json", tmp_path / "m.json")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    recipe = recipes.NAMED_RECIPES["one-epoch"]
+    assert all(metrics[k] == v for k, v in recipe.items() if k != "recipe")
+    assert len(metrics["history"]) == recipe["epochs"]
+    code, _, err = _quiet_run(capsys, "train", "--recipe", "one-epoch", "--resume",
+                              tmp_path / "ckpt" / "epoch-001.npz", "--out", tmp_path / "r.npz")
+    assert code == 2 and "--recipe applies to a new run" in err
+    code, _, err = _quiet_run(capsys, "train", "--recipe", "one-epoch", "--variant", "lecun98",
+                              "--out", tmp_path / "x.npz")
+    assert code == 2 and "recipe for --variant modern" in err
+
+
+@pytest.mark.parametrize("given", [{}, {"recipe": "one-epoch"},
+                                   {"optimizer": "adam", "lr": 0.01, "beta1": 0.7, "beta2": 0.9,
+                                    "weight_decay": 1e-4}])
+def test_pytorch_optimizer_of_a_recipe_makes_the_same_update(given):
+    torch = pytest.importorskip("torch", reason="PyTorch is optional (pip install torch==2.13.0)")
+    from lenet_fast import time_to_accuracy as tta
+
+    settings = recipes.train_settings(given)
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=50).astype(np.float32)
+    grads = rng.normal(size=(4, 50)).astype(np.float32)
+    ours = recipes.make_optimizer(settings)
+    mine = start.copy()
+    param = torch.nn.Parameter(torch.from_numpy(start.copy()))
+    theirs = tta.torch_optimizer(torch, [param], settings)
+    for g in grads:
+        ours.step(mine, g.copy())
+        param.grad = torch.from_numpy(g.copy())
+        theirs.step()
+    np.testing.assert_allclose(param.detach().numpy(), mine, rtol=1e-5, atol=1e-6)
+
+
+def test_time_to_accuracy_runs_a_named_recipe_in_both_libraries(monkeypatch, mnist_train,
+                                                                 mnist_test):
+    torch = pytest.importorskip("torch", reason="PyTorch is optional (pip install torch==2.13.0)")
+    from lenet_fast import datasets
+    from lenet_fast import time_to_accuracy as tta
+
+    small = (mnist_train[0][:1600], mnist_train[1][:1600])
+    monkeypatch.setattr(datasets, "load_mnist",
+                        lambda split, *a, **k: small if split == "train" else
+                        (mnist_test[0][:500], mnist_test[1][:500]))
+    result = tta.run(threads=[1], target=0.5, recipe="one-epoch")
+    assert result["recipe"]["name"] == "one-epoch" and result["settings"]["epochs"] == 1
+    mine, theirs = result["runs"]
+    assert (mine["library"], theirs["library"]) == ("lenet_fast", "torch")
+    # the same weights, data order, optimizer and schedule: nearly the same network
+    assert abs(mine["accuracy"][0] - theirs["accuracy"][0]) <= 0.02
+    assert mine["accuracy"][0] > 0.3  # trained: chance is 0.1
+    text = tta.format_markdown(result)
+    assert "the one-epoch recipe" in text and "0.3 warmup" in text
+    assert torch.get_num_threads() == 1

@@ -61,6 +61,22 @@ def _open_fraction(text):
     return value
 
 
+def _recipe_text(recipe):
+    """A named recipe's settings as help text."""
+    r = recipe
+    optimizer = (f"SGD (momentum {r['momentum']}{', Nesterov' if r['nesterov'] else ''})"
+                 if r["optimizer"] == "sgd" else
+                 f"Adam (betas {r['beta1']}, {r['beta2']})" if r["optimizer"] == "adam"
+                 else r["optimizer"])
+    schedule = (f"one-cycle to {r['lr']:g} ({r['warmup']:.0%} warmup)"
+                if r["schedule"] == "onecycle" and r.get("warmup") is not None
+                else f"{r['schedule']} at {r['lr']:g}")
+    return (f"{r['variant']} with a {'dense' if r['c3'] == 'full' else 'sparse'} C3, "
+            f"{r['epochs']} epoch(s) at batch {r['batch_size']}, {optimizer}, {schedule}, "
+            f"weight decay {r['weight_decay']:g}, label smoothing {r['label_smoothing']:g}"
+            ).replace("%", "%%")
+
+
 def _show(value, none_text):
     return none_text if value is None else value
 
@@ -100,6 +116,11 @@ def add_arguments(p, parsers):
                    help="'modern': ReLU, max pooling, softmax output; 'lecun98': the paper's "
                         "scaled tanh, trainable subsampling and RBF output with the MAP loss "
                         f"(default: {d['variant']})")
+    p.add_argument("--recipe", choices=tuple(recipes.NAMED_RECIPES), default=argparse.SUPPRESS,
+                   help="a named recipe instead of the variant's default one, for the settings "
+                        "not given: " + "; ".join(
+                            f"{name}: {_recipe_text(r)}" for name, r in
+                            recipes.NAMED_RECIPES.items()) + " (default: none)")
     p.add_argument("--c3", choices=("lecun", "full"), default=argparse.SUPPRESS,
                    help="C3 connections: LeCun's table (60 of 96 map pairs) or dense "
                         f"(default: {_recipe('c3')})")
@@ -260,6 +281,9 @@ def _train_settings(args):
     settings = dict(recipes.TRAIN_DEFAULTS, augment=recipes.AUGMENT_DEFAULT)
     saved = None
     if args.resume is not None:
+        if "recipe" in given:
+            raise CLIError("--recipe applies to a new run; a resumed run keeps the settings "
+                           f"of its checkpoint {args.resume}: drop --recipe", code=2)
         saved = _checkpoint_settings(args.resume)
         for key in _RESUME_INHERITED:
             if key in given and given[key] != saved[key]:
