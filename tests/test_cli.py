@@ -147,7 +147,7 @@ def trained(tmp_path_factory):
 
 def test_train_defaults_in_one_dict():
     assert recipes.TRAIN_DEFAULTS == {
-        "variant": "modern", "c3": None, "init": "auto", "epochs": None, "batch_size": None,
+        "variant": "modern", "recipe": None, "c3": None, "init": "auto", "epochs": None, "batch_size": None,
         "optimizer": None, "lr": None, "schedule": None, "weight_decay": None,
         "nesterov": None, "label_smoothing": None, "momentum": None, "beta1": None,
         "beta2": None, "warmup": None, "threads": None, "seed": 0, "out": None,

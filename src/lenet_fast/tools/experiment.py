@@ -396,6 +396,24 @@ def run(config):
     return result
 
 
+def error_of(result):
+    """A run's error: on the test set, or on its held-out digits (a run with a holdout).
+
+    Parameters
+    ----------
+    result : dict
+        `experiment.run`'s result.
+
+    Returns
+    -------
+    (float, str)
+        The error (a fraction) and where it was measured: "test" or "validation".
+    """
+    if "val_error" in result and "test_error" not in result:
+        return result["val_error"], "validation"
+    return result["test_error"], "test"
+
+
 def peak_rss_mb():
     """This process's peak resident memory so far.
 

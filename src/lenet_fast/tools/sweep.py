@@ -41,7 +41,6 @@ import traceback
 import warnings
 
 from ..kernels.ops import usable_cpus
-from ..training import recipes
 from . import experiment
 
 try:  # POSIX; elsewhere only the parent process writes the results file
@@ -176,10 +175,8 @@ def run_key(config):
     for key, default in experiment.EXTRA_OPTIONS.items():
         if key in identity and identity[key] == default:
             del identity[key]  # the keys of runs recorded before these options existed
-    own = recipes.OPTIMIZER_HPARAMS.get(identity.get("optimizer"), {})
-    for key in recipes.LATER_SETTINGS:
-        if key in identity and identity[key] in (None, own.get(key)):
-            del identity[key]  # settings added later, at the values runs had before
+    from ..training.recipes import drop_later_settings
+    drop_later_settings(identity)  # the keys of runs recorded before those settings
     return json.dumps(identity, sort_keys=True, default=str)
 
 
@@ -512,28 +509,9 @@ def _describe(config):
                     if not (k in defaults and v == defaults[k]))
 
 
-def error_of(result):
-    """A run's error: on the test set, or on its held-out digits (a run with a holdout).
-
-    Parameters
-    ----------
-    result : dict
-        `experiment.run`'s result.
-
-    Returns
-    -------
-    (float, str)
-        The error (a fraction) and where it was measured: "test" or "validation".
-    """
-    if "val_error" in result and "test_error" not in result:
-        return result["val_error"], "validation"
-    return result["test_error"], "test"
-
-
 def _outcome(record):
     if record.get("status") == "ok":
-        r = record["result"]
-        error, where = error_of(r)
+        (error, where), r = experiment.error_of(record["result"]), record["result"]
         return f"{where} error {100 * error:.2f}% ({r['train_seconds']:.1f} s training)"
     return f"FAILED: {record.get('error', 'unknown error')}"
 
@@ -559,9 +537,8 @@ def summarize(grid, records, columns):
     list of dict
         One per configuration, in grid order: the `columns` values, ``runs`` (in the
         grid), ``ok``, ``failed``, and over the ok runs: ``mean``, ``std`` (sample
-        standard deviation, None for fewer than 2 runs), ``min``, ``max`` of the test
-        error, or of the validation error for runs with a holdout (`error_of`;
-        fractions) and ``train_seconds`` (mean).
+        standard deviation, None for fewer than 2 runs), ``min``, ``max`` of the error
+        (`experiment.error_of`; fractions) and ``train_seconds`` (mean).
     """
     groups = {}
     for config, record in zip(grid, records):
@@ -571,7 +548,7 @@ def summarize(grid, records, columns):
         if record is None:
             continue
         if record.get("status") == "ok":
-            group["errors"].append(error_of(record["result"])[0])
+            group["errors"].append(experiment.error_of(record["result"])[0])
             group["seconds"].append(record["result"]["train_seconds"])
         else:
             group["failed"] += 1
@@ -598,8 +575,7 @@ def format_table(rows, columns, where="test"):
     columns : list of str
         The settings that vary, one column each.
     where : str
-        Where the errors were measured ("test", or "validation" for a holdout), for
-        the header.
+        Where the errors were measured ("test", or "validation"): the header's word.
 
     Returns
     -------

@@ -98,6 +98,20 @@ HPARAM_SETTINGS = ("momentum", "beta1", "beta2")
 LATER_SETTINGS = ("recipe", *HPARAM_SETTINGS, "warmup")
 
 
+def drop_later_settings(settings):
+    """Remove the LATER_SETTINGS that are at the value runs had before they existed.
+
+    Parameters
+    ----------
+    settings : dict
+        Resolved settings (a sweep run's identity), changed in place.
+    """
+    own = OPTIMIZER_HPARAMS.get(settings.get("optimizer"), {})
+    for key in [k for k in LATER_SETTINGS if k in settings]:
+        if settings[key] in (None, own.get(key)):
+            del settings[key]
+
+
 def schedule_options(settings):
     """Keyword arguments of `lenet_fast.schedules.make_schedule` for a run's settings.
 
@@ -148,6 +162,8 @@ def optimizer_options(settings):
     """
     name = settings["optimizer"]
     own = OPTIMIZER_HPARAMS.get(name, {})
+    if name == "adam" and settings["nesterov"]:
+        raise ValueError("nesterov applies to the sgd optimizer only")
     for key in HPARAM_SETTINGS:
         if settings.get(key) is not None and key not in own:
             owner = next(o for o, keys in OPTIMIZER_HPARAMS.items() if key in keys)
@@ -158,8 +174,6 @@ def optimizer_options(settings):
             options["momentum"] = settings["momentum"]
         return options
     if name == "adam":
-        if settings["nesterov"]:
-            raise ValueError("nesterov applies to the sgd optimizer only")
         options = {"weight_decay": settings["weight_decay"]}
         if settings.get("beta1") is not None or settings.get("beta2") is not None:
             betas = own["beta1"], own["beta2"]
