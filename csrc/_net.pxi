@@ -20,14 +20,14 @@ Every kernel is the same as in the per-layer API (`lf_conv`, `lf_pool`, `lf_dens
 on one block with one thread.
 """
 
-from libc.math cimport expf, logf, tanhf
+from libc.math cimport expf, logf
 from libc.stdint cimport int64_t
 from cython.parallel cimport prange, threadid
 from lf_conv cimport conv_forward_raw, conv_backward_raw, padded_map
 from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forward_raw,
                      subsample_backward_raw)
 from lf_dense cimport dense_forward, dense_backward
-from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_tanh
+from lf_simd cimport lf_scaled_tanh
 from lf_update cimport scaled_sgd as lf_scaled_sgd, scaled_sgd_compensated
 from lf_fpu cimport lf_ftz_on, lf_ftz_restore
 
@@ -269,15 +269,9 @@ cdef inline float _relu(float a) noexcept nogil:
 
 
 cdef void _squash(float* out, const float* a, Py_ssize_t n) noexcept nogil:
-    # out = A tanh(S a), elementwise.
-    cdef Py_ssize_t i = 0
-    while i + 8 <= n:
-        lf_store(out + i, lf_mul(lf_bcast(TANH_A), lf_tanh(lf_mul(lf_bcast(TANH_S),
-                                                                 lf_load(a + i)))))
-        i = i + 8
-    while i < n:
-        out[i] = TANH_A * tanhf(TANH_S * a[i])
-        i = i + 1
+    # out = A tanh(S a), elementwise (every element through the vector tanh, whatever
+    # its place in the block: a sample's values do not depend on the batch).
+    lf_scaled_tanh(out, a, n, TANH_A, TANH_S)
 
 
 cdef void _squash_grad(float* g, const float* h, Py_ssize_t n) noexcept nogil:
