@@ -514,6 +514,35 @@ def test_results_do_not_depend_on_thread_count(variant, c3, batch):
             assert np.array_equal(grads[name], grads1[name]), f"{name} with {nt} threads"
 
 
+@pytest.mark.parametrize("variant, c3", CONFIGS, ids=CONFIG_IDS)
+def test_inference_does_not_depend_on_the_batch(variant, c3, digits):
+    """A digit's outputs are the same bits whatever the batch size (1..300) and whichever
+    other digits share its batch, for float32 inputs (`forward`) and uint8 digits
+    (`predict_proba`), on the path this process runs (CI runs it on every path)."""
+    images = digits[0]
+    pool = np.concatenate([np.roll(images, k, axis=2) for k in range(5)])[:300]
+    x = preprocess(pool)
+    model = LeNet5(variant, c3=c3, seed=3, n_threads=2)
+    alone_f = np.concatenate([model.forward(x[i:i + 1]) for i in range(len(x))])
+    alone_p = np.concatenate([model.predict_proba(pool[i:i + 1]) for i in range(len(x))])
+    for b in range(2, len(x) + 1):
+        out = np.concatenate([model.forward(x[i:i + b]) for i in range(0, len(x), b)])
+        assert np.array_equal(out, alone_f), f"forward, batch size {b}"
+    for b in (2, 7, 16, 17, 33, 64, 65, 129, 300):
+        out = np.concatenate([model.predict_proba(pool[i:i + b])
+                              for i in range(0, len(x), b)])
+        assert np.array_equal(out, alone_p), f"predict_proba, batch size {b}"
+    rng = np.random.default_rng(0)
+    for trial in range(5):
+        perm = rng.permutation(len(x))
+        cuts = np.sort(rng.choice(np.arange(1, len(x)), 6, replace=False))
+        parts = np.split(perm, cuts)
+        out = np.concatenate([model.forward(x[p]) for p in parts])
+        assert np.array_equal(out, alone_f[perm]), f"shuffled batches, trial {trial}"
+        out = np.concatenate([model.predict_proba(pool[p]) for p in parts])
+        assert np.array_equal(out, alone_p[perm]), f"shuffled digit batches, trial {trial}"
+
+
 def test_thread_count_can_change_on_a_model(batch):
     x, y = batch
     model = LeNet5("modern", seed=0, n_threads=1)
