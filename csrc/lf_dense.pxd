@@ -25,21 +25,28 @@ cdef inline void dense_forward(float* y, const float* x, const float* w, const f
         lf_dot_job(y, x, w, b, N, I, O, job)
 
 
+cdef inline float dense_bias_grad(float s, const float* dy, int N, int O,
+                                 int o) noexcept nogil:
+    # s + the sum over the N rows of column o of dy (N, O), in row order.
+    cdef int n
+    for n in range(N):
+        s = s + dy[n * O + o]
+    return s
+
+
 cdef inline void dense_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                                 const float* w, int N, int I, int O, int n_threads,
                                 bint accumulate=False) noexcept nogil:
     # dx is (N, I) (skipped when NULL), dw is (O, I), db is (O,); dy is (N, O).
     # dw[o, i] = sum_n dy[n, o] x[n, i];  dx[n, i] = sum_o dy[n, o] w[o, i].
-    # With accumulate, dw and db are added to (batch chunks, in chunk order).
-    cdef int job, n, o
-    cdef float s
-    for job in prange(lf_outer_jobs(O, I), num_threads=n_threads, schedule="static"):
-        lf_outer_job(dw, I, dy, O, 1, x, I, N, dw if accumulate else NULL, I, O, I, job)
-    for o in prange(O, num_threads=n_threads, schedule="static"):
-        s = db[o] if accumulate else 0
-        for n in range(N):
-            s = s + dy[n * O + o]
-        db[o] = s
+    # With accumulate, dw and db are added to (batch chunks, in chunk order). With dw
+    # NULL, dx only (dw and db untouched).
+    cdef int job, o
+    if dw != NULL:
+        for job in prange(lf_outer_jobs(O, I), num_threads=n_threads, schedule="static"):
+            lf_outer_job(dw, I, dy, O, 1, x, I, N, dw if accumulate else NULL, I, O, I, job)
+        for o in prange(O, num_threads=n_threads, schedule="static"):
+            db[o] = dense_bias_grad(db[o] if accumulate else 0, dy, N, O, o)
     if dx != NULL:
         for job in prange(lf_outer_jobs(N, I), num_threads=n_threads, schedule="static"):
             lf_outer_job(dx, I, dy, 1, O, w, I, O, NULL, I, N, I, job)

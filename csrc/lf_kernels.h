@@ -6,9 +6,9 @@
    kernel             lanes hold            register tile (avx512 / avx2 / SSE / NEON)      runs for
    lf_cl16_forward    C3's 16 output maps   R positions x 16/W vectors: 10x1 / 6x2 / 2x4 / 6x4  C3 y (16 maps, small input)
    lf_cl16_dw_job     C3's 16 output maps   J taps x 16/W vectors: 15x1 / 6x2 / 2x4 / 6x4  C3 dw
-   lf_g6_corr         positions (wide rows) 6 maps x NV vectors: 6x4 / 6x2 / 6x2 / 6x4     C1 y; C3 dx (6 input maps)
+   lf_g6_corr         output positions      6 maps x NV vectors: 6x4 / 6x2 / 6x2 / 6x4     C1 y; C3 dx (6 input maps)
    lf_g6_dw_job       positions (a row)     M maps x 5 taps: 3x5 / 2x5 / 2x5 / 3x5         C1 dw
-   lf_corr_pair       positions (wide rows) 2 maps x 4 vectors                             any other y or dx
+   lf_corr_pair       output positions      2 maps x 4 vectors                             any other y or dx
    lf_dw_pair         positions             13 taps of one pair                            any other dw
    lf_dot_job         the input (dot)       2 samples x 4 outputs                          dense y: C5, F6, output
    lf_outer_job       output columns        R rows x 2 vectors: 8 / 6 / 6 / 8              dense dw and dx
@@ -38,25 +38,63 @@ static inline int lf_imax(int a, int b) { return a > b ? a : b; }
 #define LF_OC 2                                 /* lf_outer_job: vectors per row */
 #define LF_OR (LF_NREG >= 32 ? 8 : 6)           /* lf_outer_job: rows per tile */
 
-/* ------------------------------------------------------------------ wide positions */
-/* Lanes of wide position s.. (q = oh * ipitch + ow) go to out[oh, ow] + bias when
-   ow < OW: one copy per row the W positions touch (one store when rows are contiguous). */
-static inline void lf_store_wide(float *out, int opitch, int ipitch, int OW, int s, lf_v a,
-                                 float bias) {
-    int l = 0, oh = s / ipitch, ow = s - (s / ipitch) * ipitch, n, valid;
+/* ------------------------------------------------------------------ output positions */
+/* How the positions of an OH x OW output map (rows opitch apart; its input rows ipitch
+   apart, ipitch >= OW) go into vectors. Rows of OW >= LF_W outputs: vpr vectors per row,
+   the last one shifted back to end at the row's end (its first lanes recompute positions
+   of the vector before it, identically), stored whole. Narrower rows: "wide" positions
+   q = oh * ipitch + ow, LF_W consecutive ones per vector (lanes with ow >= OW are
+   computed and dropped), the last vector shifted back to end at Q = (OH - 1) * ipitch +
+   OW (needs Q >= LF_W). Vector k reads its input from offset lf_grid_at(g, k). */
+typedef struct {
+    int OH, OW, ipitch, opitch, Q, vpr, nvec;
+} lf_grid;
+
+static inline lf_grid lf_grid_of(int OH, int OW, int ipitch, int opitch) {
+    lf_grid g;
+    g.OH = OH;
+    g.OW = OW;
+    g.ipitch = ipitch;
+    g.opitch = opitch;
+    g.Q = (OH - 1) * ipitch + OW;
+    g.vpr = OW >= LF_W ? (OW + LF_W - 1) / LF_W : 0;
+    g.nvec = g.vpr ? OH * g.vpr : (g.Q + LF_W - 1) / LF_W;
+    return g;
+}
+
+static inline int lf_grid_at(const lf_grid *g, int k) {
+    if (g->vpr)
+        return (k / g->vpr) * g->ipitch + lf_imin((k % g->vpr) * LF_W, g->OW - LF_W);
+    return lf_imin(k * LF_W, g->Q - LF_W);
+}
+
+/* Output a (+ bias) of the vector whose input offset is s into out. Wide positions:
+   lanes with ow < OW go to out[oh, ow], one masked store per row they touch. */
+static inline void lf_grid_store(float *out, const lf_grid *g, int s, lf_v a, float bias) {
+    int l = 0, oh = s / g->ipitch, ow = s - oh * g->ipitch, n, valid;
     a = lf_add(a, lf_bcast(bias));
-    if (OW == ipitch && opitch == ipitch) {
-        lf_store(out + s, a);
+    if (g->vpr || (g->OW == g->ipitch && g->opitch == g->ipitch)) {
+        lf_store(out + oh * g->opitch + ow, a);
         return;
     }
     while (l < LF_W) {
-        n = lf_imin(ipitch - ow, LF_W - l);
-        valid = lf_imax(0, lf_imin(OW - ow, n));
-        if (valid > 0) lf_store_lanes(out + oh * opitch + ow - l, a, l, l + valid);
+        n = lf_imin(g->ipitch - ow, LF_W - l);
+        valid = lf_imax(0, lf_imin(g->OW - ow, n));
+        if (valid > 0) lf_store_lanes(out + oh * g->opitch + ow - l, a, l, l + valid);
         l += n;
         oh++;
         ow = 0;
     }
+}
+
+/* The input offsets of the NV vectors from vector k0 (past the last one: the last one
+   again), and the kernel rows kh0..kh1-1 that can read nonzero input rows rlo..rhi-1. */
+static inline void lf_grid_block(const lf_grid *g, int k0, int NV, int *s, int rlo, int rhi,
+                                 int *kh0, int *kh1) {
+    int v;
+    for (v = 0; v < NV; v++) s[v] = lf_grid_at(g, lf_imin(k0 + v, g->nvec - 1));
+    *kh0 = lf_imax(0, rlo - (s[NV - 1] + LF_W - 1) / g->ipitch);
+    *kh1 = lf_imin(5, rhi - s[0] / g->ipitch);
 }
 
 static inline void lf_load_taps(float *wl, const float *wk, int flip) {
@@ -65,26 +103,24 @@ static inline void lf_load_taps(float *wl, const float *wk, int flip) {
     else for (t = 0; t < 25; t++) wl[t] = wk[t];
 }
 
-/* Two output maps (a, b; b may be NULL) x NV vectors of wide positions from q0, each
-   clamped to end by Q. Input maps read by both (flag 0) load every x vector once for
-   both outputs; maps read by one (flag 1: a, 2: b) feed only that one. Only input rows
-   rlo..rhi-1 may be nonzero: kernel rows that read none of them are skipped. */
-LF_INLINE void lf_pair(float *oa, float *ob, int opitch, int OW, const float *inp, int ipitch,
-                       int istride, const int *chans, const int *flags, int nchan,
-                       const float *wa, const float *wb, int wstride, int flip, float ba,
-                       float bb, int q0, int Q, int rlo, int rhi, const int NV) {
+/* Two output maps (a, b; b may be NULL) x NV vectors from vector k0. Input maps read by
+   both (flag 0) load every x vector once for both outputs; maps read by one (flag 1: a,
+   2: b) feed only that one. Only input rows rlo..rhi-1 may be nonzero: kernel rows that
+   read none of them are skipped. */
+LF_INLINE void lf_pair(float *oa, float *ob, const lf_grid *g, const float *inp, int istride,
+                       const int *chans, const int *flags, int nchan, const float *wa,
+                       const float *wb, int wstride, int flip, float ba, float bb, int k0,
+                       int rlo, int rhi, const int NV) {
     int s[LF_NV];
     lf_v a[LF_NV], b[LF_NV], x[LF_NV], w;
     float wla[25], wlb[25];
     int v, j, f, kh, kw, t, kh0, kh1;
     const float *xc, *xp;
+    lf_grid_block(g, k0, NV, s, rlo, rhi, &kh0, &kh1);
     for (v = 0; v < NV; v++) {
-        s[v] = lf_imin(q0 + LF_W * v, Q - LF_W);
         a[v] = lf_zero();
         b[v] = lf_zero();
     }
-    kh0 = lf_imax(0, rlo - (s[NV - 1] + LF_W - 1) / ipitch);
-    kh1 = lf_imin(5, rhi - s[0] / ipitch);
     for (j = 0; j < nchan; j++) {
         f = flags[j];
         xc = inp + chans[j] * istride;
@@ -93,7 +129,7 @@ LF_INLINE void lf_pair(float *oa, float *ob, int opitch, int OW, const float *in
         for (kh = kh0; kh < kh1; kh++) {
             for (kw = 0; kw < 5; kw++) {
                 t = kh * 5 + kw;
-                xp = xc + kh * ipitch + kw;
+                xp = xc + kh * g->ipitch + kw;
                 for (v = 0; v < NV; v++) x[v] = lf_load(xp + s[v]);
                 if (f != 2) {
                     w = lf_bcast(wla[t]);
@@ -106,31 +142,33 @@ LF_INLINE void lf_pair(float *oa, float *ob, int opitch, int OW, const float *in
             }
         }
     }
-    for (v = 0; v < NV; v++) lf_store_wide(oa, opitch, ipitch, OW, s[v], a[v], ba);
+    for (v = 0; v < NV; v++) lf_grid_store(oa, g, s[v], a[v], ba);
     if (ob)
-        for (v = 0; v < NV; v++) lf_store_wide(ob, opitch, ipitch, OW, s[v], b[v], bb);
+        for (v = 0; v < NV; v++) lf_grid_store(ob, g, s[v], b[v], bb);
 }
 
 #define LF_PAIR(name, NV)                                                                  \
-    static void name(float *oa, float *ob, int opitch, int OW, const float *inp, int ipitch, \
-                     int istride, const int *chans, const int *flags, int nchan,            \
-                     const float *wa, const float *wb, int wstride, int flip, float ba,     \
-                     float bb, int q0, int Q, int rlo, int rhi) {                           \
-        lf_pair(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb,      \
-                wstride, flip, ba, bb, q0, Q, rlo, rhi, NV);                                \
+    static void name(float *oa, float *ob, const lf_grid *g, const float *inp, int istride, \
+                     const int *chans, const int *flags, int nchan, const float *wa,        \
+                     const float *wb, int wstride, int flip, float ba, float bb, int k0,    \
+                     int rlo, int rhi) {                                                    \
+        lf_pair(oa, ob, g, inp, istride, chans, flags, nchan, wa, wb, wstride, flip, ba,   \
+                bb, k0, rlo, rhi, NV);                                                      \
     }
 LF_PAIR(lf_pair_nv, LF_NV)
 LF_PAIR(lf_pair_1, 1)
 
 /* oa[oh, ow] = ba + sum over the maps flagged for a of sum_taps w[tap] * inp[map][oh + kh,
-   ow + kw] (taps rotated by 180 degrees when flip), likewise ob; needs
-   Q = (OH - 1) * ipitch + OW >= LF_W. Input rows outside rlo..rhi-1 must be zero (a row's
-   reads past its end wrap into the next row: they must be zero too when rlo > 0). */
+   ow + kw] (taps rotated by 180 degrees when flip), likewise ob; the input rows ipitch
+   apart, maps istride apart. Input rows outside rlo..rhi-1 must be zero (a row's reads
+   past its end wrap into the next row: they must be zero too when rlo > 0). Needs
+   OW >= LF_W or (OH - 1) * ipitch + OW >= LF_W. */
 static void lf_corr_pair(float *oa, float *ob, int OH, int OW, int opitch, const float *inp,
                          int ipitch, int istride, const int *chans, const int *flags, int nchan,
                          const float *wa, const float *wb, int wstride, int flip, float ba,
                          float bb, int rlo, int rhi) {
-    int Q = (OH - 1) * ipitch + OW, nvec = (Q + LF_W - 1) / LF_W, q0 = 0, i, j;
+    lf_grid g = lf_grid_of(OH, OW, ipitch, opitch);
+    int k0, i, j;
     if (nchan == 0) {
         for (i = 0; i < OH; i++)
             for (j = 0; j < OW; j++) {
@@ -139,20 +177,16 @@ static void lf_corr_pair(float *oa, float *ob, int OH, int OW, int opitch, const
             }
         return;
     }
-    while (nvec >= LF_NV) {
-        lf_pair_nv(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb,
-                   wstride, flip, ba, bb, q0, Q, rlo, rhi);
-        q0 += LF_W * LF_NV;
-        nvec -= LF_NV;
+    /* blocks of LF_NV vectors; the last one, if it has 2 or more, clamped onto its last
+       vector (the same positions computed twice, identically) */
+    for (k0 = 0; k0 < g.nvec; k0 += LF_NV) {
+        if (g.nvec - k0 >= 2)
+            lf_pair_nv(oa, ob, &g, inp, istride, chans, flags, nchan, wa, wb, wstride, flip,
+                       ba, bb, k0, rlo, rhi);
+        else
+            lf_pair_1(oa, ob, &g, inp, istride, chans, flags, nchan, wa, wb, wstride, flip,
+                      ba, bb, k0, rlo, rhi);
     }
-    /* The rest: one more block whose vectors past Q are clamped back onto it (the same
-       positions computed twice, identically), or a single vector. */
-    if (nvec >= 2)
-        lf_pair_nv(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb,
-                   wstride, flip, ba, bb, q0, Q, rlo, rhi);
-    else if (nvec == 1)
-        lf_pair_1(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb,
-                  wstride, flip, ba, bb, q0, Q, rlo, rhi);
 }
 
 /* ------------------------------------------------------------------ weight gradients */
@@ -317,27 +351,24 @@ static void lf_g6_pack(float *wpk, const float *w, int nin, int wsm, int wsj, in
                     ? w[m * wsm + j * wsj + (flip ? 24 - t : t)] : 0.0f;
 }
 
-/* Six output maps (map m at out + m * ostride) x NV vectors of wide positions from q0
-   (clamped to end by Q), summed over every input map (map j at inp + j * istride) and
-   tap: per tap, NV input vectors feed 6 x NV accumulators. Input rows outside rlo..rhi-1
-   must be zero (their kernel rows are skipped). */
-LF_INLINE void lf_g6_block(float *out, int ostride, int opitch, int OW, const float *inp,
-                           int ipitch, int istride, int nin, const float *wpk,
-                           const float *bias, int q0, int Q, int rlo, int rhi, const int NV) {
+/* Six output maps (map m at out + m * ostride) x NV vectors from vector k0, summed over
+   every input map (map j at inp + j * istride) and tap: per tap, NV input vectors feed
+   6 x NV accumulators. Input rows outside rlo..rhi-1 must be zero (their kernel rows
+   are skipped). */
+LF_INLINE void lf_g6_block(float *out, int ostride, const lf_grid *g, const float *inp,
+                           int istride, int nin, const float *wpk, const float *bias, int k0,
+                           int rlo, int rhi, const int NV) {
     int s[LF_NV6];
     lf_v acc[6][LF_NV6], x[LF_NV6], w;
     int v, m, j, kh, kw, kh0, kh1;
-    for (v = 0; v < NV; v++) {
-        s[v] = lf_imin(q0 + LF_W * v, Q - LF_W);
+    lf_grid_block(g, k0, NV, s, rlo, rhi, &kh0, &kh1);
+    for (v = 0; v < NV; v++)
         for (m = 0; m < 6; m++) acc[m][v] = lf_zero();
-    }
-    kh0 = lf_imax(0, rlo - (s[NV - 1] + LF_W - 1) / ipitch);
-    kh1 = lf_imin(5, rhi - s[0] / ipitch);
     for (j = 0; j < nin; j++) {
         const float *xc = inp + j * istride;
         for (kh = kh0; kh < kh1; kh++) {
             const float *wt = wpk + (j * 25 + kh * 5) * 6;
-            const float *xp = xc + kh * ipitch;
+            const float *xp = xc + kh * g->ipitch;
             for (kw = 0; kw < 5; kw++, wt += 6, xp++) {
                 for (v = 0; v < NV; v++) x[v] = lf_load(xp + s[v]);
                 for (m = 0; m < 6; m++) {
@@ -349,39 +380,32 @@ LF_INLINE void lf_g6_block(float *out, int ostride, int opitch, int OW, const fl
     }
     for (m = 0; m < 6; m++)
         for (v = 0; v < NV; v++)
-            lf_store_wide(out + m * ostride, opitch, ipitch, OW, s[v], acc[m][v],
-                          bias ? bias[m] : 0.0f);
+            lf_grid_store(out + m * ostride, g, s[v], acc[m][v], bias ? bias[m] : 0.0f);
 }
 
 #define LF_G6_BLOCK(name, NV)                                                               \
-    static void name(float *out, int ostride, int opitch, int OW, const float *inp,         \
-                     int ipitch, int istride, int nin, const float *wpk, const float *bias, \
-                     int q0, int Q, int rlo, int rhi) {                                     \
-        lf_g6_block(out, ostride, opitch, OW, inp, ipitch, istride, nin, wpk, bias, q0, Q,  \
-                    rlo, rhi, NV);                                                          \
+    static void name(float *out, int ostride, const lf_grid *g, const float *inp,           \
+                     int istride, int nin, const float *wpk, const float *bias, int k0,     \
+                     int rlo, int rhi) {                                                    \
+        lf_g6_block(out, ostride, g, inp, istride, nin, wpk, bias, k0, rlo, rhi, NV);       \
     }
 LF_G6_BLOCK(lf_g6_block_nv, LF_NV6)
 LF_G6_BLOCK(lf_g6_block_1, 1)
 
 /* out[m][oh, ow] (m < 6, OH x OW at pitch opitch, maps ostride apart) = bias[m] (or 0) +
-   the correlation of the nin input maps with the packed taps wpk; needs
-   Q = (OH - 1) * ipitch + OW >= LF_W (see lf_corr_pair for the wide positions). */
+   the correlation of the nin input maps with the packed taps wpk (see lf_corr_pair for
+   the positions and rlo, rhi). */
 static void lf_g6_corr(float *out, int ostride, int OH, int OW, int opitch, const float *inp,
                        int ipitch, int istride, int nin, const float *wpk, const float *bias,
                        int rlo, int rhi) {
-    int Q = (OH - 1) * ipitch + OW, nvec = (Q + LF_W - 1) / LF_W, q0 = 0;
-    while (nvec >= LF_NV6) {
-        lf_g6_block_nv(out, ostride, opitch, OW, inp, ipitch, istride, nin, wpk, bias, q0, Q,
-                       rlo, rhi);
-        q0 += LF_W * LF_NV6;
-        nvec -= LF_NV6;
+    lf_grid g = lf_grid_of(OH, OW, ipitch, opitch);
+    int k0;
+    for (k0 = 0; k0 < g.nvec; k0 += LF_NV6) {
+        if (g.nvec - k0 >= 2)
+            lf_g6_block_nv(out, ostride, &g, inp, istride, nin, wpk, bias, k0, rlo, rhi);
+        else
+            lf_g6_block_1(out, ostride, &g, inp, istride, nin, wpk, bias, k0, rlo, rhi);
     }
-    if (nvec >= 2)
-        lf_g6_block_nv(out, ostride, opitch, OW, inp, ipitch, istride, nin, wpk, bias, q0, Q,
-                       rlo, rhi);
-    else if (nvec == 1)
-        lf_g6_block_1(out, ostride, opitch, OW, inp, ipitch, istride, nin, wpk, bias, q0, Q,
-                      rlo, rhi);
 }
 
 /* ------------------------------------------------------------------ dw, 16 maps in lanes */

@@ -163,7 +163,31 @@ static inline void lf_store_lanes(float *p, lf_v v, int lo, int hi) {
 static inline void lf_store_n(float *p, lf_v v, int n) { lf_store_lanes(p, v, 0, n); }
 
 /* Sum of the lanes in a fixed order: lanes i and i + LF_W/2 first, then the halves of
-   what is left, ... (for 8 lanes: ((0+4)+(2+6)) + ((1+5)+(3+7))). */
+   what is left, ... (for 8 lanes: ((0+4)+(2+6)) + ((1+5)+(3+7))), in vector halves. */
+#if LF_GNU_VECTORS
+typedef float lf__f8 __attribute__((vector_size(32)));
+typedef float lf__f4 __attribute__((vector_size(16)));
+static inline float lf_hsum(lf_v a) {
+    lf__f4 q, r;
+#if LF_W >= 8
+    lf__f8 h;
+#if LF_W == 16
+    lf__f8 l;
+    memcpy(&l, &a, sizeof l);
+    memcpy(&h, (const char *)&a + sizeof l, sizeof h);
+    h = l + h;
+#else
+    memcpy(&h, &a, sizeof h);
+#endif
+    memcpy(&q, &h, sizeof q);
+    memcpy(&r, (const char *)&h + sizeof q, sizeof r);
+    q = q + r;
+#else
+    memcpy(&q, &a, sizeof q);
+#endif
+    return (q[0] + q[2]) + (q[1] + q[3]);
+}
+#else
 static inline float lf_hsum(lf_v a) {
     float t[LF_W];
     int n, i;
@@ -172,6 +196,7 @@ static inline float lf_hsum(lf_v a) {
         for (i = 0; i < n; i++) t[i] = t[i] + t[i + n];
     return t[0];
 }
+#endif
 
 /* Lane permutations of two vectors (a, b) = lanes 0..2W-1: the even and the odd lanes,
    and the interleaving of the low (high) halves of a and b. */

@@ -165,8 +165,7 @@ class LeNet5:
         ws = self._workspaces.take(nt * self._plan.ws_floats)
         sl = None
         if slots:
-            blocks = min(_net.blocks(n), _net.ROUND)
-            sl = self._slots.take(blocks * self._plan.n_params)
+            sl = self._slots.take(self._plan.slots_floats(n))
         try:
             return fn(ws, sl)
         finally:
