@@ -165,25 +165,26 @@ static inline void lf_store_n(float *p, lf_v v, int n) { lf_store_lanes(p, v, 0,
 /* Sum of the lanes in a fixed order: lanes i and i + LF_W/2 first, then the halves of
    what is left, ... (for 8 lanes: ((0+4)+(2+6)) + ((1+5)+(3+7))), in vector halves. */
 #if LF_GNU_VECTORS
+typedef float lf__f16 __attribute__((vector_size(64)));
 typedef float lf__f8 __attribute__((vector_size(32)));
 typedef float lf__f4 __attribute__((vector_size(16)));
+/* The low half of a plus its high half. */
+#define LF__FOLD(name, half_t, whole_t)                                                    \
+    static inline half_t name(whole_t a) {                                                 \
+        half_t l, h;                                                                       \
+        memcpy(&l, &a, sizeof l);                                                          \
+        memcpy(&h, (const char *)&a + sizeof l, sizeof h);                                 \
+        return l + h;                                                                      \
+    }
+LF__FOLD(lf__fold16, lf__f8, lf__f16)
+LF__FOLD(lf__fold8, lf__f4, lf__f8)
 static inline float lf_hsum(lf_v a) {
-    lf__f4 q, r;
-#if LF_W >= 8
-    lf__f8 h;
 #if LF_W == 16
-    lf__f8 l;
-    memcpy(&l, &a, sizeof l);
-    memcpy(&h, (const char *)&a + sizeof l, sizeof h);
-    h = l + h;
+    lf__f4 q = lf__fold8(lf__fold16(a));
+#elif LF_W == 8
+    lf__f4 q = lf__fold8(a);
 #else
-    memcpy(&h, &a, sizeof h);
-#endif
-    memcpy(&q, &h, sizeof q);
-    memcpy(&r, (const char *)&h + sizeof q, sizeof r);
-    q = q + r;
-#else
-    memcpy(&q, &a, sizeof q);
+    lf__f4 q = a;
 #endif
     return (q[0] + q[2]) + (q[1] + q[3]);
 }
