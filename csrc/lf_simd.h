@@ -176,8 +176,12 @@ typedef float lf__f4 __attribute__((vector_size(16)));
         memcpy(&h, (const char *)&a + sizeof l, sizeof h);                                 \
         return l + h;                                                                      \
     }
+#if LF_W == 16
 LF__FOLD(lf__fold16, lf__f8, lf__f16)
+#endif
+#if LF_W >= 8
 LF__FOLD(lf__fold8, lf__f4, lf__f8)
+#endif
 static inline float lf_hsum(lf_v a) {
 #if LF_W == 16
     lf__f4 q = lf__fold8(lf__fold16(a));
