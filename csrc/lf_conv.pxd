@@ -45,7 +45,8 @@ cdef extern from "lf_kernels.h" nogil:
                         int Cin, int job)
     void lf_to_channels_last(float* dst, const float* src, int C, int HW)
     int lf_g6_dw_jobs()
-    void lf_g6_dw_job(float* dw, const float* dy, const float* x, int N, int H, int W, int job)
+    void lf_g6_dw_job(float* dw, float* db, const float* dy, const float* x, int N, int H, int W,
+                      int job)
 
 
 cdef inline void _fwd_map(float* yc, const float* x, const float* w, float bias,
@@ -241,12 +242,17 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     if OHOW == 1 and dense:
         dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads, accumulate)
         return
+    # one input map, six output maps (C1): its dw kernel sums db too
+    cdef bint c1_dw = Cin == 1 and Cout == 6 and dense and OW >= LF_W and not wide_dw
     for co in prange(Cout, num_threads=n_threads, schedule="static"):
         if not accumulate:
             for i in range(Cin * 25):
                 pdw[co * Cin * 25 + i] = 0
-        pdb[co] = (pdb[co] if accumulate else 0) + _sum_maps(pdy + co * OHOW, Cout * OHOW,
-                                                            N, OHOW)
+        if c1_dw:
+            pdb[co] = pdb[co] if accumulate else 0
+        else:
+            pdb[co] = (pdb[co] if accumulate else 0) + _sum_maps(pdy + co * OHOW,
+                                                                Cout * OHOW, N, OHOW)
     if wide_dw:
         for n in prange(N, num_threads=n_threads, schedule="static"):
             lf_to_channels_last(psc + <Py_ssize_t>n * Cin * HW, px + <Py_ssize_t>n * Cin * HW,
@@ -287,10 +293,10 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     # (pitch W, zeros between the rows); else vectors run along dy's rows.
     Q = (OH - 1) * W + OW
     n0 = N if wide_dw else 0
-    if Cin == 1 and Cout == 6 and dense and OW >= LF_W and not wide_dw:
-        # one input map, six output maps (C1): a kernel row of a few maps per job
+    if c1_dw:
+        # a kernel row of a few maps per job
         for k in prange(lf_g6_dw_jobs(), num_threads=n_threads, schedule="static"):
-            lf_g6_dw_job(pdw, pdy, px, N, H, W, k)
+            lf_g6_dw_job(pdw, pdb, pdy, px, N, H, W, k)
         n0 = N
     while n0 < N:
         nb = min(32, N - n0)

@@ -478,16 +478,20 @@ static void lf_to_channels_last(float *dst, const float *src, int C, int HW) {
    x[n, oh + kh, ow + kw], with the positions of a row in vectors (the last one shifted
    back to end at OW, its already-counted lanes masked off); per vector, M dy loads and 5
    x loads feed 5M accumulators. dy is (N, 6, OH, OW), x is (N, H, W) (one input map);
-   the sums are added to dw[m * 25 + kh * 5 + kw] (dw (6, 1, 5, 5)). Needs OW >= LF_W. */
+   the sums are added to dw[m * 25 + kh * 5 + kw] (dw (6, 1, 5, 5)); the jobs of kernel
+   row 0 also add each map's sum of dy to db[m] (the bias gradient, from the dy vectors
+   they load anyway). Needs OW >= LF_W. */
 static inline int lf_g6_dw_jobs(void) { return 5 * (6 / LF_G6_M); }
 
-static void lf_g6_dw_job(float *dw, const float *dy, const float *x, int N, int H, int W,
-                         int job) {
+static void lf_g6_dw_job(float *dw, float *db, const float *dy, const float *x, int N, int H,
+                         int W, int job) {
     int OH = H - 4, OW = W - 4, n, oh, s, m, kw, rem = OW % LF_W, last = OW - LF_W;
     int kh = job / (6 / LF_G6_M), m0 = LF_G6_M * (job % (6 / LF_G6_M));
-    lf_v acc[LF_G6_M][5], g[LF_G6_M], xv;
-    for (m = 0; m < LF_G6_M; m++)
+    lf_v acc[LF_G6_M][5], g[LF_G6_M], bsum[LF_G6_M], xv;
+    for (m = 0; m < LF_G6_M; m++) {
+        bsum[m] = lf_zero();
         for (kw = 0; kw < 5; kw++) acc[m][kw] = lf_zero();
+    }
     for (n = 0; n < N; n++) {
         for (oh = 0; oh < OH; oh++) {
             const float *d = dy + ((long)(n * 6 + m0) * OH + oh) * OW;
@@ -499,6 +503,7 @@ static void lf_g6_dw_job(float *dw, const float *dy, const float *x, int N, int 
                 for (m = 0; m < LF_G6_M; m++) {
                     g[m] = lf_load(d + (long)m * OH * OW + s);
                     if (shifted) g[m] = lf_keep_from(g[m], LF_W - rem);
+                    if (kh == 0) bsum[m] = lf_add(bsum[m], g[m]);
                 }
                 for (kw = 0; kw < 5; kw++) {
                     xv = lf_load(xr + s + kw);
@@ -508,8 +513,10 @@ static void lf_g6_dw_job(float *dw, const float *dy, const float *x, int N, int 
             }
         }
     }
-    for (m = 0; m < LF_G6_M; m++)
+    for (m = 0; m < LF_G6_M; m++) {
         for (kw = 0; kw < 5; kw++) dw[(m0 + m) * 25 + kh * 5 + kw] += lf_hsum(acc[m][kw]);
+        if (kh == 0) db[m0 + m] += lf_hsum(bsum[m]);
+    }
 }
 
 /* ------------------------------------------------------------------ 2x2 max pooling */
