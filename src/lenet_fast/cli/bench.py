@@ -61,9 +61,13 @@ def add_arguments(p, parsers):
                    help="do not time ONNX Runtime and OpenVINO")
     p.add_argument("--isa", metavar="PATHS", default=None,
                    help="run the benchmark once per kernel instruction-set path (all, or a "
-                        "comma list of portable, avx2, avx512; each in a child process with "
-                        "LENET_FAST_ISA set) and print lenet_fast's images/s per path side by "
-                        "side (default: only the path this CPU picks)")
+                        "comma list of portable, avx2, avx512), each in a child process with "
+                        "LENET_FAST_ISA set and PyTorch and numpy's BLAS held to the same "
+                        "instruction set (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, "
+                        "MKL_ENABLE_INSTRUCTIONS, OPENBLAS_CORETYPE), and print each path "
+                        "beside PyTorch and its share of that path's practical peak: what a "
+                        "CPU without AVX-512 gets (ONNX Runtime and OpenVINO cannot be held "
+                        "and do not run; default: only the path this CPU picks)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--time-to-accuracy", action="store_true",
                       help="instead: train the default recipe (dense C3) in lenet_fast and in "
@@ -115,7 +119,7 @@ def run(args):
                 throughput.isa_paths(args.isa), variant=args.variant, c3=args.c3,
                 batch_sizes=args.batch_sizes, threads=args.threads, repeats=args.repeats,
                 round_time=args.round_time, data_dir=args.data_dir, retries=args.retries,
-                progress=progress)
+                use_torch=not args.no_torch, progress=progress)
         else:
             result = throughput.run(variant=args.variant, c3=args.c3,
                                     batch_sizes=args.batch_sizes, threads=args.threads,

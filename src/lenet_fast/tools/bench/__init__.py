@@ -85,12 +85,13 @@ from .peers import (TORCH_NETWORK, OnnxRuntimeRunner, OpenVinoRunner, TorchRunne
                     import_runtimes, import_torch)
 from .runners import (POOL_IMAGES, LenetRunner, load_digits, load_images, measure_row,
                       pool_batches)
-from .throughput import isa_paths, run, run_isa_paths
+from .throughput import PEER_ISA_ENV, isa_paths, peer_isa, run, run_isa_paths
 
 __all__ = [
     "BenchError", "flops_per_cycle", "layer_flops", "flops_per_image", "machine_info",
     "nominal_peak_gflops", "measure_matmul_peak", "load_images", "load_digits",
     "pool_batches", "LenetRunner", "TorchRunner", "OnnxRuntimeRunner", "OpenVinoRunner",
     "import_runtimes", "import_torch", "measure_row", "run", "isa_paths", "run_isa_paths",
+    "PEER_ISA_ENV", "peer_isa",
     "format_markdown", "format_isa_markdown", "format_ips", "stderr_progress",
 ]

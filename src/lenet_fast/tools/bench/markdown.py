@@ -30,7 +30,8 @@ def _pct(v: float | None) -> str:
 
 
 def format_isa_markdown(result: dict[str, Any]) -> str:
-    """`run_isa_paths`'s result as markdown: lenet_fast's median images/s per path.
+    """`run_isa_paths`'s result as markdown: per path, lenet_fast's images/s beside
+    PyTorch held to the same instruction set, and the share of that path's practical peak.
 
     Parameters
     ----------
@@ -44,25 +45,34 @@ def format_isa_markdown(result: dict[str, Any]) -> str:
     paths = result["paths"]
     first = result["results"][paths[0]]
     lines = [f"## lenet-fast bench --isa: {first['settings']['variant']}, C3 "
-             f"{first['settings']['c3']}", "", "- machine: " + (first["machine"]["cpu_model"]
-                                                                or "unknown CPU"),
-             "- each cell: lenet_fast's median images/s, GFLOP/s and share of the practical "
-             "peak (numpy's float32 matmul at the row's threads) on that path; ratio: over "
-             f"the {paths[0]} path", ""]
-    head = ["mode", "batch", "threads"] + [f"{p}" for p in paths]
-    if len(paths) > 1:
-        head += [f"{p} / {paths[0]}" for p in paths[1:]]
-    lines += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+             f"{first['settings']['c3']}", "",
+             "- machine: " + (first["machine"]["cpu_model"] or "unknown CPU"),
+             "- each path ran in its own process, its peers held to the same instruction "
+             "set before they were imported:"]
+    for p in paths:
+        r = result["results"][p]
+        held = r.get("peer_isa") or {}
+        env = ", ".join(f"{k}={v}" for k, v in (held.get("env") or {}).items() if v) or "none"
+        blas = ", ".join(f"{b['library']} {b['architecture']}" for b in held.get("blas") or [])
+        peaks = ", ".join(f"{t} thread(s) {g:.0f}" for t, g in
+                          r["peak"]["practical_gflops"].items())
+        lines.append(f"  - {p}: {env}; PyTorch's CPU capability "
+                     f"{held.get('torch_cpu_capability') or '-'}; numpy's BLAS "
+                     f"{blas or '-'}; practical peak (numpy matmul) GFLOP/s: {peaks}")
+    lines += ["- each cell: median images/s; '% peak': lenet_fast's GFLOP/s over that "
+              "path's practical peak at the row's threads; ratio: lenet_fast / PyTorch", "",
+              "| mode | batch | threads | path | lenet_fast img/s | % peak | torch img/s | "
+              "lenet_fast / torch |", "|---|---:|---:|---|---:|---:|---:|---:|"]
     for i, row in enumerate(first["rows"]):
-        cells = [row["mode"], str(row["batch_size"]), str(row["threads"])]
-        medians = []
         for p in paths:
-            lf = result["results"][p]["rows"][i]["lenet_fast"]
-            medians.append(lf["images_per_s"]["median"])
-            cells.append(f"{medians[-1]:,.0f} ({lf['gflops']:.1f} GFLOP/s, "
-                         f"{_pct(lf['share_of_practical_peak'])})")
-        cells += [f"{m / medians[0]:.2f}x" for m in medians[1:]]
-        lines.append("| " + " | ".join(cells) + " |")
+            r = result["results"][p]["rows"][i]
+            lf, tr = r["lenet_fast"], r.get("torch")
+            ratio = tr and lf["images_per_s"]["median"] / tr["images_per_s"]["median"]
+            lines.append(f"| {row['mode']} | {row['batch_size']} | {row['threads']} | {p} | "
+                         f"{lf['images_per_s']['median']:,.0f} | "
+                         f"{_pct(lf['share_of_practical_peak'])} | "
+                         + (f"{tr['images_per_s']['median']:,.0f} | {ratio:.2f}x |"
+                            if tr is not None else "- | - |"))
     lines += ["", f"wall time {result['wall_seconds']:.0f} s"]
     return "\n".join(lines)
 

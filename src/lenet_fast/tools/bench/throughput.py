@@ -185,6 +185,7 @@ def run(*, variant: str = "modern", c3: str = "full",
                      "python": platform.python_version(),
                      "torch": getattr(torch, "__version__", None)},
         "build": {**build_info(), "openmp": built_with_openmp()},
+        "peer_isa": peer_isa(torch),
         "data": source,
         "flops_per_image": flops,
         "torch": {"available": torch is not None, "reason": torch_reason,
@@ -323,6 +324,55 @@ def _speedups(rows: list[dict[str, Any]], threads: list[int]) -> list[dict[str, 
     return out
 
 
+#: What each lenet_fast path is compared with in `run_isa_paths`: the peers held to the
+#: same instruction set, through variables the child process sets before it imports
+#: torch or numpy (PyTorch's ATen kernels, oneDNN, MKL, and numpy's OpenBLAS, whose
+#: Haswell kernels are AVX2 + FMA and Nehalem's SSE4.2). On the avx512 path the peers
+#: run as the CPU lets them. ONNX Runtime and OpenVINO choose their kernels from CPUID
+#: and cannot be held, so `--isa` does not run them.
+PEER_ISA_ENV = {
+    "avx512": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "OPENBLAS_CORETYPE": "Haswell"},
+    "portable": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                 "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "OPENBLAS_CORETYPE": "Nehalem"},
+}
+_PEER_VARS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+              "OPENBLAS_CORETYPE")
+
+
+def peer_isa(torch=None) -> dict[str, Any]:
+    """The instruction sets the peers of this process run: the variables that hold them,
+    PyTorch's CPU capability and the BLAS libraries' kernels (threadpoolctl's
+    "architecture", where threadpoolctl is installed).
+
+    Parameters
+    ----------
+    torch : module, optional
+        The imported torch.
+
+    Returns
+    -------
+    dict
+        ``env`` (each variable's value or None), ``torch_cpu_capability`` and ``blas``
+        (a list of {"library", "architecture"}; None without threadpoolctl).
+    """
+    capability = None
+    if torch is not None:
+        try:
+            capability = torch.backends.cpu.get_cpu_capability()
+        except Exception:
+            capability = None
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [{"library": i.get("internal_api"), "architecture": i.get("architecture")}
+                for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        blas = None
+    return {"env": {k: os.environ.get(k) for k in _PEER_VARS},
+            "torch_cpu_capability": capability, "blas": blas}
+
+
 def isa_paths(text: str) -> list[str]:
     """The paths `--isa` names ("all": every path built and run by this CPU), checked.
 
@@ -361,10 +411,13 @@ def run_isa_paths(paths: Sequence[str], *, variant: str = "modern", c3: str = "f
                   batch_sizes: Sequence[int] = (1, 16, 64, 256),
                   threads: Sequence[int] = (1, 2), repeats: int = 5, round_time: float = 0.4,
                   data_dir: str | os.PathLike | None = None, retries: int = MAX_RETRIES,
+                  use_torch: bool = True,
                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """`run` (lenet_fast only) once per instruction-set path, each in a child process
-    with ``LENET_FAST_ISA`` set; {"schema", "command": "bench-isa", "paths", "results":
-    {path: run's result}, "wall_seconds"}.
+    """`run` once per instruction-set path, each in a child process with
+    ``LENET_FAST_ISA`` set and its peers held to the same instruction set
+    (`PEER_ISA_ENV`, set before the child imports them): PyTorch where installed, and
+    numpy's matmul for the practical peak; {"schema", "command": "bench-isa", "paths",
+    "results": {path: run's result}, "wall_seconds"}.
 
     Parameters
     ----------
@@ -372,6 +425,8 @@ def run_isa_paths(paths: Sequence[str], *, variant: str = "modern", c3: str = "f
         The instruction-set paths, as `isa_paths` checks them.
     variant, c3, batch_sizes, threads, repeats, round_time, data_dir, retries, progress : as in `run`
         The settings of each path's run.
+    use_torch : bool
+        Time PyTorch beside each path (held to its instruction set).
 
     Returns
     -------
@@ -390,15 +445,18 @@ def run_isa_paths(paths: Sequence[str], *, variant: str = "modern", c3: str = "f
         for path in paths:
             say(f"kernel path {path}")
             out = os.path.join(tmp, f"{path}.json")
-            cmd = [sys.executable, "-m", "lenet_fast", "bench", "--no-torch", "--no-runtimes",
+            cmd = [sys.executable, "-m", "lenet_fast", "bench", "--no-runtimes",
                    "--variant", variant, "--c3", c3,
                    "--batch-sizes", ",".join(map(str, batch_sizes)),
                    "--threads", ",".join(map(str, threads)), "--repeats", str(repeats),
                    "--round-time", str(round_time), "--retries", str(retries), "--json", out]
             if data_dir is not None:
                 cmd += ["--data-dir", str(data_dir)]
+            if not use_torch:
+                cmd.append("--no-torch")
+            env = {k: v for k, v in os.environ.items() if k not in _PEER_VARS}
             proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env=dict(os.environ, LENET_FAST_ISA=path))
+                                  env=dict(env, LENET_FAST_ISA=path, **PEER_ISA_ENV[path]))
             if proc.returncode != 0:
                 raise BenchError(f"the {path} run failed: {proc.stderr.strip()[-300:]}")
             with open(out) as f:
