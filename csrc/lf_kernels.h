@@ -10,7 +10,7 @@
    lf_g6_dw_job       positions (a row)     M maps x 5 taps: 3x5 / 2x5 / 2x5 / 3x5         C1 dw
    lf_corr_pair       output positions      2 maps x 4 vectors                             any other y or dx
    lf_dw_pair         positions             13 taps of one pair                            any other dw
-   lf_dot_job         the input (dot)       2 samples x 4 outputs                          dense y: C5, F6, output
+   lf_dot_job         the input (dot)       R samples x 4 outputs: 4 / 2 / 2 / 4           dense y: C5, F6, output
    lf_outer_job       output columns        R rows x 2 vectors: 8 / 6 / 6 / 8              dense dw and dx
    lf_maxpool_row     outputs of a row      one step of W outputs                          2x2 max pooling, both ways
 
@@ -37,6 +37,7 @@ static inline int lf_imax(int a, int b) { return a > b ? a : b; }
 #define LF_G6_M (LF_NREG >= 32 ? 3 : 2)         /* lf_g6_dw_job: maps per job */
 #define LF_OC 2                                 /* lf_outer_job: vectors per row */
 #define LF_OR (LF_NREG >= 32 ? 8 : 6)           /* lf_outer_job: rows per tile */
+#define LF_DR (LF_NREG >= 32 ? 4 : 2)           /* lf_dot_job: samples per tile */
 
 /* ------------------------------------------------------------------ output positions */
 /* How the positions of an OH x OW output map (rows opitch apart; its input rows ipitch
@@ -600,9 +601,9 @@ static void lf_maxpool_grad_row(float *d0, float *d1, const float *r0, const flo
    c = 0 (CN = 1): each dot product in one vector chain along the inputs (the last vector
    zero-padded), then lf_hsum, then the bias. The same sums in every tile, so a sample's
    outputs do not depend on the batch around it. */
-LF_INLINE void lf_dot_step(lf_v acc[2][4], const float *x, const float *w, int I, int i,
+LF_INLINE void lf_dot_step(lf_v acc[LF_DR][4], const float *x, const float *w, int I, int i,
                            int n, const int RN, const int CN, const int PART) {
-    lf_v xv[2], wv;
+    lf_v xv[LF_DR], wv;
     int r, c;
     for (r = 0; r < RN; r++) xv[r] = PART ? lf_load_n(x + r * I + i, n) : lf_load(x + r * I + i);
     for (c = 0; c < CN; c++) {
@@ -613,7 +614,7 @@ LF_INLINE void lf_dot_step(lf_v acc[2][4], const float *x, const float *w, int I
 
 LF_INLINE void lf_dot_tile(float *y, int O, const float *x, const float *w, const float *b,
                            int I, const int RN, const int CN) {
-    lf_v acc[2][4];
+    lf_v acc[LF_DR][4];
     int i, r, c;
     for (r = 0; r < RN; r++)
         for (c = 0; c < CN; c++) acc[r][c] = lf_zero();
@@ -628,23 +629,26 @@ LF_INLINE void lf_dot_tile(float *y, int O, const float *x, const float *w, cons
                      int I) {                                                              \
         lf_dot_tile(y, O, x, w, b, I, RN, CN);                                             \
     }
-LF_DOT_TILE(lf_dot_2x4, 2, 4)
+LF_DOT_TILE(lf_dot_rx4, LF_DR, 4)
 LF_DOT_TILE(lf_dot_1x4, 1, 4)
 LF_DOT_TILE(lf_dot_1x1, 1, 1)
 
-/* Job `job` of lf_dot_jobs(N, O) of y (N, O) = x (N, I) w (O, I)^T + b: two samples by
-   four outputs. */
-static inline int lf_dot_jobs(int N, int O) { return ((N + 1) / 2) * ((O + 3) / 4); }
+/* Job `job` of lf_dot_jobs(N, O) of y (N, O) = x (N, I) w (O, I)^T + b: LF_DR samples
+   by four outputs (a partial tile a sample at a time). */
+static inline int lf_dot_jobs(int N, int O) { return ((N + LF_DR - 1) / LF_DR) * ((O + 3) / 4); }
 
 static void lf_dot_job(float *y, const float *x, const float *w, const float *b, int N, int I,
                        int O, int job) {
-    int ob = (O + 3) / 4, n0 = (job / ob) * 2, o0 = (job % ob) * 4, n, o;
+    int ob = (O + 3) / 4, n0 = (job / ob) * LF_DR, o0 = (job % ob) * 4, n, o;
     if (o0 + 4 <= O) {
-        if (n0 + 2 <= N) lf_dot_2x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I);
-        else lf_dot_1x4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I);
+        if (n0 + LF_DR <= N) {
+            lf_dot_rx4(y + n0 * O + o0, O, x + n0 * I, w + o0 * I, b + o0, I);
+            return;
+        }
+        for (n = n0; n < N; n++) lf_dot_1x4(y + n * O + o0, O, x + n * I, w + o0 * I, b + o0, I);
         return;
     }
-    for (n = n0; n < lf_imin(n0 + 2, N); n++)
+    for (n = n0; n < lf_imin(n0 + LF_DR, N); n++)
         for (o = o0; o < O; o++) lf_dot_1x1(y + n * O + o, O, x + n * I, w + o * I, b + o, I);
 }
 
