@@ -188,9 +188,9 @@ def test_bad_inputs():
 
 
 def _fit(train, aug_name, tmp_path=None, epochs=2, resume=None, threads=2):
-    from lenet_fast.model import LeNet5
+    from lenet_fast import LeNet5
     from lenet_fast.optim import SGD
-    from lenet_fast.trainer import Trainer
+    from lenet_fast import Trainer
 
     model = LeNet5("modern", seed=0, n_threads=threads)
     trainer = Trainer(model, SGD(lr=0.05, momentum=0.9), batch_size=64, epochs=epochs,
@@ -221,9 +221,9 @@ def test_trainer_resume_needs_same_augmenter(mnist_train, tmp_path):
 
 
 def test_trainer_rejects_bad_augment():
-    from lenet_fast.model import LeNet5
+    from lenet_fast import LeNet5
     from lenet_fast.optim import SGD
-    from lenet_fast.trainer import Trainer
+    from lenet_fast import Trainer
 
     with pytest.raises(TypeError, match="augment"):
         Trainer(LeNet5("modern"), SGD(lr=0.01), augment="affine")

@@ -11,8 +11,9 @@ import pytest
 
 import lenet_fast
 from lenet_fast import __version__, checkpoint
-from lenet_fast.checkpoint import FORMAT_VERSION, CheckpointError
-from lenet_fast.model import LeNet5
+from lenet_fast import CheckpointError
+from lenet_fast.checkpoint import FORMAT_VERSION
+from lenet_fast import LeNet5
 from lenet_fast.optim import Adam
 from lenet_fast.schedules import ConstantLR
 

@@ -26,9 +26,9 @@ import pytest
 
 import lenet_fast
 from lenet_fast import augment, checkpoint, ops
-from lenet_fast.io import files
-from lenet_fast.checkpoint import CheckpointError
-from lenet_fast.model import LeNet5
+from lenet_fast._io import files
+from lenet_fast import CheckpointError
+from lenet_fast import LeNet5
 from lenet_fast.optim import Adam
 from lenet_fast.schedules import ConstantLR
 
@@ -419,7 +419,7 @@ def test_kill_9_during_a_save_leaves_nothing_after_the_next_save(tmp_path):
     keep.write_bytes(b"x")
     code = f"""
         import os, sys
-        from lenet_fast.io import files
+        from lenet_fast._io import files
         def write(f):
             for i in range(64):
                 f.write(bytes(1 << 20))
@@ -503,7 +503,7 @@ def _small_data(n=96, seed=0):
 
 
 def _resume_trainer(opt=None, augmenter=None, **kw):
-    from lenet_fast.trainer import Trainer
+    from lenet_fast import Trainer
     model = LeNet5("modern", seed=7, n_threads=1)
     opt = opt or Adam(lr=1e-3)
     # the caller's state, before the resume: a step taken, so the optimizer has buffers

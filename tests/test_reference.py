@@ -118,7 +118,7 @@ def test_tanh_constants_agree_everywhere():
     import re
     from pathlib import Path
 
-    from lenet_fast.kernels import tables
+    from lenet_fast._compute import tables
 
     assert (tables.TANH_A, tables.TANH_S) == (ref.TANH_A, ref.TANH_S) == (1.7159, 2.0 / 3.0)
     net = Path(__file__).resolve().parents[1] / "csrc" / "_net.pxi"

@@ -1,4 +1,4 @@
-"""Tests for lenet_fast.trainer.Trainer on real MNIST (small subsets, except the CI
+"""Tests for lenet_fast.Trainer on real MNIST (small subsets, except the CI
 accuracy test, which trains one epoch on all 60,000 training digits)."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import pytest
 
 from lenet_fast import checkpoint
 from lenet_fast.metrics import evaluate
-from lenet_fast.model import LeNet5
+from lenet_fast import LeNet5
 from lenet_fast.optim import SGD, Adam
 from lenet_fast.schedules import LRSchedule
-from lenet_fast.trainer import Trainer, TrainingDiverged, TrainingInterrupted
+from lenet_fast import Trainer, TrainingDiverged, TrainingInterrupted
+from lenet_fast._io import checkpoint as _checkpoint  # patched where the trainer reads it
 
 HISTORY_KEYS = {"epoch", "lr", "train_loss", "train_accuracy", "images_per_second", "seconds"}
 # Keys of a history record that do not depend on timing.
@@ -106,7 +107,7 @@ def test_resume_from_epoch_checkpoint_equals_uninterrupted(kind, schedule, train
         real_save(path, *args, **kwargs)
         raise _Crash(path)
 
-    monkeypatch.setattr(checkpoint, "save_training", save_then_die)
+    monkeypatch.setattr(_checkpoint, "save_training", save_then_die)
     with pytest.raises(_Crash):
         _trainer(LeNet5("modern", seed=0), _optimizer(kind), epochs=2, schedule=schedule,
                  seed=4, checkpoint_dir=tmp_path).fit(data)

@@ -1,5 +1,5 @@
 """Argument checks shared by the optimizers (`lenet_fast.optim`), the learning-rate
-schedules (`lenet_fast.schedules`) and the curvature estimate (`lenet_fast.sdlm`).
+schedules (`lenet_fast.schedules`) and the curvature estimate (`lenet_fast.optim`).
 
 Each returns a plain Python scalar (numpy 2 treats Python floats as "weak" scalars, so
 arithmetic with float32 arrays stays float32) or raises a `TypeError` / `ValueError`

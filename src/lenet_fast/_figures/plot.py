@@ -31,7 +31,7 @@ import io
 
 import numpy as np
 
-from ..io.datasets import preprocess
+from .._io.datasets import preprocess
 
 PLOT_MISSING = 'lenet_fast.plot needs matplotlib: pip install "lenet-fast[plot]"'
 
@@ -171,7 +171,7 @@ def confusion_matrix(model, images, labels, *, metrics=None):
     from matplotlib.colors import SymLogNorm
 
     if metrics is None:
-        from ..training.metrics import evaluate
+        from .._training.metrics import evaluate
         metrics = evaluate(model, images, labels)
     counts = np.asarray(metrics["confusion"], dtype=np.int64)
     fig = _figure(6.4, 5.6, layout="constrained")
@@ -380,7 +380,7 @@ def confident_errors(model, images, labels, *, count=16, metrics=None):
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     if metrics is None or "probabilities" not in metrics:
-        from ..training.metrics import evaluate
+        from .._training.metrics import evaluate
         metrics = evaluate(model, images, labels, per_sample=True)
     labels = np.asarray(labels).astype(np.int64)
     proba = metrics["probabilities"]

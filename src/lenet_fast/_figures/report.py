@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from .._version import __version__
-from ..training.metrics import evaluate
+from .._training.metrics import evaluate
 from . import plot
 
 #: LeCun et al. 1998's test errors for LeNet-5 on MNIST (section III-C): trained on

@@ -54,13 +54,13 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError('lenet_fast.sklearn needs scikit-learn >= 1.6: '
                       'pip install "lenet-fast[sklearn]"') from exc
 
-from ..kernels.tables import C3_CHOICES, VARIANTS
-from ..model.lenet5 import LeNet5
-from ..training import recipes
-from ..training.augment import AUGMENTERS, make_augmenter
-from ..training.optim.registry import OPTIMIZERS, make_optimizer
-from ..training.schedules import SCHEDULES
-from ..training.trainer import Trainer
+from .._compute.tables import C3_CHOICES, VARIANTS
+from .._model.lenet5 import LeNet5
+from .._training import recipes
+from .._training.augment import AUGMENTERS, make_augmenter
+from .._training.optim.registry import OPTIMIZERS, make_optimizer
+from .._training.schedules import SCHEDULES
+from .._training.trainer import Trainer
 
 __all__ = ["LeNet5Classifier", "EXPECTED_FAILED_CHECKS", "expected_failed_checks"]
 

@@ -47,9 +47,9 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError('lenet_fast.torch needs PyTorch 2.0+: pip install "lenet-fast[torch]" '
                       '(without a GPU, install a CPU build of torch first)') from exc
 
-from ..kernels.codes import RBF_CODES
-from ..kernels.tables import C3_CHOICES, LECUN_C3_TABLE, TANH_A, TANH_S, VARIANTS
-from ..model.lenet5 import LeNet5
+from .._compute.codes import RBF_CODES
+from .._compute.tables import C3_CHOICES, LECUN_C3_TABLE, TANH_A, TANH_S, VARIANTS
+from .._model.lenet5 import LeNet5
 
 __all__ = ["LeNet5Torch", "MaskedConv2d", "ScaledTanh", "Subsampling", "RBF", "to_torch",
            "from_torch"]

@@ -7,7 +7,7 @@ a tampered or damaged file is refused). Training checkpoints add the optimizer's
 schedule, the epoch and batch reached, the shuffling generator's state and the
 history, so a resumed run ends with the same weights as an uninterrupted one.
 
-Files are written atomically (`lenet_fast.files.atomic_write`: a temporary file in the
+Files are written atomically (`lenet_fast._io.files.atomic_write`: a temporary file in the
 same folder, fsync, rename; orphans of killed writers are removed by the next save).
 
 Reading trusts nothing in the file: only a regular file of at most `MAX_FILE_BYTES` is
@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._version import __version__
-from ..kernels.tables import C3_CHOICES, INITS, param_shapes
+from .._compute.tables import C3_CHOICES, INITS, param_shapes
 from .files import atomic_write, open_regular, read_into
 
 FORMAT = "lenet_fast"

@@ -85,8 +85,8 @@ _USER_AGENT = "lenet-fast"
 # LeNet-5 input coding: background (0) -> -0.1, full ink (255) -> 1.175.
 _BACKGROUND = -0.1
 _INK = 1.175
-_LUT = (_BACKGROUND + np.arange(256) * ((_INK - _BACKGROUND) / 255)).astype(np.float32)
-_LUT.flags.writeable = False
+PIXEL_LUT = (_BACKGROUND + np.arange(256) * ((_INK - _BACKGROUND) / 255)).astype(np.float32)
+PIXEL_LUT.flags.writeable = False
 _PAD = 2
 _PADDED_SIZE = IMAGE_SIZE + 2 * _PAD
 _PREPROCESS_CHUNK = 1024  # images per lookup-table pass (bounds the temporary)
@@ -152,7 +152,7 @@ def _fetch(url: str, dest: Path, md5: str, progress: bool) -> None:
     """Download ``url`` to ``dest`` atomically, checking its MD5 digest.
 
     The data is streamed into a temporary file next to ``dest``
-    (:func:`lenet_fast.files.atomic_write`), which replaces ``dest`` only once
+    (:func:`lenet_fast._io.files.atomic_write`), which replaces ``dest`` only once
     the digest matches; on any failure it is removed.
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
@@ -513,7 +513,7 @@ def preprocess(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if not out.flags.writeable:
             raise ValueError("out must be writeable")
 
-    background = _LUT[0]
+    background = PIXEL_LUT[0]
     p, q = _PAD, _PAD + IMAGE_SIZE
     out[:, :, :p, :] = background
     out[:, :, q:, :] = background
@@ -523,5 +523,5 @@ def preprocess(images: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     # Fancy indexing in chunks bounds the temporary to a few MiB.
     for start in range(0, n, _PREPROCESS_CHUNK):
         stop = start + _PREPROCESS_CHUNK
-        interior[start:stop] = _LUT[images[start:stop]]
+        interior[start:stop] = PIXEL_LUT[images[start:stop]]
     return out

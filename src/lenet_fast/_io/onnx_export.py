@@ -48,8 +48,8 @@ import json
 import numpy as np
 
 from .._version import __version__
-from ..kernels.tables import TANH_A, TANH_S
-from .datasets import _LUT
+from .._compute.tables import TANH_A, TANH_S
+from .datasets import PIXEL_LUT
 from .files import atomic_write
 
 __all__ = ["OPSET", "IR_VERSION", "build_onnx", "export_onnx"]
@@ -118,10 +118,10 @@ def _input(g, preprocess):
         return g.helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 32, 32]), "input"
     info = g.helper.make_tensor_value_info("images", TensorProto.UINT8, ["N", 28, 28])
     idx = g.op("Cast", ["images"], "grey_levels", to=TensorProto.INT64)
-    coded = g.op("Gather", [g.const("preprocess.lut", _LUT), idx], "coded", axis=0)
+    coded = g.op("Gather", [g.const("preprocess.lut", PIXEL_LUT), idx], "coded", axis=0)
     coded = g.op("Unsqueeze", [coded, g.const("axis_1", [1], np.int64)], "coded_nchw")
     pads = g.const("preprocess.pads", [0, 0, 2, 2, 0, 0, 2, 2], np.int64)
-    x = g.op("Pad", [coded, pads, g.const("preprocess.background", _LUT[0])], "x", mode="constant")
+    x = g.op("Pad", [coded, pads, g.const("preprocess.background", PIXEL_LUT[0])], "x", mode="constant")
     return info, x
 
 

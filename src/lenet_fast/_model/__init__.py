@@ -12,7 +12,7 @@ Two presets:
     C1 -> f -> S2 -> f -> C3 (Table I) -> f -> S4 -> f -> C5 -> f -> F6 -> f -> RBF,
     f(a) = 1.7159 tanh(2a/3); S2/S4 trainable subsampling (coef * 2x2 sum + bias);
     RBF output y_i = sum_j (x_j - c_ij)^2 against fixed +-1 7x12 codes
-    (`lenet_fast.codes`); the MAP loss of eq. 9 with j = `MAP_J`; weights and biases
+    (`lenet_fast.model.RBF_CODES`); the MAP loss of eq. 9 with j = `MAP_J`; weights and biases
     initialised U(-2.4/F, 2.4/F), F the unit's fan-in, as printed in the paper (``init``,
     below). 60,000 trainable parameters.
 
@@ -25,7 +25,7 @@ region of the sigmoid"; only the square root does that (the sum of F unit-varian
 inputs has std 1.39 for every unit), while 2.4/F leaves C5 and F6 sums at std ~0.03.
 With "fanin" the paper's SDLM step sizes saturate the network within a few samples
 and smaller steps train to a higher error than the paper's; with "fanin-sqrt" SDLM
-trains to about the paper's error (`lenet_fast.sdlm` gives the reasons). Adam (the
+trains to about the paper's error (`lenet_fast.optim` gives the reasons). Adam (the
 lecun98 default recipe of ``lenet-fast train``) trains better from "fanin", hence
 that default.
 

@@ -7,18 +7,18 @@ import time
 import numpy as np
 
 from .._isa import kernels as _net
-from ..io.checkpoint import read_model, save_model
-from ..io.datasets import _LUT
-from ..io.onnx_export import export_onnx
-from ..io.safetensors_io import (
+from .._io.checkpoint import read_model, save_model
+from .._io.datasets import PIXEL_LUT
+from .._io.onnx_export import export_onnx
+from .._io.safetensors_io import (
     is_safetensors,
     read_safetensors,
     save_safetensors,
     wants_safetensors,
 )
-from ..kernels.codes import RBF_CODES
-from ..kernels.ops import connections, resolve_threads
-from ..kernels.tables import C3_CHOICES, INITS, LECUN_C3_TABLE, VARIANTS, param_shapes
+from .._compute.codes import RBF_CODES
+from .._compute.ops import connections, resolve_threads
+from .._compute.tables import C3_CHOICES, INITS, LECUN_C3_TABLE, VARIANTS, param_shapes
 from .inputs import (
     _as_batch,
     _as_c,
@@ -194,7 +194,7 @@ class LeNet5:
             out = np.empty((n, 10), np.float32)
         if n:
             nt = self._threads_for(n)
-            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, _LUT, proba), n, nt)
+            self._call(lambda ws, _: self._plan.forward(x, out, ws, nt, PIXEL_LUT, proba), n, nt)
         return out
 
     def _chunked_outputs(self, x, batch_size, proba):
@@ -219,7 +219,7 @@ class LeNet5:
         t0 = time.perf_counter()
         loss, correct = self._call(
             lambda ws, sl: self._plan.train_pass(x, labels, out, self.flat_grads, ws, sl, nt,
-                                                 _LUT, label_smoothing), n, nt, slots=True)
+                                                 PIXEL_LUT, label_smoothing), n, nt, slots=True)
         self._pacer.record(n, nt, time.perf_counter() - t0)
         return loss, correct, out
 
@@ -313,7 +313,7 @@ class LeNet5:
         keep = np.zeros(_net.workspace_floats(n, lecun), np.float32)
         out = np.empty((n, 10), np.float32)
         if n:
-            self._plan.activations(x, keep, out, _LUT)
+            self._plan.activations(x, keep, out, PIXEL_LUT)
         fields = _net.layout(n, lecun)
 
         def field(name, shape):
@@ -355,7 +355,7 @@ class LeNet5:
         out = np.empty((n, 10), np.float32)
         nt = self._threads_for(n)
         loss, _ = self._call(
-            lambda ws, _: self._plan.train_pass(x, labels, out, None, ws, None, nt, _LUT), n, nt)
+            lambda ws, _: self._plan.train_pass(x, labels, out, None, ws, None, nt, PIXEL_LUT), n, nt)
         return loss, out
 
     def loss_and_grads(self, x, y):
@@ -420,7 +420,7 @@ class LeNet5:
         return loss
 
     def gauss_newton_diagonal(self, x):
-        """SDLM's curvature pass (lecun98; `lenet_fast.sdlm`): per parameter, the SUM over
+        """SDLM's curvature pass (lecun98; `lenet_fast.optim`): per parameter, the SUM over
         the samples of the diagonal Gauss-Newton estimate of d2E/dw^2.
 
         Parameters
@@ -438,7 +438,7 @@ class LeNet5:
         hv = np.empty_like(self.flat_params)
         sq = np.square(self.flat_params)
         nt = self._threads_for(n)
-        self._call(lambda ws, sl: self._plan.curvature(x, hv, sq, ws, sl, nt, _LUT), n, nt,
+        self._call(lambda ws, sl: self._plan.curvature(x, hv, sq, ws, sl, nt, PIXEL_LUT), n, nt,
                    slots=True)
         return hv
 
@@ -462,7 +462,7 @@ class LeNet5:
         nt = self._threads_for(n)
         return self._call(
             lambda ws, sl: self._plan.train_steps(images, labels, lrs, scale, self.flat_params,
-                                                  self.flat_grads, residual, _LUT, ws, sl, nt),
+                                                  self.flat_grads, residual, PIXEL_LUT, ws, sl, nt),
             n, nt, slots=True)
 
     def predicted(self, output):

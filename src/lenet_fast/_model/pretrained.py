@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..io.checkpoint import CheckpointError, read_provenance
+from .._io.checkpoint import CheckpointError, read_provenance
 
 #: The pretrained models and the ``lenet-fast`` arguments that train each one.
 COMMANDS = {

@@ -32,9 +32,9 @@ import math
 import numpy as np
 
 from .._isa import kernels as _augment
-from ..io.datasets import check_digits
-from ..kernels._checks import float32_array
-from ..kernels.ops import resolve_threads
+from .._io.datasets import check_digits
+from .._compute._checks import float32_array
+from .._compute.ops import resolve_threads
 
 __all__ = ["Affine", "Elastic", "FixedDistortions", "make_augmenter", "AUGMENTERS"]
 

@@ -79,11 +79,11 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
     Trainer
         Its ``model`` and ``optimizer`` are the new network and optimizer.
     """
-    from ..model.lenet5 import LeNet5
-    from ..training import recipes
-    from ..training.augment import make_augmenter
-    from ..training.optim.registry import make_optimizer
-    from ..training.trainer import Trainer
+    from .._model.lenet5 import LeNet5
+    from . import recipes
+    from .augment import make_augmenter
+    from .optim.registry import make_optimizer
+    from .trainer import Trainer
 
     s = settings
     if optimizer_options is None:
@@ -130,7 +130,7 @@ def fit_and_evaluate(trainer, train, test, *, resume=None, epoch_eval=True, trai
     TrainingDiverged, TrainingInterrupted, OSError
         As `Trainer.fit`.
     """
-    from ..training.metrics import evaluate
+    from .metrics import evaluate
 
     # A diverging run overflows on its way to the NaN loss that the trainer reports
     # (TrainingDiverged); numpy's warnings about it would only add noise.
@@ -162,7 +162,7 @@ def summary(settings, trainer, metrics, n_train):
     -------
     dict
     """
-    from ..kernels.ops import resolve_threads
+    from .._compute.ops import resolve_threads
 
     train_seconds = float(trainer.train_seconds)
     return {
@@ -195,7 +195,7 @@ def summary(settings, trainer, metrics, n_train):
 @functools.lru_cache(maxsize=2)
 def _mnist(split, data_dir, download):
     """One MNIST split, read once per process (the arrays are made read-only)."""
-    from ..io.datasets import load_mnist
+    from .._io.datasets import load_mnist
 
     images, labels = load_mnist(split, data_dir, download=download, progress=False)
     images.setflags(write=False)
@@ -233,7 +233,7 @@ def settings_of(config):
     ValueError
         For an unknown key or contradictory settings.
     """
-    from ..training.recipes import TRAIN_DEFAULTS, train_settings
+    from .recipes import TRAIN_DEFAULTS, train_settings
 
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, not {type(config).__name__}")
@@ -320,7 +320,7 @@ def run(config):
     test = _split("test", options, options["test_limit"])
     fixed = None
     if options["distortion_copies"]:
-        from ..training.augment import FixedDistortions
+        from .augment import FixedDistortions
         fixed = FixedDistortions(train[0], options["distortion_copies"],
                                  order_seed=settings["seed"], n_threads=settings["threads"])
     trainer = build(settings, pass_images=None if fixed is None else fixed.pass_images)

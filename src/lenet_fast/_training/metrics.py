@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..io.datasets import check_digits
+from .._io.datasets import check_digits
 
 
 def evaluate(model, images, labels, batch_size=1000, *, per_sample=False):
@@ -80,7 +80,7 @@ def _per_sample(model, outputs, labels):
     lecun98: the outputs are RBF distances y; p = softmax(-y), loss = y[label] +
     log(e^-j + sum_i e^-y_i) (eq. 9, j = `lenet_fast.model.MAP_J`).
     """
-    from ..model.lenet5 import MAP_J
+    from .._model.lenet5 import MAP_J
 
     scores = outputs.astype(np.float64)
     if model.variant == "lecun98":

@@ -2,7 +2,7 @@
 
 One home for them and for how a run's settings are resolved (`train_settings`), read by
 the CLI (`lenet_fast.cli`), experiments and sweeps (`lenet_fast.experiment`), the
-scikit-learn estimator, the time-to-accuracy benchmark (`lenet_fast.time_to_accuracy`)
+scikit-learn estimator, the time-to-accuracy benchmark (`lenet_fast.bench.time_to_accuracy`)
 and whoever wants to train "the default way" from Python (the user guide's "Training
 and the recipes" shows how: a `LeNet5` and a `Trainer` from ``RECIPES[variant]`` and
 `make_optimizer`).
@@ -56,7 +56,7 @@ RECIPES = {
 
 #: With --optimizer sdlm: the paper's recipe (LeCun et al. 1998, section III-A and
 #: appendix C): 20 passes at batch 1 on the paper's schedule, with its rates scaled by
-#: 0.4 (eta = 0.0002 for passes 1-2, ...; `lenet_fast.sdlm` has the measurements) ...
+#: 0.4 (eta = 0.0002 for passes 1-2, ...; `lenet_fast.optim` has the measurements) ...
 SDLM_RECIPE = {"epochs": 20, "batch_size": 1, "lr": 0.0002, "schedule": "lecun98"}
 #: ... from weights uniform in +-2.4/sqrt(fan-in) (`lenet_fast.model`).
 SDLM_INIT = "fanin-sqrt"

@@ -23,7 +23,7 @@ import operator
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..kernels._checks import as_float, as_int
+from .._compute._checks import as_float, as_int
 
 __all__ = [
     "LRSchedule",

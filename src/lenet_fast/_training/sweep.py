@@ -40,7 +40,7 @@ import time
 import traceback
 import warnings
 
-from ..kernels.ops import usable_cpus
+from .._compute.ops import usable_cpus
 from . import experiment
 
 try:  # POSIX; elsewhere only the parent process writes the results file

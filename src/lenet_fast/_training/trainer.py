@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
-from ..io import checkpoint
-from ..io.datasets import check_digits
-from ..model.inputs import _check_smoothing
+from .._io import checkpoint
+from .._io.datasets import check_digits
+from .._model.inputs import _check_smoothing
 from .metrics import evaluate
 from .schedules import make_schedule, schedule_from_config
 

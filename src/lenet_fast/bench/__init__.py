@@ -78,14 +78,14 @@ barrier then waits for a descheduled thread): it is measured again, up to
 ``retries`` times (default `MAX_RETRIES`), and marked "contended" if it stays so.
 """
 
-from .machine import (BenchError, MATMUL_SIZE, flops_per_cycle, flops_per_image, layer_flops,
+from ._machine import (BenchError, MATMUL_SIZE, flops_per_cycle, flops_per_image, layer_flops,
                       machine_info, measure_matmul_peak, nominal_peak_gflops)
-from .markdown import format_ips, format_isa_markdown, format_markdown, stderr_progress
-from .peers import (TORCH_NETWORK, OnnxRuntimeRunner, OpenVinoRunner, TorchRunner,
+from ._markdown import format_ips, format_isa_markdown, format_markdown, stderr_progress
+from ._peers import (TORCH_NETWORK, OnnxRuntimeRunner, OpenVinoRunner, TorchRunner,
                     import_runtimes, import_torch)
-from .runners import (POOL_IMAGES, LenetRunner, load_digits, load_images, measure_row,
+from ._runners import (POOL_IMAGES, LenetRunner, load_digits, load_images, measure_row,
                       pool_batches)
-from .throughput import isa_paths, run, run_isa_paths
+from ._throughput import isa_paths, run, run_isa_paths
 
 __all__ = [
     "BenchError", "flops_per_cycle", "layer_flops", "flops_per_image", "machine_info",

@@ -23,7 +23,7 @@ def flops_per_cycle() -> int:
     -------
     int
     """
-    from ..._isa import LANES, SUPPORTED
+    from .._isa import LANES, SUPPORTED
 
     return 4 * LANES[SUPPORTED[-1]] if SUPPORTED else 16
 

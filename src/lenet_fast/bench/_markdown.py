@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .machine import MATMUL_SIZE
-from .peers import PEERS, RUNTIMES
+from ._machine import MATMUL_SIZE
+from ._peers import PEERS, RUNTIMES
 
 
 def format_ips(s: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ...io import datasets
-from .machine import BenchError
+from .._io import datasets
+from ._machine import BenchError
 
 #: Images preprocessed once and cut into the benchmark's batches.
 POOL_IMAGES = 2048
@@ -142,8 +142,8 @@ class LenetRunner:
     name = "lenet_fast"
 
     def __init__(self, variant, c3, mode, batches, n_threads):
-        from ...model.lenet5 import LeNet5
-        from ...training.optim.first_order import SGD
+        from .._model.lenet5 import LeNet5
+        from .._training.optim.first_order import SGD
 
         self.model = LeNet5(variant, c3=c3, seed=0, n_threads=n_threads)
         self.optimizer = SGD(lr=0.01, momentum=0.9)

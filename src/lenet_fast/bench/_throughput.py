@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._version import __version__
-from .machine import (
+from .._version import __version__
+from ._machine import (
     MATMUL_SIZE,
     BenchError,
     _mode_flops,
@@ -27,7 +27,7 @@ from .machine import (
     measure_matmul_peak,
     nominal_peak_gflops,
 )
-from .peers import (
+from ._peers import (
     PEERS,
     RUNTIMES,
     TORCH_NETWORK,
@@ -35,7 +35,7 @@ from .peers import (
     import_runtimes,
     import_torch,
 )
-from .runners import (
+from ._runners import (
     MODES,
     PAUSE,
     LenetRunner,
@@ -111,8 +111,8 @@ def run(*, variant: str = "modern", c3: str = "full",
     BenchError
         When a training loss is not finite.
     """
-    from ..._isa import build_info
-    from ..._omp import built_with_openmp
+    from .._isa import build_info
+    from .._omp import built_with_openmp
 
     wall = time.perf_counter()
     batch_sizes, threads, modes = _check_settings(batch_sizes, threads, repeats, round_time,
@@ -131,8 +131,8 @@ def run(*, variant: str = "modern", c3: str = "full",
         say("importing ONNX Runtime and OpenVINO")
         runtimes, runtime_missing = import_runtimes()
         if runtimes:
-            from ...io.onnx_export import build_onnx
-            from ...model.lenet5 import LeNet5
+            from .._io.onnx_export import build_onnx
+            from .._model.lenet5 import LeNet5
             onnx_model = build_onnx(LeNet5(variant, c3=c3, seed=0))
 
     machine = machine_info()
@@ -340,7 +340,7 @@ def isa_paths(text: str) -> list[str]:
     ValueError
         An unknown path, or one not built or not run by this CPU.
     """
-    from ..._isa import BUILT, PATHS, SUPPORTED
+    from .._isa import BUILT, PATHS, SUPPORTED
 
     usable = [p for p in BUILT if p in SUPPORTED]
     names = usable if text.strip().lower() == "all" else [

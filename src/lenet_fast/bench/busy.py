@@ -23,10 +23,10 @@ import sys
 import time
 from typing import Any, Callable, Sequence
 
-from .machine import machine_info
-from .markdown import format_ips
-from .peers import TorchRunner, import_torch
-from .runners import (
+from ._machine import machine_info
+from ._markdown import format_ips
+from ._peers import TorchRunner, import_torch
+from ._runners import (
     LenetRunner,
     load_images,
     measure_row,

@@ -33,11 +33,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...io import datasets
-from ...training import recipes
-from .machine import machine_info
-from .peers import import_torch, torch_network
-from .runners import unique_positive
+from .._io import datasets
+from .._training import recipes
+from ._machine import machine_info
+from ._peers import import_torch, torch_network
+from ._runners import unique_positive
 
 #: The accuracy a run must reach.
 TARGET = 0.99
@@ -45,8 +45,8 @@ TARGET = 0.99
 
 def _lenet_run(recipe, train, test, seed, threads, epochs):
     """lenet_fast: (seconds of training per epoch, test accuracy after each epoch)."""
-    from ...model.lenet5 import LeNet5
-    from ...training.trainer import Trainer
+    from .._model.lenet5 import LeNet5
+    from .._training.trainer import Trainer
 
     model = LeNet5("modern", c3="full", seed=seed, n_threads=threads)
     trainer = Trainer(model, recipes.make_optimizer(recipe), batch_size=recipe["batch_size"],
@@ -58,8 +58,8 @@ def _lenet_run(recipe, train, test, seed, threads, epochs):
 
 def _torch_run(torch, recipe, train, test, seed, threads, epochs):
     """PyTorch: the same run (module docstring)."""
-    from ...model.lenet5 import LeNet5
-    from ...training.schedules import make_schedule
+    from .._model.lenet5 import LeNet5
+    from .._training.schedules import make_schedule
 
     torch.set_num_threads(threads)
     net = torch_copy(torch, LeNet5("modern", c3="full", seed=seed))

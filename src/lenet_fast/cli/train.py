@@ -14,11 +14,11 @@ import numpy as np
 
 from .._omp import built_with_openmp
 from .._version import __version__
-from ..io import checkpoint, datasets
-from ..kernels.tables import INITS
-from ..training import recipes
-from ..training.optim.registry import OPTIMIZERS, make_optimizer
-from ..training.schedules import SCHEDULES, schedule_from_config
+from .._io import checkpoint, datasets
+from .._compute.tables import INITS
+from .._training import recipes
+from .._training.optim.registry import OPTIMIZERS, make_optimizer
+from .._training.schedules import SCHEDULES, schedule_from_config
 from ._common import (
     PROG,
     CLIError,
@@ -102,7 +102,7 @@ def add_arguments(p, parsers):
                         "one compiled call; --variant lecun98 only); its defaults are the "
                         "paper's recipe: 20 epochs at batch size 1 on the lecun98 schedule, "
                         "with the paper's rates x0.4 (--lr 0.0002) and --init fanin-sqrt "
-                        "(see lenet_fast.sdlm) "
+                        "(see lenet_fast.optim) "
                         f"(default: {_recipe('optimizer')})")
     p.add_argument("--lr", type=_positive_float, default=argparse.SUPPRESS, metavar="X",
                    help="base (for onecycle: peak) learning rate "
@@ -323,8 +323,8 @@ def _check_train_outputs(out, args):
 def _fit(trainer, train, test, s, args):
     """Train and evaluate: (history, metrics), or None after a Ctrl-C that saved a
     checkpoint (the resume command is printed); CLIError for the other failures."""
-    from ..tools import experiment
-    from ..training.trainer import TrainingDiverged, TrainingInterrupted
+    from .._training import experiment
+    from .._training.trainer import TrainingDiverged, TrainingInterrupted
 
     try:
         return experiment.fit_and_evaluate(trainer, train, test, resume=args.resume,
@@ -369,7 +369,7 @@ def _report_train(report, metrics, history, n_train, threads, out, args, wall_st
 
 
 def run(args):
-    from ..tools import experiment
+    from .._training import experiment
 
     wall_start = time.perf_counter()
     s, saved = _train_settings(args)

@@ -2,7 +2,7 @@
 over many seeds.
 
 The paper's network and optimizer (``variant="lecun98"``, ``optimizer="sdlm"``, with the
-departures `lenet_fast.sdlm.DEPARTURES` lists) are trained by `lenet_fast.experiment.run`
+departures `lenet_fast.optim.DEPARTURES` lists) are trained by `lenet_fast.experiment.run`
 on the sweep engine (`lenet_fast.sweep.run_sweep`: local worker processes, spawned, or a
 Dask cluster; every finished run one line of ``DIR/results.jsonl``; a rerun skips the
 runs recorded there). From those records come:
@@ -20,10 +20,10 @@ runs recorded there). From those records come:
   distorted copies made once (`lenet_fast.augment.FixedDistortions`, 0.8%).
 
 `run_reproduce` runs a `make_plan` and writes ``summary.json``
-(`lenet_fast.reproduce_summary.summarize`: the figures' numbers, the Fig. 9 table, the
+(`lenet_fast.reproduce.summary.summarize`: the figures' numbers, the Fig. 9 table, the
 departures, and here the build, machine, wall time, seeds), ``summary.md``
-(`lenet_fast.reproduce_page.format_markdown`) and ``reproduce.html``
-(`lenet_fast.reproduce_page.build_html`: one self-contained page, figures as inline
+(`lenet_fast.reproduce.page.format_markdown`) and ``reproduce.html``
+(`lenet_fast.reproduce.page.build_html`: one self-contained page, figures as inline
 PNGs; needs matplotlib) into the folder, and each figure as a PNG file of its own
 (``fig5.png``, ``fig6.png``, ``fig8-distorted.png``, ``fig8-plain.png``, ``fig9.png``).
 
@@ -41,12 +41,12 @@ import time
 
 import numpy as np
 
-from . import experiment
-from . import reproduce_page
-from . import sweep
+from .._training import experiment
+from . import page
+from .._training import sweep
 from .._version import __version__
-from .reproduce_page import build_html, format_markdown
-from .reproduce_summary import COPIES, PAPER, summarize, usable
+from .page import build_html, format_markdown
+from .summary import COPIES, PAPER, summarize, usable
 
 #: The figures `lenet-fast reproduce` makes.
 FIGURES = (5, 6, 8, 9)
@@ -297,7 +297,7 @@ def check_out_dir(out_dir):
     ReproduceError
         It is a file, or cannot be created or written.
     """
-    from ..io.files import check_writable
+    from .._io.files import check_writable
 
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ReproduceError(f"{out_dir} is a file, not a folder")
@@ -354,9 +354,9 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
         As `sweep.run_sweep`; finished runs stay saved.
     """
     from .._isa import build_info
-    from .bench.machine import machine_info
-    from ..io.datasets import load_mnist
-    from ..io.files import atomic_write
+    from ..bench._machine import machine_info
+    from .._io.datasets import load_mnist
+    from .._io.files import atomic_write
 
     echo = echo or (lambda line: None)
     started = time.perf_counter()
@@ -364,7 +364,7 @@ def run_reproduce(out_dir, *, figures=FIGURES, seeds=None, profile="full", jobs=
     plan = make_plan(figures, seeds, profile, data_dir=data_dir, download=download)
     check_out_dir(out_dir)
     if page:
-        from .plot import require
+        from .._figures.plot import require
         require()
     # read MNIST here once: fetched before the workers start, and Fig. 8's digits
     load_mnist("train", data_dir, download=download, progress=False)

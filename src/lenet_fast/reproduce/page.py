@@ -4,8 +4,8 @@ and as one self-contained HTML page (figures as inline PNGs; needs matplotlib)."
 import numpy as np
 
 from .._version import __version__
-from .reproduce_summary import PAPER, interval_text, pct
-from .sweep import format_seeds
+from .summary import PAPER, interval_text, pct
+from .._training.sweep import format_seeds
 
 
 def format_markdown(summary):
@@ -60,7 +60,7 @@ def figures(summary, test_images):
     Parameters
     ----------
     summary : dict
-        `lenet_fast.reproduce_summary.summarize`'s.
+        `lenet_fast.reproduce.summary.summarize`'s.
     test_images : uint8 (N, 28, 28)
         The test digits (Fig. 8 draws the misclassified ones).
 
@@ -71,7 +71,7 @@ def figures(summary, test_images):
         "fig5" (`plot.pass_curves`), "fig6" (`plot.size_curves`), "fig8-distorted" and
         "fig8-plain" (`plot.misclassified`).
     """
-    from . import plot
+    from .._figures import plot
 
     figs = {}
     if "fig9" in summary:
@@ -134,7 +134,7 @@ def build_html(summary, pngs):
     """
     import html
 
-    from .report import html_page, html_table, img_tag
+    from .._figures.report import html_page, html_table, img_tag
 
     esc = html.escape
     parts = [f"<h1>LeCun et al. 1998, LeNet-5 on MNIST: reproduced over "

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..training.optim import sdlm
+from .._training.optim import sdlm
 
 #: LeCun et al. 1998's figures for LeNet-5 on MNIST (section III-C, Figs. 5, 8 and 9).
 PAPER = {
@@ -347,12 +347,12 @@ def _notes(summary):
 
 
 def departures():
-    """The departures from the paper: SDLM's (`lenet_fast.sdlm.DEPARTURES`) and the
+    """The departures from the paper: SDLM's (`lenet_fast.optim.DEPARTURES`) and the
     distortions'."""
-    from ..training.augment import Affine
+    from .._training.augment import Affine
 
     a = Affine().config()
-    return [dict(d, source="lenet_fast.sdlm") for d in sdlm.DEPARTURES] + [
+    return [dict(d, source="lenet_fast.optim") for d in sdlm.DEPARTURES] + [
         {"what": "ranges of the distortions",
          "paper": "random planar affine maps: translations, scaling, squeezing, horizontal "
                   "shearing; ranges not given",

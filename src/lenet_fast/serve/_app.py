@@ -54,14 +54,14 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..io.datasets import IMAGE_SIZE
-from ..model.lenet5 import load
-from ..model.runtime import softmax
-from ..io.pictures import PictureError, decode_picture, mnist_digit
-from ..model.zoo import info as zoo_info
-from ..model.zoo import path as zoo_path
-from .serve_metrics import ServeMetrics, metrics_middleware
-from .serve_openapi import openapi_document
+from .._io.datasets import IMAGE_SIZE
+from .._model.lenet5 import load
+from .._model.runtime import softmax
+from .._io.pictures import PictureError, decode_picture, mnist_digit
+from .._model.pretrained import info as zoo_info
+from .._model.pretrained import path as zoo_path
+from ._metrics import ServeMetrics, metrics_middleware
+from ._openapi import openapi_document
 
 SERVE_MISSING = 'lenet-fast serve needs its extra: pip install "lenet-fast[serve]"'
 PAGE = Path(__file__).resolve().parent / "page.html"

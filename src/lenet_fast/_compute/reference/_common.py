@@ -3,7 +3,7 @@ weights, labels)."""
 
 import numpy as np
 
-# compiled side's are `lenet_fast.tables.TANH_A` / `TANH_S` (and their C copy in
+# compiled side's are `lenet_fast.reference.TANH_A` / `TANH_S` (and their C copy in
 # csrc/_net.pxi); tests/test_reference.py checks that all three agree.
 #: Amplitude A of LeCun's squashing function f(a) = A tanh(S a) (paper, appendix A).
 TANH_A = 1.7159

@@ -21,7 +21,7 @@ from .outputs import scaled_tanh_forward
 
 # --------------------------------------------------------------------------- second derivatives
 # The diagonal Gauss-Newton back-propagation of stochastic diagonal Levenberg-Marquardt
-# (paper, appendix C): the twins of `lenet_fast.sdlm`. Each returns the per-sample
+# (paper, appendix C): the twins of `lenet_fast.optim`. Each returns the per-sample
 # second derivatives of a layer's inputs and the batch SUM of its parameters'.
 
 
@@ -151,7 +151,7 @@ def lecun98_hessian_diagonal(params, x, table):
     """The paper's SDLM curvature estimate for the lecun98 network, averaged over x.
 
     Forward pass with this module's functions, then the second derivatives from the
-    RBF data term (``d2 y_D / dx_j^2 = 2`` at the F6 outputs, see `lenet_fast.sdlm`)
+    RBF data term (``d2 y_D / dx_j^2 = 2`` at the F6 outputs, see `lenet_fast.optim`)
     back through F6, C5, S4, C3, S2 and C1.
 
     Parameters

@@ -16,7 +16,7 @@ from that one gradient vector with one compiled call per step (the kernels' `sgd
 A new optimizer is a subclass of `Optimizer` registered in `OPTIMIZERS` (with its
 by-name defaults in ``_NAME_DEFAULTS``); the command line's ``--optimizer`` offers
 every registered name. Learning-rate schedules are in `lenet_fast.schedules`;
-SDLM's curvature estimate and optimizer in `lenet_fast.sdlm`.
+SDLM's curvature estimate and optimizer in `lenet_fast.optim`.
 
 Examples
 --------

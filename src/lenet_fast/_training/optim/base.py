@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...kernels._checks import as_float as _as_float
-from ...kernels._checks import as_int as _as_int
+from ..._compute._checks import as_float as _as_float
+from ..._compute._checks import as_int as _as_int
 
 _EMPTY = np.empty(0, dtype=np.float32)  # the momentum buffer of momentum-free SGD
 

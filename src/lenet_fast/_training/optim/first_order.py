@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..._isa import kernels as _optim
-from ...kernels._checks import as_bool as _as_bool
-from ...kernels._checks import as_float as _as_float
+from ..._compute._checks import as_bool as _as_bool
+from ..._compute._checks import as_float as _as_float
 from .base import _EMPTY, Optimizer, _hyperparameter
 
 

@@ -31,7 +31,7 @@ def make_optimizer(name: str, lr: float | None = None, **kw: Any) -> Optimizer:
     lr : float, optional
         Learning rate.  Defaults: 0.01 for ``"sgd"``, 1e-3 for ``"adam"``,
         0.0002 for ``"sdlm"`` (:class:`SDLM`, ``mu = 0.02``; the paper's eta
-        0.0005 scaled by 0.4, see `lenet_fast.sdlm`).
+        0.0005 scaled by 0.4, see `lenet_fast.optim`).
     **kw
         Other constructor arguments.  For ``"sgd"`` the momentum defaults to
         0.9 (unlike the :class:`SGD` constructor, whose default is 0).

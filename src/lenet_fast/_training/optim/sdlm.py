@@ -28,7 +28,7 @@ backward with ``(dy = d2E/da^2, x = x^2, w = w^2)`` returns ``dx = d2E/dx^2`` an
 ``dw = sum x^2 d2E/da^2``; the subsampling backward with ``coef^2`` returns the
 input's ``d2E/dx^2``, and the block sums s come from the subsampling forward with
 coefficient 1 and bias 0. The whole pass is one compiled call,
-`lenet_fast.model.LeNet5.gauss_newton_diagonal`; its NumPy twin is
+`lenet_fast.LeNet5.gauss_newton_diagonal`; its NumPy twin is
 `lenet_fast.reference.lecun98_hessian_diagonal` (built from the per-layer
 `reference.conv_backward_second`, `subsample_backward_second`,
 `linear_backward_second` and `squash_second`).
@@ -92,9 +92,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..._isa import kernels as _optim
-from ...kernels._checks import as_float as _as_float
-from ...kernels._checks import as_int
-from ...kernels._checks import as_int as _as_int
+from ..._compute._checks import as_float as _as_float
+from ..._compute._checks import as_int
+from ..._compute._checks import as_int as _as_int
 from .base import Optimizer, _hyperparameter
 
 __all__ = [
@@ -247,7 +247,7 @@ def layer_means(model, h):
 #: `lenet_fast.schedules.LeCunSDLMSchedule`).
 PAPER_ETA = 0.0005
 
-#: SDLM's default eta: the paper's scaled by 0.4 (`lenet_fast.sdlm` explains why).
+#: SDLM's default eta: the paper's scaled by 0.4 (`lenet_fast.optim` explains why).
 DEFAULT_ETA = 0.0002
 
 
@@ -256,7 +256,7 @@ class SDLM(Optimizer):
     """Stochastic diagonal Levenberg-Marquardt (LeCun et al. 1998, appendix C).
 
     ``p_k -= lr / (mu + h_k) * g_k`` with h the diagonal Gauss-Newton estimate
-    (`lenet_fast.sdlm.estimate_hessian_diagonal`). ``lr`` is the paper's eta; the paper's schedule
+    (`lenet_fast.optim.estimate_hessian_diagonal`). ``lr`` is the paper's eta; the paper's schedule
     over passes is `lenet_fast.schedules.LeCunSDLMSchedule` (name ``"lecun98"``, the
     default when this optimizer is chosen by name in the CLI).
 
@@ -269,7 +269,7 @@ class SDLM(Optimizer):
     ----------
     lr : float, default 0.0002 (`DEFAULT_ETA`)
         eta, the global step size (``>= 0``); the paper's is 0.0005 (`PAPER_ETA`),
-        unstable with this model (`lenet_fast.sdlm`).
+        unstable with this model (`lenet_fast.optim`).
     mu : float, default 0.02
         Keeps the steps bounded where the curvature is small (``> 0``).
     samples : int, default 500
