@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lenet_fast import augment
-from lenet_fast._isa import kernels as _augment
+from lenet_fast._isa import kernels as _kernels
 from lenet_fast.augment import Affine, Elastic, affine_warp, elastic_warp, make_augmenter
 
 IDENTITY = np.array([1, 0, 0, 1, 0, 0], np.float32)
@@ -101,7 +101,7 @@ def test_gaussian_smooth_matches_numpy():
     fields = rng.uniform(-1, 1, (6, 28, 28)).astype(np.float32)
     taps = augment.gaussian_taps(4.0)
     out = np.empty_like(fields)
-    _augment.gaussian_smooth(out, fields, taps, 34.0, 2)
+    _kernels.gaussian_smooth(out, fields, taps, 34.0, 2)
     g, r = taps.astype(np.float64), len(taps) // 2
     p = np.pad(fields.astype(np.float64), ((0, 0), (r, r), (r, r)))
     t = sum(g[k] * p[:, :, k:k + 28] for k in range(2 * r + 1))

@@ -686,7 +686,7 @@ def test_batches_larger_than_a_chunk(variant):
 def test_pacer_trains_on_one_thread_while_it_is_faster():
     """Beside a busy core one thread can train faster than two: the pacer runs the faster
     choice and probes the other every PROBE passes, following the machine both ways."""
-    from lenet_fast._model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     speed = {2: 1.0, 1: 3.0}                # quiet machine: two threads 3x faster
@@ -712,7 +712,7 @@ def test_pacer_trains_on_one_thread_while_it_is_faster():
 def test_pacer_keeps_all_threads_through_single_slow_passes():
     """On a quiet machine a pass now and then loses a time slice to another process (a
     hiccup of several passes' time): the pacer must not switch to one thread for it."""
-    from lenet_fast._model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     rng = np.random.default_rng(0)
@@ -731,7 +731,7 @@ def test_pacer_is_not_switched_back_by_one_lucky_probe():
     """Beside a busy core a probe of two threads is sometimes fast (the neighbour was off
     the CPU for that pass) while two threads are slower on average: a probe moves the
     estimate only halfway, so a lucky probe alone does not bring back two threads."""
-    from lenet_fast._model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     used = []

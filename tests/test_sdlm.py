@@ -285,20 +285,20 @@ def test_sdlm_update_keeps_steps_below_float32_resolution():
     """The update is made on p + residual in double precision: 1,000 steps of 1e-9 on a
     weight of 1.0 (half an ulp is 6e-8) move it by 1e-6, as in exact arithmetic; plain
     float32 would lose every one."""
-    from lenet_fast._isa import kernels as _optim
+    from lenet_fast._isa import kernels as _kernels
 
     p = np.ones(4, np.float32)
     r = np.zeros(4, np.float32)
     g = np.full(4, 1e-9, np.float32)
     scale = np.ones(4, np.float32)
     for _ in range(1000):
-        _optim.scaled_sgd(p, g, scale, 1.0, r)
+        _kernels.scaled_sgd(p, g, scale, 1.0, r)
     total = p.astype(np.float64) + r.astype(np.float64)
     np.testing.assert_allclose(total, 1.0 - 1e-6, rtol=0, atol=1e-12)
     assert np.all(p < 1.0)  # the float32 weights moved too
     plain = np.ones(4, np.float32)
     for _ in range(1000):
-        _optim.scaled_sgd(plain, g, scale, 1.0)
+        _kernels.scaled_sgd(plain, g, scale, 1.0)
     assert np.all(plain == 1.0)
     # SDLM keeps the residual in its state
     opt = SDLM(lr=1.0)
@@ -456,7 +456,7 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
     # third chunk of epoch 2 stops after it, at batch 30.
     monkeypatch.setattr(Trainer, "FUSED_CHUNK_IMAGES", 40)
     model, opt = LeNet5("lecun98", seed=0, n_threads=1), SDLM(samples=50)
-    real_steps, calls = model._train_steps, []
+    real_steps, calls = model.train_steps, []
 
     def steps(*args):
         calls.append(1)
@@ -464,7 +464,7 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
             signal.raise_signal(signal.SIGINT)
         return real_steps(*args)
 
-    monkeypatch.setattr(model, "_train_steps", steps)
+    monkeypatch.setattr(model, "train_steps", steps)
     with pytest.raises(TrainingInterrupted) as info:
         _sdlm_trainer(model, opt, checkpoint_dir=tmp_path / "cut").fit(train_small)
     _, state, _, progress = checkpoint.read_training(info.value.checkpoint)

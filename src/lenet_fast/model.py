@@ -11,7 +11,7 @@ from . import _model as _home
 from ._compute.codes import RBF_CODES  # noqa: F401
 from ._model import lenet5 as _lenet5
 from ._model.lenet5 import MAP_J  # noqa: F401
-from ._model.runtime import softmax  # noqa: F401
+from ._model._runtime import softmax  # noqa: F401
 from ._moved import message
 
 __doc__ = _home.__doc__

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from .. import _omp
-from .._isa import kernels as _k
+from .._isa import kernels as _kernels
 from ._checks import float32_array as _f32
 
 #: The most threads any entry point accepts (``n_threads``, ``--threads``); the OpenMP
@@ -242,7 +242,7 @@ def conv_forward(x, w, b, table=None, *, n_threads=None):
     n, _, h, wd = x.shape
     y = np.empty((n, w.shape[0], h - 4, wd - 4), dtype=np.float32)
     if n:
-        _k.conv_forward(y, x, w, b, *conn.forward_args, nt)
+        _kernels.conv_forward(y, x, w, b, *conn.forward_args, nt)
     return y
 
 
@@ -271,8 +271,8 @@ def conv_backward(dy, x, w, table=None, *, n_threads=None):
     dw = np.zeros_like(w)
     db = np.zeros(w.shape[0], dtype=np.float32)
     if n:
-        scratch = np.empty(_k.conv_scratch_size(n, w.shape[0], h, wd), dtype=np.float32)
-        _k.conv_backward(dx, dw, db, dy, x, w, *conn.backward_args, scratch, nt)
+        scratch = np.empty(_kernels.conv_scratch_size(n, w.shape[0], h, wd), dtype=np.float32)
+        _kernels.conv_backward(dx, dw, db, dy, x, w, *conn.backward_args, scratch, nt)
     return dx, dw, db
 
 
@@ -311,7 +311,7 @@ def subsample_forward(x, coef, bias, *, n_threads=None):
     _check_shape("bias", bias, (x.shape[1],))
     y = np.empty(_pooled_shape(x), dtype=np.float32)
     if x.shape[0]:
-        _k.subsample_forward(y, x, coef, bias, nt)
+        _kernels.subsample_forward(y, x, coef, bias, nt)
     return y
 
 
@@ -340,7 +340,7 @@ def subsample_backward(dy, x, coef, *, n_threads=None):
     dcoef = np.zeros(x.shape[1], dtype=np.float32)
     dbias = np.zeros(x.shape[1], dtype=np.float32)
     if x.shape[0]:
-        _k.subsample_backward(dx, dcoef, dbias, dy, x, coef, nt)
+        _kernels.subsample_backward(dx, dcoef, dbias, dy, x, coef, nt)
     return dx, dcoef, dbias
 
 
@@ -362,7 +362,7 @@ def maxpool_forward(x, *, n_threads=None):
     x = _pool_input(x)
     y = np.empty(_pooled_shape(x), dtype=np.float32)
     if x.shape[0]:
-        _k.maxpool_forward(y, x, nt)
+        _kernels.maxpool_forward(y, x, nt)
     return y
 
 
@@ -388,7 +388,7 @@ def maxpool_backward(dy, x, *, n_threads=None):
     _check_shape("dy", dy, _pooled_shape(x))
     dx = np.empty_like(x)
     if x.shape[0]:
-        _k.maxpool_backward(dx, dy, x, nt)
+        _kernels.maxpool_backward(dx, dy, x, nt)
     return dx
 
 
@@ -420,7 +420,7 @@ def linear_forward(x, w, b, *, n_threads=None):
     _check_shape("b", b, (w.shape[0],))
     y = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)
     if x.shape[0] and x.shape[1]:
-        _k.linear_forward(y, x, w, b, nt)
+        _kernels.linear_forward(y, x, w, b, nt)
     elif x.shape[0]:
         y[:] = b
     return y
@@ -450,7 +450,7 @@ def linear_backward(dy, x, w, *, n_threads=None):
     dw = np.zeros_like(w)
     db = np.zeros(w.shape[0], dtype=np.float32)
     if x.shape[0] and x.shape[1]:
-        _k.linear_backward(dx, dw, db, dy, x, w, nt)
+        _kernels.linear_backward(dx, dw, db, dy, x, w, nt)
     elif x.shape[0]:
         db[:] = dy.sum(axis=0)
     return dx, dw, db

@@ -39,6 +39,6 @@ compiled call and one parallel region over blocks of samples, with the same kern
 """
 
 from .lenet5 import MAP_J, LeNet5, load
-from .runtime import softmax
+from ._runtime import softmax
 
 __all__ = ["LeNet5", "load", "softmax", "MAP_J"]

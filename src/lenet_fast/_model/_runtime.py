@@ -4,8 +4,8 @@ the pool of per-call activation memory and the pacer of training threads."""
 
 import numpy as np
 
-from .._isa import kernels as _net
-from .inputs import _as_c
+from .._isa import kernels as _kernels
+from ._inputs import _as_c
 
 
 class ParamDict(dict):
@@ -120,5 +120,5 @@ def softmax(scores):
     scores = _as_c(scores)
     if scores.dtype != np.float32 or scores.ndim != 2 or scores.shape[1] != 10:
         raise ValueError(f"scores must be float32 (N, 10), got {scores.dtype} {scores.shape}")
-    _net.softmax_rows(scores)
+    _kernels.softmax_rows(scores)
     return scores

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .._isa import kernels as _net
+from .._isa import kernels as _kernels
 from .._io.checkpoint import read_model, save_model
 from .._io.datasets import PIXEL_LUT
 from .._io.onnx_export import export_onnx
@@ -19,7 +19,7 @@ from .._io.safetensors_io import (
 from .._compute.codes import RBF_CODES
 from .._compute.ops import connections, resolve_threads
 from .._compute.tables import C3_CHOICES, INITS, LECUN_C3_TABLE, VARIANTS, param_shapes
-from .inputs import (
+from ._inputs import (
     _as_batch,
     _as_c,
     _as_model_input,
@@ -28,7 +28,7 @@ from .inputs import (
     _check_smoothing,
     _positive_int,
 )
-from .runtime import ParamDict, _Pacer, _Pool
+from ._runtime import ParamDict, _Pacer, _Pool
 
 #: The constant j of the MAP loss (eq. 9): the "rubbish class" term e^{-j} bounds the
 #: push on the wrong classes' distances. With +-1 codes two classes' centres lie
@@ -100,7 +100,7 @@ class LeNet5:
         self.rbf_centers = RBF_CODES.copy() if variant == "lecun98" else None
         if self.rbf_centers is not None:
             self.rbf_centers.setflags(write=False)
-        self._plan = _net.Plan(self.flat_params, self.params, self._conn, self.rbf_centers,
+        self._plan = _kernels.Plan(self.flat_params, self.params, self._conn, self.rbf_centers,
                                MAP_J)
         self._workspaces = _Pool()   # per-thread activations of one block each
         self._pacer = _Pacer()       # all threads or one, whichever trains faster now
@@ -165,7 +165,7 @@ class LeNet5:
         ws = self._workspaces.take(nt * self._plan.ws_floats)
         sl = None
         if slots:
-            blocks = min(_net.blocks(n), _net.ROUND)
+            blocks = min(_kernels.blocks(n), _kernels.ROUND)
             sl = self._slots.take(blocks * self._plan.n_params)
         try:
             return fn(ws, sl)
@@ -175,14 +175,14 @@ class LeNet5:
                 self._slots.give(sl)
 
     def _threads_for(self, n):
-        # A pass runs blocks of samples (`_net.block_size`), one thread each (more
+        # A pass runs blocks of samples (`_kernels.block_size`), one thread each (more
         # threads than blocks would only wait); a pass of one block shares each layer
-        # between the threads instead (`_net._run`).
+        # between the threads instead (`_kernels._run`).
         # One sample runs on one thread: splitting its layers costs more in waits than
         # it saves (measured: batch-1 inference 0.73x, training 0.96x on 2 threads).
         if n == 1:
             return 1
-        blocks = _net.blocks(n)
+        blocks = _kernels.blocks(n)
         return self._nt if blocks == 1 else min(self._nt, blocks)
 
     def _outputs(self, x, proba=False, out=None):
@@ -310,11 +310,11 @@ class LeNet5:
         x = _as_c(_as_model_input(x))
         n = x.shape[0]
         lecun = self.variant == "lecun98"
-        keep = np.zeros(_net.workspace_floats(n, lecun), np.float32)
+        keep = np.zeros(_kernels.workspace_floats(n, lecun), np.float32)
         out = np.empty((n, 10), np.float32)
         if n:
             self._plan.activations(x, keep, out, PIXEL_LUT)
-        fields = _net.layout(n, lecun)
+        fields = _kernels.layout(n, lecun)
 
         def field(name, shape):
             off, size = fields[name]
@@ -442,7 +442,7 @@ class LeNet5:
                    slots=True)
         return hv
 
-    def _train_steps(self, images, labels, lrs, scale, residual=None):
+    def train_steps(self, images, labels, lrs, scale, residual=None):
         """Fused training steps (`lenet_fast.Trainer`'s loop for SDLM): for each of the
         ``len(lrs)`` steps, the next ``len(images) // len(lrs)`` uint8 digits are
         preprocessed, trained on and followed by ``flat_params -= lr * (scale *
@@ -450,8 +450,28 @@ class LeNet5:
         float32 `residual` vector is given, as the kernels' `scaled_sgd`), all in
         one compiled call.
 
-        Returns (steps done, sum of batch loss x batch size, correct predictions); fewer
-        steps are done when a loss is not finite (that step makes no update).
+        Parameters
+        ----------
+        images : uint8 array (N, 28, 28)
+            The digits of all the steps, ``N // len(lrs)`` a step.
+        labels : int array (N,)
+            Their labels.
+        lrs : float32 array (S,)
+            Each step's learning rate.
+        scale : float32 array like ``flat_params``
+            Each parameter's step-size factor (SDLM's ``1 / (mu + h_kk)``).
+        residual : float32 array like ``flat_params`` or None
+            The parameters' rounding residual, updated in place.
+
+        Returns
+        -------
+        steps : int
+            Steps done; fewer than ``len(lrs)`` when a loss is not finite (that step
+            makes no update).
+        loss_sum : float
+            Sum of batch loss x batch size over the steps done.
+        correct : int
+            Correct predictions over the steps done.
         """
         steps = len(lrs)
         n, rem = divmod(len(images), steps) if steps else (0, 0)
@@ -462,7 +482,8 @@ class LeNet5:
         nt = self._threads_for(n)
         return self._call(
             lambda ws, sl: self._plan.train_steps(images, labels, lrs, scale, self.flat_params,
-                                                  self.flat_grads, residual, PIXEL_LUT, ws, sl, nt),
+                                                  self.flat_grads, residual, PIXEL_LUT, ws, sl,
+                                                  nt),
             n, nt, slots=True)
 
     def predicted(self, output):

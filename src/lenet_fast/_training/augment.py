@@ -21,7 +21,7 @@ distortions; `Trainer` does this through its checkpoints.
 
 Both cost a small fraction of a training step. `Elastic` does the smoothing of both
 fields, the affine part and the warp of each image in one parallel pass
-(`_augment.elastic_random_warp`), from random bytes, so that it costs about twice
+(`_kernels.elastic_random_warp`), from random bytes, so that it costs about twice
 `Affine`, not the separate passes' sum.
 """
 
@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from .._isa import kernels as _augment
+from .._isa import kernels as _kernels
 from .._io.datasets import check_digits
 from .._compute._checks import float32_array
 from .._compute.ops import resolve_threads
@@ -90,7 +90,7 @@ def affine_warp(images, params, out=None, n_threads=None):
     images = _check_images(images)
     params = _check_f32("params", params, (images.shape[0], 6))
     out = _check_out(out, images.shape, images)
-    _augment.affine_warp(out, images, params, resolve_threads(n_threads))
+    _kernels.affine_warp(out, images, params, resolve_threads(n_threads))
     return out
 
 
@@ -101,7 +101,7 @@ def elastic_warp(images, dx, dy, out=None, n_threads=None):
     dx = _check_f32("dx", dx, images.shape)
     dy = _check_f32("dy", dy, images.shape)
     out = _check_out(out, images.shape, images)
-    _augment.elastic_warp(out, images, dx, dy, resolve_threads(n_threads))
+    _kernels.elastic_warp(out, images, dx, dy, resolve_threads(n_threads))
     return out
 
 
@@ -296,7 +296,7 @@ class Affine(_Augmenter):
         images = _check_images(images)
         out = _check_out(out, images.shape, images)
         params = self.sample_params(images.shape[0])
-        _augment.affine_warp(out, images, params, resolve_threads(self.n_threads))
+        _kernels.affine_warp(out, images, params, resolve_threads(self.n_threads))
         return out
 
 
@@ -403,7 +403,7 @@ class Elastic(_Augmenter):
         noise, _ = self._draw(n)
         u = noise.astype(np.float32) * np.float32(2 / 256) + np.float32(1 / 256 - 1)
         fields = np.empty_like(u)
-        _augment.gaussian_smooth(fields, u, self._taps, self.alpha,
+        _kernels.gaussian_smooth(fields, u, self._taps, self.alpha,
                                  resolve_threads(self.n_threads))
         return fields[:n], fields[n:]
 
@@ -425,7 +425,7 @@ class Elastic(_Augmenter):
         out = _check_out(out, images.shape, images)
         noise, params = self._draw(images.shape[0])
         # Smoothing, affine map and warp in one parallel pass, one image per thread.
-        _augment.elastic_random_warp(out, images, noise, self._taps, self.alpha, params,
+        _kernels.elastic_random_warp(out, images, noise, self._taps, self.alpha, params,
                                      resolve_threads(self.n_threads))
         return out
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._io import checkpoint
 from .._io.datasets import check_digits
-from .._model.inputs import _check_smoothing
+from .._model._inputs import _check_smoothing
 from .metrics import evaluate
 from .schedules import make_schedule, schedule_from_config
 
@@ -396,7 +396,7 @@ class Trainer:
     def _fused_steps(self, epoch, first, order, images, labels, schedule, steps_per_epoch,
                      stop, bar, t0):
         """`_epoch` for optimizers with a compiled update (``fused_update``: SDLM): chunks of
-        steps run without returning to Python (`LeNet5._train_steps`: preprocessing,
+        steps run without returning to Python (`LeNet5.train_steps`: preprocessing,
         forward, backward and update of every step).
 
         Chunks end at fixed step indices (multiples of the chunk length), so Ctrl-C,
@@ -431,11 +431,11 @@ class Trainer:
                 full = min(end, n // bs)
                 done, lsum, ok = 0, 0.0, 0
                 if full > b:
-                    done, lsum, ok = model._train_steps(batch[:(full - b) * bs], y[:(full - b) * bs],
-                                                        lrs32[:full - b], scale, residual)
+                    done, lsum, ok = model.train_steps(batch[:(full - b) * bs], y[:(full - b) * bs],
+                                                       lrs32[:full - b], scale, residual)
                 if done == full - b and end > full:
-                    d2, l2, ok2 = model._train_steps(batch[(full - b) * bs:], y[(full - b) * bs:],
-                                                     lrs32[full - b:], scale, residual)
+                    d2, l2, ok2 = model.train_steps(batch[(full - b) * bs:], y[(full - b) * bs:],
+                                                    lrs32[full - b:], scale, residual)
                     done, lsum, ok = done + d2, lsum + l2, ok + ok2
                 opt.advance(done)
                 opt.lr = float(lrs[max(done - 1, 0)])

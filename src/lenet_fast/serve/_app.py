@@ -56,7 +56,7 @@ import numpy as np
 from .._version import __version__
 from .._io.datasets import IMAGE_SIZE
 from .._model.lenet5 import load
-from .._model.runtime import softmax
+from .._model._runtime import softmax
 from .._io.pictures import PictureError, decode_picture, mnist_digit
 from .._model.pretrained import info as zoo_info
 from .._model.pretrained import path as zoo_path

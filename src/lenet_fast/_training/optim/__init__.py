@@ -33,7 +33,7 @@ Examples
 3
 """
 
-from .base import Optimizer
+from ._base import Optimizer
 from .first_order import SGD, Adam
 from .registry import OPTIMIZERS, make_optimizer
 from .sdlm import DEFAULT_ETA, PAPER_ETA, SDLM

@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..._isa import kernels as _optim
+from ..._isa import kernels as _kernels
 from ..._compute._checks import as_bool as _as_bool
 from ..._compute._checks import as_float as _as_float
-from .base import _EMPTY, Optimizer, _hyperparameter
+from ._base import _EMPTY, Optimizer, _hyperparameter
 
 
 class SGD(Optimizer):
@@ -85,7 +85,7 @@ class SGD(Optimizer):
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
         hp = self._hp
-        _optim.sgd(params, grads, self._buffers.get("momentum_buffer", _EMPTY), self._lr,
+        _kernels.sgd(params, grads, self._buffers.get("momentum_buffer", _EMPTY), self._lr,
                    hp["momentum"], hp["weight_decay"], hp["nesterov"], t == 1)
 
 
@@ -174,7 +174,7 @@ class Adam(Optimizer):
         hp = self._hp
         bc1 = 1.0 - hp["beta1"]**t
         bc2_sqrt = math.sqrt(1.0 - hp["beta2"]**t)
-        _optim.adam(params, grads, self._buffers["exp_avg"], self._buffers["exp_avg_sq"],
+        _kernels.adam(params, grads, self._buffers["exp_avg"], self._buffers["exp_avg_sq"],
                     self._lr / bc1, bc2_sqrt, hp["beta1"], hp["beta2"], hp["eps"],
                     hp["weight_decay"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Optimizer
+from ._base import Optimizer
 from .first_order import SGD, Adam
 from .sdlm import DEFAULT_ETA, SDLM
 

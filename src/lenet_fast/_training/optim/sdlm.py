@@ -91,11 +91,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..._isa import kernels as _optim
+from ..._isa import kernels as _kernels
 from ..._compute._checks import as_float as _as_float
 from ..._compute._checks import as_int
 from ..._compute._checks import as_int as _as_int
-from .base import Optimizer, _hyperparameter
+from ._base import Optimizer, _hyperparameter
 
 __all__ = [
     "DEPARTURES",
@@ -315,7 +315,7 @@ class SDLM(Optimizer):
         return ("hessian", "residual")
 
     def _update(self, params: np.ndarray, grads: np.ndarray, t: int) -> None:
-        _optim.scaled_sgd(params, grads, self._step_scale(), self._lr, self._buffers["residual"])
+        _kernels.scaled_sgd(params, grads, self._step_scale(), self._lr, self._buffers["residual"])
 
     def _step_scale(self) -> np.ndarray:
         """``1 / (mu + h)`` (float32), recomputed only when h changes."""
