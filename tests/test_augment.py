@@ -10,7 +10,8 @@ import pytest
 
 from lenet_fast import augment
 from lenet_fast._isa import kernels as _kernels
-from lenet_fast.augment import Affine, Elastic, affine_warp, elastic_warp, make_augmenter
+from lenet_fast.augment import Affine, Elastic, make_augmenter
+from lenet_fast._training.augment import affine_warp, elastic_warp
 
 IDENTITY = np.array([1, 0, 0, 1, 0, 0], np.float32)
 
