@@ -166,16 +166,16 @@ def test_recipe_settings_follow_the_optimizer():
     another optimizer; given flags win; bad combinations are usage errors."""
     parse = cli.build_parser().parse_args
     s, _ = cli.train._train_settings(parse(["train"]))
-    assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("full", True, 5e-4, 0.1)
+    assert (s.c3, s.nesterov, s.weight_decay, s.label_smoothing) == ("full", True, 5e-4, 0.1)
     s, _ = cli.train._train_settings(parse(["train", "--optimizer", "adam"]))
-    assert (s["nesterov"], s["weight_decay"], s["lr"]) == (False, 0.0, None)
+    assert (s.nesterov, s.weight_decay, s.lr) == (False, 0.0, None)
     s, _ = cli.train._train_settings(parse(["train", "--no-nesterov", "--weight-decay", "0",
                                       "--label-smoothing", "0", "--c3", "lecun"]))
-    assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("lecun", False, 0.0, 0.0)
+    assert (s.c3, s.nesterov, s.weight_decay, s.label_smoothing) == ("lecun", False, 0.0, 0.0)
     with pytest.raises(cli.CLIError, match="label-smoothing"):
         cli.train._train_settings(parse(["train", "--variant", "lecun98", "--label-smoothing", "0.1"]))
     with pytest.raises(cli.CLIError, match="nesterov"):
-        cli.train._optimizer_options(dict(s, optimizer="adam", nesterov=True))
+        cli.train._optimizer_options(s.replace(optimizer="adam", nesterov=True))
 
 
 def test_help_and_version(capsys):

@@ -46,7 +46,7 @@ def _real_data_dir() -> Path:
 
 REAL_DATA_DIR = _real_data_dir()
 needs_real_data = pytest.mark.skipif(
-    any(datasets._locate(REAL_DATA_DIR, name) is None for name in ALL_FILES),
+    any(_datasets._locate(REAL_DATA_DIR, name) is None for name in ALL_FILES),
     reason=f"real MNIST files not found in {REAL_DATA_DIR} (set LENET_FAST_DATA_DIR to a copy)",
 )
 
@@ -133,7 +133,7 @@ def test_real_content_matches_published_sha256(real_mnist, split, names):
 @needs_real_data
 def test_real_raw_files_load_identically(real_mnist, tmp_path):
     for name in TEST_FILES:
-        with gzip.open(datasets._locate(REAL_DATA_DIR, name), "rb") as src:
+        with gzip.open(_datasets._locate(REAL_DATA_DIR, name), "rb") as src:
             (tmp_path / name).write_bytes(src.read())
     images, labels = load_mnist("test", tmp_path, download=False)
     np.testing.assert_array_equal(images, real_mnist["test"][0])

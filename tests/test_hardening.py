@@ -31,6 +31,7 @@ from lenet_fast import CheckpointError
 from lenet_fast import LeNet5
 from lenet_fast.optim import Adam
 from lenet_fast.schedules import ConstantLR
+from lenet_fast._io import checkpoint as _checkpoint  # its private helpers
 
 MB = 2**20
 #: The peak a refused hostile file may cost, on top of nothing: the whole child process
@@ -169,7 +170,7 @@ def _raw(path):
 def _write_sealed(path, arrays):
     """Write `arrays` with a recomputed digest (what a consistent forger would do)."""
     arrays = {k: v for k, v in arrays.items() if k != "meta/sha256"}
-    arrays["meta/sha256"] = np.array(checkpoint._digest(arrays))
+    arrays["meta/sha256"] = np.array(_checkpoint._digest(arrays))
     with open(path, "wb") as f:
         np.savez(f, **arrays)
 

@@ -24,6 +24,7 @@ from ._isa import build_info  # (chooses the kernels' instruction-set path)
 from ._compute.tables import LECUN_C3_TABLE
 from ._model.lenet5 import LeNet5, load
 from ._training.trainer import Trainer, TrainingDiverged, TrainingInterrupted
+from ._training.settings import RunSettings, SettingsError
 from ._io.checkpoint import CheckpointError
 from ._model.pretrained import pretrained
 from ._moved import MOVED
@@ -38,7 +39,8 @@ MODULES = (
 
 __all__ = [
     "__version__", "built_with_openmp", "build_info", "LECUN_C3_TABLE",
-    "LeNet5", "Trainer", "TrainingDiverged", "TrainingInterrupted", "load",
+    "LeNet5", "Trainer", "TrainingDiverged", "TrainingInterrupted", "RunSettings",
+    "SettingsError", "load",
     "CheckpointError", "pretrained",
 ]
 

@@ -60,6 +60,7 @@ from .._training import recipes
 from .._training.augment import AUGMENTERS, make_augmenter
 from .._training.optim.registry import OPTIMIZERS, make_optimizer
 from .._training.schedules import SCHEDULES
+from .._training.settings import RunSettings
 from .._training.trainer import Trainer
 
 __all__ = ["LeNet5Classifier", "EXPECTED_FAILED_CHECKS", "expected_failed_checks"]
@@ -257,7 +258,8 @@ class LeNet5Classifier(ClassifierMixin, BaseEstimator):
         given = {"variant": self.variant, "c3": self.c3, "epochs": self.epochs,
                  "batch_size": self.batch_size, "optimizer": self.optimizer, "lr": self.lr,
                  "schedule": self.schedule}
-        settings = recipes.train_settings({k: v for k, v in given.items() if v is not None})
+        settings = RunSettings.resolve({k: v for k, v in given.items() if v is not None},
+                                       save=False).as_dict()
         return {k: settings[k] for k in (*recipes.RECIPES[self.variant], "init")}
 
     def _seed(self):

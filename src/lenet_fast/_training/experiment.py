@@ -1,8 +1,8 @@
 """One training run as a plain function: ``run(config) -> dict``.
 
 `run` trains and evaluates one LeNet-5 exactly as ``lenet-fast train`` does: the
-settings are resolved by the same function (`lenet_fast.recipes.train_settings`, so the
-defaults are the command's recipe), and the model, optimizer, augmenter and trainer
+settings are resolved by the same function (`lenet_fast.RunSettings.resolve`, so the
+defaults are the command's recipe and the same conflicts are refused), and the model, optimizer, augmenter and trainer
 are built, trained and evaluated by the same three functions that the command calls
 (`build`, `fit_and_evaluate`, `summary`). Its config is a JSON-able dict and its
 result a JSON-able dict, and it is a module-level function, so it can be pickled and
@@ -60,10 +60,8 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
 
     Parameters
     ----------
-    settings : dict
-        As `lenet_fast.recipes.train_settings` returns (variant, c3, init, epochs,
-        batch_size, optimizer, lr, schedule, weight_decay, nesterov, label_smoothing,
-        threads, seed, augment).
+    settings : lenet_fast.RunSettings
+        The run's resolved settings.
     progress : bool
         Show the trainer's progress bar.
     checkpoint_dir, interrupt_path : str or None
@@ -87,15 +85,15 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
 
     s = settings
     if optimizer_options is None:
-        optimizer_options = recipes.optimizer_options(s)
-    model = LeNet5(s["variant"], c3=s["c3"], seed=s["seed"], init=s["init"],
-                   n_threads=s["threads"])
-    augmenter = make_augmenter(s["augment"], seed=s["seed"], n_threads=s["threads"])
-    optimizer = make_optimizer(s["optimizer"], s["lr"], **optimizer_options)
-    return Trainer(model, optimizer, batch_size=s["batch_size"], epochs=s["epochs"],
-                   schedule=s["schedule"], seed=s["seed"], progress=progress,
+        optimizer_options = recipes.optimizer_options(s.as_dict())
+    model = LeNet5(s.variant, c3=s.c3, seed=s.seed, init=s.init,
+                   n_threads=s.threads)
+    augmenter = make_augmenter(s.augment, seed=s.seed, n_threads=s.threads)
+    optimizer = make_optimizer(s.optimizer, s.lr, **optimizer_options)
+    return Trainer(model, optimizer, batch_size=s.batch_size, epochs=s.epochs,
+                   schedule=s.schedule, seed=s.seed, progress=progress,
                    checkpoint_dir=checkpoint_dir, interrupt_path=interrupt_path,
-                   augment=augmenter, label_smoothing=s["label_smoothing"],
+                   augment=augmenter, label_smoothing=s.label_smoothing,
                    pass_images=pass_images)
 
 
@@ -149,7 +147,7 @@ def summary(settings, trainer, metrics, n_train):
 
     Parameters
     ----------
-    settings : dict
+    settings : lenet_fast.RunSettings
         The run's resolved settings (`settings_of`).
     trainer : lenet_fast.Trainer
         The trainer that ran.
@@ -166,20 +164,20 @@ def summary(settings, trainer, metrics, n_train):
 
     train_seconds = float(trainer.train_seconds)
     return {
-        "variant": settings["variant"],
-        "c3": settings["c3"],
+        "variant": settings.variant,
+        "c3": settings.c3,
         "init": trainer.model.init,
-        "epochs": settings["epochs"],
-        "batch_size": settings["batch_size"],
-        "threads": resolve_threads(settings["threads"]),
-        "seed": settings["seed"],
-        "optimizer": settings["optimizer"],
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        "threads": resolve_threads(settings.threads),
+        "seed": settings.seed,
+        "optimizer": settings.optimizer,
         "lr": float(trainer.optimizer.base_lr),
-        "schedule": settings["schedule"],
-        "weight_decay": settings["weight_decay"],
-        "nesterov": settings["nesterov"],
-        "label_smoothing": settings["label_smoothing"],
-        "augment": settings["augment"],
+        "schedule": settings.schedule,
+        "weight_decay": settings.weight_decay,
+        "nesterov": settings.nesterov,
+        "label_smoothing": settings.label_smoothing,
+        "augment": settings.augment,
         "train_images": int(n_train),
         "test_images": int(metrics["n"]),
         "test_accuracy": metrics["accuracy"],
@@ -222,8 +220,8 @@ def settings_of(config):
 
     Returns
     -------
-    settings : dict
-        `lenet_fast.recipes.train_settings` of the config's training settings, with
+    settings : lenet_fast.RunSettings
+        The config's training settings resolved (`lenet_fast.RunSettings.resolve`), with
         ``threads`` 1 unless given and ``out`` None unless given.
     options : dict
         RUN_OPTIONS and EXTRA_OPTIONS updated from the config.
@@ -233,7 +231,8 @@ def settings_of(config):
     ValueError
         For an unknown key or contradictory settings.
     """
-    from .recipes import TRAIN_DEFAULTS, train_settings
+    from .recipes import TRAIN_DEFAULTS
+    from .settings import RunSettings
 
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict, not {type(config).__name__}")
@@ -243,17 +242,15 @@ def settings_of(config):
         raise ValueError(f"unknown config key(s) {', '.join(map(repr, unknown))}; known: "
                          f"{', '.join(known)}")
     given = {k: v for k, v in config.items() if k in TRAIN_DEFAULTS or k == "augment"}
-    given.setdefault("threads", 1)
-    settings = train_settings(given)
-    settings["out"] = config.get("out")
+    settings = RunSettings.resolve(given, default_threads=1, save=False)
     options = dict(RUN_OPTIONS, **EXTRA_OPTIONS)
     options.update((k, v) for k, v in config.items() if k in options)
     copies = options["distortion_copies"]
     if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
         raise ValueError(f"distortion_copies must be a non-negative integer, got {copies!r}")
-    if copies and settings["augment"] != "none":
+    if copies and settings.augment != "none":
         raise ValueError("distortion_copies (the paper's fixed set of distorted copies) and "
-                         f"augment={settings['augment']!r} (distortions drawn on the fly) "
+                         f"augment={settings.augment!r} (distortions drawn on the fly) "
                          "exclude each other")
     return settings, options
 
@@ -322,14 +319,14 @@ def run(config):
     if options["distortion_copies"]:
         from .augment import FixedDistortions
         fixed = FixedDistortions(train[0], options["distortion_copies"],
-                                 order_seed=settings["seed"], n_threads=settings["threads"])
+                                 order_seed=settings.seed, n_threads=settings.threads)
     trainer = build(settings, pass_images=None if fixed is None else fixed.pass_images)
     _, metrics = fit_and_evaluate(trainer, train, test, epoch_eval=bool(options["epoch_eval"]),
                                   train_eval=bool(options["train_eval"]),
                                   per_sample=bool(options["record_errors"]))
     trainer.pass_images = fixed = None  # the copies' memory back before saving
-    if settings["out"] is not None:
-        trainer.model.save(settings["out"])
+    if settings.out is not None:
+        trainer.model.save(settings.out)
     result = summary(settings, trainer, metrics, len(train[0]))
     if options["record_errors"]:
         wrong = np.flatnonzero(metrics["predictions"] != np.asarray(test[1]))
@@ -338,7 +335,7 @@ def run(config):
     result.update({
         "wall_seconds": time.perf_counter() - wall_start,
         "weights_sha256": weights_digest(trainer.model),
-        "model_path": settings["out"],
+        "model_path": settings.out,
         "version": __version__,
         "openmp": built_with_openmp(),
         "distortion_copies": options["distortion_copies"],

@@ -167,7 +167,7 @@ def run_key(config):
     """
     try:
         settings, options = experiment.settings_of(config)
-        identity = dict(settings, **options)
+        identity = dict(settings.as_dict(), **options)
     except (ValueError, TypeError, KeyError):
         identity = dict(config)
     for key in NOT_IN_KEY:

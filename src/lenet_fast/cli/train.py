@@ -19,6 +19,7 @@ from .._compute.tables import INITS
 from .._training import recipes
 from .._training.optim.registry import OPTIMIZERS, make_optimizer
 from .._training.schedules import SCHEDULES, schedule_from_config
+from .._training.settings import RunSettings, SettingsError
 from ._common import (
     PROG,
     CLIError,
@@ -35,11 +36,6 @@ from ._common import (
     _thread_count,
     _write_metrics,
 )
-
-#: Settings a resumed run takes from its checkpoint (and may not change).
-_RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
-                     "augment", "weight_decay", "nesterov", "label_smoothing")
-
 
 def _show(value, none_text):
     return none_text if value is None else value
@@ -217,48 +213,15 @@ def _checkpoint_settings(path):
 
 
 def _train_settings(args):
-    """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults."""
+    """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults
+    (`RunSettings.resolve`, which checks that they agree)."""
     given = {key: getattr(args, key) for key in (*recipes.TRAIN_DEFAULTS, "augment")
              if hasattr(args, key)}
-    settings = dict(recipes.TRAIN_DEFAULTS, augment=recipes.AUGMENT_DEFAULT)
-    saved = None
-    if args.resume is not None:
-        saved = _checkpoint_settings(args.resume)
-        for key in _RESUME_INHERITED:
-            if key in given and given[key] != saved[key]:
-                flag = "--" + key.replace("_", "-")
-                raise CLIError(f"{flag} {given[key]} conflicts with the checkpoint {args.resume} "
-                               f"({saved[key]}); a resumed run keeps the checkpoint's "
-                               f"{key.replace('_', ' ')}: drop {flag}", code=2)
-            settings[key] = saved[key]
-        settings["epochs"] = saved["epochs"]
-    settings.update(given)
-    if saved is None:
-        try:
-            settings = recipes.train_settings(given)
-        except ValueError as exc:
-            raise CLIError(str(exc), code=2) from None
-    if settings["label_smoothing"] and settings["variant"] != "modern":
-        raise CLIError("--label-smoothing applies to --variant modern (its softmax output) only",
-                       code=2)
-    if settings["out"] is None:
-        settings["out"] = recipes.default_out(settings["variant"])
-    if saved is not None:
-        if saved["epoch"] >= settings["epochs"]:
-            more = (f"give --epochs greater than {saved['epoch']} to train further"
-                    if saved["schedule"] == "constant" else
-                    f"evaluate its model with '{PROG} evaluate {args.resume}' or start a new run")
-            raise CLIError(f"the checkpoint {args.resume} has already completed "
-                           f"{saved['epoch']} epoch(s); {more}", code=2)
-        if settings["epochs"] > saved["epochs"] and saved["schedule"] != "constant":
-            # The schedule is the checkpoint's; past its run's end it stays at its final
-            # rate (cosine: 0), so the extra epochs would change little or nothing.
-            raise CLIError(f"cannot extend the run in {args.resume} to {settings['epochs']} "
-                           f"epochs: its {saved['schedule']} learning-rate schedule was laid out "
-                           f"for {saved['epochs']} epoch(s) and ends there; resume with "
-                           f"--epochs {saved['epochs']} or start a new run (only runs with "
-                           "--schedule constant can be extended)", code=2)
-    return settings, saved
+    saved = None if args.resume is None else _checkpoint_settings(args.resume)
+    try:
+        return RunSettings.resolve(given, resumed=saved, resume_path=args.resume), saved
+    except SettingsError as exc:
+        raise CLIError(str(exc), code=2) from None
 
 
 def _check_resume_data(path, saved, n_train):
@@ -281,16 +244,16 @@ def _check_resume_data(path, saved, n_train):
 
 def _resume_command(path, settings, args):
     """The exact command line that resumes from checkpoint `path`."""
-    parts = [PROG, "train", "--resume", path, "--epochs", str(settings["epochs"]),
-             "--out", settings["out"]]
+    parts = [PROG, "train", "--resume", path, "--epochs", str(settings.epochs),
+             "--out", settings.out]
     if args.checkpoint_dir is not None:
         parts += ["--checkpoint-dir", args.checkpoint_dir]
     if args.data_dir is not None:
         parts += ["--data-dir", args.data_dir]
     if args.no_download:
         parts.append("--no-download")
-    if settings["threads"] is not None:
-        parts += ["--threads", str(settings["threads"])]
+    if settings.threads is not None:
+        parts += ["--threads", str(settings.threads)]
     if args.metrics_json is not None:
         parts += ["--metrics-json", args.metrics_json]
     if args.no_progress:
@@ -305,7 +268,7 @@ def _resume_command(path, settings, args):
 def _optimizer_options(settings):
     """The recipe's keyword arguments for `make_optimizer` (those its optimizer takes)."""
     try:
-        return recipes.optimizer_options(settings)
+        return recipes.optimizer_options(settings.as_dict())
     except ValueError as exc:
         raise CLIError(str(exc).replace("nesterov", "--nesterov").replace(
             "weight_decay", "--weight-decay"), code=2) from None
@@ -373,9 +336,9 @@ def run(args):
 
     wall_start = time.perf_counter()
     s, saved = _train_settings(args)
-    out = s["out"]
+    out = s.out
     _check_train_outputs(out, args)
-    threads = _resolve_threads(s["threads"])
+    threads = _resolve_threads(s.threads)
     progress = not args.no_progress
 
     train = _load_split("train", args.data_dir, download=not args.no_download,
