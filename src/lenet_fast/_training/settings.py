@@ -33,9 +33,39 @@ def _flag(key):
 class RunSettings:
     """The resolved settings of one training run (see the module's text).
 
-    Build them with `resolve`; the fields are those of ``lenet-fast train`` under their
-    `lenet_fast.recipes.TRAIN_DEFAULTS` names, and ``augment``. ``threads`` None is the
-    OpenMP default; ``out`` None (from `lenet_fast.experiment.run`) saves no model.
+    Build them with `resolve`; the fields are the options of ``lenet-fast train`` under
+    their `lenet_fast.recipes.TRAIN_DEFAULTS` names, and ``augment``.
+
+    Parameters
+    ----------
+    variant : {"modern", "lecun98"}
+        The preset.
+    c3 : {"full", "lecun"}
+        C3's connections.
+    init : str
+        The initialisation (`lenet_fast.LeNet5`'s ``init``).
+    epochs, batch_size : int
+        Passes over the training set; digits a step.
+    optimizer : str
+        A name of `lenet_fast.optim.OPTIMIZERS`.
+    lr : float or None
+        The base learning rate; None: the optimizer's own default.
+    schedule : str
+        A name of `lenet_fast.schedules.SCHEDULES`.
+    weight_decay : float
+        L2 weight decay (sgd, adam).
+    nesterov : bool
+        Nesterov momentum (sgd).
+    label_smoothing : float
+        Label smoothing (modern only).
+    threads : int or None
+        OpenMP threads; None: the OpenMP default.
+    seed : int
+        Weights, data order and distortions.
+    out : str or None
+        The model file; None (`lenet_fast.experiment.run`'s default): not saved.
+    augment : {"none", "affine", "elastic"}
+        Distortions drawn on the fly.
     """
 
     variant: str

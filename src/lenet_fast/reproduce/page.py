@@ -10,7 +10,18 @@ from .._training.sweep import format_seeds
 
 def format_markdown(summary):
     """The summary's tables as markdown (for the README): Fig. 9's rows, Fig. 5's end
-    points, Fig. 6, Fig. 8's count, and how long it took."""
+    points, Fig. 6, Fig. 8's count, and how long it took.
+
+    Parameters
+    ----------
+    summary : dict
+        As `lenet_fast.reproduce.summary.summarize` returns it.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     out = []
     if "fig9" in summary:
         out += ["| LeCun et al. 1998, Fig. 9 | paper | seeds | mean | std | min-max | "

@@ -15,6 +15,9 @@ import numpy as np
 from .._training.optim import sdlm
 
 #: LeCun et al. 1998's figures for LeNet-5 on MNIST (section III-C, Figs. 5, 8 and 9).
+#: The public names; the helpers (usable, stats, t975, pct, interval_text) serve the page.
+__all__ = ["PAPER", "COPIES", "GROUP_LABELS", "summarize", "departures"]
+
 PAPER = {
     "test_error": 0.0095,              # Fig. 5 end, Fig. 9: 20 passes, no distortions
     "train_error": 0.0035,             # Fig. 5: training error after 19 passes
@@ -348,7 +351,13 @@ def _notes(summary):
 
 def departures():
     """The departures from the paper: SDLM's (`lenet_fast.optim.DEPARTURES`) and the
-    distortions'."""
+    distortions'.
+
+    Returns
+    -------
+    list of dict
+        One a departure: "what", "paper", "here", "why" and "source".
+    """
     from .._training.augment import Affine
 
     a = Affine().config()
