@@ -11,7 +11,7 @@ import pytest
 from lenet_fast import augment
 from lenet_fast._isa import kernels as _kernels
 from lenet_fast.augment import Affine, Elastic, make_augmenter
-from lenet_fast._training.augment import affine_warp, elastic_warp
+from lenet_fast._training.augment import affine_warp, elastic_warp, gaussian_taps
 
 IDENTITY = np.array([1, 0, 0, 1, 0, 0], np.float32)
 
@@ -100,7 +100,7 @@ def test_far_outside_is_background():
 def test_gaussian_smooth_matches_numpy():
     rng = np.random.default_rng(1)
     fields = rng.uniform(-1, 1, (6, 28, 28)).astype(np.float32)
-    taps = augment.gaussian_taps(4.0)
+    taps = gaussian_taps(4.0)
     out = np.empty_like(fields)
     _kernels.gaussian_smooth(out, fields, taps, 34.0, 2)
     g, r = taps.astype(np.float64), len(taps) // 2

@@ -84,7 +84,7 @@ def shell_lines(code):
 @pytest.fixture(scope="module")
 def data_dir():
     folder = Path(os.environ.get(datasets.ENV_VAR, ROOT.parent / "shared" / "data" / "mnist"))
-    names = [n for pair in datasets.SPLITS.values() for n in pair]
+    names = [n for pair in _datasets.SPLITS.values() for n in pair]
     if not all((folder / n).is_file() or (folder / f"{n}.gz").is_file() for n in names):
         pytest.skip(f"real MNIST not found in {folder}")
     return folder

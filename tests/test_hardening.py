@@ -26,6 +26,7 @@ import pytest
 
 import lenet_fast
 from lenet_fast import augment, checkpoint, ops
+from lenet_fast._training.augment import gaussian_taps
 from lenet_fast._io import files
 from lenet_fast import CheckpointError
 from lenet_fast import LeNet5
@@ -139,17 +140,17 @@ def test_cli_threads_beyond_the_cap_is_a_usage_error(capsys):
 @pytest.mark.parametrize("sigma", [0, -1, -0.5, float("nan"), float("inf")])
 def test_gaussian_taps_rejects_non_positive_sigma(sigma):
     with pytest.raises(ValueError, match="sigma"):
-        augment.gaussian_taps(sigma)
+        gaussian_taps(sigma)
 
 
 @pytest.mark.parametrize("truncate", [0, -3, float("nan")])
 def test_gaussian_taps_rejects_non_positive_truncate(truncate):
     with pytest.raises(ValueError, match="truncate"):
-        augment.gaussian_taps(1.0, truncate)
+        gaussian_taps(1.0, truncate)
 
 
 def test_gaussian_taps_still_normalised():
-    g = augment.gaussian_taps(4.0)
+    g = gaussian_taps(4.0)
     assert g.dtype == np.float32 and g.shape == (2 * 12 + 1,)
     assert np.isfinite(g).all() and abs(float(g.sum()) - 1) < 1e-6
 

@@ -170,7 +170,7 @@ def test_fixed_distortions_visit_every_version_once_per_cycle(mnist_train):
 
 
 def fixed_seed():
-    from lenet_fast.augment import FIXED_SET_SEED
+    from lenet_fast._training.augment import FIXED_SET_SEED
     return FIXED_SET_SEED
 
 

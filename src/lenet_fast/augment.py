@@ -1,14 +1,10 @@
-"""Distortions of the training digits.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._training import augment as _home
+# lenet_fast.augment, public: distortions of the training digits. Its text is that of
+# the module that holds the code, handed on with its names.
 from ._training.augment import (  # noqa: F401
-    Affine, Elastic, FixedDistortions, make_augmenter, AUGMENTERS, MAX_COPIES,
+    __doc__, Affine, Elastic, FixedDistortions, make_augmenter, AUGMENTERS, MAX_COPIES,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
-    "Affine", "Elastic", "FixedDistortions", "make_augmenter", "AUGMENTERS", "MAX_COPIES",
+    "Affine", "Elastic", "FixedDistortions", "make_augmenter", "AUGMENTERS",
+    "MAX_COPIES",
 ]

@@ -1,15 +1,10 @@
-"""MNIST: reading, downloading, checking, preprocessing.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._io import datasets as _home
+# lenet_fast.datasets, public: mNIST: reading, downloading, checking, preprocessing. Its
+# text is that of the module that holds the code, handed on with its names.
 from ._io.datasets import (  # noqa: F401
-    DataFormatError, DataNotFoundError, ENV_VAR, MD5, MAX_RECORDS, MIRRORS,
+    __doc__, DataFormatError, DataNotFoundError, ENV_VAR, MD5, MAX_RECORDS, MIRRORS,
     default_data_dir, load_mnist, preprocess, check_digits, read_idx,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "DataFormatError", "DataNotFoundError", "ENV_VAR", "MD5", "MAX_RECORDS", "MIRRORS",
     "default_data_dir", "load_mnist", "preprocess", "check_digits", "read_idx",

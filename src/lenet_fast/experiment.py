@@ -1,15 +1,10 @@
-"""One training run as a function.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._training import experiment as _home
+# lenet_fast.experiment, public: one training run as a function. Its text is that of the
+# module that holds the code, handed on with its names.
 from ._training.experiment import (  # noqa: F401
-    RUN_OPTIONS, EXTRA_OPTIONS, TIMING_KEYS, build, fit_and_evaluate, summary,
+    __doc__, RUN_OPTIONS, EXTRA_OPTIONS, TIMING_KEYS, build, fit_and_evaluate, summary,
     settings_of, weights_digest, run, peak_rss_mb,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "RUN_OPTIONS", "EXTRA_OPTIONS", "TIMING_KEYS", "build", "fit_and_evaluate",
     "summary", "settings_of", "weights_digest", "run", "peak_rss_mb",

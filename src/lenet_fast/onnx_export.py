@@ -1,14 +1,9 @@
-"""The ONNX export of a model.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._io import onnx_export as _home
+# lenet_fast.onnx_export, public: the ONNX export of a model. Its text is that of the
+# module that holds the code, handed on with its names.
 from ._io.onnx_export import (  # noqa: F401
-    OPSET, IR_VERSION, build_onnx, export_onnx,
+    __doc__, OPSET, IR_VERSION, build_onnx, export_onnx,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "OPSET", "IR_VERSION", "build_onnx", "export_onnx",
 ]

@@ -1,15 +1,10 @@
-"""The tuned training recipes.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._training import recipes as _home
+# lenet_fast.recipes, public: the tuned training recipes. Its text is that of the module
+# that holds the code, handed on with its names.
 from ._training.recipes import (  # noqa: F401
-    TRAIN_DEFAULTS, AUGMENT_DEFAULT, RECIPES, SDLM_RECIPE, SDLM_INIT, OPTIMIZER_NEUTRAL,
-    optimizer_options, make_optimizer, default_out, train_settings,
+    __doc__, TRAIN_DEFAULTS, AUGMENT_DEFAULT, RECIPES, SDLM_RECIPE, SDLM_INIT,
+    OPTIMIZER_NEUTRAL, optimizer_options, make_optimizer, default_out, train_settings,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "TRAIN_DEFAULTS", "AUGMENT_DEFAULT", "RECIPES", "SDLM_RECIPE", "SDLM_INIT",
     "OPTIMIZER_NEUTRAL", "optimizer_options", "make_optimizer", "default_out",

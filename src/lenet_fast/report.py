@@ -1,14 +1,9 @@
-"""The HTML report of a model.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._figures import report as _home
+# lenet_fast.report, public: the HTML report of a model. Its text is that of the module
+# that holds the code, handed on with its names.
 from ._figures.report import (  # noqa: F401
-    PAPER_RESULTS, img_tag, html_table, html_page, build_html,
+    __doc__, PAPER_RESULTS, img_tag, html_table, html_page, build_html,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "PAPER_RESULTS", "img_tag", "html_table", "html_page", "build_html",
 ]

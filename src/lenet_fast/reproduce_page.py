@@ -1,4 +1,5 @@
-"""Deprecated: ``lenet_fast.reproduce_page`` goes in the next release; use lenet_fast.reproduce.page."""
+"""Deprecated: ``lenet_fast.reproduce_page`` goes in the next release; use
+lenet_fast.reproduce.page."""
 
 from ._moved import forward
 

@@ -1,4 +1,5 @@
-"""Deprecated: ``lenet_fast.reproduce_summary`` goes in the next release; use lenet_fast.reproduce.summary."""
+"""Deprecated: ``lenet_fast.reproduce_summary`` goes in the next release; use
+lenet_fast.reproduce.summary."""
 
 from ._moved import forward
 

@@ -1,14 +1,9 @@
-"""The scikit-learn estimator.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._interop import sklearn as _home
+# lenet_fast.sklearn, public: the scikit-learn estimator. Its text is that of the module
+# that holds the code, handed on with its names.
 from ._interop.sklearn import (  # noqa: F401
-    LeNet5Classifier, EXPECTED_FAILED_CHECKS, expected_failed_checks,
+    __doc__, LeNet5Classifier, EXPECTED_FAILED_CHECKS, expected_failed_checks,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "LeNet5Classifier", "EXPECTED_FAILED_CHECKS", "expected_failed_checks",
 ]

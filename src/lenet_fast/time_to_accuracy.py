@@ -1,4 +1,5 @@
-"""Deprecated: ``lenet_fast.time_to_accuracy`` goes in the next release; use lenet_fast.bench.time_to_accuracy."""
+"""Deprecated: ``lenet_fast.time_to_accuracy`` goes in the next release; use
+lenet_fast.bench.time_to_accuracy."""
 
 from ._moved import forward
 

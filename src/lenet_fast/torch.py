@@ -1,14 +1,10 @@
-"""The PyTorch module and the weight copies both ways.
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._interop import torch as _home
+# lenet_fast.torch, public: the PyTorch module and the weight copies both ways. Its text
+# is that of the module that holds the code, handed on with its names.
 from ._interop.torch import (  # noqa: F401
-    LeNet5Torch, MaskedConv2d, ScaledTanh, Subsampling, RBF, to_torch, from_torch,
+    __doc__, LeNet5Torch, MaskedConv2d, ScaledTanh, Subsampling, RBF, to_torch,
+    from_torch,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "LeNet5Torch", "MaskedConv2d", "ScaledTanh", "Subsampling", "RBF", "to_torch",
     "from_torch",

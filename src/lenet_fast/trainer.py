@@ -1,4 +1,5 @@
-"""Deprecated: ``lenet_fast.trainer`` goes in the next release; use lenet_fast (Trainer, TrainingDiverged, TrainingInterrupted)."""
+"""Deprecated: ``lenet_fast.trainer`` goes in the next release; use lenet_fast (Trainer,
+TrainingDiverged, TrainingInterrupted)."""
 
 from ._moved import forward
 

@@ -1,14 +1,10 @@
-"""The pretrained models' files and facts (`lenet_fast.pretrained` loads one).
-
-The module's documentation is that of the code it hands on (below).
-"""
-
-from ._model import pretrained as _home
+# lenet_fast.zoo, public: the pretrained models' files and facts
+# (`lenet_fast.pretrained` loads one). Its text is that of the module that holds the
+# code, handed on with its names.
 from ._model.pretrained import (  # noqa: F401
-    COMMANDS, NAMES, path, info,
+    __doc__, COMMANDS, NAMES, path, info,
 )
 
-__doc__ = _home.__doc__
 __all__ = [
     "COMMANDS", "NAMES", "path", "info",
 ]

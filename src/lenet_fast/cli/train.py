@@ -246,22 +246,15 @@ def _resume_command(path, settings, args):
     """The exact command line that resumes from checkpoint `path`."""
     parts = [PROG, "train", "--resume", path, "--epochs", str(settings.epochs),
              "--out", settings.out]
-    if args.checkpoint_dir is not None:
-        parts += ["--checkpoint-dir", args.checkpoint_dir]
-    if args.data_dir is not None:
-        parts += ["--data-dir", args.data_dir]
-    if args.no_download:
-        parts.append("--no-download")
-    if settings.threads is not None:
-        parts += ["--threads", str(settings.threads)]
-    if args.metrics_json is not None:
-        parts += ["--metrics-json", args.metrics_json]
-    if args.no_progress:
-        parts.append("--no-progress")
-    if args.train_limit is not None:
-        parts += ["--train-limit", str(args.train_limit)]
-    if args.test_limit is not None:
-        parts += ["--test-limit", str(args.test_limit)]
+    # the options of this run that the resumed run needs again
+    for flag, value in (("--checkpoint-dir", args.checkpoint_dir), ("--data-dir", args.data_dir),
+                        ("--no-download", args.no_download), ("--threads", settings.threads),
+                        ("--metrics-json", args.metrics_json), ("--no-progress", args.no_progress),
+                        ("--train-limit", args.train_limit), ("--test-limit", args.test_limit)):
+        if value is True:
+            parts.append(flag)
+        elif value is not None and value is not False:
+            parts += [flag, str(value)]
     return shlex.join(parts)
 
 
