@@ -116,7 +116,7 @@ def idx_bytes(images):
 
 
 @pytest.fixture(scope="module")
-def test_images():
+def mnist_test_images():
     if _MISSING:
         pytest.skip(SKIP_REASON)
     return datasets.load_mnist("test", DATA_DIR, download=False, progress=False)
@@ -548,8 +548,8 @@ def parse_predictions(out):
 
 
 @needs_data
-def test_predict_npy(trained, test_images, tmp_path, capsys):
-    images, _ = test_images
+def test_predict_npy(trained, mnist_test_images, tmp_path, capsys):
+    images, _ = mnist_test_images
     five = tmp_path / "five.npy"
     np.save(five, images[:5])
     code, out, err = run(capsys, "predict", trained["model"], five, "--threads", 1)
@@ -574,8 +574,8 @@ def test_predict_npy(trained, test_images, tmp_path, capsys):
 
 
 @needs_data
-def test_predict_idx_raw_and_gzipped(trained, test_images, tmp_path, capsys):
-    images, _ = test_images
+def test_predict_idx_raw_and_gzipped(trained, mnist_test_images, tmp_path, capsys):
+    images, _ = mnist_test_images
     raw, gz = tmp_path / "digits-idx3-ubyte", tmp_path / "digits-idx3-ubyte.gz"
     raw.write_bytes(idx_bytes(images[:4]))
     gz.write_bytes(gzip.compress(idx_bytes(images[:4])))
@@ -595,9 +595,9 @@ def test_predict_idx_raw_and_gzipped(trained, test_images, tmp_path, capsys):
 
 
 @needs_data
-def test_predict_png_with_pillow(trained, test_images, tmp_path, capsys):
+def test_predict_png_with_pillow(trained, mnist_test_images, tmp_path, capsys):
     pytest.importorskip("PIL")
-    images, _ = test_images
+    images, _ = mnist_test_images
     model = lenet_fast.load(trained["model"])
     expected = model.predict(images[:3]).tolist()
     paths = []

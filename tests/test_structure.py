@@ -128,3 +128,16 @@ def test_largest_modules_report(capsys):
         for lines, name in sizes:
             if lines > LARGE_LINES:
                 print(f"  {lines:5d}  {name}")
+
+
+def test_no_fixture_is_named_like_a_test():
+    """pytest collects a function named test_* as a test; a fixture so named is read as
+    one by people and tools (and the two names clash)."""
+    root = PACKAGE.parents[1]
+    named = []
+    for path in [*(root / "tests").glob("*.py"), *(root / "benchmarks").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and any(
+                    "fixture" in ast.unparse(d) for d in node.decorator_list):
+                named.append(f"{path.name}: {node.name}")
+    assert not named, f"fixtures named test_*: {named}"

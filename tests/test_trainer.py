@@ -34,7 +34,7 @@ def train_small(mnist_train):
 
 
 @pytest.fixture(scope="module")
-def test_small(mnist_test):
+def small_test_set(mnist_test):
     """The first 1,000 test digits."""
     images, labels = mnist_test
     return images[:1000], labels[:1000]
@@ -365,7 +365,7 @@ def test_bad_arguments(train_small):
 
 
 # ----------------------------------------------------------------------------- history
-def test_history_records(train_small, test_small):
+def test_history_records(train_small, small_test_set):
     data = (train_small[0][:640], train_small[1][:640])
     model = LeNet5("modern", seed=0)
     trainer = _trainer(model, Adam(lr=2e-3), epochs=2, schedule="cosine")
@@ -381,10 +381,10 @@ def test_history_records(train_small, test_small):
     assert trainer.train_images == 2 * 640
 
     model = LeNet5("modern", seed=0)
-    history = _trainer(model, Adam(lr=2e-3), epochs=1).fit(data, validation=test_small)
+    history = _trainer(model, Adam(lr=2e-3), epochs=1).fit(data, validation=small_test_set)
     (rec,) = history
     assert set(rec) == HISTORY_KEYS | {"val_accuracy", "val_loss"}
-    metrics = evaluate(model, *test_small)
+    metrics = evaluate(model, *small_test_set)
     assert rec["val_accuracy"] == metrics["accuracy"]
     assert rec["val_loss"] == pytest.approx(metrics["loss"])
 
