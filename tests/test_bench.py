@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lenet_fast import bench, cli
-from lenet_fast.tools.bench import throughput
+from lenet_fast.bench import _throughput as throughput
 
 # Forward multiply-accumulates per image, by hand:
 C1 = 28 * 28 * 6 * 25          # 117,600

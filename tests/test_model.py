@@ -1,4 +1,4 @@
-"""Tests for lenet_fast.model.LeNet5.
+"""Tests for lenet_fast.LeNet5.
 
 The central test rebuilds the whole network, forward and backward, from the plain NumPy
 layers of `lenet_fast.reference` in float64 and checks the fast float32 model's loss,
@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from lenet_fast.kernels import codes
+from lenet_fast._compute import codes
 from lenet_fast import reference as R
 from lenet_fast.datasets import preprocess
-from lenet_fast.model import MAP_J, LeNet5
+from lenet_fast import LeNet5
+from lenet_fast.model import MAP_J
 from lenet_fast.optim import SGD, Adam
-from lenet_fast.kernels.tables import LECUN_C3_TABLE
+from lenet_fast._compute.tables import LECUN_C3_TABLE
 
 CONFIGS = [("modern", "lecun"), ("modern", "full"), ("lecun98", "lecun")]
 CONFIG_IDS = ["modern-c3lecun", "modern-c3full", "lecun98"]
@@ -714,7 +715,7 @@ def test_batches_larger_than_a_chunk(variant):
 def test_pacer_trains_on_one_thread_while_it_is_faster():
     """Beside a busy core one thread can train faster than two: the pacer runs the faster
     choice and probes the other every PROBE passes, following the machine both ways."""
-    from lenet_fast.model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     speed = {2: 1.0, 1: 3.0}                # quiet machine: two threads 3x faster
@@ -740,7 +741,7 @@ def test_pacer_trains_on_one_thread_while_it_is_faster():
 def test_pacer_keeps_all_threads_through_single_slow_passes():
     """On a quiet machine a pass now and then loses a time slice to another process (a
     hiccup of several passes' time): the pacer must not switch to one thread for it."""
-    from lenet_fast.model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     rng = np.random.default_rng(0)
@@ -759,7 +760,7 @@ def test_pacer_is_not_switched_back_by_one_lucky_probe():
     """Beside a busy core a probe of two threads is sometimes fast (the neighbour was off
     the CPU for that pass) while two threads are slower on average: a probe moves the
     estimate only halfway, so a lucky probe alone does not bring back two threads."""
-    from lenet_fast.model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     used = []

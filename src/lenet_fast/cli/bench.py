@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..io import datasets
+from .._io import datasets
 from ._common import (
     CLIError,
     _check_writable,
@@ -75,12 +75,12 @@ def add_arguments(p, parsers):
                            "at each --threads count, and print the seconds of training to the "
                            "first epoch at >= 99.0%% test accuracy, the accuracy per epoch and "
                            "the ratio (about 2 minutes; needs MNIST; see "
-                           "lenet_fast.time_to_accuracy)")
+                           "lenet_fast.bench.time_to_accuracy)")
     mode.add_argument("--busy", action="store_true",
                       help="instead: keep one core busy with a child process and time training "
                            "at 1 and at 2 threads in alternating rounds, lenet_fast and PyTorch, "
                            "for each --batch-sizes (default there: 64,256); prints the 2/1 "
-                           "thread ratio (see lenet_fast.busy)")
+                           "thread ratio (see lenet_fast.bench.busy)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
                    help="--time-to-accuracy: weights and data order of both runs (default: 0)")
     p.add_argument("--data-dir", metavar="D", default=None,
@@ -91,8 +91,8 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..tools.bench import busy, markdown, throughput, time_to_accuracy
-    from ..tools.bench.machine import BenchError
+    from ..bench import _markdown as markdown, _throughput as throughput, busy, time_to_accuracy
+    from ..bench._machine import BenchError
 
     if args.json is not None:
         _check_writable(args.json, "benchmark JSON")
