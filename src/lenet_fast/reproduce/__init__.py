@@ -8,12 +8,13 @@ page).
 
 from . import _run
 from ._run import (  # noqa: F401
-    COST, FIGURES, PROFILES, RESULTS, ReproduceError, check_out_dir, command_line,
-    estimate_seconds, make_plan, measured_step_seconds, parse_figures, run_cost,
-    run_reproduce,
+    COST, FIGURES, MARKDOWN, PAGE, PROFILES, RESULTS, SUMMARY, VOLATILE_KEYS, ReproduceError,
+    check_out_dir, command_line, estimate_seconds, make_plan, measured_step_seconds,
+    parse_figures, run_cost, run_reproduce,
 )
 
 __doc__ = _run.__doc__
-__all__ = ["FIGURES", "PROFILES", "COST", "RESULTS", "ReproduceError", "parse_figures",
+__all__ = ["FIGURES", "PROFILES", "COST", "RESULTS", "SUMMARY", "MARKDOWN", "PAGE",
+           "VOLATILE_KEYS", "ReproduceError", "parse_figures",
            "make_plan", "run_cost", "estimate_seconds", "measured_step_seconds",
            "check_out_dir", "run_reproduce", "command_line"]

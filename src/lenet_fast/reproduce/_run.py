@@ -42,7 +42,7 @@ import time
 import numpy as np
 
 from .._training import experiment
-from . import page
+from . import page as reproduce_page
 from .._training import sweep
 from .._version import __version__
 from .page import build_html, format_markdown
