@@ -25,10 +25,10 @@ import argparse
 
 import numpy as np
 
-from lenet_fast import LeNet5
+from lenet_fast import LeNet5, RunSettings
 from lenet_fast.datasets import load_mnist
 from lenet_fast.metrics import evaluate
-from lenet_fast.recipes import make_optimizer, train_settings
+from lenet_fast.recipes import make_optimizer
 from lenet_fast.schedules import make_schedule
 
 HOLDOUT = 10_000
@@ -67,7 +67,8 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
 
-    settings = train_settings({"recipe": "one-epoch", "seed": args.seed, "threads": 1})
+    settings = RunSettings.resolve({"recipe": "one-epoch", "seed": args.seed, "threads": 1},
+                                   save=False).as_dict()
     if args.lr is not None:
         settings["lr"] = args.lr
     images, labels = load_mnist("train", args.data_dir, progress=False)

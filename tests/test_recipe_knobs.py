@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from lenet_fast import cli, experiment, recipes
+from lenet_fast import LeNet5, RunSettings, Trainer, cli, experiment, recipes
+from lenet_fast._io import datasets as _datasets  # patched: the code reads it there
+from lenet_fast._training import experiment as _experiment  # patched: the code reads it there
 from lenet_fast.metrics import evaluate
-from lenet_fast.model import LeNet5
 from lenet_fast.optim import Adam
 from lenet_fast.sweep import run_key
-from lenet_fast.trainer import Trainer
 
 TINY = {"train_limit": 1200, "epochs": 1, "epoch_eval": True}
 
@@ -31,13 +31,13 @@ def _quiet_run(capsys, *argv):
 def test_holdout_trains_on_the_rest_and_never_reads_the_test_set(mnist_dir, mnist_train,
                                                                  monkeypatch):
     read = []
-    original = experiment._mnist
+    original = _experiment._mnist
 
     def recording(split, data_dir, download):
         read.append(split)
         return original(split, data_dir, download)
 
-    monkeypatch.setattr(experiment, "_mnist", recording)
+    monkeypatch.setattr(_experiment, "_mnist", recording)
     config = dict(TINY, seed=2, data_dir=str(mnist_dir), download=False)
     held = experiment.run(dict(config, holdout=700))
     assert read == ["train"]  # the test split is never read
@@ -115,10 +115,10 @@ def test_adam_betas_reach_the_optimizer(mnist_dir, mnist_train):
     assert tuned["weights_sha256"] != default["weights_sha256"]
     # the same run by hand: an Adam with those betas
     s = experiment.settings_of(config)[0]
-    model = LeNet5("modern", c3=s["c3"], seed=1, n_threads=1)
-    Trainer(model, Adam(0.004, betas=(0.7, 0.9)), batch_size=s["batch_size"], epochs=1,
-            schedule=s["schedule"], seed=1, progress=False,
-            label_smoothing=s["label_smoothing"]).fit(
+    model = LeNet5("modern", c3=s.c3, seed=1, n_threads=1)
+    Trainer(model, Adam(0.004, betas=(0.7, 0.9)), batch_size=s.batch_size, epochs=1,
+            schedule=s.schedule, seed=1, progress=False,
+            label_smoothing=s.label_smoothing).fit(
         (mnist_train[0][:1200], mnist_train[1][:1200]))
     assert experiment.weights_digest(model) == tuned["weights_sha256"]
 
@@ -136,10 +136,15 @@ def test_sgd_momentum_reaches_the_optimizer():
     ({"momentum": 0.5, "optimizer": "adam"}, "--momentum applies to --optimizer sgd only"),
     ({"beta1": 0.7}, "--beta1 applies to --optimizer adam only"),
     ({"beta2": 0.9, "variant": "lecun98", "optimizer": "sdlm"}, "--beta2 applies"),
+    ({"warmup": 0.2, "schedule": "cosine"}, "--warmup applies to --schedule onecycle only"),
 ])
 def test_an_optimizers_setting_with_another_optimizer_is_an_error(given, match):
-    with pytest.raises(ValueError, match=match):
-        recipes.train_settings(given)
+    with pytest.raises(lenet_fast.SettingsError, match=match):
+        RunSettings.resolve(given)
+    # a resumed run's settings are checked there too
+    saved = dict(RunSettings.resolve().as_dict(), epochs=2, epoch=1, schedule="onecycle")
+    with pytest.raises(lenet_fast.SettingsError, match="--recipe applies to a new run"):
+        RunSettings.resolve({"recipe": "one-epoch"}, resumed=saved, resume_path="ck.npz")
 
 
 def test_run_keys_of_runs_recorded_before_the_optimizer_settings():
@@ -186,11 +191,12 @@ def test_train_command_betas_and_resume(tmp_path, mnist_dir, capsys):
 
 
 def test_warmup_is_the_one_cycle_schedules_rising_part(mnist_train, monkeypatch, tmp_path):
-    from lenet_fast.io.checkpoint import read_training
+    from lenet_fast.checkpoint import read_training
     from lenet_fast.schedules import OneCycleLR
 
     settings = experiment.settings_of({"warmup": 0.6, "epochs": 2, "batch_size": 50})[0]
-    assert recipes.schedule_options(settings) == {"pct_start": 0.6}
+    assert settings.warmup == 0.6
+    assert recipes.schedule_options(settings.as_dict()) == {"pct_start": 0.6}
     trainer = experiment.build(settings, checkpoint_dir=str(tmp_path))
     rates = []
     original = LeNet5.train_step
@@ -201,7 +207,7 @@ def test_warmup_is_the_one_cycle_schedules_rising_part(mnist_train, monkeypatch,
 
     monkeypatch.setattr(LeNet5, "train_step", recording)
     trainer.fit((mnist_train[0][:500], mnist_train[1][:500]))
-    expected = OneCycleLR(settings["lr"], 20, pct_start=0.6)
+    expected = OneCycleLR(settings.lr, 20, pct_start=0.6)
     assert rates == [expected.lr_at(k) for k in range(20)]
     assert max(range(20), key=rates.__getitem__) == 11  # the peak at 60% of 20 steps
     assert read_training(tmp_path / "epoch-001.npz")[2]["pct_start"] == 0.6
@@ -276,13 +282,13 @@ def test_train_command_recipe(tmp_path, mnist_dir, capsys):
                                     "weight_decay": 1e-4}])
 def test_pytorch_optimizer_of_a_recipe_makes_the_same_update(given):
     torch = pytest.importorskip("torch", reason="PyTorch is optional (pip install torch==2.13.0)")
-    from lenet_fast import time_to_accuracy as tta
+    from lenet_fast.bench import time_to_accuracy as tta
 
-    settings = recipes.train_settings(given)
+    settings = RunSettings.resolve(given, save=False)
     rng = np.random.default_rng(0)
     start = rng.normal(size=50).astype(np.float32)
     grads = rng.normal(size=(4, 50)).astype(np.float32)
-    ours = recipes.make_optimizer(settings)
+    ours = recipes.make_optimizer(settings.as_dict())
     mine = start.copy()
     param = torch.nn.Parameter(torch.from_numpy(start.copy()))
     theirs = tta.torch_optimizer(torch, [param], settings)
@@ -296,11 +302,10 @@ def test_pytorch_optimizer_of_a_recipe_makes_the_same_update(given):
 def test_time_to_accuracy_runs_a_named_recipe_in_both_libraries(monkeypatch, mnist_train,
                                                                  mnist_test):
     torch = pytest.importorskip("torch", reason="PyTorch is optional (pip install torch==2.13.0)")
-    from lenet_fast import datasets
-    from lenet_fast import time_to_accuracy as tta
+    from lenet_fast.bench import time_to_accuracy as tta
 
     small = (mnist_train[0][:1600], mnist_train[1][:1600])
-    monkeypatch.setattr(datasets, "load_mnist",
+    monkeypatch.setattr(_datasets, "load_mnist",
                         lambda split, *a, **k: small if split == "train" else
                         (mnist_test[0][:500], mnist_test[1][:500]))
     result = tta.run(threads=[1], target=0.5, recipe="one-epoch")
