@@ -30,7 +30,6 @@ else
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
 fi
-chmod 755 "$work"   # apt-get download writes as the user _apt where it can
 source "$root/scripts/lib.sh"
 
 step "cross compiler and qemu-user (Debian: gcc-aarch64-linux-gnu qemu-user; arm64 package lists)"
@@ -54,6 +53,10 @@ fi
 step "arm64 sysroot: $PY and the libraries it loads (apt-get download, dpkg -x)"
 sysroot=$work/sysroot
 mkdir -p "$work/debs" "$sysroot"
+# apt-get download writes as its user _apt where that user can
+if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+    chmod 755 "$work" && chown _apt "$work/debs"
+fi
 # the arm64 packages that Python, its standard library, its headers, libgomp and
 # libstdc++ (numpy's wheel links it) are and depend on, transitively (development
 # packages and dpkg's own tools left out)
