@@ -36,7 +36,8 @@ step "cross compiler and qemu-user (Debian: gcc-aarch64-linux-gnu qemu-user; arm
 if [ "$(id -u)" = 0 ]; then
     dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-$TRIPLET qemu-user >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+        gcc-$TRIPLET qemu-user >/dev/null
 fi
 for tool in $TRIPLET-gcc qemu-aarch64 apt-get dpkg; do
     command -v $tool >/dev/null || {
