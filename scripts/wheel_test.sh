@@ -6,7 +6,7 @@
 #      kernel path of the machine inside (portable, avx2 and avx512 on x86-64);
 #   3. a fresh venv where no compiler can be found (PATH without cc, gcc, clang, ld, ...;
 #      CC=false) and pip may only install wheels: the wheel installs (timed), then the
-#      test extra, torch==2.13.0 and scikit-learn;
+#      test and images extras, torch==2.13.0 and scikit-learn;
 #   4. from a copy of tests/ outside the checkout: the installed-wheel, kernel, model,
 #      property and CLI tests, and the test of several OpenMP runtimes in one process;
 #      then `lenet-fast train`.
@@ -94,7 +94,7 @@ quiet "$user/python" -m pip install -q --disable-pip-version-check --only-binary
 t1=$(date +%s.%N)
 echo "pip install of the wheel took $(python -c "print(f'{$t1 - $t0:.1f}')") s"
 quiet "$user/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
-    "${repaired}[test,sklearn]" "torch==2.13.0"
+    "${repaired}[test,sklearn,images]" "torch==2.13.0"
 "$user/lenet-fast" info
 
 step "tests against the installed wheel (a copy of tests/ outside the checkout)"
