@@ -121,7 +121,7 @@ static inline void lf_store(float *p, lf_v v) { memcpy(p, &v, sizeof v); }
 #if LF_W == 16
 typedef __m512 lf__m;
 typedef __mmask16 lf__k;
-static inline lf__k lf__mask(int lo, int hi) {
+static inline lf__k lf__lanes(int lo, int hi) {
     return (lf__k)((((1u << hi) - 1u) & ~((1u << lo) - 1u)) & 0xffffu);
 }
 #define LF__MLOAD(k, p) _mm512_maskz_loadu_ps(k, p)
@@ -129,7 +129,7 @@ static inline lf__k lf__mask(int lo, int hi) {
 #else
 typedef __m256 lf__m;
 typedef __m256i lf__k;
-static inline lf__k lf__mask(int lo, int hi) {
+static inline lf__k lf__lanes(int lo, int hi) {
     const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(lo), i),
                                _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i));
@@ -138,7 +138,7 @@ static inline lf__k lf__mask(int lo, int hi) {
 #define LF__MSTORE(p, k, m) _mm256_maskstore_ps(p, k, m)
 #endif
 static inline lf_v lf_load_n(const float *p, int n) {
-    lf__m m = LF__MLOAD(lf__mask(0, n), p);
+    lf__m m = LF__MLOAD(lf__lanes(0, n), p);
     lf_v v;
     memcpy(&v, &m, sizeof v);
     return v;
@@ -146,7 +146,7 @@ static inline lf_v lf_load_n(const float *p, int n) {
 static inline void lf_store_lanes(float *p, lf_v v, int lo, int hi) {
     lf__m m;
     memcpy(&m, &v, sizeof m);
-    LF__MSTORE(p, lf__mask(lo, hi), m);
+    LF__MSTORE(p, lf__lanes(lo, hi), m);
 }
 #else
 static inline lf_v lf_load_n(const float *p, int n) {
