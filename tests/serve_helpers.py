@@ -35,14 +35,23 @@ def free_port():
 
 
 class Server:
-    """``python -m lenet_fast serve ARGS`` on 127.0.0.1; `port` once it answers."""
+    """``python -m lenet_fast serve ARGS`` on 127.0.0.1; `port` once it answers.
 
-    def __init__(self, *args, workers=1, timeout=60):
+    `open_files`: the server's limit on open descriptors (``ulimit -n``), if given.
+    """
+
+    def __init__(self, *args, workers=1, timeout=60, open_files=None):
         self.port = free_port() if workers > 1 else 0
         cmd = [sys.executable, "-m", "lenet_fast", "serve", "--port", str(self.port),
                "--log-level", "warning", "--workers", str(workers), *args]
+
+        def limit_open_files():     # the server's ulimit -n (in the child, before exec)
+            import resource
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True,
+                                     preexec_fn=limit_open_files if open_files else None)
         deadline = time.monotonic() + timeout
         if workers == 1:
             line = ""
@@ -126,3 +135,39 @@ def npy(array):
     out = io.BytesIO()
     np.save(out, array)
     return out.getvalue()
+
+
+def memory(pid):
+    """(resident, peak resident) memory of process `pid` in bytes (Linux /proc)."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                values[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+def raw_answer(sock, timeout=30):
+    """(status, headers dict, body bytes) of one HTTP answer read from `sock`, or
+    (None, {}, b"") if the server closed the connection without one."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None, {}, b""
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in
+                   (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        length = int(headers.get("content-length", 0))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        return (None, {}, b"") if not data else (int(data.split()[1]), {}, b"")
+    return int(lines[0].split()[1]), headers, body
