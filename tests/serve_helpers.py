@@ -19,7 +19,7 @@ import uuid
 import numpy as np
 import pytest
 
-SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "multipart", "PIL")
+SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "python_multipart", "PIL")
 
 
 def needs_serve():

@@ -108,7 +108,7 @@ def _files(x):
         ("grey 4-bit", png_file(four, 0, 4), four * 17, True),
         ("grey 8-bit", png_file(x, 0, 8), x, True),
         ("grey 16-bit (x 257)", png_file(x16, 0, 16), x, True),
-        ("grey 16-bit (x 257 + 100)", png_file(x16 + 100, 0, 16), x, True),
+        ("grey 16-bit (x 257 + 100)", png_file(np.minimum(x16 + 100, 65535), 0, 16), x, True),
         ("grey 8-bit, tRNS 0", png_file(x, 0, 8, trns=struct.pack(">H", 0)), x, True),
         ("grey 16-bit, tRNS 0", png_file(x16, 0, 16, trns=struct.pack(">H", 0)), x, True),
         ("grey and alpha 8-bit", png_file(np.stack([np.zeros_like(x), x], axis=2), 4, 8),
@@ -128,7 +128,8 @@ def _files(x):
         ("Pillow RGB", _saved(Image.fromarray(rgb)), x, True),
         ("Pillow RGBA", _saved(Image.fromarray(ink)), on_white, True),
         ("Pillow I;16", _saved(Image.fromarray(x16.astype(np.uint16))), x, True),
-        ("Pillow I;16B", _saved(Image.fromarray(x16.astype(np.uint16)).convert("I;16B")), x, True),
+        ("Pillow I;16B", _saved(Image.frombytes("I;16B", (28, 28), x16.astype(">u2").tobytes())),
+         x, True),
         ("JPEG L", _saved(Image.fromarray(x), "JPEG", quality=95), x, False),
         ("JPEG RGB", _saved(Image.fromarray(rgb), "JPEG", quality=95), x, False),
         ("JPEG CMYK", _saved(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95), x, False),
@@ -169,6 +170,7 @@ def _in_memory(x):
     """(mode, Pillow image, expected grey levels) for the modes no PNG or JPEG decodes to."""
     x16 = x.astype(np.uint16) * 257
     rgb = np.repeat(x[..., None], 3, axis=2)
+    ycbcr = Image.fromarray(rgb).convert("YCbCr")         # Pillow's Y may differ by 1 from x
     return [
         ("I", Image.fromarray(x16.astype(np.int32)), x),
         ("I;16", Image.fromarray(x16), x),
@@ -179,7 +181,7 @@ def _in_memory(x):
         ("1", Image.fromarray(x).convert("1", dither=Image.Dither.NONE), (x >= 128) * 255),
         ("L", Image.fromarray(x), x),
         ("RGBX", Image.fromarray(rgb).convert("RGBX"), x),
-        ("YCbCr", Image.fromarray(rgb).convert("YCbCr"), x),
+        ("YCbCr", ycbcr, np.asarray(ycbcr)[..., 0]),           # its luma: Y
         ("HSV", Image.fromarray(rgb).convert("HSV"), x),
         ("CMYK", Image.fromarray(rgb).convert("CMYK"), x),
         ("RGBa", Image.fromarray(rgb).convert("RGBA").convert("RGBa"), x),
