@@ -158,16 +158,17 @@ def raw_answer(sock, timeout=30):
             if not chunk:
                 return None, {}, b""
             data += chunk
-        head, body = data.split(b"\r\n\r\n", 1)
+        head, rest = data.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
         headers = {k.strip().lower(): v.strip() for k, v in
                    (line.split(":", 1) for line in lines[1:] if ":" in line)}
         length = int(headers.get("content-length", 0))
+        body = bytearray(rest)
         while len(body) < length:
-            chunk = sock.recv(65536)
+            chunk = sock.recv(1 << 20)
             if not chunk:
                 break
             body += chunk
     except (ConnectionResetError, BrokenPipeError):
         return (None, {}, b"") if not data else (int(data.split()[1]), {}, b"")
-    return int(lines[0].split()[1]), headers, body
+    return int(lines[0].split()[1]), headers, bytes(body)

@@ -275,30 +275,151 @@ def test_the_timeouts_and_head_limit_are_options(quick):
     assert status == 431 and "4,096 bytes" in answer["error"]
 
 
-def test_a_client_that_does_not_read_its_answer_is_cut_off(quick, mnist_test):
-    """10,000 digits with ?images=true: a 30 MB answer the client never reads. The server
-    gives up after --idle-timeout without progress, rather than holding it for ever."""
-    images, _ = mnist_test
-    body = npy(images)
-    sock = socket.create_connection(("127.0.0.1", quick.port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall(b"POST /v1/predict?images=true HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                 b"application/x-npy\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                 + body)
-    time.sleep(8)                                 # computed (a few s), written, then stalled
-    received = 0
+def _ask_and_stall(port, body, query="?images=true", buffer=4096):
+    """A socket that sent a .npy request for a large answer, with a small receive buffer."""
+    sock = socket.socket()
+    if buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"POST /v1/predict{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-npy"
+                 f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    return sock
+
+
+def _read_all(sock, pause=0.0, piece=1 << 20):
+    """Bytes read until the server closes (or 30 s); `pause` seconds between reads."""
+    received, end = 0, time.monotonic() + 30
     sock.settimeout(10)
     try:
-        while True:
-            chunk = sock.recv(1 << 20)
+        while time.monotonic() < end:
+            chunk = sock.recv(piece)
             if not chunk:
                 break
             received += len(chunk)
+            time.sleep(pause)
     except (ConnectionResetError, socket.timeout):
         pass
     sock.close()
-    assert 0 < received < 20 * MB, received       # the start of the answer, then the end
+    return received
+
+
+def test_a_client_that_does_not_read_its_answer_is_cut_off(quick, mnist_test):
+    """10,000 digits with ?images=true: a 30 MB answer. A client that takes none of it is
+    cut off after --idle-timeout without progress; one that takes 64 KB every 0.5 s,
+    after --body-timeout: neither holds the answer's memory for ever."""
+    images, _ = mnist_test
+    body = npy(images)
+    stalled = _ask_and_stall(quick.port, body)
+    time.sleep(8)                                 # computed (a few s), written, then stalled
+    assert 0 < _read_all(stalled) < 20 * MB
+    trickle = _ask_and_stall(quick.port, body)
+    start = time.monotonic()
+    received = _read_all(trickle, pause=0.5, piece=1 << 16)
+    assert 0 < received < 20 * MB and time.monotonic() - start < 20
     assert request(quick.port, "GET", "/healthz")[0] == 200
+
+
+def test_the_rest_of_a_refused_body_is_read_and_dropped(quick, mnist_test):
+    """A large request refused before its body is read (429: the lane of large requests is
+    full) gets its answer: the server reads and drops the rest of the body (within
+    --body-timeout) rather than resetting the connection, which stays usable."""
+    images, _ = mnist_test
+    body = npy(images[:2000])                     # 1.5 MB: a large request
+    holders = []
+    for _ in range(3):                            # the lane's places (1 thread + 2 waiting)
+        sock = socket.create_connection(("127.0.0.1", quick.port))
+        sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-npy\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:1000])
+        holders.append(sock)
+    time.sleep(0.3)
+    conn = http.client.HTTPConnection("127.0.0.1", quick.port, timeout=30)
+    conn.request("POST", "/v1/predict", body=body, headers={"Content-Type": "application/x-npy"})
+    r = conn.getresponse()
+    answer = json.loads(r.read())
+    assert r.status == 429 and r.getheader("retry-after") == "1", answer
+    conn.request("GET", "/healthz")                # the same connection, still usable
+    assert conn.getresponse().status == 200
+    conn.close()
+    for sock in holders:                          # each: 408 after --body-timeout 2
+        assert raw_answer(sock)[0] == 408
+        sock.close()
+    slow = socket.create_connection(("127.0.0.1", quick.port))
+    for sock in [socket.create_connection(("127.0.0.1", quick.port)) for _ in range(3)] + [slow]:
+        sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-npy\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:1000])
+        holders.append(sock)
+    assert raw_answer(slow)[0] == 429             # refused; its body, never sent, is waited
+    start = time.monotonic()                      # for --body-timeout, then dropped
+    slow.settimeout(10)
+    assert slow.recv(10) == b""
+    assert time.monotonic() - start < 2.0 + 2.0
+    for sock in holders:
+        sock.close()
+
+
+def test_large_answers_do_not_hold_the_event_loop(server, model, mnist_test):
+    """Four clients at once ask for 10,000 digits with ?images=true (30 MB answers, built in
+    the lane of large requests): one-digit requests meanwhile are answered within 1 s
+    (one json.dumps of such an answer held the GIL, hence the event loop, 1.7 s)."""
+    images, _ = mnist_test
+    body = npy(images)
+    expected = model.predict(images[:50]).tolist()
+    sizes = []
+
+    def large():      # read as bytes: parsing 30 MB here would hold this process's GIL
+        sock = _ask_and_stall(server.port, body, buffer=None)
+        status, headers, answer = raw_answer(sock, timeout=120)
+        sock.close()
+        if status == 200 and len(answer) == int(headers["content-length"]) > 20 * MB:
+            sizes.append(len(json.loads(answer[:answer.index(b',"probabilities"')] + b"}")
+                             ["predictions"]))
+        else:
+            sizes.append(status)
+
+    threads = [threading.Thread(target=large) for _ in range(4)]
+    for t in threads:
+        t.start()
+    latencies = _digit_latencies(server.port, images[:50], expected, 6.0)
+    for t in threads:
+        t.join(120)
+    assert sorted(sizes, key=str)[:1] == [10_000] and set(sizes) <= {10_000, 429}, sizes
+    assert max(latencies) < PROMPT, sorted(latencies)[-5:]
+
+
+def test_the_lane_of_large_requests_is_bounded():
+    """In process: at most threads + queue requests hold a place (429 beyond); a place is
+    given back when its request closes, but only once the work started in a thread
+    (which cannot be stopped) is done."""
+    import asyncio
+    from lenet_fast.serve import BadRequest
+    from lenet_fast.tools.serve_lane import Lane
+
+    async def scenario():
+        lane = Lane(1, 1)
+        a, b, c = lane.job(), lane.job(), lane.job()
+        a.need()
+        b.need()
+        with pytest.raises(BadRequest) as refused:
+            c.need()
+        assert refused.value.status == 429 and refused.value.headers == {"Retry-After": "1"}
+        assert await a.run(lambda: threading.current_thread().name) != \
+            threading.current_thread().name
+        assert await c.run(lambda: 7, large=False) == 7          # small work: no place
+        started = threading.Event()
+        work = asyncio.ensure_future(b.run(lambda: started.set() or time.sleep(0.5)))
+        await asyncio.sleep(0.1)
+        assert started.is_set()
+        work.cancel()                              # the request is gone, the thread is not
+        b.close()
+        a.close()
+        assert lane.taken == 1
+        await asyncio.sleep(0.7)
+        assert lane.taken == 0
+        c.need()
+        c.close()
+        assert lane.taken == 0
+
+    asyncio.run(scenario())
 
 
 # ----------------------------------------------------------------------------- no client holds up another
@@ -403,12 +524,14 @@ def test_idle_sockets_cannot_take_every_descriptor(model, mnist_test):
 
 
 def test_memory_stays_bounded_under_bombs(worst_picture, mnist_test):
-    """Worst pictures, JSON and .npy bombs and multipart bombs, four clients at once: the
-    server's peak resident memory stays within 300 MB of its idle size (after one digit)."""
+    """Worst pictures, JSON and .npy bombs and multipart bombs, four clients at once, and
+    two clients not reading their 30 MB answers: the server's peak resident memory stays
+    within 300 MB of its idle size (after one digit)."""
     images, _ = mnist_test
     server = Server()
     assert post(server.port, png(images[0]), "image/png")[0] == 200
     idle, _ = memory(server.proc.pid)
+    stalled = [_ask_and_stall(server.port, npy(images)) for _ in range(2)]
     bombs = [
         (worst_picture, "image/png"),
         ('{"images": [' + ",".join(["[]"] * 5_000_000) + "]}", "application/json"),
@@ -433,6 +556,8 @@ def test_memory_stays_bounded_under_bombs(worst_picture, mnist_test):
     for t in threads:
         t.join(300)
     _, peak = memory(server.proc.pid)
+    for sock in stalled:
+        sock.close()
     assert server.stop() == 0
     assert not errors, errors[:2]
     assert peak - idle < 300 * MB, f"idle {idle / MB:.0f} MB, peak {peak / MB:.0f} MB"

@@ -51,6 +51,10 @@ MAX_SIDE = 8192
 MAX_ASPECT = 20
 #: Most scans a JPEG may hold: each scan of a progressive JPEG is a pass over the picture.
 MAX_JPEG_SCANS = 100
+#: Most segments a JPEG may hold before its first scan, and chunks a PNG may hold: Pillow
+#: reads each in Python (a 16 MB file of 1.1 million empty chunks took 9 s).
+MAX_JPEG_SEGMENTS = 1024
+MAX_PNG_CHUNKS = 16384
 #: Pixels converted at a time (a strip of rows) when a picture is made grey.
 _STRIP_PIXELS = 1 << 20
 #: Values resampled at a time (the float64 copy of a block of the picture).
@@ -237,10 +241,41 @@ def _normalize(g):
     return out
 
 
+def _too_many_parts(data):
+    """Why the file holds more chunks (PNG), segments before its first scan or scans
+    (JPEG) than Pillow should walk, or None: read from the bytes, a few microseconds a
+    chunk, before Pillow walks them in Python."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        pos, count = 8, 0
+        while pos + 8 <= len(data):
+            count += 1
+            if count > MAX_PNG_CHUNKS:
+                return f"PNG of more than {MAX_PNG_CHUNKS:,} chunks"
+            if data[pos + 4:pos + 8] == b"IEND":
+                break
+            pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+        return None
+    if data[:2] == b"\xff\xd8":
+        pos, count = 2, 0
+        while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != 0xDA:
+            count += 1
+            if count > MAX_JPEG_SEGMENTS:
+                return f"JPEG of more than {MAX_JPEG_SEGMENTS:,} segments before its first scan"
+            pos += 2 if 0xD0 <= data[pos + 1] <= 0xD8 or data[pos + 1] == 0x01 else \
+                2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            return f"JPEG of {scans:,} scans (each a pass over the picture); at most {MAX_JPEG_SCANS}"
+    return None
+
+
 def _open(data, max_pixels, max_side, max_aspect):
     """The Pillow image of PNG or JPEG bytes, its header read and checked, not decoded."""
     from PIL import Image, UnidentifiedImageError
 
+    too_many = _too_many_parts(data)
+    if too_many:
+        raise PictureError(f"{too_many}; refused before decoding")
     try:
         img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
@@ -252,7 +287,6 @@ def _open(data, max_pixels, max_side, max_aspect):
         raise PictureError(f"unreadable image header ({exc})") from None
     w, h = img.size
     what = f"image of {w}x{h} pixels"
-    scans = data.count(b"\xff\xda") if img.format == "JPEG" else 0
     if w == 0 or h == 0:
         reason = f"empty image ({w}x{h})"
     elif w * h > max_pixels:
@@ -262,9 +296,6 @@ def _open(data, max_pixels, max_side, max_aspect):
                   f"({max_aspect:g}:1); refused before decoding")
     elif max(w, h) > max_side:
         reason = f"{what}: a side is longer than the limit ({max_side:,} pixels); refused before decoding"
-    elif scans > MAX_JPEG_SCANS:
-        reason = (f"JPEG of {scans:,} scans (each a pass over the picture); at most "
-                  f"{MAX_JPEG_SCANS}; refused before decoding")
     else:
         return img
     img.close()

@@ -79,6 +79,11 @@ SERVE_MISSING = 'lenet-fast serve needs its extra: pip install "lenet-fast[serve
 PAGE = Path(__file__).resolve().parent / "page.html"
 #: Requests asking for the C1 feature maps may hold at most this many digits.
 MAX_FEATURE_DIGITS = 16
+#: Answers larger than this are sent in pieces of `_PIECE` bytes, their request keeping
+#: its place in the lane of large requests until the last piece is handed over (so the
+#: answers waiting for slow clients are as few as the lane's places).
+STREAM_BYTES = 1 << 20
+_PIECE = 1 << 16
 _CONFIG_ENV = "LENET_FAST_SERVE_CONFIG"
 
 
@@ -132,13 +137,13 @@ def create_app(model, *, description=None, limits=Limits()):
     def run(digits, images, features):
         """The JSON answer (bytes) for `digits`: one pass of the network over all of them."""
         scores = model.scores(digits)
-        result = {"predictions": scores.argmax(axis=1).tolist(),
-                  "probabilities": softmax(scores).tolist()}
+        parts = ['{"predictions":', _json_rows(scores.argmax(axis=1), 4096),
+                 ',"probabilities":', _json_rows(softmax(scores), 1024)]
         if images:
-            result["images"] = digits.tolist()
+            parts += [',"images":', _json_rows(digits, 64)]
         if features:
-            result["c1"] = np.round(model.activations(digits)["c1"], 3).tolist()
-        return json.dumps(result, separators=(",", ":")).encode()
+            parts += [',"c1":', _json_rows(np.round(model.activations(digits)["c1"], 3), 1)]
+        return "".join(parts + ["}"]).encode()
 
     async def predict(request):
         job = lane.job()
@@ -153,14 +158,19 @@ def create_app(model, *, description=None, limits=Limits()):
             metrics.digits.observe(len(digits))
             body = await job.run(lambda: run(digits, images, features), len(digits) > INLINE_DIGITS)
         except BadRequest as exc:
+            job.close()
             # a body over the limit, too slow or cut: the connection is closed; the rest of
             # another body not read is dropped by the HTTP layer (serve_http) as it comes
             if exc.status in (400, 408, 413) and not getattr(request.state, "body_read", False):
                 exc.headers["Connection"] = "close"
             return error(exc.status, exc.reason, exc.headers)
-        finally:
+        except BaseException:
             job.close()
-        return Response(body, media_type="application/json")
+            raise
+        if len(body) <= STREAM_BYTES:
+            job.close()
+            return Response(body, media_type="application/json")
+        return _HeldAnswer(body, job, limits.body_timeout)
 
     async def http_error(request, exc):
         """The framework's 404 and 405, as the service's JSON."""
@@ -198,6 +208,43 @@ def create_app(model, *, description=None, limits=Limits()):
     app.state.metrics = metrics
     app.state.lane = lane
     return metrics_middleware(app, metrics, {r.path for r in routes})
+
+
+def _json_rows(array, per):
+    """JSON text of `array`'s rows, encoded `per` rows at a time: each piece a short hold of
+    the GIL, which the event loop's thread waits for (one json.dumps of a 10,000-digit
+    answer held it for a second)."""
+    pieces = (json.dumps(array[i:i + per].tolist(), separators=(",", ":"))[1:-1]
+              for i in range(0, len(array), per))
+    return "[" + ",".join(pieces) + "]"
+
+
+class _HeldAnswer:
+    """A large JSON answer sent in pieces (each waits until the client has taken enough of
+    the previous ones), given up with its connection if not sent within `seconds`; its
+    request's place in the lane is released once it is sent or dropped."""
+
+    def __init__(self, body, job, seconds):
+        self.body, self.job, self.seconds = body, job, seconds
+
+    async def __call__(self, scope, receive, send):
+        import asyncio
+
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(self.body)).encode())]})
+            view = memoryview(self.body)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.seconds
+            for start in range(0, len(view), _PIECE):
+                if loop.time() > deadline and serve_http.ABORT in scope:
+                    scope[serve_http.ABORT]()            # the client takes it too slowly
+                    return
+                await send({"type": "http.response.body", "body": bytes(view[start:start + _PIECE]),
+                            "more_body": start + _PIECE < len(view)})
+        finally:
+            self.job.close()
 
 
 # ----------------------------------------------------------------------------- running

@@ -15,8 +15,13 @@ httptools) adds, per connection:
   bytes come;
 - a head size limit, counted as the bytes arrive, before the parser keeps them
   (`Limits.max_header_bytes`: 431, then closed);
-- a write timeout: an answer of which the client takes no byte for
-  `Limits.idle_timeout` seconds is dropped with its connection;
+- a write timeout: an answer of which the client takes nothing for
+  `Limits.idle_timeout` seconds, or not all within `Limits.body_timeout` seconds of
+  the first wait, is dropped with its connection; the service's large answers also
+  give up after `Limits.body_timeout` seconds of sending, through the scope's `ABORT`
+  call (the system's socket buffer, megabytes on loopback, hides a slow client from the
+  writer). A connection dropped with bytes unsent is reset (``SO_LINGER`` 0): closed
+  gracefully, asyncio would keep it, and the system would keep sending what it holds;
 - a drain timeout: the rest of a body the service answered before reading it (415,
   422, 429) is dropped as it comes, and must come within `Limits.body_timeout`;
 - a cap on connections (`Limits.max_connections`): at the cap, a new connection
@@ -29,6 +34,8 @@ and its errors (400, 408, 429, 431) are the service's JSON ``{"error": ...}``.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import time
 from collections import OrderedDict
 
@@ -39,6 +46,9 @@ try:
 except ImportError:  # pragma: no cover - uvicorn without httptools
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base
 
+#: The key, in an HTTP request's ASGI scope, of the call that resets its connection at
+#: once (the service's large answers use it to give up on a client too slow to take them).
+ABORT = "lenet_fast.abort"
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 429: "Too Many Requests",
             431: "Request Header Fields Too Large"}
 _settings = {"limits": Limits(), "max_connections": None}
@@ -90,6 +100,17 @@ def _head_end(buffer, start):
     return min(ends) if ends else None
 
 
+def reset(transport):
+    """Drop a connection at once, with what the system still holds for the client (a TCP
+    reset: ``SO_LINGER`` 0, then abort)."""
+    sock = transport.get_extra_info("socket")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (OSError, AttributeError):
+        pass
+    transport.abort()
+
+
 def _quiet(server_state):
     """This server's connections with no request in flight, the longest quiet first."""
     quiet = getattr(server_state, "lenet_fast_quiet", None)
@@ -122,6 +143,9 @@ class GuardedProtocol(_Base):
         self.drain_timer = None         # the rest of a body answered early must come by then
         self.write_timer = None
         self.write_left = 0             # bytes of an answer still buffered at the last check
+        self.write_since = None         # when this request's answer first had to wait
+        self.write_cycle = None         # the request whose answer is watched
+        self.write_taken = False        # whether the client took some of it since the last check
 
     # -- connections: opened, quiet, busy, lost
     def connection_made(self, transport):
@@ -130,7 +154,7 @@ class GuardedProtocol(_Base):
         if len(self.connections) > self.max_connections:
             if quiet:
                 oldest, _ = quiet.popitem(last=False)
-                oldest.transport.close()
+                oldest.drop()
             else:
                 self.refuse(429, f"the server holds {self.max_connections:,} connections, each "
                                  "with a request in flight; retry in a moment",
@@ -154,6 +178,19 @@ class GuardedProtocol(_Base):
         if not self.transport.is_closing() and self.cycle is not None \
                 and self.cycle.response_complete:
             _mark_quiet(self)
+        if self.transport.get_write_buffer_size() and self.write_timer is None:
+            self.watch_writing()             # the end of the answer waits for the client
+
+    def drop(self):
+        """Close the connection; reset it if bytes are still waiting for the client."""
+        if self.transport.get_write_buffer_size():
+            reset(self.transport)
+        else:
+            self.transport.close()
+
+    def timeout_keep_alive_handler(self):
+        if not self.transport.is_closing():
+            self.drop()
 
     def busy(self):
         """Whether a request is in flight (its answer not complete)."""
@@ -180,12 +217,14 @@ class GuardedProtocol(_Base):
         elif before.response_complete and self.drain_timer is None:
             # the rest of a body the service answered before reading it: dropped as it
             # comes, within the body timeout
-            self.drain_timer = self.loop.call_later(self.body_timeout, self.transport.close)
+            self.drain_timer = self.loop.call_later(self.body_timeout, self.drop)
         super().data_received(data)
         cycle = self.cycle
         if cycle is not before and cycle is not None:       # a head is complete
             self.stop_head_timer()
             _quiet(self.server_state).pop(self, None)
+            self.write_since = None
+            cycle.scope[ABORT] = lambda: reset(self.transport)
         if self.drain_timer is not None and (cycle is not before or not cycle.more_body):
             self.drain_timer.cancel()                        # the body has all come
             self.drain_timer = None
@@ -215,7 +254,7 @@ class GuardedProtocol(_Base):
         if not self.transport.is_closing():
             if not self.busy():
                 self.transport.write(error_bytes(status, reason, headers))
-            self.transport.close()
+            self.drop()
 
     def send_400_response(self, msg):
         self.refuse(400, "invalid HTTP request: the request line or a header could not be parsed")
@@ -224,22 +263,33 @@ class GuardedProtocol(_Base):
     def pause_writing(self):
         super().pause_writing()
         if self.write_timer is None:
-            self.write_left = self.transport.get_write_buffer_size()
-            self.write_timer = self.loop.call_later(self.timeout_keep_alive, self.check_writing)
+            self.watch_writing()
 
     def resume_writing(self):
         super().resume_writing()
-        if self.write_timer is not None:
-            self.write_timer.cancel()
-            self.write_timer = None
+        self.write_taken = True          # the client took part of its answer
+
+    def watch_writing(self):
+        """Check in `Limits.idle_timeout` seconds that the client takes its answer."""
+        if self.write_since is None:
+            self.write_since = self.loop.time()
+        self.write_cycle = self.cycle
+        self.write_taken = False
+        self.write_left = self.transport.get_write_buffer_size()
+        self.write_timer = self.loop.call_later(self.timeout_keep_alive, self.check_writing)
 
     def check_writing(self):
-        """The client took no byte of its answer for the idle timeout: drop it, else
-        check again."""
+        """Reset the connection if the client took nothing of its answer since the last
+        check, or has not taken it all within the body timeout of its first wait; else
+        check again until the answer is sent and taken."""
         self.write_timer = None
         left = self.transport.get_write_buffer_size()
-        if left >= self.write_left:
-            self.transport.abort()
+        cycle = self.write_cycle
+        sending = cycle is not None and cycle is self.cycle and not cycle.response_complete
+        if not left and not sending:
+            return
+        stalled = left and not self.write_taken and left >= self.write_left
+        if stalled or self.loop.time() - self.write_since > self.body_timeout:
+            reset(self.transport)
         else:
-            self.write_left = left
-            self.write_timer = self.loop.call_later(self.timeout_keep_alive, self.check_writing)
+            self.watch_writing()

@@ -218,6 +218,27 @@ def _json_constant(name):
     raise _NotFinite(name)
 
 
+_NOT_NUMBERS = "images must be 28x28 arrays of numbers (grey levels 0-255)"
+#: Images converted at a time from JSON lists (each conversion holds the GIL, which the
+#: event loop's thread waits for: a few milliseconds).
+_BLOCK = 64
+
+
+def _uint8_blocks(items, most):
+    """np.array(items, dtype=uint8), converted `_BLOCK` items at a time (422 unless the
+    items are arrays of one shape, of at most `most` values in all)."""
+    try:
+        first = np.array(items[:1], dtype=np.uint8)
+        if first.size * len(items) > most:     # a value is at least a byte of the body
+            raise ValueError("more values than the body has bytes")
+        out = np.empty((len(items),) + first.shape[1:], np.uint8)
+        for start in range(0, len(items), _BLOCK):
+            out[start:start + _BLOCK] = np.array(items[start:start + _BLOCK], dtype=np.uint8)
+    except (ValueError, TypeError, OverflowError):
+        raise BadRequest(422, _NOT_NUMBERS) from None
+    return out
+
+
 def from_json(body, limits, normalize):
     """uint8 (N, 28, 28) from a JSON body ``{"images": [...]}`` of 28x28 grey levels:
     numbers 0..255 (floats rounded), nothing else."""
@@ -245,17 +266,14 @@ def from_json(body, limits, normalize):
     if len(doc["images"]) > limits.max_images:
         raise BadRequest(413, f"{len(doc['images']):,} images; at most {limits.max_images:,} "
                               "per request")
-    not_numbers = BadRequest(422, "images must be 28x28 arrays of numbers (grey levels 0-255)")
-    try:
-        images = np.array(doc["images"], dtype=np.uint8)
-    except (ValueError, TypeError, OverflowError):
-        raise not_numbers from None
+    images = _uint8_blocks(doc["images"], len(body))
     # uint8 conversion takes "7" and true for 7 and 1: where the body could hold strings or
     # booleans, every value is checked to be a number (the parser made them all ints)
     if quotes > 2 or objects > 1 or b"true" in body or b"false" in body or b"null" in body:
-        values = np.array(doc["images"], dtype=object)
-        if values.shape != images.shape or any(type(v) is not int for v in values.flat):
-            raise not_numbers
+        for start in range(0, len(doc["images"]), _BLOCK):
+            values = np.array(doc["images"][start:start + _BLOCK], dtype=object)
+            if any(type(v) is not int for v in values.flat):
+                raise BadRequest(422, _NOT_NUMBERS)
     if images.ndim == 1 and images.size == 0:
         images = images.reshape(0, IMAGE_SIZE, IMAGE_SIZE)
     return array_digits(images, "images", normalize)

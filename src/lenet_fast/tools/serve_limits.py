@@ -75,7 +75,7 @@ class Limits:
     large_threads : int, default 1
         Worker threads for the requests too large for the event loop (their decoding,
         their pass and their answer): at most this many run at once.
-    large_queue : int, default 4
+    large_queue : int, default 2
         Large requests that may wait for a worker thread (their body is read meanwhile);
         one more is answered 429 with ``Retry-After``.
     """
@@ -91,7 +91,7 @@ class Limits:
     max_header_bytes: int = 16 * 2**10
     max_connections: int | None = None
     large_threads: int = 1
-    large_queue: int = 4
+    large_queue: int = 2
 
 
 class BadRequest(Exception):
