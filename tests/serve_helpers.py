@@ -9,12 +9,16 @@ import io
 import json
 import os
 import select
+import selectors
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
+import zlib
 
 import numpy as np
 import pytest
@@ -172,3 +176,73 @@ def raw_answer(sock, timeout=30):
     except (ConnectionResetError, BrokenPipeError):
         return (None, {}, b"") if not data else (int(data.split()[1]), {}, b"")
     return int(lines[0].split()[1]), headers, bytes(body)
+
+
+def worst_png():
+    """The most work `lenet-fast serve`'s limits allow in one picture: 4096 x 4096 pixels
+    (16 Mpixel), 16-bit RGBA (8 bytes a pixel to inflate: 128 MB), every row
+    Paeth-filtered (the costliest filter to undo), in a body of a few hundred KB."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    side = 4096
+    row = b"\4" + bytes(range(256)) * (side * 8 // 256)
+    z = zlib.compressobj()
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+class IdleHolder:
+    """Holds `n` connections to `port` open and silent (in a thread, as a context
+    manager), opening a new one for each the server closes; `opened` counts them."""
+
+    def __init__(self, port, n):
+        self.port, self.n, self.stop, self.opened = port, n, threading.Event(), 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        sel = selectors.DefaultSelector()
+        try:
+            while not self.stop.is_set():
+                while len(sel.get_map()) < self.n and not self.stop.is_set():
+                    try:
+                        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                    except OSError:
+                        time.sleep(0.05)
+                        continue
+                    s.setblocking(False)
+                    sel.register(s, selectors.EVENT_READ)
+                    self.opened += 1
+                for key, _ in sel.select(0.05):
+                    try:
+                        data = key.fileobj.recv(100)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        key.fileobj.close()
+        finally:
+            for key in list(sel.get_map().values()):
+                key.fileobj.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def digit_latencies(port, digits, expected, seconds):
+    """Send one-digit PNGs one after another for `seconds`, each on a new connection: the
+    latencies in seconds; every answer must be the digit `expected` says."""
+    latencies, end, i = [], time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        start = time.monotonic()
+        status, answer = post(port, png(digits[i % len(digits)]), "image/png")
+        latencies.append(time.monotonic() - start)
+        assert status == 200 and answer["predictions"] == [expected[i % len(digits)]], answer
+        i += 1
+    return latencies

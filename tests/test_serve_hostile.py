@@ -12,16 +12,15 @@ import http.client
 import io
 import json
 import socket
-import struct
 import threading
 import time
-import zlib
 
 import numpy as np
 import pytest
 
 import lenet_fast
-from serve_helpers import Server, memory, needs_serve, npy, png, post, raw_answer, request
+from serve_helpers import (IdleHolder, Server, digit_latencies, memory, needs_serve, npy, png, post,
+                           raw_answer, request, worst_png)
 
 needs_serve()
 
@@ -123,22 +122,9 @@ def _one_bit_png(width, height):
     return out.getvalue()
 
 
-def _chunk(kind, data):
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-
 @pytest.fixture(scope="module")
 def worst_picture():
-    """The most work the limits allow in one picture: 4096 x 4096 pixels (16 Mpixel),
-    16-bit RGBA (8 bytes a pixel to inflate: 128 MB), every row Paeth-filtered (the
-    costliest filter to undo), in a body of a few hundred KB."""
-    side = 4096
-    row = b"\4" + bytes(range(256)) * (side * 8 // 256)
-    z = zlib.compressobj()
-    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0))
-            + _chunk(b"IDAT", idat) + _chunk(b"IEND", b""))
+    return worst_png()
 
 
 def _timed(port, body, kind):
@@ -380,7 +366,7 @@ def test_large_answers_do_not_hold_the_event_loop(server, model, mnist_test):
     threads = [threading.Thread(target=large) for _ in range(4)]
     for t in threads:
         t.start()
-    latencies = _digit_latencies(server.port, images[:50], expected, 6.0)
+    latencies = digit_latencies(server.port, images[:50], expected, 6.0)
     for t in threads:
         t.join(120)
     assert sorted(sizes, key=str)[:1] == [10_000] and set(sizes) <= {10_000, 429}, sizes
@@ -424,61 +410,6 @@ def test_the_lane_of_large_requests_is_bounded():
 
 
 # ----------------------------------------------------------------------------- no client holds up another
-class _IdleHolder:
-    """Holds `n` connections open and silent, opening a new one for each the server closes."""
-
-    def __init__(self, port, n):
-        self.port, self.n, self.stop, self.opened = port, n, threading.Event(), 0
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        import selectors
-        sel = selectors.DefaultSelector()
-        try:
-            while not self.stop.is_set():
-                while len(sel.get_map()) < self.n and not self.stop.is_set():
-                    try:
-                        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-                    except OSError:
-                        time.sleep(0.05)
-                        continue
-                    s.setblocking(False)
-                    sel.register(s, selectors.EVENT_READ)
-                    self.opened += 1
-                for key, _ in sel.select(0.05):
-                    try:
-                        data = key.fileobj.recv(100)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        sel.unregister(key.fileobj)
-                        key.fileobj.close()
-        finally:
-            for key in list(sel.get_map().values()):
-                key.fileobj.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
-
-
-def _digit_latencies(port, digits, expected, seconds):
-    """Send one-digit PNGs one after another for `seconds`, each on a new connection:
-    the latencies; every answer must be the expected digit."""
-    latencies, end, i = [], time.monotonic() + seconds, 0
-    while time.monotonic() < end:
-        start = time.monotonic()
-        status, answer = post(port, png(digits[i % len(digits)]), "image/png")
-        latencies.append(time.monotonic() - start)
-        assert status == 200 and answer["predictions"] == [expected[i % len(digits)]], answer
-        i += 1
-    return latencies
-
-
 def test_no_client_holds_up_another(server, model, mnist_test, worst_picture):
     """While one client sends the worst picture the limits allow, again and again, and
     another holds 200 idle connections, a third client's one-digit requests are each
@@ -491,13 +422,13 @@ def test_no_client_holds_up_another(server, model, mnist_test, worst_picture):
         while not stop.is_set():
             worst.append(_timed(server.port, worst_picture, "image/png"))
 
-    with _IdleHolder(server.port, 200) as holder:
+    with IdleHolder(server.port, 200) as holder:
         thread = threading.Thread(target=bomber)
         thread.start()
         deadline = time.monotonic() + 30
         while (holder.opened < 200 or not worst) and time.monotonic() < deadline:
             time.sleep(0.1)
-        latencies = _digit_latencies(server.port, images[:50], expected, 8.0)
+        latencies = digit_latencies(server.port, images[:50], expected, 8.0)
         stop.set()
         thread.join(60)
     assert holder.opened >= 200 and len(worst) >= 2
@@ -513,11 +444,11 @@ def test_idle_sockets_cannot_take_every_descriptor(model, mnist_test):
     s = Server(open_files=256)
     try:
         expected = model.predict(images[:20]).tolist()
-        with _IdleHolder(s.port, 400) as holder:
+        with IdleHolder(s.port, 400) as holder:
             deadline = time.monotonic() + 30
             while holder.opened < 400 and time.monotonic() < deadline:
                 time.sleep(0.1)
-            latencies = _digit_latencies(s.port, images[:20], expected, 4.0)
+            latencies = digit_latencies(s.port, images[:20], expected, 4.0)
         assert holder.opened >= 400
         assert max(latencies) < PROMPT, sorted(latencies)[-5:]
     finally:
@@ -569,3 +500,36 @@ def _multipart_bomb(picture, n):
     part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.png\"\r\n"
             "Content-Type: image/png\r\n\r\n").encode() + picture + b"\r\n"
     return part * n + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_the_safety_page_states_the_limits_the_code_enforces():
+    """docs/source/user-guide/safety.md's section on the service names each bound with the
+    value the code has."""
+    from pathlib import Path
+
+    from lenet_fast import pictures, serve
+    from lenet_fast.tools import serve_limits
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "source" / "user-guide" / "safety.md"
+    text = " ".join(page.read_text().split("## The service (`lenet-fast serve`)")[1].split())
+    limits = serve.Limits()
+    for phrase in [f"at most {serve.INLINE_BYTES // 1024} KiB", f"{serve.INLINE_PIXELS:,} pixels",
+                   f"at most {serve.INLINE_DIGITS} digits",
+                   f"{limits.large_threads} worker thread (`large_threads`)",
+                   f"{limits.large_queue} more requests waiting (`large_queue`)",
+                   f"{limits.max_pixels:,} pixels (`max_pixels`)",
+                   f"{limits.max_side:,} pixels (`max_side`)",
+                   f"{limits.max_aspect:g}:1 (`max_aspect`",
+                   f"{limits.max_request_pixels:,} pixels together (`max_request_pixels`)",
+                   f"{pictures.MAX_PNG_CHUNKS:,} chunks",
+                   f"{pictures.MAX_JPEG_SEGMENTS:,} segments before its first scan",
+                   f"{pictures.MAX_JPEG_SCANS} scans",
+                   f"`--max-body-mb` ({limits.max_body_bytes // 2**20} MiB",
+                   f"`--max-images` digits ({limits.max_images:,})",
+                   f"`--idle-timeout` ({limits.idle_timeout:g} s)",
+                   f"`--header-timeout` ({limits.header_timeout:g} s)",
+                   f"`--max-header-kb` ({limits.max_header_bytes // 1024} KiB",
+                   f"`--body-timeout` ({limits.body_timeout:g} s)",
+                   f"less {serve_limits.SPARE_DESCRIPTORS}, at most {serve_limits.MAX_CONNECTIONS:,}",
+                   f"at most {limits.large_threads + limits.large_queue} large requests"]:
+        assert phrase in text, phrase
