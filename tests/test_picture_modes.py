@@ -18,6 +18,7 @@ import textwrap
 import time
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -292,24 +293,18 @@ def test_decoding_the_worst_allowed_picture_stays_under_200_mb():
     the costliest to undo), decoded and normalized in a fresh interpreter: its peak
     memory beyond the interpreter's. The decoder used to hold float64 copies of the
     picture (450-670 MB)."""
-    code = textwrap.dedent("""
-        import io, struct, zlib, sys
+    code = textwrap.dedent(f"""
+        import io, sys
         import numpy as np
         from PIL import Image
+        sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+        from serve_helpers import worst_png
         from lenet_fast.pictures import decode_picture, mnist_digit
         def peak():
             for line in open("/proc/self/status"):
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
-        def chunk(kind, data):
-            return (struct.pack(">I", len(data)) + kind + data
-                    + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-        side = 4096
-        row = b"\\4" + bytes(range(256)) * (side * 8 // 256)
-        z = zlib.compressobj()
-        idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-        data = (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0))
-                + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+        data = worst_png()
         Image.new("L", (64, 64)).save(io.BytesIO(), "PNG")
         mnist_digit(np.zeros((64, 64), np.uint8) + 7)
         before = peak()
