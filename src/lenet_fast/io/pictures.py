@@ -241,31 +241,55 @@ def _normalize(g):
     return out
 
 
-def _too_many_parts(data):
-    """Why the file holds more chunks (PNG), segments before its first scan or scans
-    (JPEG) than Pillow should walk, or None: read from the bytes, a few microseconds a
-    chunk, before Pillow walks them in Python."""
+def _walk(data):
+    """(size or None, why the file is refused or None), read from the bytes: the size its
+    header announces (PNG's IHDR, JPEG's frame header), and whether it holds more chunks
+    (PNG), segments before its first scan or scans (JPEG) than Pillow should walk (Pillow
+    reads each in Python; this walk takes a microsecond a chunk)."""
+    size = None
     if data[:8] == b"\x89PNG\r\n\x1a\n":
+        if data[12:16] == b"IHDR" and len(data) >= 24:
+            size = struct.unpack(">II", data[16:24])
         pos, count = 8, 0
         while pos + 8 <= len(data):
             count += 1
             if count > MAX_PNG_CHUNKS:
-                return f"PNG of more than {MAX_PNG_CHUNKS:,} chunks"
+                return size, f"PNG of more than {MAX_PNG_CHUNKS:,} chunks"
             if data[pos + 4:pos + 8] == b"IEND":
                 break
             pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
-        return None
-    if data[:2] == b"\xff\xd8":
+    elif data[:2] == b"\xff\xd8":
         pos, count = 2, 0
         while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != 0xDA:
+            marker = data[pos + 1]
             count += 1
             if count > MAX_JPEG_SEGMENTS:
-                return f"JPEG of more than {MAX_JPEG_SEGMENTS:,} segments before its first scan"
-            pos += 2 if 0xD0 <= data[pos + 1] <= 0xD8 or data[pos + 1] == 0x01 else \
+                return size, f"JPEG of more than {MAX_JPEG_SEGMENTS:,} segments before its first scan"
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and pos + 9 <= len(data):
+                h, w = struct.unpack(">HH", data[pos + 5:pos + 9])    # a frame header (SOFn)
+                size = (w, h)
+            pos += 2 if 0xD0 <= marker <= 0xD8 or marker == 0x01 else \
                 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
         scans = data.count(b"\xff\xda")
         if scans > MAX_JPEG_SCANS:
-            return f"JPEG of {scans:,} scans (each a pass over the picture); at most {MAX_JPEG_SCANS}"
+            return size, f"JPEG of {scans:,} scans (each a pass over the picture); at most {MAX_JPEG_SCANS}"
+    return size, None
+
+
+def _refusal(w, h, max_pixels, max_side, max_aspect):
+    """Why a picture of w x h pixels is refused, or None."""
+    if 0 < w * h <= max_pixels and max(w, h) <= min(max_side, max_aspect * min(w, h)):
+        return None
+    what = f"image of {w}x{h} pixels"
+    if w == 0 or h == 0:
+        return f"empty image ({w}x{h})"
+    if w * h > max_pixels:
+        return f"{what} is larger than the limit ({max_pixels:,} pixels); refused before decoding"
+    if max(w, h) > max_aspect * min(w, h):
+        return (f"{what}: its aspect ({max(w, h) / min(w, h):,.0f}:1) is beyond the limit "
+                f"({max_aspect:g}:1); refused before decoding")
+    if max(w, h) > max_side:
+        return f"{what}: a side is longer than the limit ({max_side:,} pixels); refused before decoding"
     return None
 
 
@@ -273,9 +297,12 @@ def _open(data, max_pixels, max_side, max_aspect):
     """The Pillow image of PNG or JPEG bytes, its header read and checked, not decoded."""
     from PIL import Image, UnidentifiedImageError
 
-    too_many = _too_many_parts(data)
+    size, too_many = _walk(data)
     if too_many:
         raise PictureError(f"{too_many}; refused before decoding")
+    refused = size and _refusal(*size, max_pixels, max_side, max_aspect)
+    if refused:
+        raise PictureError(refused)
     try:
         img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
@@ -285,21 +312,11 @@ def _open(data, max_pixels, max_side, max_aspect):
                            "before decoding") from None
     except (OSError, ValueError, SyntaxError, struct.error) as exc:  # a damaged header
         raise PictureError(f"unreadable image header ({exc})") from None
-    w, h = img.size
-    what = f"image of {w}x{h} pixels"
-    if w == 0 or h == 0:
-        reason = f"empty image ({w}x{h})"
-    elif w * h > max_pixels:
-        reason = f"{what} is larger than the limit ({max_pixels:,} pixels); refused before decoding"
-    elif max(w, h) > max_aspect * min(w, h):
-        reason = (f"{what}: its aspect ({max(w, h) / min(w, h):,.0f}:1) is beyond the limit "
-                  f"({max_aspect:g}:1); refused before decoding")
-    elif max(w, h) > max_side:
-        reason = f"{what}: a side is longer than the limit ({max_side:,} pixels); refused before decoding"
-    else:
-        return img
-    img.close()
-    raise PictureError(reason)
+    refused = _refusal(*img.size, max_pixels, max_side, max_aspect)   # Pillow's reading decides
+    if refused:
+        img.close()
+        raise PictureError(refused)
+    return img
 
 
 def picture_size(data, *, max_pixels=MAX_PIXELS, max_side=MAX_SIDE, max_aspect=MAX_ASPECT):
@@ -329,6 +346,9 @@ def picture_size(data, *, max_pixels=MAX_PIXELS, max_side=MAX_SIDE, max_aspect=M
     ImportError
         Without Pillow.
     """
+    size, too_many = _walk(data)
+    if size and not too_many and not _refusal(*size, max_pixels, max_side, max_aspect):
+        return size                       # read from the bytes; Pillow reads it again to decode
     with _open(data, max_pixels, max_side, max_aspect) as img:
         return img.size
 
@@ -383,6 +403,9 @@ def _strips(image):
     """(first row, Pillow image of a strip of rows) covering `image`, about
     `_STRIP_PIXELS` pixels each."""
     w, h = image.size
+    if w * h <= _STRIP_PIXELS:
+        yield 0, image
+        return
     rows = max(1, _STRIP_PIXELS // w)
     for top in range(0, h, rows):
         yield top, image.crop((0, top, w, min(h, top + rows)))
@@ -442,6 +465,8 @@ def grey_levels(image):
     """
     w, h = image.size
     mode = image.mode
+    if mode == "L" and "transparency" not in image.info:      # the common case, one copy
+        return np.frombuffer(image.tobytes(), np.uint8).reshape(h, w)
     out = np.empty((h, w), np.uint8)
     if mode in _ALPHA_MODES or "transparency" in image.info:
         # first the background (the mean luma of the opaque pixels), then the composite

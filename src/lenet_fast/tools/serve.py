@@ -125,7 +125,7 @@ def create_app(model, *, description=None, limits=Limits()):
     from starlette.routing import Route
 
     metrics = ServeMetrics()
-    lane = Lane(limits.large_threads, limits.large_queue)
+    lane = Lane(limits.large_threads, limits.large_queue, metrics.large)
     page = PAGE.read_text(encoding="utf-8")
     health = {"status": "ok", "version": __version__, "variant": model.variant,
               "pid": os.getpid(), **(description or {})}

@@ -28,12 +28,15 @@ class Lane:
         Worker threads: large requests worked on at once.
     queue : int
         Large requests that may wait beside them.
+    gauge : prometheus_client.Gauge or None
+        Set to the places taken whenever that changes.
     """
 
-    def __init__(self, threads, queue):
+    def __init__(self, threads, queue, gauge=None):
         self.threads = threads
         self.places = threads + queue
         self.taken = 0
+        self.gauge = gauge
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="lenet-fast-large")
 
     def job(self):
@@ -79,6 +82,8 @@ class Job:
                                   "retry in a moment", {"Retry-After": "1"})
         lane.taken += 1
         self.held = True
+        if lane.gauge is not None:
+            lane.gauge.set(lane.taken)
 
     async def run(self, work, large=True):
         """``work()``: in a worker thread of the lane if `large` (taking a place first),
@@ -127,3 +132,5 @@ class Job:
         if self.held:
             self.held = False
             self.lane.taken -= 1
+            if self.lane.gauge is not None:
+                self.lane.gauge.set(self.lane.taken)
