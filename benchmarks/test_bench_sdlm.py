@@ -1,5 +1,5 @@
 """The paper's training step: SDLM at batch 1 through the trainer's compiled loop
-(`LeNet5._train_steps`: preprocessing, forward, backward and update of every step in
+(`LeNet5.train_steps`: preprocessing, forward, backward and update of every step in
 one call, as `lenet_fast.Trainer` runs it), on 1 and 2 threads.
 
 Checks before timing: from a fresh lecun98 model (init "fanin-sqrt") with SDLM's defaults (h estimated on
@@ -48,8 +48,8 @@ def test_sdlm_batch1_steps(timed, benchmark, digits, threads):
     weights = []
     for t in (threads, 3 - threads):
         model, update = _fresh(t, all_images)
-        done, _, _ = model._train_steps(x[:-512], y[:-512], lrs[:-512], *update)
-        done2, _, correct = model._train_steps(x[-512:], y[-512:], lrs[-512:], *update)
+        done, _, _ = model.train_steps(x[:-512], y[:-512], lrs[:-512], *update)
+        done2, _, correct = model.train_steps(x[-512:], y[-512:], lrs[-512:], *update)
         assert done + done2 == STEPS and np.isfinite(model.flat_params).all()
         assert correct / 512 > 0.7, f"accuracy over the last 512 steps {correct / 512:.3f}"
         weights.append(model.flat_params.copy())
@@ -61,7 +61,7 @@ def test_sdlm_batch1_steps(timed, benchmark, digits, threads):
     def call():
         a = state["at"]
         state["at"] = (a + CALL) % STEPS
-        return model._train_steps(x[a:a + CALL], y[a:a + CALL], lrs[:CALL], *update)
+        return model.train_steps(x[a:a + CALL], y[a:a + CALL], lrs[:CALL], *update)
 
     benchmark.group = "SDLM batch-1 steps (256 per call)"
     benchmark.extra_info.update({"steps_per_call": CALL, "threads": threads})

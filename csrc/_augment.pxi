@@ -13,7 +13,7 @@ to the nearest grey level and clamped to 0..255.
 
 from cython.parallel cimport prange
 from libc.math cimport floorf
-from lf_simd cimport lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_mul
+from lf_simd cimport LF_W, lf_v, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_mul
 
 
 cdef inline float _pixel(const unsigned char* img, int x, int y, int H, int W) noexcept nogil:
@@ -95,10 +95,12 @@ cdef void _smooth_one(float* o, const float* f, const float* g, int R, float sca
                       float mul, float add, int H, int W) noexcept nogil:
     # One field: o = scale * (g (x) g) * (mul f + add) with zero padding. Rows are padded to 32
     # floats in local arrays (this thread's stack) and each output row is summed in
-    # four 8-float registers, tap by tap in order (so the result is the same whatever
-    # the thread count).
-    cdef int i, j, k, off
-    cdef lf_v8 a0, a1, a2, a3, gk
+    # 32 / LF_W vectors, tap by tap in order (so the result is the same whatever the
+    # thread count, and on every path).
+    cdef int i, j, k, off, v
+    cdef int nv = MAXW // LF_W
+    cdef lf_v a[8]
+    cdef lf_v gk
     cdef float row[MAXW + 2 * MAXR + 8]
     cdef float t[MAXW * MAXW]
     cdef float acc[MAXW]
@@ -108,40 +110,28 @@ cdef void _smooth_one(float* o, const float* f, const float* g, int R, float sca
     for i in range(H):
         for j in range(W):
             row[R + j] = mul * f[i * W + j] + add
-        a0 = lf_zero()
-        a1 = lf_zero()
-        a2 = lf_zero()
-        a3 = lf_zero()
+        for v in range(nv):
+            a[v] = lf_zero()
         for k in range(2 * R + 1):
             gk = lf_bcast(g[k])
-            a0 = lf_fma(gk, lf_load(row + k), a0)
-            a1 = lf_fma(gk, lf_load(row + k + 8), a1)
-            a2 = lf_fma(gk, lf_load(row + k + 16), a2)
-            a3 = lf_fma(gk, lf_load(row + k + 24), a3)
-        lf_store(t + i * MAXW, a0)
-        lf_store(t + i * MAXW + 8, a1)
-        lf_store(t + i * MAXW + 16, a2)
-        lf_store(t + i * MAXW + 24, a3)
+            for v in range(nv):
+                a[v] = lf_fma(gk, lf_load(row + k + v * LF_W), a[v])
+        for v in range(nv):
+            lf_store(t + i * MAXW + v * LF_W, a[v])
     # Vertical pass: o[i, j] = scale * sum_k g[k] t[i + k - R, j].
     for i in range(H):
-        a0 = lf_zero()
-        a1 = lf_zero()
-        a2 = lf_zero()
-        a3 = lf_zero()
+        for v in range(nv):
+            a[v] = lf_zero()
         for k in range(2 * R + 1):
             off = i + k - R
             if off < 0 or off >= H:
                 continue
             gk = lf_bcast(g[k])
-            a0 = lf_fma(gk, lf_load(t + off * MAXW), a0)
-            a1 = lf_fma(gk, lf_load(t + off * MAXW + 8), a1)
-            a2 = lf_fma(gk, lf_load(t + off * MAXW + 16), a2)
-            a3 = lf_fma(gk, lf_load(t + off * MAXW + 24), a3)
+            for v in range(nv):
+                a[v] = lf_fma(gk, lf_load(t + off * MAXW + v * LF_W), a[v])
         gk = lf_bcast(scale)
-        lf_store(acc, lf_mul(gk, a0))
-        lf_store(acc + 8, lf_mul(gk, a1))
-        lf_store(acc + 16, lf_mul(gk, a2))
-        lf_store(acc + 24, lf_mul(gk, a3))
+        for v in range(nv):
+            lf_store(acc + v * LF_W, lf_mul(gk, a[v]))
         for j in range(W):
             o[i * W + j] = acc[j]
 

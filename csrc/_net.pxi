@@ -20,14 +20,19 @@ Every kernel is the same as in the per-layer API (`lf_conv`, `lf_pool`, `lf_dens
 on one block with one thread.
 """
 
-from libc.math cimport expf, logf, tanhf
+from libc.math cimport expf, logf
 from libc.stdint cimport int64_t
 from cython.parallel cimport prange, threadid
 from lf_conv cimport conv_forward_raw, conv_backward_raw, padded_map
 from lf_pool cimport (maxpool_forward_raw, maxpool_backward_raw, subsample_forward_raw,
                      subsample_backward_raw)
-from lf_dense cimport dense_forward, dense_backward
-from lf_simd cimport lf_v8, lf_load, lf_store, lf_bcast, lf_mul, lf_tanh
+from lf_dense cimport dense_forward, dense_backward, dense_bias_grad
+
+cdef extern from "lf_kernels.h" nogil:
+    int lf_outer_jobs(int rows, int cols)
+    void lf_outer_job(float* out, int ldo, const float* a, int sk, int sr, const float* bm,
+                      int ldb, int K, const float* init, int ldi, int rows, int cols, int job)
+from lf_simd cimport lf_scaled_tanh
 from lf_update cimport scaled_sgd as lf_scaled_sgd, scaled_sgd_compensated
 from lf_fpu cimport lf_ftz_on, lf_ftz_restore
 
@@ -78,6 +83,9 @@ cdef enum:
     SZ_OUT = 10
     SZ_C3PAD = 16 * ((14 + 4) * 14 + 8)   # C3's dy zero-padded for its input gradient
     SZ_UNUSED = 16                        # a dcoef nobody reads (curvature pass)
+    # training: per sample, the dense layers' inputs and output gradients, kept for the
+    # round's weight gradients: C5 (400 in, 120 out), F6 (120, 84), output (84, 10)
+    DENSE_ROW = 400 + 120 + 120 + 84 + 84 + 10
 
 
 cdef struct Act:
@@ -223,6 +231,8 @@ cdef struct Net:
     Params p              # the weights
     Offsets off
     Py_ssize_t P          # floats in the parameter vector
+    Py_ssize_t Pconv      # its first Pconv floats: the parameters before C5 (the slots of
+                          # a training pass; C5, F6 and the output get theirs per round)
     Conn c1, c3, c5
     const float* rbf      # lecun98: the fixed (10, 84) codes
     float map_j
@@ -242,7 +252,11 @@ cdef struct Pass:
     float* ws                   # workspaces (one per thread, ws_floats each)
     Py_ssize_t ws_floats
     float* keep                 # activations(): one workspace for all N samples, or NULL
-    float* slots                # gradient slots (ROUND, P)
+    float* slots                # gradient slots (ROUND, slot_floats)
+    Py_ssize_t slot_floats      # floats of one slot: P, or (training) net.Pconv
+    float* dense                # training: the round's inputs and output gradients of
+                                # the dense layers (`_dense_rows`), DENSE_ROW per sample
+    int round0                  # training: the first sample of the current round
     double* block_loss          # per block: sum of its samples' losses
     int* block_correct          # per block: correct predictions
     float inv_n                 # 1 / N: the loss is the batch mean
@@ -269,15 +283,9 @@ cdef inline float _relu(float a) noexcept nogil:
 
 
 cdef void _squash(float* out, const float* a, Py_ssize_t n) noexcept nogil:
-    # out = A tanh(S a), elementwise.
-    cdef Py_ssize_t i = 0
-    while i + 8 <= n:
-        lf_store(out + i, lf_mul(lf_bcast(TANH_A), lf_tanh(lf_mul(lf_bcast(TANH_S),
-                                                                 lf_load(a + i)))))
-        i = i + 8
-    while i < n:
-        out[i] = TANH_A * tanhf(TANH_S * a[i])
-        i = i + 1
+    # out = A tanh(S a), elementwise (every element through the vector tanh, whatever
+    # its place in the block: a sample's values do not depend on the batch).
+    lf_scaled_tanh(out, a, n, TANH_A, TANH_S)
 
 
 cdef void _squash_grad(float* g, const float* h, Py_ssize_t n) noexcept nogil:
@@ -349,14 +357,16 @@ cdef void _backward(const Net* net, Act* a, int nb, Params* g, int kt) noexcept 
     cdef int i, n, k
     cdef float s
     if not net.lecun:
-        dense_backward(a.g_h6, g.wo, g.bo, a.g_out, a.h6, p.wo, nb, SZ_F6, SZ_OUT, kt)
+        # the dense layers' input gradients only: their weight gradients come once per
+        # round from the rows this block leaves in the round's buffers (`_dense_grads`)
+        dense_backward(a.g_h6, NULL, NULL, a.g_out, a.h6, p.wo, nb, SZ_F6, SZ_OUT, kt)
         for i in range(nb * SZ_F6):
             if not a.a6[i] > 0:
                 a.g_h6[i] = 0
-        dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, kt)
+        dense_backward(a.g_h5, NULL, NULL, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, kt)
         for i in range(nb * SZ_C5):
             a.g_a5[i] = a.g_h5[i] if a.h5[i] > 0 else 0
-        _conv_bwd(a.g_p3, g.w5, g.b5, a.g_a5, a.p3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad, kt)
+        dense_backward(a.g_p3, NULL, NULL, a.g_a5, a.p3, p.w5, nb, SZ_S4, SZ_C5, kt)
         maxpool_backward_raw(a.g_h3, a.g_p3, a.a3, nb, 16, 10, 10, True, kt)
         _conv_bwd(a.g_p1, g.w3, g.b3, a.g_h3, a.p1, p.w3, nb, 6, 14, 14, 16, &net.c3, a.pad, kt)
         maxpool_backward_raw(a.g_h1, a.g_p1, a.a1, nb, 6, 28, 28, True, kt)
@@ -369,9 +379,9 @@ cdef void _backward(const Net* net, Act* a, int nb, Params* g, int kt) noexcept 
                 s = s + a.g_out[n * 10 + i] * (a.h6[n * SZ_F6 + k] - net.rbf[i * SZ_F6 + k])
             a.g_h6[n * SZ_F6 + k] = 2 * s
     _squash_grad(a.g_h6, a.h6, nb * SZ_F6)
-    dense_backward(a.g_h5, g.w6, g.b6, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, kt)
+    dense_backward(a.g_h5, NULL, NULL, a.g_h6, a.h5, p.w6, nb, SZ_C5, SZ_F6, kt)
     _squash_grad(a.g_h5, a.h5, nb * SZ_C5)
-    _conv_bwd(a.g_p3, g.w5, g.b5, a.g_h5, a.q3, p.w5, nb, 16, 5, 5, 120, &net.c5, a.pad, kt)
+    dense_backward(a.g_p3, NULL, NULL, a.g_h5, a.q3, p.w5, nb, SZ_S4, SZ_C5, kt)
     _squash_grad(a.g_p3, a.q3, nb * SZ_S4)
     subsample_backward_raw(a.g_h3, g.sc4, g.sb4, a.g_p3, a.h3, p.sc4, nb, 16, 10, 10, kt)
     _squash_grad(a.g_h3, a.h3, nb * SZ_C3)
@@ -581,6 +591,8 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
         _layout(&a, ps.keep, ps.N, n0, net.lecun)
     else:
         _layout(&a, ps.ws + tid * ps.ws_floats, ps.block, 0, net.lecun)
+    if mode == TRAIN:
+        _dense_rows(&a, ps, n0 - ps.round0)
     if ps.xu != NULL:
         _load_digits(a.x, ps.xu + <Py_ssize_t>n0 * 784, nb, ps.lut)
     else:
@@ -597,10 +609,10 @@ cdef void _block(const Pass* ps, int block, int slot, int tid, int mode) noexcep
                                                  nb, ps.inv_n, ps.smoothing)
         ps.block_correct[block] = _correct(ps.out + n0 * SZ_OUT, ps.labels + n0, nb, net.lecun)
         if mode == TRAIN:
-            _bind(&g, ps.slots + <Py_ssize_t>slot * net.P, &net.off)
+            _bind(&g, ps.slots + <Py_ssize_t>slot * ps.slot_floats, &net.off)
             _backward(net, &a, nb, &g, ps.kt)
     elif mode == CURVATURE:
-        _bind(&g, ps.slots + <Py_ssize_t>slot * net.P, &net.off)
+        _bind(&g, ps.slots + <Py_ssize_t>slot * ps.slot_floats, &net.off)
         _bind(&sq, <float*>ps.sq, &net.off)
         _curvature(net, &a, nb, &sq, &g, ps.kt)
     lf_ftz_restore(fpu)
@@ -617,6 +629,68 @@ cdef double _totals(const Pass* ps, long* correct) noexcept nogil:
     return total
 
 
+cdef inline Py_ssize_t _dense_cap(const Pass* ps) noexcept nogil:
+    # Rows of the round buffers: the samples of one round.
+    return min(<Py_ssize_t>ps.N, <Py_ssize_t>_ROUND * ps.block)
+
+
+cdef void _dense_rows(Act* a, const Pass* ps, Py_ssize_t row) noexcept nogil:
+    # Point the block's dense-layer inputs and output gradients at its rows (from `row`)
+    # of the round's buffers: C5's input (400) and output gradient (120), F6's (120, 84),
+    # the output layer's (84, 10).
+    cdef Py_ssize_t cap = _dense_cap(ps)
+    cdef float* d = ps.dense
+    if ps.net.lecun:
+        a.q3 = d + row * SZ_S4
+        a.g_h5 = d + cap * SZ_S4 + row * SZ_C5
+    else:
+        a.p3 = d + row * SZ_S4
+        a.g_a5 = d + cap * SZ_S4 + row * SZ_C5
+    a.h5 = d + cap * (SZ_S4 + SZ_C5) + row * SZ_C5
+    a.g_h6 = d + cap * (SZ_S4 + 2 * SZ_C5) + row * SZ_F6
+    a.h6 = d + cap * (SZ_S4 + 2 * SZ_C5 + SZ_F6) + row * SZ_F6
+    a.g_out = d + cap * (SZ_S4 + 2 * SZ_C5 + 2 * SZ_F6) + row * SZ_OUT
+
+
+cdef void _dense_grads(const Pass* ps, float* grads, int n, bint accumulate,
+                       int nt) noexcept nogil:
+    # The weight and bias gradients of C5, F6 and the output layer (modern) over the n
+    # samples of the round, from its buffers: dW = dY^T X, each element summed over the
+    # samples in order (added to grads after the first round), whatever the blocks.
+    cdef const Net* net = ps.net
+    cdef Py_ssize_t cap = _dense_cap(ps)
+    cdef const float* d = ps.dense
+    cdef const float* x5 = d
+    cdef const float* g5 = d + cap * SZ_S4
+    cdef const float* x6 = d + cap * (SZ_S4 + SZ_C5)
+    cdef const float* g6 = d + cap * (SZ_S4 + 2 * SZ_C5)
+    cdef const float* x7 = d + cap * (SZ_S4 + 2 * SZ_C5 + SZ_F6)
+    cdef const float* g7 = d + cap * (SZ_S4 + 2 * SZ_C5 + 2 * SZ_F6)
+    cdef Params g
+    cdef int j5 = lf_outer_jobs(SZ_C5, SZ_S4), j6 = lf_outer_jobs(SZ_F6, SZ_C5)
+    cdef int j7 = 0 if net.lecun else lf_outer_jobs(SZ_OUT, SZ_F6)
+    cdef int job, o
+    _bind(&g, grads, &net.off)
+    for job in prange(j5 + j6 + j7 + 1, num_threads=nt, schedule="dynamic", chunksize=1):
+        if job < j5:
+            lf_outer_job(g.w5, SZ_S4, g5, SZ_C5, 1, x5, SZ_S4, n,
+                         g.w5 if accumulate else NULL, SZ_S4, SZ_C5, SZ_S4, job)
+        elif job < j5 + j6:
+            lf_outer_job(g.w6, SZ_C5, g6, SZ_F6, 1, x6, SZ_C5, n,
+                         g.w6 if accumulate else NULL, SZ_C5, SZ_F6, SZ_C5, job - j5)
+        elif job < j5 + j6 + j7:
+            lf_outer_job(g.wo, SZ_F6, g7, SZ_OUT, 1, x7, SZ_F6, n,
+                         g.wo if accumulate else NULL, SZ_F6, SZ_OUT, SZ_F6, job - j5 - j6)
+        else:
+            for o in range(SZ_C5):
+                g.b5[o] = dense_bias_grad(g.b5[o] if accumulate else 0, g5, n, SZ_C5, o)
+            for o in range(SZ_F6):
+                g.b6[o] = dense_bias_grad(g.b6[o] if accumulate else 0, g6, n, SZ_F6, o)
+            if not net.lecun:
+                for o in range(SZ_OUT):
+                    g.bo[o] = dense_bias_grad(g.bo[o] if accumulate else 0, g7, n, SZ_OUT, o)
+
+
 cdef void _run(Pass* ps, float* grads, int mode, int nt) noexcept nogil:
     # All blocks of the batch, in rounds of ROUND blocks; with grads, each round's slots
     # are summed (in block order) into grads.
@@ -626,8 +700,10 @@ cdef void _run(Pass* ps, float* grads, int mode, int nt) noexcept nogil:
     # sample's maps: worth it for inference and for training from 4 samples up; results
     # do not depend on it).
     ps.kt = nt if nblocks == 1 and (mode == FORWARD or mode == LOSS or ps.N >= 4) else 1
+    ps.slot_floats = ps.net.Pconv if mode == TRAIN else ps.net.P
     while r0 < nblocks:
         rb = min(_ROUND, nblocks - r0)
+        ps.round0 = r0 * ps.block
         if rb == 1 or nt == 1:
             for b in range(rb):
                 _block(ps, r0 + b, b, 0, mode)
@@ -635,7 +711,10 @@ cdef void _run(Pass* ps, float* grads, int mode, int nt) noexcept nogil:
             for b in prange(rb, num_threads=nt, schedule="dynamic", chunksize=1):
                 _block(ps, r0 + b, b, threadid(), mode)
         if grads != NULL:
-            _reduce(grads, ps.slots, rb, ps.net.P, r0 > 0, nt)
+            _reduce(grads, ps.slots, rb, ps.slot_floats, r0 > 0, nt)
+            if mode == TRAIN:
+                _dense_grads(ps, grads, min(ps.N, (r0 + rb) * ps.block) - ps.round0,
+                             r0 > 0, nt)
         r0 = r0 + rb
 
 
@@ -735,6 +814,11 @@ cdef class Plan:
         self.net.lecun = lecun
         self.net.off = o
         self.net.P = flat_params.shape[0]
+        self.net.Pconv = o.w5
+        if (o.w6 - o.w5 != 120 * 16 * 25 + 120 or (not lecun and o.wo < o.w6)
+                or o.w5 < max(o.b3, o.sb4) or conns["c5"].cidx.shape[0] != 16 * 120):
+            raise ValueError("the parameter vector must end with C5, F6 (and the output "
+                             "layer), C5 fully connected")
         _bind(&self.net.p, base, &self.net.off)
         _conn(&self.net.c1, conns["c1"])
         _conn(&self.net.c3, conns["c3"])
@@ -799,10 +883,18 @@ cdef class Plan:
 
     cdef int _need_slots(self, Pass* ps, object slots) except -1:
         cdef Py_ssize_t nblocks = (ps.N + ps.block - 1) // ps.block
-        if slots.shape[0] < min(nblocks, _ROUND) * self.net.P:
+        if slots.shape[0] < self.slots_floats(ps.N):
             raise ValueError("slots too small")
         ps.slots = _f(slots)
+        ps.dense = ps.slots + min(nblocks, _ROUND) * self.net.P
         return 0
+
+    def slots_floats(self, Py_ssize_t n):
+        """Floats of the `slots` a training or curvature pass over n samples needs: a
+        gradient vector per block of a round, and the round's dense-layer rows."""
+        cdef Py_ssize_t b = _block_size(n)
+        cdef Py_ssize_t nblocks = (n + b - 1) // b
+        return min(nblocks, _ROUND) * self.net.P + min(n, _ROUND * b) * DENSE_ROW
 
     def forward(self, x, out, ws, int n_threads, lut=None, bint proba=False):
         """out (N, 10) <- the network on x: float32 (N, 1, 32, 32), or uint8 (N, 28, 28)

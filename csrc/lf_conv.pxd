@@ -1,23 +1,35 @@
-# The 5x5 convolution kernels (see _conv.pxi for the layout of the work; lf_conv16.h holds the avx512 path's 16-float kernels). Inline
-# definitions in a .pxd are compiled into each module that cimports them: _conv (the
-# checked per-layer API) and _net (whole-network steps).
+# The 5x5 convolution, forward and backward: which kernel of lf_kernels.h runs for which
+# layer shape (see _conv.pxi for the layout of the work). The same choice on every path;
+# the kernels are written once over the path's vector width. Inline definitions in a
+# .pxd are compiled into each module that cimports them (_kernels_<path>).
+#
+#   layer, direction        kernel (lf_kernels.h)                   condition
+#   C1 y (1 -> 6, 32x32)    lf_g6_corr: 6 maps per input vector      Cout == 6, finite or dense
+#   C3 y (6 -> 16, 14x14)   lf_cl16_forward: 16 maps in the lanes    lf_cl16_fits, finite or dense
+#   C5 y (16 -> 120, 5x5)   dense_forward (lf_dot_job)               1x1 output, dense
+#   C1 dw                   lf_g6_dw_job                             Cin == 1, Cout == 6, dense
+#   C3 dw                   lf_cl16_dw_job: 16 maps in the lanes     Cout == 16, with scratch
+#   C5 dw, dx               dense_backward (lf_outer_job)            1x1 output, dense
+#   C3 dx                   lf_g6_corr over the padded dy            Cin == 6, finite or dense
+#   any other y / dx        lf_corr_pair (2 maps, positions in lanes)
+#   any other dw            lf_dw_pair (one pair, positions in lanes)
+#   maps narrower than a vector: the scalar _fwd_map, _fwd_unit, _bwd_dw_scalar
+#
+# "finite or dense": the kernels that multiply unconnected pairs by exact zeros serve a
+# sparse table only when the input is finite (else they would turn inf * 0 into NaN
+# where skipping gives the right answer); lf_all_finite decides.
 
 from cython.parallel cimport prange
-from lf_simd cimport lf_v8, lf_zero, lf_load, lf_store, lf_bcast, lf_fma, lf_hsum, lf_add
+from lf_simd cimport LF_W, lf_v, lf_zero, lf_load, lf_hsum, lf_add
 from lf_dense cimport dense_forward, dense_backward
 
-cdef extern from "lf_conv16.h" nogil:
-    # LF_WIDE: this path runs the sixteen-float kernels of lf_conv16.h (avx512: 32
-    # registers hold their tiles); the others run the eight-float kernels below.
-    bint LF_WIDE
-    int LF_VD
-    int LF_CL_MAX_W
-    void lf16_corr_pair(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
-                        int ipitch, int istride, const int* chans, const int* flags,
-                        int nchan, const float* wa, const float* wb, int wstride, int flip,
-                        float ba, float bb, int rlo, int rhi)
-    void lfd_dw_pair(float* out, const float* dy, int dy_ns, int dy_rs, const float* x,
-                     int x_ns, int x_rs, int N, int nseg, int L, int W)
+cdef extern from "lf_kernels.h" nogil:
+    void lf_corr_pair(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
+                      int ipitch, int istride, const int* chans, const int* flags,
+                      int nchan, const float* wa, const float* wb, int wstride, int flip,
+                      float ba, float bb, int rlo, int rhi)
+    void lf_dw_pair(float* out, const float* dy, int dy_ns, int dy_rs, const float* x,
+                    int x_ns, int x_rs, int N, int nseg, int L, int W)
     int lf_cl16_fits(int Cin, int H, int W, int Cout)
     void lf_cl16_pack(float* wp, const float* w, int Cin, const unsigned char* conn)
     void lf_cl16_forward_one(float* y, const float* x, const float* wp, const float* bias,
@@ -32,7 +44,9 @@ cdef extern from "lf_conv16.h" nogil:
     void lf_cl16_dw_job(float* dwp, const float* xh, const float* dyh, int N, int H, int W,
                         int Cin, int job)
     void lf_to_channels_last(float* dst, const float* src, int C, int HW)
-    void lf_g6_dw_job(float* dw, const float* dy, const float* x, int N, int H, int W, int job)
+    int lf_g6_dw_jobs()
+    void lf_g6_dw_job(float* dw, float* db, const float* dy, const float* x, int N, int H, int W,
+                      int job)
 
 
 cdef inline void _fwd_map(float* yc, const float* x, const float* w, float bias,
@@ -94,172 +108,6 @@ cdef inline float _fwd_unit(const float* x, const float* w, float bias,
 
 
 
-cdef inline void _load_taps(float* wl, const float* wk, bint flip) noexcept nogil:
-    cdef int t
-    if flip:
-        for t in range(25):
-            wl[t] = wk[24 - t]
-    else:
-        for t in range(25):
-            wl[t] = wk[t]
-
-
-cdef inline void _store_wide(float* out, int opitch, int ipitch, int OW, int s, lf_v8 a,
-                             float bias) noexcept nogil:
-    # Lanes of wide position s.. go to out[oh, ow] when ow < OW.
-    cdef float t[8]
-    cdef int l, oh, ow
-    lf_store(t, a)
-    oh = s // ipitch
-    ow = s - oh * ipitch
-    for l in range(8):
-        if ow < OW:
-            out[oh * opitch + ow] = t[l] + bias
-        ow = ow + 1
-        if ow == ipitch:
-            ow = 0
-            oh = oh + 1
-
-
-cdef inline void _pair4(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
-                 int istride, const int* chans, const int* flags, int nchan, const float* wa,
-                 const float* wb, int wstride, bint flip, float ba, float bb, int q0,
-                 int Q, int rlo, int rhi) noexcept nogil:
-    # Two output maps (a, b; b may be NULL) x four vectors of wide positions from q0, each
-    # clamped to end by Q. Input maps read by both (flag 0) load every x vector once for
-    # both outputs; maps read by one output (flag 1: a, 2: b) feed only that one.
-    # Only input rows rlo..rhi-1 may be nonzero: kernel rows that read none of them
-    # for these positions are skipped (dx's zero padding).
-    cdef int s0 = min(q0, Q - 8), s1 = min(q0 + 8, Q - 8), s2 = min(q0 + 16, Q - 8)
-    cdef int s3 = min(q0 + 24, Q - 8)
-    cdef int kh0 = max(0, rlo - (s3 + 7) // ipitch), kh1 = min(5, rhi - s0 // ipitch)
-    cdef lf_v8 a0 = lf_zero(), a1 = lf_zero(), a2 = lf_zero(), a3 = lf_zero()
-    cdef lf_v8 b0 = lf_zero(), b1 = lf_zero(), b2 = lf_zero(), b3 = lf_zero()
-    cdef lf_v8 x0, x1, x2, x3, v
-    cdef float wla[25]
-    cdef float wlb[25]
-    cdef int j, f, kh, kw, t
-    cdef const float* xc
-    cdef const float* xp
-    for j in range(nchan):
-        f = flags[j]
-        xc = inp + chans[j] * istride
-        if f != 2:
-            _load_taps(wla, wa + chans[j] * wstride, flip)
-        if f != 1:
-            _load_taps(wlb, wb + chans[j] * wstride, flip)
-        for kh in range(kh0, kh1):
-            for kw in range(5):
-                t = kh * 5 + kw
-                xp = xc + kh * ipitch + kw
-                x0 = lf_load(xp + s0)
-                x1 = lf_load(xp + s1)
-                x2 = lf_load(xp + s2)
-                x3 = lf_load(xp + s3)
-                if f != 2:
-                    v = lf_bcast(wla[t])
-                    a0 = lf_fma(v, x0, a0)
-                    a1 = lf_fma(v, x1, a1)
-                    a2 = lf_fma(v, x2, a2)
-                    a3 = lf_fma(v, x3, a3)
-                if f != 1:
-                    v = lf_bcast(wlb[t])
-                    b0 = lf_fma(v, x0, b0)
-                    b1 = lf_fma(v, x1, b1)
-                    b2 = lf_fma(v, x2, b2)
-                    b3 = lf_fma(v, x3, b3)
-    _store_wide(oa, opitch, ipitch, OW, s0, a0, ba)
-    _store_wide(oa, opitch, ipitch, OW, s1, a1, ba)
-    _store_wide(oa, opitch, ipitch, OW, s2, a2, ba)
-    _store_wide(oa, opitch, ipitch, OW, s3, a3, ba)
-    if ob != NULL:
-        _store_wide(ob, opitch, ipitch, OW, s0, b0, bb)
-        _store_wide(ob, opitch, ipitch, OW, s1, b1, bb)
-        _store_wide(ob, opitch, ipitch, OW, s2, b2, bb)
-        _store_wide(ob, opitch, ipitch, OW, s3, b3, bb)
-
-
-cdef inline void _pair1(float* oa, float* ob, int opitch, int OW, const float* inp, int ipitch,
-                 int istride, const int* chans, const int* flags, int nchan, const float* wa,
-                 const float* wb, int wstride, bint flip, float ba, float bb, int q0,
-                 int Q, int rlo, int rhi) noexcept nogil:
-    # As _pair4, one vector.
-    cdef int s0 = min(q0, Q - 8)
-    cdef int kh0 = max(0, rlo - (s0 + 7) // ipitch), kh1 = min(5, rhi - s0 // ipitch)
-    cdef lf_v8 a0 = lf_zero(), b0 = lf_zero(), x0
-    cdef float wla[25]
-    cdef float wlb[25]
-    cdef int j, f, kh, kw, t
-    cdef const float* xc
-    for j in range(nchan):
-        f = flags[j]
-        xc = inp + chans[j] * istride
-        if f != 2:
-            _load_taps(wla, wa + chans[j] * wstride, flip)
-        if f != 1:
-            _load_taps(wlb, wb + chans[j] * wstride, flip)
-        for kh in range(kh0, kh1):
-            for kw in range(5):
-                t = kh * 5 + kw
-                x0 = lf_load(xc + kh * ipitch + kw + s0)
-                if f != 2:
-                    a0 = lf_fma(lf_bcast(wla[t]), x0, a0)
-                if f != 1:
-                    b0 = lf_fma(lf_bcast(wlb[t]), x0, b0)
-    _store_wide(oa, opitch, ipitch, OW, s0, a0, ba)
-    if ob != NULL:
-        _store_wide(ob, opitch, ipitch, OW, s0, b0, bb)
-
-
-cdef inline void _corr_pair(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
-                     int ipitch, int istride, const int* chans, const int* flags, int nchan,
-                     const float* wa, const float* wb, int wstride, bint flip, float ba,
-                     float bb, int rlo, int rhi) noexcept nogil:
-    # oa[oh, ow] = ba + sum over the maps flagged for a of sum_taps w[tap] * inp[map][oh + kh,
-    # ow + kw] (taps rotated by 180 degrees when flip), likewise ob; needs
-    # Q = (OH - 1) * ipitch + OW >= 8. Input rows outside rlo..rhi-1 must be zero (only
-    # the first 4 columns of a row are read past its end, wrapping: they must be zero too
-    # when rlo > 0).
-    cdef int Q = (OH - 1) * ipitch + OW
-    cdef int nvec = (Q + 7) // 8
-    cdef int q0 = 0
-    cdef int i, j
-    if nchan == 0:
-        for i in range(OH):
-            for j in range(OW):
-                oa[i * opitch + j] = ba
-                if ob != NULL:
-                    ob[i * opitch + j] = bb
-        return
-    while nvec >= 4:
-        _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
-               flip, ba, bb, q0, Q, rlo, rhi)
-        q0 = q0 + 32
-        nvec = nvec - 4
-    # The rest: one more block whose vectors past Q are clamped back onto it (the same
-    # positions computed twice, identically), or a single vector.
-    if nvec >= 2:
-        _pair4(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
-               flip, ba, bb, q0, Q, rlo, rhi)
-    elif nvec == 1:
-        _pair1(oa, ob, opitch, OW, inp, ipitch, istride, chans, flags, nchan, wa, wb, wstride,
-               flip, ba, bb, q0, Q, rlo, rhi)
-
-
-cdef inline void _corr(float* oa, float* ob, int OH, int OW, int opitch, const float* inp,
-                       int ipitch, int istride, const int* chans, const int* flags, int nchan,
-                       const float* wa, const float* wb, int wstride, bint flip, float ba,
-                       float bb, int rlo, int rhi) noexcept nogil:
-    # _corr_pair on this path's vectors: sixteen floats on avx512 (lf_conv16.h), eight
-    # elsewhere (the same per-position sums either way).
-    if LF_WIDE:
-        lf16_corr_pair(oa, ob, OH, OW, opitch, inp, ipitch, istride, chans, flags, nchan, wa,
-                       wb, wstride, flip, ba, bb, rlo, rhi)
-    else:
-        _corr_pair(oa, ob, OH, OW, opitch, inp, ipitch, istride, chans, flags, nchan, wa, wb,
-                   wstride, flip, ba, bb, rlo, rhi)
-
-
 cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int n_dy,
                                 int n_x, int N, int H, int W) noexcept nogil:
     # dwc (5, 5) for one connected pair += its sum over N samples, in sample order.
@@ -281,16 +129,16 @@ cdef inline void _bwd_dw_scalar(float* dwc, const float* dy, const float* x, int
 
 
 cdef inline float _sum_maps(const float* p, int stride, int N, int L) noexcept nogil:
-    # Sum of N maps of L floats, map n at p + n * stride: eight lanes summed in map order,
-    # then added up (lf_hsum); each map's tail past a multiple of 8 added last, in order.
-    cdef lf_v8 acc = lf_zero()
+    # Sum of N maps of L floats, map n at p + n * stride: LF_W lanes summed in map order,
+    # then added up (lf_hsum); each map's tail past a multiple of LF_W added last, in order.
+    cdef lf_v acc = lf_zero()
     cdef int n, i
     cdef float tail = 0
     for n in range(N):
         i = 0
-        while i + 8 <= L:
+        while i + LF_W <= L:
             acc = lf_add(acc, lf_load(p + n * stride + i))
-            i = i + 8
+            i = i + LF_W
         while i < L:
             tail = tail + p[n * stride + i]
             i = i + 1
@@ -315,7 +163,7 @@ cdef inline void conv_forward_raw(float* py, const float* px, const float* pw, c
     cdef float wp[4096]
     cdef unsigned char conn[256]
     cdef int k
-    if LF_WIDE and Cin * Cout <= 256:
+    if Cin * Cout <= 256:
         # conn[ci * Cout + co]: whether input map ci feeds output map co
         for k in range(Cin * Cout):
             conn[k] = dense
@@ -324,26 +172,26 @@ cdef inline void conv_forward_raw(float* py, const float* px, const float* pw, c
                 conn[pidx[k] * Cout + co] = 1
     if OH == 1 and OW == 1 and dense:
         dense_forward(py, px, pw, pb, N, Cin * 25, Cout, n_threads)
-    elif (LF_WIDE and lf_cl16_fits(Cin, H, W, Cout) and not (OH == 1 and OW == 1)
+    elif (lf_cl16_fits(Cin, H, W, Cout) and Cin * Cout <= 256 and not (OH == 1 and OW == 1)
           and (dense or lf_all_finite(px, <long>N * Cin * H * W))):
         # 16 output maps (C3): channels in the lanes, unconnected pairs as exact zeros
         # (equal to skipping them for finite inputs: checked when the table is sparse)
         lf_cl16_pack(wp, pw, Cin, conn)
         for n in prange(N, num_threads=n_threads, schedule="static"):
             lf_cl16_forward_one(py + n * 16 * OH * OW, px + n * Cin * H * W, wp, pb, Cin, H, W)
-    elif (LF_WIDE and Cout == 6 and Cin <= 16 and (OH - 1) * W + OW >= 16
+    elif (Cout == 6 and Cin <= 16 and (OH - 1) * W + OW >= LF_W
           and (dense or lf_all_finite(px, <long>N * Cin * H * W))):
         # six output maps (C1): all six per loaded input vector
         lf_g6_pack(wp, pw, Cin, Cin * 25, 25, False, conn, 1, Cout)
         for n in prange(N, num_threads=n_threads, schedule="static"):
             lf_g6_corr(py + n * 6 * OH * OW, OH * OW, OH, OW, OW, px + n * Cin * H * W, W,
                        H * W, Cin, wp, pb, 0, H)
-    elif (OH - 1) * W + OW >= (16 if LF_WIDE else 8):
+    elif (OH - 1) * W + OW >= LF_W:
         for job in prange(N * npair, num_threads=n_threads, schedule="static"):
             n = job // npair
             pr = job - n * npair
             co = 2 * pr
-            _corr(py + (n * Cout + co) * OH * OW,
+            lf_corr_pair(py + (n * Cout + co) * OH * OW,
                   py + (n * Cout + co + 1) * OH * OW if co + 1 < Cout else NULL,
                   OH, OW, OW, px + n * Cin * H * W, W, H * W,
                   qidx + qptr[pr], qflag + qptr[pr], qptr[pr + 1] - qptr[pr],
@@ -380,9 +228,9 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     cdef unsigned char conn[256]
     # dw with 16 output maps in the lanes (C3), from channels-last copies of x and dy
     # in the scratch (before it holds the padded dy); dx six maps at a time (C3).
-    cdef bint wide_dw = (LF_WIDE and Cout == 16 and Cin * 25 * 16 <= 4096 and psc != NULL
+    cdef bint wide_dw = (Cout == 16 and Cin * 25 * 16 <= 4096 and psc != NULL
                          and Cin * HW + 16 * OHOW <= Cout * PP)
-    cdef bint wide_dx = (LF_WIDE and pdx != NULL and Cin == 6 and Cout <= 27
+    cdef bint wide_dx = (pdx != NULL and Cin == 6 and Cout <= 27
                          and (dense or lf_all_finite(pdy, <long>N * Cout * OHOW)))
     if (wide_dw or wide_dx) and Cin * Cout <= 256:
         for k in range(Cin * Cout):
@@ -394,12 +242,17 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     if OHOW == 1 and dense:
         dense_backward(pdx, pdw, pdb, pdy, px, pw, N, Cin * 25, Cout, n_threads, accumulate)
         return
+    # one input map, six output maps (C1): its dw kernel sums db too
+    cdef bint c1_dw = Cin == 1 and Cout == 6 and dense and OW >= LF_W and not wide_dw
     for co in prange(Cout, num_threads=n_threads, schedule="static"):
         if not accumulate:
             for i in range(Cin * 25):
                 pdw[co * Cin * 25 + i] = 0
-        pdb[co] = (pdb[co] if accumulate else 0) + _sum_maps(pdy + co * OHOW, Cout * OHOW,
-                                                            N, OHOW)
+        if c1_dw:
+            pdb[co] = pdb[co] if accumulate else 0
+        else:
+            pdb[co] = (pdb[co] if accumulate else 0) + _sum_maps(pdy + co * OHOW,
+                                                                Cout * OHOW, N, OHOW)
     if wide_dw:
         for n in prange(N, num_threads=n_threads, schedule="static"):
             lf_to_channels_last(psc + <Py_ssize_t>n * Cin * HW, px + <Py_ssize_t>n * Cin * HW,
@@ -440,21 +293,21 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     # (pitch W, zeros between the rows); else vectors run along dy's rows.
     Q = (OH - 1) * W + OW
     n0 = N if wide_dw else 0
-    if LF_WIDE and Cin == 1 and Cout == 6 and dense and OW >= 16 and not wide_dw:
-        # one input map, six output maps (C1): a kernel row of three maps per job
-        for k in prange(10, num_threads=n_threads, schedule="static"):
-            lf_g6_dw_job(pdw, pdy, px, N, H, W, k)
+    if c1_dw:
+        # a kernel row of a few maps per job
+        for k in prange(lf_g6_dw_jobs(), num_threads=n_threads, schedule="static"):
+            lf_g6_dw_job(pdw, pdb, pdy, px, N, H, W, k)
         n0 = N
     while n0 < N:
         nb = min(32, N - n0)
         for k in prange(nnz, num_threads=n_threads, schedule="dynamic"):
             co = ppco[k]
             ci = pcidx[k]
-            if pdx != NULL and Q >= LF_VD:
-                lfd_dw_pair(pdw + (co * Cin + ci) * 25, psc + (n0 * Cout + co) * PP + 4 * W + 4,
+            if pdx != NULL and Q >= LF_W:
+                lf_dw_pair(pdw + (co * Cin + ci) * 25, psc + (n0 * Cout + co) * PP + 4 * W + 4,
                          Cout * PP, 0, px + (n0 * Cin + ci) * HW, Cin * HW, 0, nb, 1, Q, W)
-            elif OW >= LF_VD:
-                lfd_dw_pair(pdw + (co * Cin + ci) * 25, pdy + (n0 * Cout + co) * OHOW,
+            elif OW >= LF_W:
+                lf_dw_pair(pdw + (co * Cin + ci) * 25, pdy + (n0 * Cout + co) * OHOW,
                          Cout * OHOW, OW, px + (n0 * Cin + ci) * HW, Cin * HW, W, nb, OH,
                          OW, W)
             else:
@@ -472,7 +325,7 @@ cdef inline void conv_backward_raw(float* pdx, float* pdw, float* pdb, const flo
     for job in prange(N * npair, num_threads=n_threads, schedule="static"):
         n = job // npair
         ci = 2 * (job - n * npair)
-        _corr(pdx + (n * Cin + ci) * HW,
+        lf_corr_pair(pdx + (n * Cin + ci) * HW,
               pdx + (n * Cin + ci + 1) * HW if ci + 1 < Cin else NULL,
               H, W, W, psc + n * Cout * PP, W, PP,
               qidx + qptr[ci // 2], qflag + qptr[ci // 2],

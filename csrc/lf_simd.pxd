@@ -1,30 +1,18 @@
+# The path's vectors (lf_simd.h): LF_W floats (16 avx512, 8 avx2, 4 portable), what the
+# Cython files use of them; the kernels themselves are C (lf_kernels.h).
 cdef extern from "lf_simd.h" nogil:
-    ctypedef struct lf_v8:
+    const int LF_W
+    const int LF_NREG
+    ctypedef struct lf_v:
         pass
-    lf_v8 lf_zero()
-    lf_v8 lf_load(const float* p)
-    void lf_store(float* p, lf_v8 v)
-    lf_v8 lf_bcast(float s)
-    lf_v8 lf_fma(lf_v8 a, lf_v8 b, lf_v8 c)
-    lf_v8 lf_mul(lf_v8 a, lf_v8 b)
-    lf_v8 lf_add(lf_v8 a, lf_v8 b)
-    lf_v8 lf_keep_from(lf_v8 a, int k)
-    float lf_hsum(lf_v8 a)
-    lf_v8 lf_and(lf_v8 a, lf_v8 b)
-    lf_v8 lf_or(lf_v8 a, lf_v8 b)
-    lf_v8 lf_andnot(lf_v8 a, lf_v8 b)
-    lf_v8 lf_eq_or_nan(lf_v8 a, lf_v8 b)
-    lf_v8 lf_gt(lf_v8 a, lf_v8 b)
-    lf_v8 lf_maxnan(lf_v8 a, lf_v8 b)
-    lf_v8 lf_even(lf_v8 a, lf_v8 b)
-    lf_v8 lf_odd(lf_v8 a, lf_v8 b)
-    lf_v8 lf_zip_lo(lf_v8 a, lf_v8 b)
-    lf_v8 lf_zip_hi(lf_v8 a, lf_v8 b)
-    lf_v8 lf_tanh(lf_v8 x)
-    # sixteen floats (lf_simd.h): what the Cython kernels use of them; the rest is C's
-    ctypedef struct lf_v16:
-        pass
-    lf_v16 lf16_zero()
-    lf_v16 lf16_load(const float* p)
-    lf_v16 lf16_fma(lf_v16 a, lf_v16 b, lf_v16 c)
-    float lf16_hsum(lf_v16 a)
+    lf_v lf_zero()
+    lf_v lf_load(const float* p)
+    lf_v lf_load_n(const float* p, int n)
+    void lf_store(float* p, lf_v v)
+    void lf_store_n(float* p, lf_v v, int n)
+    lf_v lf_bcast(float s)
+    lf_v lf_fma(lf_v a, lf_v b, lf_v c)
+    lf_v lf_mul(lf_v a, lf_v b)
+    lf_v lf_add(lf_v a, lf_v b)
+    float lf_hsum(lf_v a)
+    void lf_scaled_tanh(float* out, const float* x, long n, float a, float s)

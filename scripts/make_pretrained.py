@@ -1,4 +1,4 @@
-"""Remake the pretrained models shipped in src/lenet_fast/zoo (one command):
+"""Remake the pretrained models shipped in src/lenet_fast/_model/zoo (one command):
 
     python scripts/make_pretrained.py [--data-dir D] [--only modern|lecun98]
 
@@ -21,12 +21,13 @@ import tempfile
 from pathlib import Path
 
 import lenet_fast
-from lenet_fast import zoo
+from lenet_fast._model import pretrained as zoo  # the module that reads the models
 from lenet_fast.checkpoint import save_model
 from lenet_fast.datasets import load_mnist
 from lenet_fast.metrics import evaluate
 
-FOLDER = Path(__file__).resolve().parents[1] / "src" / "lenet_fast" / "zoo"
+#: Where `lenet_fast.pretrained` reads the models (zoo.FOLDER), in this checkout's sources.
+FOLDER = Path(__file__).resolve().parents[1] / "src" / "lenet_fast" / "_model" / "zoo"
 
 
 def make(name, data_dir, folder):

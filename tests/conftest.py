@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lenet_fast import datasets
+from lenet_fast._io import datasets as _datasets  # patched: the code reads it there
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "mnist"
@@ -32,7 +33,7 @@ def _data_dir() -> Path:
 
 def _missing_files(folder: Path) -> list[str]:
     """IDX files (raw or .gz) absent from `folder`."""
-    return [name for name in MNIST_FILES if datasets._locate(folder, name) is None]
+    return [name for name in MNIST_FILES if _datasets._locate(folder, name) is None]
 
 
 def pytest_configure(config):

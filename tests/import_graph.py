@@ -11,10 +11,14 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "lenet_fast"
 
-#: The layer folders, from the ground up; the top-level modules (the version, the
-#: compiled kernels and build facts) stand below them all.
-LAYERS = ("kernels", "io", "model", "training", "interop", "tools", "cli")
-MAX_LINES = 600
+#: The folders, from the ground up: the private layers, then the public packages and the
+#: command. The private top-level modules (the version, the compiled kernels, build facts,
+#: the table of moved paths) stand below them all; the public top-level modules (the
+#: faces that hand on the layers' names: ``lenet_fast.ops``, ...) above them all.
+LAYERS = ("_compute", "_io", "_model", "_training", "_interop", "_figures", "bench", "serve",
+          "reproduce", "cli")
+#: The size above which a module is listed in the structure test's report.
+LARGE_LINES = 500
 
 
 def _modules():
@@ -43,10 +47,11 @@ def _defined(path):
 
 
 def _imports(name, path, modules, compiled):
-    """(modules imported, names imported from a package __init__, short paths used)."""
+    """(modules imported, names imported from a package __init__, imports of modules that
+    do not exist)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     known = set(modules) | compiled
-    found, from_init, short = set(), [], []
+    found, from_init, missing = set(), [], []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom):
             if node.level:
@@ -57,7 +62,7 @@ def _imports(name, path, modules, compiled):
             if not target.startswith("lenet_fast"):
                 continue
             if target not in known:
-                short.append(target)
+                missing.append(target)
                 continue
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
@@ -70,20 +75,30 @@ def _imports(name, path, modules, compiled):
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("lenet_fast."):
-                    (found.add(alias.name) if alias.name in known else short.append(alias.name))
-    return found & set(modules), from_init, short
+                    (found.add(alias.name) if alias.name in known else missing.append(alias.name))
+    return found & set(modules), from_init, missing
 
 
 def read_graph():
     """Dotted module name -> (modules it imports, names it takes from an __init__ that
-    only hands them on, short paths it imports through), for every module but the
+    only hands them on, imports of modules that do not exist), for every module but the
     package's own __init__."""
     modules, compiled = _modules()
     return {name: _imports(name, path, modules, compiled) for name, path in modules.items()
             if name != "lenet_fast"}
 
 
-def layer_of(name):
-    """The index of `name`'s layer in LAYERS; -1 for the top-level modules."""
+def is_face(name):
+    """Whether `name` is a public top-level module (``lenet_fast.ops``, ...: a file beside
+    the package's ``__init__``, not a folder, whose name has no leading underscore)."""
     parts = name.split(".")
-    return LAYERS.index(parts[1]) if len(parts) > 2 or parts[-1] in LAYERS else -1
+    return len(parts) == 2 and parts[1] not in LAYERS and not parts[1].startswith("_")
+
+
+def layer_of(name):
+    """The index of `name`'s layer in LAYERS; -1 for the private top-level modules and
+    len(LAYERS) for the public ones (`is_face`) and ``__main__``."""
+    parts = name.split(".")
+    if len(parts) > 2 or parts[-1] in LAYERS:
+        return LAYERS.index(parts[1])
+    return len(LAYERS) if is_face(name) or parts[1] == "__main__" else -1

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from lenet_fast import augment
-from lenet_fast._isa import kernels as _augment
-from lenet_fast.augment import Affine, Elastic, affine_warp, elastic_warp, make_augmenter
+from lenet_fast._isa import kernels as _kernels
+from lenet_fast.augment import Affine, Elastic, make_augmenter
+from lenet_fast._training.augment import affine_warp, elastic_warp, gaussian_taps
 
 IDENTITY = np.array([1, 0, 0, 1, 0, 0], np.float32)
 
@@ -99,9 +100,9 @@ def test_far_outside_is_background():
 def test_gaussian_smooth_matches_numpy():
     rng = np.random.default_rng(1)
     fields = rng.uniform(-1, 1, (6, 28, 28)).astype(np.float32)
-    taps = augment.gaussian_taps(4.0)
+    taps = gaussian_taps(4.0)
     out = np.empty_like(fields)
-    _augment.gaussian_smooth(out, fields, taps, 34.0, 2)
+    _kernels.gaussian_smooth(out, fields, taps, 34.0, 2)
     g, r = taps.astype(np.float64), len(taps) // 2
     p = np.pad(fields.astype(np.float64), ((0, 0), (r, r), (r, r)))
     t = sum(g[k] * p[:, :, k:k + 28] for k in range(2 * r + 1))
@@ -188,9 +189,9 @@ def test_bad_inputs():
 
 
 def _fit(train, aug_name, tmp_path=None, epochs=2, resume=None, threads=2):
-    from lenet_fast.model import LeNet5
+    from lenet_fast import LeNet5
     from lenet_fast.optim import SGD
-    from lenet_fast.trainer import Trainer
+    from lenet_fast import Trainer
 
     model = LeNet5("modern", seed=0, n_threads=threads)
     trainer = Trainer(model, SGD(lr=0.05, momentum=0.9), batch_size=64, epochs=epochs,
@@ -221,9 +222,9 @@ def test_trainer_resume_needs_same_augmenter(mnist_train, tmp_path):
 
 
 def test_trainer_rejects_bad_augment():
-    from lenet_fast.model import LeNet5
+    from lenet_fast import LeNet5
     from lenet_fast.optim import SGD
-    from lenet_fast.trainer import Trainer
+    from lenet_fast import Trainer
 
     with pytest.raises(TypeError, match="augment"):
         Trainer(LeNet5("modern"), SGD(lr=0.01), augment="affine")

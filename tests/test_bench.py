@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lenet_fast import bench, cli
-from lenet_fast.tools.bench import throughput
+from lenet_fast.bench import _throughput as throughput
 
 # Forward multiply-accumulates per image, by hand:
 C1 = 28 * 28 * 6 * 25          # 117,600
@@ -254,3 +254,32 @@ def test_cli_bench_isa_runs_each_path(capsys, tmp_path):
         assert result["results"][p]["build"]["isa"] == p
         assert result["results"][p]["rows"][0]["lenet_fast"]["images_per_s"]["median"] > 0
     assert "lenet-fast bench --isa" in out and all(f"| {p}" in out or p in out for p in paths)
+
+
+def test_cli_bench_isa_holds_the_peers_to_each_path(capsys, tmp_path, monkeypatch):
+    """Each path's child process runs PyTorch (where installed) and numpy's BLAS held to
+    that path's instruction set, set before they are imported; a variable set by the
+    caller does not leak into a path that does not hold it."""
+    from lenet_fast import _isa
+    usable = [p for p in _isa.BUILT if p in _isa.SUPPORTED]
+    paths = [p for p in ("portable", "avx2") if p in usable]
+    if not paths:
+        pytest.skip("no path below this CPU's widest is built and run here")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Prescott")
+    code, out, err = _run_cli(capsys, "bench", "--isa", ",".join(paths), "--batch-sizes", "2",
+                              "--threads", "1", "--repeats", "1", "--round-time", "0.02",
+                              "--retries", "0", "--json", str(tmp_path / "isa.json"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "isa.json").read_text())
+    for p in paths:
+        held = result["results"][p]["peer_isa"]
+        want = bench.PEER_ISA_ENV[p]
+        assert held["env"] == {k: want.get(k) for k in held["env"]}, p
+        openblas = [b for b in held["blas"] or [] if b["library"] == "openblas"]
+        if openblas:
+            assert openblas[0]["architecture"].lower() == want["OPENBLAS_CORETYPE"].lower(), p
+        if result["results"][p]["torch"]["available"]:
+            cap = {"avx2": "AVX2", "portable": "DEFAULT"}[p]
+            assert held["torch_cpu_capability"] == cap, p
+            assert result["results"][p]["rows"][0]["torch"]["images_per_s"]["median"] > 0
+        assert f"| {p} |" in out

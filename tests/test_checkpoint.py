@@ -11,10 +11,12 @@ import pytest
 
 import lenet_fast
 from lenet_fast import __version__, checkpoint
-from lenet_fast.checkpoint import FORMAT_VERSION, CheckpointError
-from lenet_fast.model import LeNet5
+from lenet_fast import CheckpointError
+from lenet_fast.checkpoint import FORMAT_VERSION
+from lenet_fast import LeNet5
 from lenet_fast.optim import Adam
 from lenet_fast.schedules import ConstantLR
+from lenet_fast._io import checkpoint as _checkpoint  # its private helpers
 
 CONFIGS = [("modern", "lecun"), ("modern", "full"), ("lecun98", "lecun")]
 CONFIG_IDS = ["modern-c3lecun", "modern-c3full", "lecun98"]
@@ -51,7 +53,7 @@ def _write(path, arrays):
 def _reseal(arrays):
     """Recompute the digest after forging `arrays` (what a consistent forger would do)."""
     arrays = {k: v for k, v in arrays.items() if k != "meta/sha256"}
-    arrays["meta/sha256"] = np.array(checkpoint._digest(arrays))
+    arrays["meta/sha256"] = np.array(_checkpoint._digest(arrays))
     return arrays
 
 
@@ -247,7 +249,7 @@ def test_wrong_parameter_shape_is_refused(tmp_path):
 def test_forged_files_with_consistent_digest_are_refused(tmp_path):
     path = tmp_path / "model.npz"
     model = _trained("lecun98")
-    packed = checkpoint._pack(model)
+    packed = _checkpoint._pack(model)
 
     def forged(**changes):
         arrays = {k: v for k, v in packed.items()}

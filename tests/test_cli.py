@@ -25,7 +25,8 @@ import pytest
 
 import lenet_fast
 from lenet_fast import cli, datasets, recipes
-from lenet_fast.model import LeNet5
+from lenet_fast import LeNet5
+from lenet_fast._io import datasets as _datasets  # patched: the code reads it there
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -115,7 +116,7 @@ def idx_bytes(images):
 
 
 @pytest.fixture(scope="module")
-def test_images():
+def mnist_test_images():
     if _MISSING:
         pytest.skip(SKIP_REASON)
     return datasets.load_mnist("test", DATA_DIR, download=False, progress=False)
@@ -165,16 +166,16 @@ def test_recipe_settings_follow_the_optimizer():
     another optimizer; given flags win; bad combinations are usage errors."""
     parse = cli.build_parser().parse_args
     s, _ = cli.train._train_settings(parse(["train"]))
-    assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("full", True, 5e-4, 0.1)
+    assert (s.c3, s.nesterov, s.weight_decay, s.label_smoothing) == ("full", True, 5e-4, 0.1)
     s, _ = cli.train._train_settings(parse(["train", "--optimizer", "adam"]))
-    assert (s["nesterov"], s["weight_decay"], s["lr"]) == (False, 0.0, None)
+    assert (s.nesterov, s.weight_decay, s.lr) == (False, 0.0, None)
     s, _ = cli.train._train_settings(parse(["train", "--no-nesterov", "--weight-decay", "0",
                                       "--label-smoothing", "0", "--c3", "lecun"]))
-    assert (s["c3"], s["nesterov"], s["weight_decay"], s["label_smoothing"]) == ("lecun", False, 0.0, 0.0)
+    assert (s.c3, s.nesterov, s.weight_decay, s.label_smoothing) == ("lecun", False, 0.0, 0.0)
     with pytest.raises(cli.CLIError, match="label-smoothing"):
         cli.train._train_settings(parse(["train", "--variant", "lecun98", "--label-smoothing", "0.1"]))
     with pytest.raises(cli.CLIError, match="nesterov"):
-        cli.train._optimizer_options(dict(s, optimizer="adam", nesterov=True))
+        cli.train._optimizer_options(s.replace(optimizer="adam", nesterov=True))
 
 
 def test_help_and_version(capsys):
@@ -310,7 +311,7 @@ def test_train_missing_data_dir(tmp_path, capsys):
 
 
 def test_train_missing_data_download_fails(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(datasets, "MIRRORS", [])  # no network: the download fails at once
+    monkeypatch.setattr(_datasets, "MIRRORS", [])  # no network: the download fails at once
     code, out, err = run(capsys, "train", "--data-dir", tmp_path / "empty", "--no-progress",
                          "--out", tmp_path / "m.npz")
     assert code == 1
@@ -547,8 +548,8 @@ def parse_predictions(out):
 
 
 @needs_data
-def test_predict_npy(trained, test_images, tmp_path, capsys):
-    images, _ = test_images
+def test_predict_npy(trained, mnist_test_images, tmp_path, capsys):
+    images, _ = mnist_test_images
     five = tmp_path / "five.npy"
     np.save(five, images[:5])
     code, out, err = run(capsys, "predict", trained["model"], five, "--threads", 1)
@@ -573,8 +574,8 @@ def test_predict_npy(trained, test_images, tmp_path, capsys):
 
 
 @needs_data
-def test_predict_idx_raw_and_gzipped(trained, test_images, tmp_path, capsys):
-    images, _ = test_images
+def test_predict_idx_raw_and_gzipped(trained, mnist_test_images, tmp_path, capsys):
+    images, _ = mnist_test_images
     raw, gz = tmp_path / "digits-idx3-ubyte", tmp_path / "digits-idx3-ubyte.gz"
     raw.write_bytes(idx_bytes(images[:4]))
     gz.write_bytes(gzip.compress(idx_bytes(images[:4])))
@@ -594,9 +595,9 @@ def test_predict_idx_raw_and_gzipped(trained, test_images, tmp_path, capsys):
 
 
 @needs_data
-def test_predict_png_with_pillow(trained, test_images, tmp_path, capsys):
+def test_predict_png_with_pillow(trained, mnist_test_images, tmp_path, capsys):
     pytest.importorskip("PIL")
-    images, _ = test_images
+    images, _ = mnist_test_images
     model = lenet_fast.load(trained["model"])
     expected = model.predict(images[:3]).tolist()
     paths = []

@@ -21,6 +21,7 @@ import pytest
 
 from lenet_fast import datasets
 from lenet_fast.datasets import DataFormatError, DataNotFoundError, load_mnist, preprocess
+from lenet_fast._io import datasets as _datasets  # patched: the code reads it there
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -45,7 +46,7 @@ def _real_data_dir() -> Path:
 
 REAL_DATA_DIR = _real_data_dir()
 needs_real_data = pytest.mark.skipif(
-    any(datasets._locate(REAL_DATA_DIR, name) is None for name in ALL_FILES),
+    any(_datasets._locate(REAL_DATA_DIR, name) is None for name in ALL_FILES),
     reason=f"real MNIST files not found in {REAL_DATA_DIR} (set LENET_FAST_DATA_DIR to a copy)",
 )
 
@@ -132,7 +133,7 @@ def test_real_content_matches_published_sha256(real_mnist, split, names):
 @needs_real_data
 def test_real_raw_files_load_identically(real_mnist, tmp_path):
     for name in TEST_FILES:
-        with gzip.open(datasets._locate(REAL_DATA_DIR, name), "rb") as src:
+        with gzip.open(_datasets._locate(REAL_DATA_DIR, name), "rb") as src:
             (tmp_path / name).write_bytes(src.read())
     images, labels = load_mnist("test", tmp_path, download=False)
     np.testing.assert_array_equal(images, real_mnist["test"][0])
@@ -362,7 +363,7 @@ def mirror_server(tmp_path, monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setattr(datasets, "MIRRORS", [f"{base}/missing/", f"{base}/bad/", f"{base}/good/"])
+    monkeypatch.setattr(_datasets, "MIRRORS", [f"{base}/missing/", f"{base}/bad/", f"{base}/good/"])
     try:
         yield {"images": images, "labels": labels, "base": base, "good": good}
     finally:
@@ -398,7 +399,7 @@ def test_download_into_explicit_data_dir(mirror_server, tmp_path):
 
 def test_download_all_mirrors_fail_checksum(mirror_server, tmp_path, monkeypatch):
     base = mirror_server["base"]
-    monkeypatch.setattr(datasets, "MIRRORS", [f"{base}/missing/", f"{base}/bad/"])
+    monkeypatch.setattr(_datasets, "MIRRORS", [f"{base}/missing/", f"{base}/bad/"])
     target = tmp_path / "target"
     with pytest.raises(DataNotFoundError) as info:
         load_mnist("train", target, progress=False)

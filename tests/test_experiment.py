@@ -69,9 +69,9 @@ def test_bad_config(config, error, match):
 
 def test_settings_match_the_command():
     settings, options = experiment.settings_of({"variant": "lecun98", "optimizer": "sdlm"})
-    assert settings == dict(recipes.train_settings({"variant": "lecun98", "optimizer": "sdlm",
-                                                "threads": 1}), out=None)
-    assert settings["init"] == recipes.SDLM_INIT and settings["batch_size"] == 1
+    assert settings.as_dict() == dict(recipes.train_settings(
+        {"variant": "lecun98", "optimizer": "sdlm", "threads": 1}), out=None)
+    assert settings.init == recipes.SDLM_INIT and settings.batch_size == 1
     assert options == dict(experiment.RUN_OPTIONS, **experiment.EXTRA_OPTIONS)
 
 

@@ -26,11 +26,13 @@ import pytest
 
 import lenet_fast
 from lenet_fast import augment, checkpoint, ops
-from lenet_fast.io import files
-from lenet_fast.checkpoint import CheckpointError
-from lenet_fast.model import LeNet5
+from lenet_fast._training.augment import gaussian_taps
+from lenet_fast._io import files
+from lenet_fast import CheckpointError
+from lenet_fast import LeNet5
 from lenet_fast.optim import Adam
 from lenet_fast.schedules import ConstantLR
+from lenet_fast._io import checkpoint as _checkpoint  # its private helpers
 
 MB = 2**20
 #: The peak a refused hostile file may cost, on top of nothing: the whole child process
@@ -138,17 +140,17 @@ def test_cli_threads_beyond_the_cap_is_a_usage_error(capsys):
 @pytest.mark.parametrize("sigma", [0, -1, -0.5, float("nan"), float("inf")])
 def test_gaussian_taps_rejects_non_positive_sigma(sigma):
     with pytest.raises(ValueError, match="sigma"):
-        augment.gaussian_taps(sigma)
+        gaussian_taps(sigma)
 
 
 @pytest.mark.parametrize("truncate", [0, -3, float("nan")])
 def test_gaussian_taps_rejects_non_positive_truncate(truncate):
     with pytest.raises(ValueError, match="truncate"):
-        augment.gaussian_taps(1.0, truncate)
+        gaussian_taps(1.0, truncate)
 
 
 def test_gaussian_taps_still_normalised():
-    g = augment.gaussian_taps(4.0)
+    g = gaussian_taps(4.0)
     assert g.dtype == np.float32 and g.shape == (2 * 12 + 1,)
     assert np.isfinite(g).all() and abs(float(g.sum()) - 1) < 1e-6
 
@@ -169,7 +171,7 @@ def _raw(path):
 def _write_sealed(path, arrays):
     """Write `arrays` with a recomputed digest (what a consistent forger would do)."""
     arrays = {k: v for k, v in arrays.items() if k != "meta/sha256"}
-    arrays["meta/sha256"] = np.array(checkpoint._digest(arrays))
+    arrays["meta/sha256"] = np.array(_checkpoint._digest(arrays))
     with open(path, "wb") as f:
         np.savez(f, **arrays)
 
@@ -419,7 +421,7 @@ def test_kill_9_during_a_save_leaves_nothing_after_the_next_save(tmp_path):
     keep.write_bytes(b"x")
     code = f"""
         import os, sys
-        from lenet_fast.io import files
+        from lenet_fast._io import files
         def write(f):
             for i in range(64):
                 f.write(bytes(1 << 20))
@@ -503,7 +505,7 @@ def _small_data(n=96, seed=0):
 
 
 def _resume_trainer(opt=None, augmenter=None, **kw):
-    from lenet_fast.trainer import Trainer
+    from lenet_fast import Trainer
     model = LeNet5("modern", seed=7, n_threads=1)
     opt = opt or Adam(lr=1e-3)
     # the caller's state, before the resume: a step taken, so the optimizer has buffers

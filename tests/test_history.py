@@ -11,6 +11,7 @@ import pytest
 import lenet_fast
 from lenet_fast import CheckpointError, LeNet5, Trainer, checkpoint, optim
 from lenet_fast.metrics import evaluate
+from lenet_fast._io import checkpoint as _checkpoint  # its private helpers
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def _write(path, arrays):
     """An archive with a consistent digest (as a forger would make it)."""
     arrays = dict(arrays)
     arrays.pop("meta/sha256", None)
-    arrays["meta/sha256"] = np.array(checkpoint._digest(arrays))
+    arrays["meta/sha256"] = np.array(_checkpoint._digest(arrays))
     with open(path, "wb") as f:
         np.savez(f, **arrays)
 
@@ -48,7 +49,7 @@ def test_history_travels_with_the_model(trained, tmp_path):
 
 def test_file_without_history_loads_with_an_empty_one(trained, tmp_path):
     model, _ = trained
-    arrays = checkpoint._pack(model)  # what files written before the history look like
+    arrays = _checkpoint._pack(model)  # what files written before the history look like
     assert "meta/history" not in arrays
     _write(tmp_path / "old.npz", arrays)
     loaded = lenet_fast.load(tmp_path / "old.npz")
@@ -76,14 +77,14 @@ def test_training_checkpoint_gives_its_history(trained, small, tmp_path):
 ])
 def test_bad_history_is_refused(trained, tmp_path, history, problem):
     model, _ = trained
-    _write(tmp_path / "bad.npz", checkpoint._pack(model, {"meta/history": np.array(history)}))
+    _write(tmp_path / "bad.npz", _checkpoint._pack(model, {"meta/history": np.array(history)}))
     with pytest.raises(CheckpointError, match=problem):
         lenet_fast.load(tmp_path / "bad.npz")
 
 
 def test_history_entry_must_be_text(trained, tmp_path):
     model, _ = trained
-    _write(tmp_path / "bad.npz", checkpoint._pack(model, {"meta/history": np.zeros(3)}))
+    _write(tmp_path / "bad.npz", _checkpoint._pack(model, {"meta/history": np.zeros(3)}))
     with pytest.raises(CheckpointError, match="meta/history is not a JSON text"):
         lenet_fast.load(tmp_path / "bad.npz")
 
@@ -91,7 +92,7 @@ def test_history_entry_must_be_text(trained, tmp_path):
 def test_history_size_is_bounded(trained, tmp_path):
     model, _ = trained
     text = "[" + " " * checkpoint.HISTORY_MAX_BYTES + "]"  # valid JSON, too long
-    _write(tmp_path / "big.npz", checkpoint._pack(model, {"meta/history": np.array(text)}))
+    _write(tmp_path / "big.npz", _checkpoint._pack(model, {"meta/history": np.array(text)}))
     with pytest.raises(CheckpointError, match="at most 1,048,576 bytes"):
         lenet_fast.load(tmp_path / "big.npz")
     net = LeNet5("modern")

@@ -1,4 +1,4 @@
-"""Tests for lenet_fast.model.LeNet5.
+"""Tests for lenet_fast.LeNet5.
 
 The central test rebuilds the whole network, forward and backward, from the plain NumPy
 layers of `lenet_fast.reference` in float64 and checks the fast float32 model's loss,
@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from lenet_fast.kernels import codes
+from lenet_fast._compute import codes
 from lenet_fast import reference as R
 from lenet_fast.datasets import preprocess
-from lenet_fast.model import MAP_J, LeNet5
+from lenet_fast import LeNet5
+from lenet_fast.model import MAP_J
 from lenet_fast.optim import SGD, Adam
-from lenet_fast.kernels.tables import LECUN_C3_TABLE
+from lenet_fast._compute.tables import LECUN_C3_TABLE
 
 CONFIGS = [("modern", "lecun"), ("modern", "full"), ("lecun98", "lecun")]
 CONFIG_IDS = ["modern-c3lecun", "modern-c3full", "lecun98"]
@@ -514,6 +515,35 @@ def test_results_do_not_depend_on_thread_count(variant, c3, batch):
             assert np.array_equal(grads[name], grads1[name]), f"{name} with {nt} threads"
 
 
+@pytest.mark.parametrize("variant, c3", CONFIGS, ids=CONFIG_IDS)
+def test_inference_does_not_depend_on_the_batch(variant, c3, digits):
+    """A digit's outputs are the same bits whatever the batch size (1..300) and whichever
+    other digits share its batch, for float32 inputs (`forward`) and uint8 digits
+    (`predict_proba`), on the path this process runs (CI runs it on every path)."""
+    images = digits[0]
+    pool = np.concatenate([np.roll(images, k, axis=2) for k in range(5)])[:300]
+    x = preprocess(pool)
+    model = LeNet5(variant, c3=c3, seed=3, n_threads=2)
+    alone_f = np.concatenate([model.forward(x[i:i + 1]) for i in range(len(x))])
+    alone_p = np.concatenate([model.predict_proba(pool[i:i + 1]) for i in range(len(x))])
+    for b in range(2, len(x) + 1):
+        out = np.concatenate([model.forward(x[i:i + b]) for i in range(0, len(x), b)])
+        assert np.array_equal(out, alone_f), f"forward, batch size {b}"
+    for b in (2, 7, 16, 17, 33, 64, 65, 129, 300):
+        out = np.concatenate([model.predict_proba(pool[i:i + b])
+                              for i in range(0, len(x), b)])
+        assert np.array_equal(out, alone_p), f"predict_proba, batch size {b}"
+    rng = np.random.default_rng(0)
+    for trial in range(5):
+        perm = rng.permutation(len(x))
+        cuts = np.sort(rng.choice(np.arange(1, len(x)), 6, replace=False))
+        parts = np.split(perm, cuts)
+        out = np.concatenate([model.forward(x[p]) for p in parts])
+        assert np.array_equal(out, alone_f[perm]), f"shuffled batches, trial {trial}"
+        out = np.concatenate([model.predict_proba(pool[p]) for p in parts])
+        assert np.array_equal(out, alone_p[perm]), f"shuffled digit batches, trial {trial}"
+
+
 def test_thread_count_can_change_on_a_model(batch):
     x, y = batch
     model = LeNet5("modern", seed=0, n_threads=1)
@@ -685,7 +715,7 @@ def test_batches_larger_than_a_chunk(variant):
 def test_pacer_trains_on_one_thread_while_it_is_faster():
     """Beside a busy core one thread can train faster than two: the pacer runs the faster
     choice and probes the other every PROBE passes, following the machine both ways."""
-    from lenet_fast.model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     speed = {2: 1.0, 1: 3.0}                # quiet machine: two threads 3x faster
@@ -711,7 +741,7 @@ def test_pacer_trains_on_one_thread_while_it_is_faster():
 def test_pacer_keeps_all_threads_through_single_slow_passes():
     """On a quiet machine a pass now and then loses a time slice to another process (a
     hiccup of several passes' time): the pacer must not switch to one thread for it."""
-    from lenet_fast.model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     rng = np.random.default_rng(0)
@@ -730,7 +760,7 @@ def test_pacer_is_not_switched_back_by_one_lucky_probe():
     """Beside a busy core a probe of two threads is sometimes fast (the neighbour was off
     the CPU for that pass) while two threads are slower on average: a probe moves the
     estimate only halfway, so a lucky probe alone does not bring back two threads."""
-    from lenet_fast.model.runtime import _Pacer
+    from lenet_fast._model._runtime import _Pacer
 
     p = _Pacer()
     used = []

@@ -28,6 +28,7 @@ from PIL import Image  # noqa: E402
 
 import lenet_fast  # noqa: E402
 from lenet_fast import pictures  # noqa: E402
+from lenet_fast._io import pictures as _pictures  # noqa: E402  # its private resampling
 from lenet_fast.pictures import PictureError, decode_picture, mnist_digit  # noqa: E402
 
 MB = 2**20
@@ -263,7 +264,7 @@ def test_resampling_is_the_triangle_filter_without_its_matrix(shape, out):
     crop = rng.random(shape, dtype=np.float32) * 255
     expected = _dense_resample(shape[0], out[0]) @ crop.astype(np.float64) @ \
         _dense_resample(shape[1], out[1]).T
-    np.testing.assert_allclose(pictures._resample(crop, *out), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(_pictures._resample(crop, *out), expected, rtol=1e-9, atol=1e-9)
 
 
 def test_normalizing_costs_memory_and_time_in_proportion_to_the_pixels():

@@ -12,9 +12,10 @@ import pytest
 
 import lenet_fast
 from lenet_fast import cli, zoo
-from lenet_fast.checkpoint import CheckpointError
+from lenet_fast import CheckpointError
 from lenet_fast.metrics import evaluate
 from lenet_fast.pictures import PictureError, decode_picture, mnist_digit
+from lenet_fast._model import pretrained as _pretrained  # patched where the code reads it
 
 
 def _centre_and_box(digit):
@@ -156,15 +157,15 @@ def test_pretrained_models_record_how_they_were_made(name, mnist_test):
 
 def test_a_modified_pretrained_file_is_refused(tmp_path, monkeypatch):
     folder = tmp_path / "zoo"
-    shutil.copytree(zoo.FOLDER, folder)
-    monkeypatch.setattr(zoo, "FOLDER", folder)
+    shutil.copytree(_pretrained.FOLDER, folder)
+    monkeypatch.setattr(_pretrained, "FOLDER", folder)
     assert lenet_fast.pretrained("modern").variant == "modern"
     data = bytearray((folder / "modern.npz").read_bytes())
     data[len(data) // 2] ^= 1
     (folder / "modern.npz").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="SHA-256 .* damaged or was modified"):
         lenet_fast.pretrained("modern")
-    (folder / zoo.SUMS).write_text("")
+    (folder / _pretrained.SUMS).write_text("")
     with pytest.raises(CheckpointError, match="no SHA-256 recorded"):
         lenet_fast.pretrained("lecun98")
     with pytest.raises(ValueError, match="no pretrained model 'lenet1'"):
@@ -201,3 +202,23 @@ def test_serve_without_its_extra_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert cli.main(["serve"]) == 1
     assert 'pip install "lenet-fast[serve]"' in capsys.readouterr().err
+
+
+def test_make_pretrained_writes_where_the_package_reads(monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_pretrained.py"
+    if not script.is_file():
+        pytest.skip("the scripts are not in this checkout")
+    spec = importlib.util.spec_from_file_location("make_pretrained", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    src = script.parents[1] / "src"
+    package = Path(lenet_fast.__file__).resolve().parent
+    # the folder the script writes, read as a place inside the package, is the one
+    # lenet_fast.pretrained reads (an editable install: the very same folder)
+    assert (module.FOLDER.relative_to(src / "lenet_fast")
+            == Path(_pretrained.FOLDER).resolve().relative_to(package))
+    assert (module.FOLDER / "modern.npz").is_file() or package != src / "lenet_fast"
+    assert module.zoo.NAMES == zoo.NAMES

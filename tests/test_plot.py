@@ -26,17 +26,17 @@ N_TEST = 500
 
 
 @pytest.fixture(scope="module")
-def test_set(mnist_test):
+def eval_digits(mnist_test):
     return mnist_test[0][:N_TEST], mnist_test[1][:N_TEST]
 
 
 @pytest.fixture(scope="module", params=["modern", "lecun98"])
-def model(request, mnist_train, test_set):
+def model(request, mnist_train, eval_digits):
     """A model of each preset trained for 2 epochs (history with test curves)."""
     net = LeNet5(request.param, seed=0, n_threads=1)
     Trainer(net, optim.make_optimizer("adam", 0.002), batch_size=32, epochs=2,
             progress=False).fit((mnist_train[0][:1000], mnist_train[1][:1000]),
-                                validation=test_set)
+                                validation=eval_digits)
     return net
 
 
@@ -79,9 +79,9 @@ def test_learning_curves_without_history():
     assert [line.get_label() for line in fig.axes[0].lines] == ["training"]
 
 
-def test_confusion_matrix_sums_to_the_test_set(model, test_set):
-    metrics = evaluate(model, *test_set)
-    fig = plot.confusion_matrix(model, *test_set)
+def test_confusion_matrix_sums_to_the_test_set(model, eval_digits):
+    metrics = evaluate(model, *eval_digits)
+    fig = plot.confusion_matrix(model, *eval_digits)
     (ax,) = image_axes(fig)
     counts = np.asarray(ax.images[0].get_array())
     assert counts.shape == (10, 10)
@@ -139,8 +139,8 @@ def test_c3_filters_leave_unconnected_pairs_empty(model, c3):
     assert hi == -lo == np.abs(w[table.T]).max()
 
 
-def test_feature_maps(model, test_set):
-    images, labels = test_set
+def test_feature_maps(model, eval_digits):
+    images, labels = eval_digits
     fig = plot.feature_maps(model, images[0], label=labels[0])
     acts = model.activations(preprocess(images[:1]))
     assert len(fig.axes) == 5
@@ -165,8 +165,8 @@ def test_feature_maps(model, test_set):
         plot.feature_maps(model, images[:2])
 
 
-def test_confident_errors(model, test_set):
-    images, labels = test_set
+def test_confident_errors(model, eval_digits):
+    images, labels = eval_digits
     metrics = evaluate(model, images, labels, per_sample=True)
     wrong = np.flatnonzero(metrics["predictions"] != labels)
     assert len(wrong) > 8  # 2 epochs on 1,000 digits: plenty of mistakes
@@ -187,8 +187,8 @@ def test_confident_errors(model, test_set):
     assert f"of {len(wrong):,} errors" in fig.get_suptitle()
 
 
-def test_confident_errors_when_there_are_none(model, test_set):
-    images = test_set[0][:20]
+def test_confident_errors_when_there_are_none(model, eval_digits):
+    images = eval_digits[0][:20]
     fig = plot.confident_errors(model, images, model.predict(images))
     assert not image_axes(fig)
     assert fig.axes[0].texts[0].get_text() == "no errors"
@@ -196,8 +196,8 @@ def test_confident_errors_when_there_are_none(model, test_set):
         plot.confident_errors(model, images, model.predict(images), count=0)
 
 
-def test_report_page_is_self_contained(model, test_set, tmp_path):
-    images, labels = test_set
+def test_report_page_is_self_contained(model, eval_digits, tmp_path):
+    images, labels = eval_digits
     page = report.build_html(model, images, labels, title="my model")
     assert page.startswith("<!DOCTYPE html>") and "<title>my model</title>" in page
     sources = re.findall(r'<img alt="([^"]*)" src="([^"]*)"', page)

@@ -15,12 +15,14 @@ import os
 import numpy as np
 import pytest
 
-from lenet_fast import cli, experiment, recipes, reproduce, reproduce_page, reproduce_summary, sdlm
+from lenet_fast import cli, experiment, optim, recipes, reproduce
+from lenet_fast.reproduce import page as reproduce_page
+from lenet_fast.reproduce import summary as reproduce_summary
 from lenet_fast.augment import Affine, FixedDistortions, MAX_COPIES
-from lenet_fast.model import LeNet5
+from lenet_fast import LeNet5
 from lenet_fast.optim import PAPER_ETA, SDLM
 from lenet_fast.sweep import ResultsFile, run_key
-from lenet_fast.trainer import Trainer
+from lenet_fast import Trainer
 
 
 def strip(summary):
@@ -126,13 +128,13 @@ def test_intervals():
 
 
 def test_departures_match_the_recipe():
-    text = {d["what"]: d for d in sdlm.DEPARTURES}
+    text = {d["what"]: d for d in optim.DEPARTURES}
     assert recipes.SDLM_INIT in text["initial weights"]["here"]
     scale = recipes.SDLM_RECIPE["lr"] / PAPER_ETA
     assert f"times {scale:g}" in text["step sizes (eta by pass)"]["here"]
     assert str(recipes.SDLM_RECIPE["lr"]) in text["step sizes (eta by pass)"]["here"]
     rows = reproduce_summary.departures()
-    assert len(rows) == len(sdlm.DEPARTURES) + 2
+    assert len(rows) == len(optim.DEPARTURES) + 2
     assert all(set(d) >= {"what", "paper", "here", "why"} for d in rows)
     assert f"shift +-{Affine().shift:g} px" in rows[-2]["here"]
 
@@ -168,7 +170,7 @@ def test_fixed_distortions_visit_every_version_once_per_cycle(mnist_train):
 
 
 def fixed_seed():
-    from lenet_fast.augment import FIXED_SET_SEED
+    from lenet_fast._training.augment import FIXED_SET_SEED
     return FIXED_SET_SEED
 
 

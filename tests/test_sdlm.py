@@ -1,4 +1,4 @@
-"""Tests for lenet_fast.sdlm: stochastic diagonal Levenberg-Marquardt (paper, appendix C).
+"""Tests for SDLM (lenet_fast.optim): stochastic diagonal Levenberg-Marquardt (paper, appendix C).
 
 * the paper's diagonal back-propagation (the reference's per-layer functions) against
   the exact Gauss-Newton diagonal
@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from lenet_fast import checkpoint, cli, optim, schedules, sdlm
+from lenet_fast import checkpoint, cli, optim, schedules
 from lenet_fast import reference as R
 from lenet_fast.datasets import preprocess
-from lenet_fast.model import LeNet5
+from lenet_fast import LeNet5
 from lenet_fast.optim import SDLM, SGD
 from lenet_fast.schedules import LeCunSDLMSchedule
-from lenet_fast.kernels.tables import LECUN_C3_TABLE
-from lenet_fast.trainer import Trainer, TrainingInterrupted
+from lenet_fast._compute.tables import LECUN_C3_TABLE
+from lenet_fast import Trainer, TrainingInterrupted
 
 A, S = R.TANH_A, R.TANH_S
 
@@ -192,13 +192,13 @@ def few_digits(mnist_train):
 def test_estimate_on_lecun98_matches_the_reference_and_is_sane(few_digits):
     x, labels = few_digits
     model = LeNet5("lecun98", seed=0, n_threads=2)
-    h = sdlm.estimate_hessian_diagonal(model, x, labels)
+    h = optim.estimate_hessian_diagonal(model, x, labels)
     assert h.dtype == np.float32 and h.shape == model.flat_params.shape
     assert np.all(np.isfinite(h)) and np.all(h >= 0)
     ref = R.lecun98_hessian_diagonal(
         {k: v.astype(np.float64) for k, v in model.params.items()}, x.astype(np.float64),
         model.table)
-    views = sdlm.hessian_views(model, h)
+    views = optim.hessian_views(model, h)
     assert views.keys() == model.params.keys()
     for name, value in views.items():
         assert value.shape == model.params[name].shape, name
@@ -208,14 +208,14 @@ def test_estimate_on_lecun98_matches_the_reference_and_is_sane(few_digits):
     assert np.all(c3[~LECUN_C3_TABLE.T] == 0), "unconnected C3 weights must get h = 0"
     assert np.all(c3[LECUN_C3_TABLE.T] > 0)
     # the layout matches the parameter vector: a view's offset is the parameter's
-    assert np.shares_memory(sdlm.hessian_views(model, model.flat_params)["f6.bias"],
+    assert np.shares_memory(optim.hessian_views(model, model.flat_params)["f6.bias"],
                             model.params["f6.bias"])
 
     # bitwise the same whatever the thread count; chunking changes only rounding (sums
     # of a few hundred float32 terms in another grouping: a few ulps)
     model.n_threads = 1
-    assert np.array_equal(sdlm.estimate_hessian_diagonal(model, x), h)
-    np.testing.assert_allclose(sdlm.estimate_hessian_diagonal(model, x, batch_size=4), h,
+    assert np.array_equal(optim.estimate_hessian_diagonal(model, x), h)
+    np.testing.assert_allclose(optim.estimate_hessian_diagonal(model, x, batch_size=4), h,
                                rtol=1e-5)
 
 
@@ -225,8 +225,8 @@ def test_estimate_takes_raw_digits_with_the_same_bits(mnist_train):
     (SDLM's re-estimate before each pass hands the trainer's uint8 digits straight in)."""
     digits = mnist_train[0][:6]
     model = LeNet5("lecun98", seed=0, n_threads=2)
-    assert np.array_equal(sdlm.estimate_hessian_diagonal(model, digits),
-                          sdlm.estimate_hessian_diagonal(model, preprocess(digits)))
+    assert np.array_equal(optim.estimate_hessian_diagonal(model, digits),
+                          optim.estimate_hessian_diagonal(model, preprocess(digits)))
 
 
 def test_compiled_curvature_pass_matches_the_reference_twin(few_digits):
@@ -242,7 +242,7 @@ def test_compiled_curvature_pass_matches_the_reference_twin(few_digits):
             {k: v.astype(np.float64) for k, v in model.params.items()}, x.astype(np.float64),
             model.table)
         assert compiled.dtype == np.float32 and compiled.shape == model.flat_params.shape
-        for name, value in sdlm.hessian_views(model, compiled).items():
+        for name, value in optim.hessian_views(model, compiled).items():
             assert np.any(value > 0), f"{c3} {name}: all zero"
             # the compiled pass sums over the samples, the twin averages
             _assert_close(value / np.float32(len(x)), ref[name], f"{c3} {name}")
@@ -253,14 +253,14 @@ def test_compiled_curvature_pass_matches_the_reference_twin(few_digits):
 def test_estimate_refuses_the_modern_variant_and_bad_input(few_digits):
     x, _ = few_digits
     with pytest.raises(ValueError, match="lecun98"):
-        sdlm.estimate_hessian_diagonal(LeNet5("modern"), x)
+        optim.estimate_hessian_diagonal(LeNet5("modern"), x)
     model = LeNet5("lecun98")
     with pytest.raises(ValueError):
-        sdlm.estimate_hessian_diagonal(model, x[:0])
+        optim.estimate_hessian_diagonal(model, x[:0])
     with pytest.raises(ValueError):
-        sdlm.estimate_hessian_diagonal(model, x.astype(np.float64))
+        optim.estimate_hessian_diagonal(model, x.astype(np.float64))
     with pytest.raises(ValueError):
-        sdlm.estimate_hessian_diagonal(model, x, np.zeros(2, np.int64))
+        optim.estimate_hessian_diagonal(model, x, np.zeros(2, np.int64))
 
 
 # ----------------------------------------------------------------------------- optimizer
@@ -285,20 +285,20 @@ def test_sdlm_update_keeps_steps_below_float32_resolution():
     """The update is made on p + residual in double precision: 1,000 steps of 1e-9 on a
     weight of 1.0 (half an ulp is 6e-8) move it by 1e-6, as in exact arithmetic; plain
     float32 would lose every one."""
-    from lenet_fast._isa import kernels as _optim
+    from lenet_fast._isa import kernels as _kernels
 
     p = np.ones(4, np.float32)
     r = np.zeros(4, np.float32)
     g = np.full(4, 1e-9, np.float32)
     scale = np.ones(4, np.float32)
     for _ in range(1000):
-        _optim.scaled_sgd(p, g, scale, 1.0, r)
+        _kernels.scaled_sgd(p, g, scale, 1.0, r)
     total = p.astype(np.float64) + r.astype(np.float64)
     np.testing.assert_allclose(total, 1.0 - 1e-6, rtol=0, atol=1e-12)
     assert np.all(p < 1.0)  # the float32 weights moved too
     plain = np.ones(4, np.float32)
     for _ in range(1000):
-        _optim.scaled_sgd(plain, g, scale, 1.0)
+        _kernels.scaled_sgd(plain, g, scale, 1.0)
     assert np.all(plain == 1.0)
     # SDLM keeps the residual in its state
     opt = SDLM(lr=1.0)
@@ -456,7 +456,7 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
     # third chunk of epoch 2 stops after it, at batch 30.
     monkeypatch.setattr(Trainer, "FUSED_CHUNK_IMAGES", 40)
     model, opt = LeNet5("lecun98", seed=0, n_threads=1), SDLM(samples=50)
-    real_steps, calls = model._train_steps, []
+    real_steps, calls = model.train_steps, []
 
     def steps(*args):
         calls.append(1)
@@ -464,7 +464,7 @@ def test_resume_from_epoch_checkpoint_and_ctrl_c_is_exact(train_small, tmp_path,
             signal.raise_signal(signal.SIGINT)
         return real_steps(*args)
 
-    monkeypatch.setattr(model, "_train_steps", steps)
+    monkeypatch.setattr(model, "train_steps", steps)
     with pytest.raises(TrainingInterrupted) as info:
         _sdlm_trainer(model, opt, checkpoint_dir=tmp_path / "cut").fit(train_small)
     _, state, _, progress = checkpoint.read_training(info.value.checkpoint)
@@ -482,7 +482,7 @@ def test_trainer_compiled_loop_equals_python_steps(train_small, batch_size):
     update per step, chunks of steps per call); it must give bit for bit the weights of
     the plain Python loop of `train_step` + `SDLM.step`, including the smaller last
     batch (300 = 42 x 7 + 6), and not depend on the thread count."""
-    from lenet_fast.trainer import _EPOCH_HOOK_STREAM
+    from lenet_fast._training.trainer import _EPOCH_HOOK_STREAM
 
     images, labels = train_small
     fused = LeNet5("lecun98", seed=3, n_threads=1)
@@ -512,7 +512,7 @@ def test_trainer_compiled_loop_equals_python_steps(train_small, batch_size):
 
 
 def test_trainer_compiled_loop_divergence_keeps_finite_weights(train_small):
-    from lenet_fast.trainer import TrainingDiverged
+    from lenet_fast import TrainingDiverged
 
     images, labels = train_small
     model = LeNet5("lecun98", seed=0, n_threads=1)
@@ -525,7 +525,7 @@ def test_trainer_compiled_loop_divergence_keeps_finite_weights(train_small):
 # ----------------------------------------------------------------------------- real run
 def test_short_sdlm_run_learns(mnist_train):
     """Batch 1, h from 500 training digits, 3,000 steps (about 1 s on one thread), with
-    the defaults: init "fanin-sqrt", eta 0.0002 (`lenet_fast.sdlm` explains both).
+    the defaults: init "fanin-sqrt", eta 0.0002 (`lenet_fast.optim` explains both).
 
     Measured: mean loss 47.9 over the first 500 steps, 11.0 over the last 500; accuracy
     over the last 500 steps 86%. (With init "fanin" the same eta saturates the network:
@@ -536,9 +536,9 @@ def test_short_sdlm_run_learns(mnist_train):
     opt = SDLM()
     opt.before_epoch(model, images, labels, 0, np.random.default_rng(0))
     h = opt.hessian
-    means = {k: f"{v:.3g}" for k, v in sdlm.layer_means(model, h).items()}
+    means = {k: f"{v:.3g}" for k, v in optim.layer_means(model, h).items()}
     assert np.all(np.isfinite(h)) and np.all(h >= 0), means
-    assert all(np.any(v > 0) for v in sdlm.hessian_views(model, h).values()), means
+    assert all(np.any(v > 0) for v in optim.hessian_views(model, h).values()), means
     x = preprocess(images[:3000])
     y = labels[:3000].astype(np.int64)
     losses, correct = np.empty(3000), np.empty(3000, bool)
@@ -564,7 +564,7 @@ def test_estimate_is_the_exact_gauss_newton_diagonal_for_c5_and_f6(few_digits):
     model = LeNet5("lecun98", seed=0, n_threads=1)
     model.params["f6.weight"] = model.params["f6.weight"] * 20  # a less linear regime
     model.params["c5.weight"] = model.params["c5.weight"] * 20
-    h = sdlm.hessian_views(model, sdlm.estimate_hessian_diagonal(model, x))
+    h = optim.hessian_views(model, optim.estimate_hessian_diagonal(model, x))
     p64 = {k: v.astype(np.float64) for k, v in model.params.items()}
     x64 = x.astype(np.float64)
     f = R.scaled_tanh_forward

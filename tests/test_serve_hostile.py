@@ -392,7 +392,7 @@ def test_the_lane_of_large_requests_is_bounded():
     (which cannot be stopped) is done."""
     import asyncio
     from lenet_fast.serve import BadRequest
-    from lenet_fast.tools.serve_lane import Lane
+    from lenet_fast.serve._lane import Lane
 
     async def scenario():
         lane = Lane(1, 1)
@@ -521,7 +521,7 @@ def test_the_safety_page_states_the_limits_the_code_enforces():
     from pathlib import Path
 
     from lenet_fast import pictures, serve
-    from lenet_fast.tools import serve_limits
+    from lenet_fast.serve import _limits as serve_limits
 
     page = Path(__file__).resolve().parents[1] / "docs" / "source" / "user-guide" / "safety.md"
     text = " ".join(page.read_text().split("## The service (`lenet-fast serve`)")[1].split())

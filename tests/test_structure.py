@@ -1,20 +1,25 @@
-"""The package's layout: layers in folders, each standing above what it imports.
+"""The package's layout: private layers in folders, each standing above what it imports,
+then the public packages and the command, and the public modules on top.
 
 Reads the imports of every module under src/lenet_fast (lazy imports inside functions
 included) and checks that they form no loop; that no module imports a name from a
 package's ``__init__`` that the ``__init__`` only hands on (the top one imports the
 model and the trainer, so anything it hands on would tie the importer to the top of the
-package; the faces of the others are for users); that no module imports through a short public path (`lenet_fast._paths`);
-that each layer folder imports only from the layers below it; and that no module is
-over 600 lines.
+package; the faces of the others are for users); that no module imports a module that
+does not exist; that each folder imports only from the folders below it, and no code in
+them from a public top-level module (those hand the layers' names on to users); that no
+module imports another's private (underscored) name; and that nothing installs an import
+hook (a module's own private names may be shared only from a helper module whose name
+starts with an underscore, such as ``cli/_common.py``). The largest modules are listed in the test output (``pytest -s`` or ``-rA``
+shows it): size guides where code goes, it does not decide.
 """
 
-import importlib
-import sys
+import ast
 
 import pytest
 
-from import_graph import LAYERS, MAX_LINES, PACKAGE, layer_of, read_graph
+from import_graph import LARGE_LINES, LAYERS, PACKAGE, is_face, layer_of, read_graph
+
 
 @pytest.fixture(scope="module")
 def graph():
@@ -23,14 +28,19 @@ def graph():
     return read_graph()
 
 
+def _sources():
+    return {p: p.read_text() for p in PACKAGE.rglob("*.py")}
+
+
 def test_no_module_imports_from_a_package_init(graph):
-    offenders = {name: names for name, (_, names, _) in graph.items() if names}
+    offenders = {name: names for name, (_, names, _) in graph.items()
+                 if names and not is_face(name)}
     assert not offenders, f"import these from the module that defines them: {offenders}"
 
 
-def test_no_module_imports_through_a_short_path(graph):
-    offenders = {name: short for name, (_, _, short) in graph.items() if short}
-    assert not offenders, f"import these from their homes (lenet_fast._paths.PUBLIC): {offenders}"
+def test_every_imported_module_exists(graph):
+    offenders = {name: missing for name, (_, _, missing) in graph.items() if missing}
+    assert not offenders, f"imports of modules that do not exist: {offenders}"
 
 
 def test_no_import_loops(graph):
@@ -57,43 +67,77 @@ def test_no_import_loops(graph):
 
 def test_every_layer_imports_only_from_the_layers_below(graph):
     upward = sorted(f"{name} -> {dep}" for name, (deps, _, _) in graph.items()
-                    for dep in deps if layer_of(dep) > layer_of(name) and name != "lenet_fast.__main__")
+                    for dep in deps if layer_of(dep) > layer_of(name))
     assert not upward, "imports that run up a layer: " + "; ".join(upward)
+    into_faces = sorted(f"{name} -> {dep}" for name, (deps, _, _) in graph.items()
+                        for dep in deps if is_face(dep) and not is_face(name))
+    assert not into_faces, "import these from the layers, not the public modules: " + \
+        "; ".join(into_faces)
 
 
-def test_every_module_is_in_a_layer_folder_or_the_ground():
-    top = {p.stem for p in PACKAGE.glob("*.py")}
-    assert top == {"__init__", "__main__", "_version", "_paths", "_isa"}
-    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} == set(LAYERS)
+def test_every_module_is_in_a_folder_or_the_top():
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders == set(LAYERS)
+    assert not [p for p in PACKAGE.iterdir() if p.is_dir() and p.name not in LAYERS
+                and not p.name.startswith("__")]  # no folder outside the layers
+    private = {p.stem for p in PACKAGE.glob("_*.py")}
+    assert private == {"__init__", "__main__", "_version", "_isa", "_moved"}
 
 
-def test_no_module_over_600_lines():
-    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
-             for p in PACKAGE.rglob("*.py")}
-    assert not {p: n for p, n in sizes.items() if n > MAX_LINES}
+def test_no_module_imports_a_private_name_of_another():
+    offenders = []
+    for path, text in _sources().items():
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if not (node.level or (node.module or "").startswith("lenet_fast")):
+                continue
+            if (node.module or "").rpartition(".")[2].startswith("_"):
+                continue  # a helper module of its folder: its names are shared there
+            offenders += [f"{path.relative_to(PACKAGE)}: {alias.name}" for alias in node.names
+                          if alias.name.startswith("_") and not alias.name.startswith("__")
+                          and not _is_module(path, node, alias.name)]
+    assert not offenders, "private names used across modules: " + "; ".join(offenders)
+
+
+def _is_module(path, node, name):
+    """Whether ``from <node's module> import name`` in file `path` imports a module."""
+    if node.level:
+        base = path.parent
+        for _ in range(node.level - 1):
+            base = base.parent
+    else:
+        base = PACKAGE.parent
+    base = base.joinpath(*[p for p in (node.module or "").split(".") if p])
+    return (base / f"{name}.py").is_file() or (base / name / "__init__.py").is_file() or \
+        any(base.glob(f"{name}.*.so")) or (PACKAGE.parents[1] / "csrc" / f"{name}.pyx").is_file()
+
+
+def test_no_import_hook():
+    hooks = [str(p.relative_to(PACKAGE)) for p, text in _sources().items()
+             if "meta_path" in text or "path_hooks" in text]
+    assert not hooks, f"import hooks: {hooks}"
+
+
+def test_largest_modules_report(capsys):
+    sizes = sorted(((len(p.read_text().splitlines()), str(p.relative_to(PACKAGE)))
+                    for p in PACKAGE.rglob("*.py")), reverse=True)
     assert len(sizes) > 40
+    with capsys.disabled():
+        print(f"\nmodules over {LARGE_LINES} lines (size guides, it does not decide):")
+        for lines, name in sizes:
+            if lines > LARGE_LINES:
+                print(f"  {lines:5d}  {name}")
 
 
-def test_short_paths_are_the_homes_themselves():
-    from lenet_fast import _paths
-
-    for short, home in _paths.PUBLIC.items():
-        assert (PACKAGE.joinpath(*home.split(".")).with_suffix(".py").is_file()
-                or (PACKAGE.joinpath(*home.split(".")) / "__init__.py").is_file()), home
-        try:
-            module = importlib.import_module(f"lenet_fast.{short}")
-        except ImportError as exc:  # an extra that is not installed
-            assert short in ("sklearn", "torch", "plot", "report"), exc
-            continue
-        assert module is importlib.import_module(f"lenet_fast.{home}")
-        assert sys.modules[f"lenet_fast.{short}"] is module
-        assert getattr(importlib.import_module("lenet_fast"), short) is module
-
-
-def test_a_name_outside_the_table_is_no_short_path():
-    import lenet_fast
-
-    with pytest.raises(ModuleNotFoundError):
-        importlib.import_module("lenet_fast.tables")  # lives in lenet_fast.kernels.tables
-    with pytest.raises(AttributeError):
-        lenet_fast.no_such_module  # noqa: B018
+def test_no_fixture_is_named_like_a_test():
+    """pytest collects a function named test_* as a test; a fixture so named is read as
+    one by people and tools (and the two names clash)."""
+    root = PACKAGE.parents[1]
+    named = []
+    for path in [*(root / "tests").glob("*.py"), *(root / "benchmarks").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_") and any(
+                    "fixture" in ast.unparse(d) for d in node.decorator_list):
+                named.append(f"{path.name}: {node.name}")
+    assert not named, f"fixtures named test_*: {named}"

@@ -167,7 +167,7 @@ def test_sweep_command(tmp_path, mnist_dir, capsys):
     # a failing run: recorded, reported, exit code 1
     code = cli.main([*argv[:4], "optimizer=sdlm", *argv[5:]])
     captured = capsys.readouterr()
-    assert code == 1 and "FAILED: ValueError: --optimizer sdlm needs" in captured.out
+    assert code == 1 and "FAILED: SettingsError: --optimizer sdlm needs" in captured.out
     assert "run(s) failed" in captured.err
 
 

@@ -1,4 +1,4 @@
-"""Tests for lenet_fast.trainer.Trainer on real MNIST (small subsets, except the CI
+"""Tests for lenet_fast.Trainer on real MNIST (small subsets, except the CI
 accuracy test, which trains one epoch on all 60,000 training digits)."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import pytest
 
 from lenet_fast import checkpoint
 from lenet_fast.metrics import evaluate
-from lenet_fast.model import LeNet5
+from lenet_fast import LeNet5
 from lenet_fast.optim import SGD, Adam
 from lenet_fast.schedules import LRSchedule
-from lenet_fast.trainer import Trainer, TrainingDiverged, TrainingInterrupted
+from lenet_fast import Trainer, TrainingDiverged, TrainingInterrupted
+from lenet_fast._io import checkpoint as _checkpoint  # patched where the trainer reads it
 
 HISTORY_KEYS = {"epoch", "lr", "train_loss", "train_accuracy", "images_per_second", "seconds"}
 # Keys of a history record that do not depend on timing.
@@ -33,7 +34,7 @@ def train_small(mnist_train):
 
 
 @pytest.fixture(scope="module")
-def test_small(mnist_test):
+def small_test_set(mnist_test):
     """The first 1,000 test digits."""
     images, labels = mnist_test
     return images[:1000], labels[:1000]
@@ -106,7 +107,7 @@ def test_resume_from_epoch_checkpoint_equals_uninterrupted(kind, schedule, train
         real_save(path, *args, **kwargs)
         raise _Crash(path)
 
-    monkeypatch.setattr(checkpoint, "save_training", save_then_die)
+    monkeypatch.setattr(_checkpoint, "save_training", save_then_die)
     with pytest.raises(_Crash):
         _trainer(LeNet5("modern", seed=0), _optimizer(kind), epochs=2, schedule=schedule,
                  seed=4, checkpoint_dir=tmp_path).fit(data)
@@ -364,7 +365,7 @@ def test_bad_arguments(train_small):
 
 
 # ----------------------------------------------------------------------------- history
-def test_history_records(train_small, test_small):
+def test_history_records(train_small, small_test_set):
     data = (train_small[0][:640], train_small[1][:640])
     model = LeNet5("modern", seed=0)
     trainer = _trainer(model, Adam(lr=2e-3), epochs=2, schedule="cosine")
@@ -380,10 +381,10 @@ def test_history_records(train_small, test_small):
     assert trainer.train_images == 2 * 640
 
     model = LeNet5("modern", seed=0)
-    history = _trainer(model, Adam(lr=2e-3), epochs=1).fit(data, validation=test_small)
+    history = _trainer(model, Adam(lr=2e-3), epochs=1).fit(data, validation=small_test_set)
     (rec,) = history
     assert set(rec) == HISTORY_KEYS | {"val_accuracy", "val_loss"}
-    metrics = evaluate(model, *test_small)
+    metrics = evaluate(model, *small_test_set)
     assert rec["val_accuracy"] == metrics["accuracy"]
     assert rec["val_loss"] == pytest.approx(metrics["loss"])
 

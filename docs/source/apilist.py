@@ -14,20 +14,24 @@ SECTIONS = [
     ("The package", "What ``import lenet_fast`` gives.", ["lenet_fast"]),
     ("Kernels", "The checked kernel entries and their plain NumPy twin.",
      ["lenet_fast.ops", "lenet_fast.reference"]),
-    ("Data and files", "MNIST, model files (npz, safetensors) and the ONNX export.",
-     ["lenet_fast.datasets", "lenet_fast.checkpoint", "lenet_fast.safetensors_io",
-      "lenet_fast.onnx_export"]),
-    ("The model", "LeNet-5 and its presets.", ["lenet_fast.model"]),
-    ("Training", "Optimizers, SDLM, schedules, distortions, the trainer, recipes, metrics.",
-     ["lenet_fast.optim", "lenet_fast.sdlm", "lenet_fast.schedules", "lenet_fast.augment",
-      "lenet_fast.trainer", "lenet_fast.recipes", "lenet_fast.metrics"]),
+    ("Data and files", "MNIST, pictures, model files (npz, safetensors), the ONNX export and "
+     "the pretrained models.",
+     ["lenet_fast.datasets", "lenet_fast.pictures", "lenet_fast.checkpoint",
+      "lenet_fast.safetensors_io", "lenet_fast.onnx_export", "lenet_fast.zoo"]),
+    ("The model", "LeNet-5's presets (the model itself: `lenet_fast.LeNet5`).",
+     ["lenet_fast.model"]),
+    ("Training", "Optimizers (SDLM included), schedules, distortions, recipes, metrics, one "
+     "run as a function and sweeps.",
+     ["lenet_fast.optim", "lenet_fast.schedules", "lenet_fast.augment", "lenet_fast.recipes",
+      "lenet_fast.metrics", "lenet_fast.experiment", "lenet_fast.sweep"]),
     ("Interop", "scikit-learn and PyTorch.", ["lenet_fast.sklearn", "lenet_fast.torch"]),
-    ("Tools", "One run as a function, sweeps, figures, the report, benchmarks.",
-     ["lenet_fast.experiment", "lenet_fast.sweep", "lenet_fast.plot", "lenet_fast.report",
-      "lenet_fast.bench", "lenet_fast.busy", "lenet_fast.time_to_accuracy"]),
-    ("The service and the reproduction",
-     "Pictures made MNIST-like, the pretrained models, the service, the paper's figures.",
-     ["lenet_fast.pictures", "lenet_fast.zoo", "lenet_fast.serve", "lenet_fast.reproduce"]),
+    ("Figures and the report", "Figures of a model and of runs; the HTML report.",
+     ["lenet_fast.plot", "lenet_fast.report"]),
+    ("Benchmarks", "Throughput beside the peers, time to accuracy, the busy-core run.",
+     ["lenet_fast.bench", "lenet_fast.bench.busy", "lenet_fast.bench.time_to_accuracy"]),
+    ("The service", "The draw-a-digit page and the prediction service.", ["lenet_fast.serve"]),
+    ("The reproduction", "The paper's figures: the plan and runs, the summary, the page.",
+     ["lenet_fast.reproduce", "lenet_fast.reproduce.summary", "lenet_fast.reproduce.page"]),
     ("The command line", "``lenet-fast`` driven from Python.", ["lenet_fast.cli"]),
 ]
 
@@ -80,9 +84,9 @@ def write_pages(folder):
     """Write the API reference's pages into `folder` (index.rst and one page a module)."""
     folder.mkdir(exist_ok=True)
     index = ["API reference", "=============", "",
-             "Every public function and class, generated from its docstring. The short paths",
-             "(``lenet_fast.ops``, ``lenet_fast.optim``, ...) are the ones to import; each module",
-             "lives in the folder of its layer (:doc:`../contributing/architecture`).", ""]
+             "Every public function and class, generated from its docstring, under its one",
+             "public path: a name of ``lenet_fast`` or of one of the public modules below",
+             "(the code lives in private folders: :doc:`../contributing/architecture`).", ""]
     pages = documented()
     for title, text, modules in SECTIONS:
         index += [title, "-" * len(title), "", text, "", ".. toctree::", "   :maxdepth: 1", ""]

@@ -16,14 +16,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from import_graph import LAYERS, layer_of, read_graph  # noqa: E402
 
 TITLES = {
-    -1: ("ground", "_version, _paths, _isa, the compiled kernels and build facts"),
-    0: ("kernels/", "checked kernel entries, their NumPy twin, the network's tables"),
-    1: ("io/", "MNIST, model files, the ONNX export"),
-    2: ("model/", "LeNet5 and load"),
-    3: ("training/", "optimizers, SDLM, schedules, distortions, trainer, recipes, metrics"),
-    4: ("interop/", "scikit-learn, PyTorch"),
-    5: ("tools/", "benchmarks, experiments, sweeps, figures, the report"),
-    6: ("cli/", "the lenet-fast command, one module a subcommand"),
+    -1: ("ground", "_version, _isa, _moved, the compiled kernels and build facts"),
+    0: ("_compute/", "checked kernel entries, their NumPy twin, the network's tables"),
+    1: ("_io/", "MNIST, pictures, model files, the ONNX export"),
+    2: ("_model/", "LeNet5, load, the pretrained models"),
+    3: ("_training/", "optimizers, SDLM, schedules, distortions, trainer, recipes, runs"),
+    4: ("_interop/", "scikit-learn, PyTorch"),
+    5: ("_figures/", "figures, the report"),
+    6: ("bench/", "throughput, time to accuracy, the busy-core run"),
+    7: ("serve/", "the HTTP service: page, predictions, metrics, OpenAPI"),
+    8: ("reproduce/", "the paper's figures: plan, runs, summary, page"),
+    9: ("cli/", "the lenet-fast command, one module a subcommand"),
+    10: ("public", "the public modules: each hands on its layer's names"),
 }
 BAND, GAP, LEFT, WIDTH, LADDER = 58, 14, 10, 640, 330
 _PACKAGES = set()
@@ -42,7 +46,7 @@ def write(path):
     graph = read_graph()
     _PACKAGES.update(f"{name}.__init__" for name in graph
                      if any(other.startswith(name + ".") for other in graph))
-    members = {i: [] for i in range(-1, len(LAYERS))}
+    members = {i: [] for i in range(-1, len(LAYERS) + 1)}
     for name in sorted(graph):
         if name != "lenet_fast.__main__" and not name.endswith(tuple(f".{x}" for x in LAYERS)):
             label = _label(name)
@@ -50,7 +54,7 @@ def write(path):
                 members[layer_of(name)].append(label)
     counts = Counter((layer_of(a), layer_of(b)) for a, (deps, _, _) in graph.items()
                      for b in deps if layer_of(a) != layer_of(b) and a != "lenet_fast.__main__")
-    rows = list(range(len(LAYERS) - 1, -2, -1))  # top of the drawing: the highest layer
+    rows = list(range(len(LAYERS), -2, -1))  # top of the drawing: the highest layer
     y = {layer: 40 + k * (BAND + GAP) for k, layer in enumerate(rows)}
     height = 40 + len(rows) * (BAND + GAP) + 10
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH + LADDER}" height="{height}" '

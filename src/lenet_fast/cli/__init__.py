@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 
 from .._version import __version__
-from ..io import datasets
+from .._io import datasets
 from . import (
     bench,
     evaluate,

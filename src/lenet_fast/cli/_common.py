@@ -11,8 +11,8 @@ import json
 import math
 from pathlib import Path
 
-from ..io import checkpoint, datasets, files
-from ..io.files import atomic_write
+from .._io import checkpoint, datasets, files
+from .._io.files import atomic_write
 
 PROG = "lenet-fast"
 
@@ -82,7 +82,7 @@ _smoothing = _number(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
 def _thread_count(text):
     """--threads: a positive integer up to lenet_fast.ops.MAX_THREADS."""
-    from ..kernels.ops import MAX_THREADS
+    from .._compute.ops import MAX_THREADS
     value = _positive_int(text)
     if value > MAX_THREADS:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {text!r}")
@@ -132,7 +132,7 @@ def _load_split(split, data_dir, *, download, progress, limit=None):
 
 
 def _load_model(path):
-    from ..model.lenet5 import load
+    from .._model.lenet5 import load
 
     try:
         return load(path)
@@ -162,7 +162,7 @@ def _check_writable(path, what):
 
 
 def write_json_atomic(path, data):
-    """Write `data` as JSON to `path` atomically (`lenet_fast.files.atomic_write`)."""
+    """Write `data` as JSON to `path` atomically (`lenet_fast._io.files.atomic_write`)."""
     def write(f):
         json.dump(data, f, indent=2, sort_keys=True, allow_nan=True)
         f.write("\n")
@@ -177,7 +177,7 @@ def _write_metrics(path, data):
 
 
 def _resolve_threads(threads):
-    from ..kernels.ops import resolve_threads
+    from .._compute.ops import resolve_threads
     return resolve_threads(threads)
 
 
@@ -202,12 +202,12 @@ def _add_data_options(p, *, train_limit, test_limit=True):
 
 
 def _pretrained_names():
-    from ..model.zoo import NAMES
+    from .._model.pretrained import NAMES
     return NAMES
 
 
 def _load_pretrained(name):
-    from ..model.zoo import pretrained
+    from .._model.pretrained import pretrained
 
     try:
         return pretrained(name)
@@ -220,7 +220,7 @@ def _resumable_runs(results, cannot_write):
     """The errors of many trainings whose finished runs are saved in `results` as they
     end (sweep, reproduce): each one line, with how to go on; `cannot_write` opens the
     message of a failed write. Missing MNIST is left to the caller."""
-    from ..tools.sweep import SweepError
+    from .._training.sweep import SweepError
 
     rerun = f"the finished runs are saved in {results}; rerun the same command to run the others"
     try:
@@ -233,3 +233,11 @@ def _resumable_runs(results, cannot_write):
         if isinstance(exc, datasets.DataNotFoundError):
             raise
         raise CLIError(f"{cannot_write}: {_os_error(exc)}") from None
+
+
+def _seeds(text):
+    from .._training.sweep import parse_seeds
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

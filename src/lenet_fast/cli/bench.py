@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..io import datasets
+from .._io import datasets
 from ._common import (
     CLIError,
     _check_writable,
@@ -61,9 +61,13 @@ def add_arguments(p, parsers):
                    help="do not time ONNX Runtime and OpenVINO")
     p.add_argument("--isa", metavar="PATHS", default=None,
                    help="run the benchmark once per kernel instruction-set path (all, or a "
-                        "comma list of portable, avx2, avx512; each in a child process with "
-                        "LENET_FAST_ISA set) and print lenet_fast's images/s per path side by "
-                        "side (default: only the path this CPU picks)")
+                        "comma list of portable, avx2, avx512), each in a child process with "
+                        "LENET_FAST_ISA set and PyTorch and numpy's BLAS held to the same "
+                        "instruction set (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA, "
+                        "MKL_ENABLE_INSTRUCTIONS, OPENBLAS_CORETYPE), and print each path "
+                        "beside PyTorch and its share of that path's practical peak: what a "
+                        "CPU without AVX-512 gets (ONNX Runtime and OpenVINO cannot be held "
+                        "and do not run; default: only the path this CPU picks)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--time-to-accuracy", action="store_true",
                       help="instead: train the default recipe (dense C3) in lenet_fast and in "
@@ -71,12 +75,12 @@ def add_arguments(p, parsers):
                            "at each --threads count, and print the seconds of training to the "
                            "first epoch at >= 99.0%% test accuracy, the accuracy per epoch and "
                            "the ratio (about 2 minutes; needs MNIST; see "
-                           "lenet_fast.time_to_accuracy)")
+                           "lenet_fast.bench.time_to_accuracy)")
     mode.add_argument("--busy", action="store_true",
                       help="instead: keep one core busy with a child process and time training "
                            "at 1 and at 2 threads in alternating rounds, lenet_fast and PyTorch, "
                            "for each --batch-sizes (default there: 64,256); prints the 2/1 "
-                           "thread ratio (see lenet_fast.busy)")
+                           "thread ratio (see lenet_fast.bench.busy)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
                    help="--time-to-accuracy: weights and data order of both runs (default: 0)")
     p.add_argument("--data-dir", metavar="D", default=None,
@@ -87,8 +91,8 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..tools.bench import busy, markdown, throughput, time_to_accuracy
-    from ..tools.bench.machine import BenchError
+    from ..bench import _markdown as markdown, _throughput as throughput, busy, time_to_accuracy
+    from ..bench._machine import BenchError
 
     if args.json is not None:
         _check_writable(args.json, "benchmark JSON")
@@ -115,7 +119,7 @@ def run(args):
                 throughput.isa_paths(args.isa), variant=args.variant, c3=args.c3,
                 batch_sizes=args.batch_sizes, threads=args.threads, repeats=args.repeats,
                 round_time=args.round_time, data_dir=args.data_dir, retries=args.retries,
-                progress=progress)
+                use_torch=not args.no_torch, progress=progress)
         else:
             result = throughput.run(variant=args.variant, c3=args.c3,
                                     batch_sizes=args.batch_sizes, threads=args.threads,

@@ -6,7 +6,7 @@ import sys
 
 from .._omp import built_with_openmp
 from .._version import __version__
-from ..io import datasets
+from .._io import datasets
 from ._common import (
     _check_writable,
     _load_model,
@@ -46,7 +46,7 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..training.metrics import evaluate, format_report
+    from .._training.metrics import evaluate, format_report
 
     if args.metrics_json is not None:
         _check_writable(args.metrics_json, "metrics JSON")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..io.onnx_export import OPSET
+from .._io.onnx_export import OPSET
 from ._common import CLIError, _check_writable, _load_model, _one_line, _os_error
 
 #: Output formats of ``lenet-fast export``, by the output file's extension.

@@ -12,7 +12,7 @@ import numpy as np
 from .._isa import build_info
 from .._omp import built_with_openmp, max_threads
 from .._version import __version__
-from ..io import datasets
+from .._io import datasets
 
 HELP = "show versions, the OpenMP build and where MNIST is looked for"
 DESCRIPTION = """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import datasets
-from ..io.files import open_regular
+from .._io import datasets
+from .._io.files import open_regular
 from ._common import (
     PROG,
     CLIError,
@@ -95,7 +95,7 @@ def _read_npy(path):
 
 
 def _read_picture(path, normalize):
-    from ..io.pictures import decode_picture, mnist_digit
+    from .._io.pictures import decode_picture, mnist_digit
 
     _import_pillow()
     f, _ = open_regular(path, ValueError, "image file (PNG or JPEG)")

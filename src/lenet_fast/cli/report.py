@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..io.files import atomic_write
+from .._io.files import atomic_write
 from ._common import (
     CLIError,
     _add_data_options,
@@ -43,7 +43,7 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..tools import plot, report
+    from .._figures import plot, report
 
     try:
         plot.require()

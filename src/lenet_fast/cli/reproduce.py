@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..io import datasets
+from .._io import datasets
 from ._common import (
     PROG,
     CLIError,
@@ -14,8 +14,8 @@ from ._common import (
     _one_line,
     _positive_int,
     _resumable_runs,
+    _seeds,
 )
-from .sweep import _seeds
 
 HELP = "LeCun et al. 1998's LeNet-5 experiments (Figs. 5, 6, 8, 9) over many seeds"
 DESCRIPTION = """
@@ -38,10 +38,10 @@ others (Ctrl-C loses no finished run). The full run takes about 40 minutes on 2 
 
 def add_arguments(p, parsers):
     """The options of ``reproduce``."""
-    from ..tools.reproduce import FIGURES, PROFILES
+    from ..reproduce._run import FIGURES, PROFILES
 
     def figures(text):
-        from ..tools.reproduce import parse_figures
+        from ..reproduce._run import parse_figures
         try:
             return parse_figures(text)
         except ValueError as exc:
@@ -74,7 +74,8 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..tools import reproduce, sweep
+    from ..reproduce import _run as reproduce
+    from .._training import sweep
 
     if args.jobs is not None and args.scheduler is not None:
         raise CLIError("--jobs applies to local runs; with --scheduler the cluster's workers "
@@ -99,7 +100,7 @@ def run(args):
             sweep._import_joblib()
         else:
             import distributed  # noqa: F401
-        from ..tools.plot import require
+        from .._figures.plot import require
         require()
     except ImportError as exc:
         raise CLIError(sweep.CLUSTER_MISSING if args.scheduler is not None and

@@ -70,7 +70,7 @@ def run(args):
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
 
-        from ..tools import serve
+        from ..serve import _app as serve
     except ImportError:
         raise CLIError('lenet-fast serve needs its extra: pip install "lenet-fast[serve]"') from None
     if args.model is not None:

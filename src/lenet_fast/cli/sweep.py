@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..training import recipes
+from .._training import recipes
 from ._common import (
     PROG,
     CLIError,
@@ -14,6 +14,7 @@ from ._common import (
     _load_split,
     _positive_int,
     _resumable_runs,
+    _seeds,
 )
 
 #: Settings that `lenet-fast sweep --set` varies or fixes: the train command's, less
@@ -58,14 +59,6 @@ def _setting_parser(train_parser):
                 parsed.append(value)
         return key, parsed
     return parse
-
-
-def _seeds(text):
-    from ..tools.sweep import parse_seeds
-    try:
-        return parse_seeds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 HELP = "run many trainings (a grid of settings x seeds) in parallel"
@@ -117,7 +110,7 @@ def add_arguments(p, parsers):
 
 
 def run(args):
-    from ..tools import sweep
+    from .._training import sweep
 
     sets = {}
     for key, values in args.sets:
@@ -170,6 +163,6 @@ def run(args):
 
 
 def _seed_text(seeds):
-    from ..tools.sweep import format_seeds
+    from .._training.sweep import format_seeds
     return format_seeds(seeds)
 

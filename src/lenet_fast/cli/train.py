@@ -14,11 +14,12 @@ import numpy as np
 
 from .._omp import built_with_openmp
 from .._version import __version__
-from ..io import checkpoint, datasets
-from ..kernels.tables import INITS
-from ..training import recipes
-from ..training.optim.registry import OPTIMIZERS, make_optimizer
-from ..training.schedules import SCHEDULES, schedule_from_config
+from .._io import checkpoint, datasets
+from .._compute.tables import INITS
+from .._training import recipes
+from .._training.optim.registry import OPTIMIZERS, make_optimizer
+from .._training.schedules import SCHEDULES, schedule_from_config
+from .._training.settings import RunSettings, SettingsError
 from ._common import (
     PROG,
     CLIError,
@@ -35,11 +36,6 @@ from ._common import (
     _thread_count,
     _write_metrics,
 )
-
-#: Settings a resumed run takes from its checkpoint (and may not change).
-_RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr", "schedule",
-                     "augment", "weight_decay", "nesterov", "label_smoothing")
-
 
 def _show(value, none_text):
     return none_text if value is None else value
@@ -102,7 +98,7 @@ def add_arguments(p, parsers):
                         "one compiled call; --variant lecun98 only); its defaults are the "
                         "paper's recipe: 20 epochs at batch size 1 on the lecun98 schedule, "
                         "with the paper's rates x0.4 (--lr 0.0002) and --init fanin-sqrt "
-                        "(see lenet_fast.sdlm) "
+                        "(see lenet_fast.optim) "
                         f"(default: {_recipe('optimizer')})")
     p.add_argument("--lr", type=_positive_float, default=argparse.SUPPRESS, metavar="X",
                    help="base (for onecycle: peak) learning rate "
@@ -217,48 +213,15 @@ def _checkpoint_settings(path):
 
 
 def _train_settings(args):
-    """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults."""
+    """Resolve the run's settings: command line, else the checkpoint (--resume), else defaults
+    (`RunSettings.resolve`, which checks that they agree)."""
     given = {key: getattr(args, key) for key in (*recipes.TRAIN_DEFAULTS, "augment")
              if hasattr(args, key)}
-    settings = dict(recipes.TRAIN_DEFAULTS, augment=recipes.AUGMENT_DEFAULT)
-    saved = None
-    if args.resume is not None:
-        saved = _checkpoint_settings(args.resume)
-        for key in _RESUME_INHERITED:
-            if key in given and given[key] != saved[key]:
-                flag = "--" + key.replace("_", "-")
-                raise CLIError(f"{flag} {given[key]} conflicts with the checkpoint {args.resume} "
-                               f"({saved[key]}); a resumed run keeps the checkpoint's "
-                               f"{key.replace('_', ' ')}: drop {flag}", code=2)
-            settings[key] = saved[key]
-        settings["epochs"] = saved["epochs"]
-    settings.update(given)
-    if saved is None:
-        try:
-            settings = recipes.train_settings(given)
-        except ValueError as exc:
-            raise CLIError(str(exc), code=2) from None
-    if settings["label_smoothing"] and settings["variant"] != "modern":
-        raise CLIError("--label-smoothing applies to --variant modern (its softmax output) only",
-                       code=2)
-    if settings["out"] is None:
-        settings["out"] = recipes.default_out(settings["variant"])
-    if saved is not None:
-        if saved["epoch"] >= settings["epochs"]:
-            more = (f"give --epochs greater than {saved['epoch']} to train further"
-                    if saved["schedule"] == "constant" else
-                    f"evaluate its model with '{PROG} evaluate {args.resume}' or start a new run")
-            raise CLIError(f"the checkpoint {args.resume} has already completed "
-                           f"{saved['epoch']} epoch(s); {more}", code=2)
-        if settings["epochs"] > saved["epochs"] and saved["schedule"] != "constant":
-            # The schedule is the checkpoint's; past its run's end it stays at its final
-            # rate (cosine: 0), so the extra epochs would change little or nothing.
-            raise CLIError(f"cannot extend the run in {args.resume} to {settings['epochs']} "
-                           f"epochs: its {saved['schedule']} learning-rate schedule was laid out "
-                           f"for {saved['epochs']} epoch(s) and ends there; resume with "
-                           f"--epochs {saved['epochs']} or start a new run (only runs with "
-                           "--schedule constant can be extended)", code=2)
-    return settings, saved
+    saved = None if args.resume is None else _checkpoint_settings(args.resume)
+    try:
+        return RunSettings.resolve(given, resumed=saved, resume_path=args.resume), saved
+    except SettingsError as exc:
+        raise CLIError(str(exc), code=2) from None
 
 
 def _check_resume_data(path, saved, n_train):
@@ -281,31 +244,24 @@ def _check_resume_data(path, saved, n_train):
 
 def _resume_command(path, settings, args):
     """The exact command line that resumes from checkpoint `path`."""
-    parts = [PROG, "train", "--resume", path, "--epochs", str(settings["epochs"]),
-             "--out", settings["out"]]
-    if args.checkpoint_dir is not None:
-        parts += ["--checkpoint-dir", args.checkpoint_dir]
-    if args.data_dir is not None:
-        parts += ["--data-dir", args.data_dir]
-    if args.no_download:
-        parts.append("--no-download")
-    if settings["threads"] is not None:
-        parts += ["--threads", str(settings["threads"])]
-    if args.metrics_json is not None:
-        parts += ["--metrics-json", args.metrics_json]
-    if args.no_progress:
-        parts.append("--no-progress")
-    if args.train_limit is not None:
-        parts += ["--train-limit", str(args.train_limit)]
-    if args.test_limit is not None:
-        parts += ["--test-limit", str(args.test_limit)]
+    parts = [PROG, "train", "--resume", path, "--epochs", str(settings.epochs),
+             "--out", settings.out]
+    # the options of this run that the resumed run needs again
+    for flag, value in (("--checkpoint-dir", args.checkpoint_dir), ("--data-dir", args.data_dir),
+                        ("--no-download", args.no_download), ("--threads", settings.threads),
+                        ("--metrics-json", args.metrics_json), ("--no-progress", args.no_progress),
+                        ("--train-limit", args.train_limit), ("--test-limit", args.test_limit)):
+        if value is True:
+            parts.append(flag)
+        elif value is not None and value is not False:
+            parts += [flag, str(value)]
     return shlex.join(parts)
 
 
 def _optimizer_options(settings):
     """The recipe's keyword arguments for `make_optimizer` (those its optimizer takes)."""
     try:
-        return recipes.optimizer_options(settings)
+        return recipes.optimizer_options(settings.as_dict())
     except ValueError as exc:
         raise CLIError(str(exc).replace("nesterov", "--nesterov").replace(
             "weight_decay", "--weight-decay"), code=2) from None
@@ -323,8 +279,8 @@ def _check_train_outputs(out, args):
 def _fit(trainer, train, test, s, args):
     """Train and evaluate: (history, metrics), or None after a Ctrl-C that saved a
     checkpoint (the resume command is printed); CLIError for the other failures."""
-    from ..tools import experiment
-    from ..training.trainer import TrainingDiverged, TrainingInterrupted
+    from .._training import experiment
+    from .._training.trainer import TrainingDiverged, TrainingInterrupted
 
     try:
         return experiment.fit_and_evaluate(trainer, train, test, resume=args.resume,
@@ -369,13 +325,13 @@ def _report_train(report, metrics, history, n_train, threads, out, args, wall_st
 
 
 def run(args):
-    from ..tools import experiment
+    from .._training import experiment
 
     wall_start = time.perf_counter()
     s, saved = _train_settings(args)
-    out = s["out"]
+    out = s.out
     _check_train_outputs(out, args)
-    threads = _resolve_threads(s["threads"])
+    threads = _resolve_threads(s.threads)
     progress = not args.no_progress
 
     train = _load_split("train", args.data_dir, download=not args.no_download,
