@@ -222,8 +222,9 @@ def print_hostile(mix, args, code):
           "worst picture s (mean) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, n, p50, p99, worst, pictures, seconds in mix:
+        mean = f"{seconds:.2f}" if pictures else ""
         print(f"| {name} | {n:,} | {p50 * 1e3:.1f} | {p99 * 1e3:.1f} | {worst * 1e3:.0f} | "
-              f"{pictures} | {seconds:.2f} |")
+              f"{pictures} | {mean} |")
 
 
 if __name__ == "__main__":
