@@ -24,6 +24,9 @@ bounded in time (wrk's and the mix's --seconds) or count (--batches); the server
 stopped with SIGTERM at the end. Prints Markdown tables (the README's figures).
 
     python benchmarks/load_serve.py --hostile-only [--seconds 30]   # the last table only
+
+Each attack of issue 26's tester, one at a time beside a prober client:
+``benchmarks/attack_serve.py``.
 """
 
 import argparse

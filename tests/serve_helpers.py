@@ -125,6 +125,14 @@ def png(grey):
     return out.getvalue()
 
 
+def blank_png(width, height, mode="1"):
+    """A PNG of `width` x `height` blank pixels (a 1-bit one of 8,388,608 x 1 is 1,096 bytes)."""
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new(mode, (width, height)).save(out, "PNG")
+    return out.getvalue()
+
+
 def multipart(files):
     """(body, content type) of a multipart/form-data body holding `files` (bytes each)."""
     boundary = uuid.uuid4().hex

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import lenet_fast
-from serve_helpers import (IdleHolder, Server, digit_latencies, memory, needs_serve, npy, png, post,
-                           raw_answer, request, worst_png)
+from serve_helpers import (IdleHolder, Server, blank_png, digit_latencies, memory, multipart,
+                           needs_serve, npy, png, post, raw_answer, request, worst_png)
 
 needs_serve()
 
@@ -115,13 +115,6 @@ def test_a_16_bit_png_is_read_as_its_digit(server, model, mnist_test):
 
 
 # ----------------------------------------------------------------------------- defect 3
-def _one_bit_png(width, height):
-    from PIL import Image
-    out = io.BytesIO()
-    Image.new("1", (width, height)).save(out, "PNG")
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def worst_picture():
     return worst_png()
@@ -137,14 +130,14 @@ def test_the_issues_picture_bomb_is_refused_at_once(server, model, mnist_test):
     """A 1,191-byte 1-bit PNG of 8,388,608 x 1 pixels froze every client for 8 s and took
     2.84 GB; now it is refused from its header, and a digit sent meanwhile is answered."""
     images, _ = mnist_test
-    bomb = _one_bit_png(8_388_608, 1)
+    bomb = blank_png(8_388_608, 1)
     assert len(bomb) < 2000
     status, answer, seconds = _timed(server.port, bomb, "image/png")
     assert status == 422 and "aspect" in answer["error"], answer
     assert seconds < PROMPT
     for width, height, words in [(1, 8_388_608, "aspect"), (10_000, 1_000, "side"),
                                  (5_000, 5_000, "pixels")]:
-        status, answer, seconds = _timed(server.port, _one_bit_png(width, height), "image/png")
+        status, answer, seconds = _timed(server.port, blank_png(width, height), "image/png")
         assert status == 422 and words in answer["error"] and seconds < PROMPT, answer
     status, answer = post(server.port, png(images[7]), "image/png")
     assert answer["predictions"] == model.predict(images[7:8]).tolist()
@@ -484,7 +477,7 @@ def test_memory_stays_bounded_under_bombs(worst_picture, mnist_test):
         ('{"images": [' + ",".join(['"ab"'] * 3_000_000) + "]}", "application/json"),
         ("[" * 100_000 + "]" * 100_000, "application/json"),
         (npy(np.zeros((10_000, 28, 28), np.uint8)), "application/x-npy"),
-        _multipart_bomb(_one_bit_png(4096, 4096), 400),
+        multipart([blank_png(4096, 4096)] * 400),
     ]
     errors = []
 
@@ -506,13 +499,6 @@ def test_memory_stays_bounded_under_bombs(worst_picture, mnist_test):
     assert server.stop() == 0
     assert not errors, errors[:2]
     assert peak - idle < 300 * MB, f"idle {idle / MB:.0f} MB, peak {peak / MB:.0f} MB"
-
-
-def _multipart_bomb(picture, n):
-    boundary = "b0undary"
-    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode() + picture + b"\r\n"
-    return part * n + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def test_the_safety_page_states_the_limits_the_code_enforces():
