@@ -134,9 +134,9 @@ def create_app(model, *, description=None, limits=Limits()):
         """The JSON answer (bytes) for `digits`: one pass of the network over all of them."""
         scores = model.scores(digits)
         parts = ['{"predictions":', _json_rows(scores.argmax(axis=1), 4096),
-                 ',"probabilities":', _json_rows(softmax(scores), 1024)]
+                 ',"probabilities":', _json_rows(softmax(scores), 256)]
         if images:
-            parts += [',"images":', _json_rows(digits, 64)]
+            parts += [',"images":', _json_rows(digits, 16)]
         if features:
             parts += [',"c1":', _json_rows(np.round(model.activations(digits)["c1"], 3), 1)]
         return "".join(parts + ["}"]).encode()
