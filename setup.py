@@ -35,11 +35,12 @@ architecture flags, so that choosing a path works on any CPU.
 """
 
 import os
-import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import textwrap
 import warnings
@@ -79,7 +80,7 @@ def choose_isas(requested, machine, compiler_type, compiles):
     requested : str
         LENET_FAST_ISAS: "all" or a comma list of path names.
     machine : str
-        platform.machine() of the build.
+        The machine the extensions are built for (`target_machine()`).
     compiler_type : str
         "unix", "msvc", ...
     compiles : callable
@@ -120,6 +121,14 @@ def choose_isas(requested, machine, compiler_type, compiles):
     return paths, notes
 
 
+def target_machine():
+    """The machine the extensions are built for: the last part of sysconfig's platform
+    (linux-x86_64, linux-aarch64, macosx-11.0-arm64, win-amd64, ...). It is the running
+    machine, except in a cross build, where _PYTHON_HOST_PLATFORM names the target
+    (cibuildwheel's macOS builds for the other architecture; scripts/aarch64_test.sh)."""
+    return sysconfig.get_platform().rsplit("-", 1)[-1]
+
+
 def _env(name, default, allowed):
     value = os.environ.get(name, default).strip().lower() or default
     if value not in allowed:
@@ -149,7 +158,10 @@ def _try_compile(compiler, source, extra_compile, extra_link, run=False):
         try:
             os.dup2(devnull.fileno(), 2)  # keep probe failures off the build log
             objects = compiler.compile([path], output_dir=tmp, extra_postargs=extra_compile)
-            compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=extra_link)
+            # LDFLAGS as the extensions get it (distutils' linker for programs leaves it out),
+            # so that an OpenMP runtime found through -L there (macOS: libomp) passes
+            compiler.link_executable(objects, "probe", output_dir=tmp, extra_postargs=extra_link,
+                                     extra_preargs=shlex.split(os.environ.get("LDFLAGS", "")))
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -205,7 +217,7 @@ class BuildExt(build_ext):
             return _try_compile(self.compiler, "int main(void){return 0;}\n", flags, [])
 
         try:
-            paths, notes = choose_isas(isas_requested, platform.machine(), ctype, compiles)
+            paths, notes = choose_isas(isas_requested, target_machine(), ctype, compiles)
         except ValueError as exc:
             sys.exit(f"error: {exc}")
         for note in notes:

@@ -1,6 +1,6 @@
-# The dense (fully connected) layers, shared by _linear (F6, output layer) and _conv
-# (C5: a 5x5 convolution over a 5x5 map), on the kernels of lf_kernels.h: y in dot-product
-# tiles of 2 samples x 4 outputs (lf_dot_job), dw and dx as rank-K updates with the
+# The dense (fully connected) layers, shared by _linear.pxi (F6, output layer), lf_conv.pxd
+# (C5: a 5x5 convolution over a 5x5 map) and _net.pxi, on the kernels of lf_kernels.h: y in
+# dot-product tiles of 4 or 2 samples x 4 outputs (lf_dot_job), dw and dx as rank-K updates with the
 # output columns in the lanes (lf_outer_job). Inline definitions in a .pxd are compiled
 # into each module that cimports them. Each output element is summed by one thread in
 # an order fixed by the code, the same in every tile, so results depend neither on the

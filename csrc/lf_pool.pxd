@@ -1,6 +1,7 @@
 # 2x2 subsampling kernels (LeCun's trainable average, and max pooling), forward and
-# backward. Inline definitions in a .pxd are compiled into each module that cimports
-# them: _pool (the checked per-layer API) and _net (whole-network steps).
+# backward; max pooling on lf_kernels.h's rows. Inline definitions in a .pxd are compiled
+# into the module that cimports them (_kernels_<path>: the per-layer API of _pool.pxi and
+# the whole-network passes of _net.pxi).
 
 from cython.parallel cimport prange
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,35 @@ def test_unknown_paths_are_refused(setup_module):
 def test_other_machines_build_the_portable_path_without_x86_flags(setup_module):
     paths, _ = setup_module.choose_isas("all", "aarch64", "unix", _compiles_all)
     assert paths == {"portable": []}
+
+
+def test_the_paths_follow_the_target_machine_of_a_cross_build(setup_module, monkeypatch):
+    """A cross build names its target in _PYTHON_HOST_PLATFORM (cibuildwheel's macOS builds
+    for the other architecture, scripts/aarch64_test.sh): the paths are the target's."""
+    monkeypatch.setenv("_PYTHON_HOST_PLATFORM", "linux-aarch64")
+    assert setup_module.target_machine() == "aarch64"
+    monkeypatch.setenv("_PYTHON_HOST_PLATFORM", "macosx-10.15-x86_64")
+    assert setup_module.target_machine() == "x86_64"
+    monkeypatch.setenv("_PYTHON_HOST_PLATFORM", "macosx-11.0-arm64")
+    paths, _ = setup_module.choose_isas("all", setup_module.target_machine(), "unix", _compiles_all)
+    assert paths == {"portable": []}
+
+
+def test_the_build_probes_link_with_ldflags(setup_module, monkeypatch):
+    """The OpenMP probe links as the extensions do, LDFLAGS included (where macOS builds
+    find libomp): a library that LDFLAGS names but that does not exist fails it."""
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler on PATH")
+    from setuptools._distutils.ccompiler import new_compiler
+    from setuptools._distutils.sysconfig import customize_compiler
+
+    compiler = new_compiler()
+    customize_compiler(compiler)
+    program = "int main(void) { return 0; }\n"
+    monkeypatch.delenv("LDFLAGS", raising=False)
+    assert setup_module._try_compile(compiler, program, [], [], run=True)
+    monkeypatch.setenv("LDFLAGS", "-lno_such_library_lenet_fast")
+    assert not setup_module._try_compile(compiler, program, [], [])
 
 
 def test_build_info_reports_the_path_that_runs():

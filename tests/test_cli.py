@@ -148,9 +148,10 @@ def trained(tmp_path_factory):
 
 def test_train_defaults_in_one_dict():
     assert recipes.TRAIN_DEFAULTS == {
-        "variant": "modern", "c3": None, "init": "auto", "epochs": None, "batch_size": None,
+        "variant": "modern", "recipe": None, "c3": None, "init": "auto", "epochs": None, "batch_size": None,
         "optimizer": None, "lr": None, "schedule": None, "weight_decay": None,
-        "nesterov": None, "label_smoothing": None, "threads": None, "seed": 0, "out": None,
+        "nesterov": None, "label_smoothing": None, "momentum": None, "beta1": None,
+        "beta2": None, "warmup": None, "threads": None, "seed": 0, "out": None,
     }
     # The settings left None come from the variant's measured recipe.
     assert recipes.RECIPES["modern"] == {

@@ -43,7 +43,8 @@ LIMITS = {"train": ["--train-limit", str(TRAIN_N), "--test-limit", str(TEST_N), 
 NOT_RUN = {
     "pip": "installing: CI installs exactly as the README says (.ci/run)",
     "pytest": "the test command itself: CI runs it (.ci/run)",
-    "make": "building the docs: CI's docs step runs it (.ci/run)",
+    "make": "make test and make -C docs html: CI runs both (.ci/run), and the wheel and "
+            "aarch64 jobs that make wheel and make aarch64 run",
     "apt-get": "installing Debian's chromium for the browser test: CI does (.ci/run)",
     "dask": "starts a Dask scheduler or worker: the sweep on Dask is tested on a "
             "distributed.LocalCluster (tests/test_sweep.py)",

@@ -10,8 +10,8 @@ from lenet_fast import RunSettings, SettingsError, cli, experiment, recipes
 #: A checkpoint's settings as ``lenet-fast train --resume`` reads them.
 SAVED = {"variant": "modern", "c3": "full", "init": "he", "batch_size": 64, "seed": 0,
          "optimizer": "sgd", "lr": 0.08, "schedule": "constant", "augment": "none",
-         "weight_decay": 5e-4, "nesterov": True, "label_smoothing": 0.1, "epochs": 2,
-         "epoch": 1}
+         "weight_decay": 5e-4, "nesterov": True, "label_smoothing": 0.1, "momentum": 0.9,
+         "beta1": None, "beta2": None, "warmup": None, "epochs": 2, "epoch": 1}
 
 
 def test_a_new_run_takes_the_recipe_where_nothing_is_given():

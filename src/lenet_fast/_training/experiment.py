@@ -45,8 +45,17 @@ RUN_OPTIONS = {"data_dir": None, "download": True, "train_limit": None, "test_li
 #: misclassified test digits in the result: ``test_errors``), ``distortion_copies`` (K
 #: from 1 to `lenet_fast.augment.MAX_COPIES`: train on the paper's fixed set of K
 #: distorted copies of each digit beside the originals, one version of each digit per
-#: pass, `lenet_fast.augment.FixedDistortions`; not with ``augment``).
-EXTRA_OPTIONS = {"train_eval": False, "record_errors": False, "distortion_copies": 0}
+#: pass, `lenet_fast.augment.FixedDistortions`; not with ``augment``), ``holdout`` (N > 0:
+#: hold out the last N training digits as a validation set, train on the others and
+#: evaluate on the held-out digits instead of the test set, which the run then never
+#: reads; the result names its figures ``val_*`` instead of ``test_*``, see `run`).
+EXTRA_OPTIONS = {"train_eval": False, "record_errors": False, "distortion_copies": 0,
+                 "holdout": 0}
+
+#: The result keys that a run with a ``holdout`` names ``val_*``: its figures are the
+#: held-out training digits', not the test set's.
+HOLDOUT_KEYS = {"test_images": "val_images", "test_accuracy": "val_accuracy",
+                "test_error": "val_error", "test_loss": "val_loss", "test_errors": "val_errors"}
 
 #: Result keys that measure time or memory (they differ between two runs of the same
 #: config).
@@ -61,7 +70,7 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
     Parameters
     ----------
     settings : lenet_fast.RunSettings
-        The run's resolved settings.
+        The run's resolved settings (with its momentum, beta1, beta2 and warmup).
     progress : bool
         Show the trainer's progress bar.
     checkpoint_dir, interrupt_path : str or None
@@ -91,7 +100,8 @@ def build(settings, *, progress=False, checkpoint_dir=None, interrupt_path=None,
     augmenter = make_augmenter(s.augment, seed=s.seed, n_threads=s.threads)
     optimizer = make_optimizer(s.optimizer, s.lr, **optimizer_options)
     return Trainer(model, optimizer, batch_size=s.batch_size, epochs=s.epochs,
-                   schedule=s.schedule, seed=s.seed, progress=progress,
+                   schedule=s.schedule, schedule_options=recipes.schedule_options(s.as_dict()),
+                   seed=s.seed, progress=progress,
                    checkpoint_dir=checkpoint_dir, interrupt_path=interrupt_path,
                    augment=augmenter, label_smoothing=s.label_smoothing,
                    pass_images=pass_images)
@@ -142,7 +152,8 @@ def summary(settings, trainer, metrics, n_train):
     """The settings, test metrics and timings of a finished run, JSON-able.
 
     Keys: variant, c3, init, epochs, batch_size, threads (resolved), seed, optimizer,
-    lr, schedule, weight_decay, nesterov, label_smoothing, augment, train_images, test_images, test_accuracy, test_error,
+    lr, schedule, weight_decay, nesterov, label_smoothing, momentum, beta1, beta2 (None
+    where the optimizer has none), warmup, augment, train_images, test_images, test_accuracy, test_error,
     test_loss, train_seconds, train_images_per_second, history.
 
     Parameters
@@ -177,6 +188,10 @@ def summary(settings, trainer, metrics, n_train):
         "weight_decay": settings.weight_decay,
         "nesterov": settings.nesterov,
         "label_smoothing": settings.label_smoothing,
+        "momentum": settings.momentum,
+        "beta1": settings.beta1,
+        "beta2": settings.beta2,
+        "warmup": settings.warmup,
         "augment": settings.augment,
         "train_images": int(n_train),
         "test_images": int(metrics["n"]),
@@ -208,6 +223,28 @@ def _split(split, options, limit):
             raise ValueError(f"{split}_limit must be a positive integer or None, got {limit!r}")
         images, labels = images[:limit], labels[:limit]
     return images, labels
+
+
+def _data(options):
+    """(train, evaluation) of a run: the training split (less its last ``holdout`` digits,
+    then cut to ``train_limit``) and the test split (cut to ``test_limit``), or with a
+    ``holdout`` the held-out last digits of the training split instead of the test set."""
+    holdout = options["holdout"]
+    if not holdout:
+        return (_split("train", options, options["train_limit"]),
+                _split("test", options, options["test_limit"]))
+    images, labels = _split("train", options, None)
+    if holdout >= len(images):
+        raise ValueError(f"holdout ({holdout}) must leave training digits: the training split "
+                         f"has {len(images)}")
+    keep = len(images) - holdout
+    train = images[:keep], labels[:keep]
+    limit = options["train_limit"]
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"train_limit must be a positive integer or None, got {limit!r}")
+        train = train[0][:limit], train[1][:limit]
+    return train, (images[keep:], labels[keep:])
 
 
 def settings_of(config):
@@ -248,6 +285,12 @@ def settings_of(config):
     copies = options["distortion_copies"]
     if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
         raise ValueError(f"distortion_copies must be a non-negative integer, got {copies!r}")
+    holdout = options["holdout"]
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
+        raise ValueError(f"holdout must be a non-negative integer, got {holdout!r}")
+    if holdout and options["test_limit"] is not None:
+        raise ValueError("test_limit limits the test set, which a run with a holdout does not "
+                         "read (it evaluates on its held-out training digits)")
     if copies and settings.augment != "none":
         raise ValueError("distortion_copies (the paper's fixed set of distorted copies) and "
                          f"augment={settings.augment!r} (distortions drawn on the fly) "
@@ -279,10 +322,10 @@ def run(config):
     config : dict
         Any of the training settings of ``lenet-fast train`` under their
         `lenet_fast.recipes.TRAIN_DEFAULTS` names (variant, c3, init, epochs, batch_size,
-        optimizer, lr, schedule, weight_decay, nesterov, label_smoothing, threads, seed,
-        out) and ``augment``, the
+        optimizer, lr, schedule, weight_decay, nesterov, label_smoothing, momentum, beta1,
+        beta2, warmup, threads, seed, out) and ``augment``, the
         RUN_OPTIONS (data_dir, download, train_limit, test_limit, epoch_eval) and the
-        EXTRA_OPTIONS (train_eval, record_errors, distortion_copies).
+        EXTRA_OPTIONS (train_eval, record_errors, distortion_copies, holdout).
         Settings not given take the command's defaults, except ``threads`` (default
         1) and ``out`` (default None: the model is not saved; a path: saved there
         with its history).
@@ -296,7 +339,11 @@ def run(config):
         version, openmp, distortion_copies, peak_rss_mb (the process's peak resident
         memory so far, MB; None where unknown), and with ``record_errors`` test_errors
         ({"index": [...], "predicted": [...]}: the test digits the model gets wrong,
-        by index into the test set, and its answers). Two runs of the same config give
+        by index into the test set, and its answers). With a ``holdout`` the run never
+        reads the test set: the figures of its held-out digits are val_images,
+        val_accuracy, val_error, val_loss (and val_errors, indices into the held-out
+        digits) instead of the test_* keys (`HOLDOUT_KEYS`), and the history's
+        val_accuracy and val_loss are theirs too. Two runs of the same config give
         the same result, bit for bit, apart from the TIMING_KEYS, whatever their thread
         counts.
 
@@ -313,8 +360,7 @@ def run(config):
 
     wall_start = time.perf_counter()
     settings, options = settings_of(config)
-    train = _split("train", options, options["train_limit"])
-    test = _split("test", options, options["test_limit"])
+    train, test = _data(options)
     fixed = None
     if options["distortion_copies"]:
         from .augment import FixedDistortions
@@ -332,6 +378,8 @@ def run(config):
         wrong = np.flatnonzero(metrics["predictions"] != np.asarray(test[1]))
         result["test_errors"] = {"index": wrong.tolist(),
                                  "predicted": metrics["predictions"][wrong].tolist()}
+    if options["holdout"]:
+        result = {HOLDOUT_KEYS.get(k, k): v for k, v in result.items()}
     result.update({
         "wall_seconds": time.perf_counter() - wall_start,
         "weights_sha256": weights_digest(trainer.model),
@@ -339,9 +387,28 @@ def run(config):
         "version": __version__,
         "openmp": built_with_openmp(),
         "distortion_copies": options["distortion_copies"],
+        "holdout": options["holdout"],
         "peak_rss_mb": peak_rss_mb(),
     })
     return result
+
+
+def error_of(result):
+    """A run's error: on the test set, or on its held-out digits (a run with a holdout).
+
+    Parameters
+    ----------
+    result : dict
+        `experiment.run`'s result.
+
+    Returns
+    -------
+    (float, str)
+        The error (a fraction) and where it was measured: "test" or "validation".
+    """
+    if "val_error" in result and "test_error" not in result:
+        return result["val_error"], "validation"
+    return result["test_error"], "test"
 
 
 def peak_rss_mb():

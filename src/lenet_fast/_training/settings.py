@@ -2,6 +2,7 @@
 
 `RunSettings.resolve` builds them from, lowest first, the defaults
 (`lenet_fast.recipes.TRAIN_DEFAULTS`), the variant's recipe (`lenet_fast.recipes.RECIPES`,
+or the named recipe of ``recipe``, `lenet_fast.recipes.NAMED_RECIPES`;
 `lenet_fast.recipes.SDLM_RECIPE` with optimizer "sdlm"), the settings given (the command
 line's, a sweep's, a Python caller's) and a resumed checkpoint's, and checks there that
 they agree: ``lenet-fast train`` (with or without ``--resume``), `lenet_fast.experiment.run`
@@ -14,11 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from .recipes import AUGMENT_DEFAULT, TRAIN_DEFAULTS, default_out, train_settings
+from .recipes import (
+    AUGMENT_DEFAULT,
+    HPARAM_SETTINGS,
+    OPTIMIZER_HPARAMS,
+    TRAIN_DEFAULTS,
+    default_out,
+    train_settings,
+)
 
 #: Settings a resumed run takes from its checkpoint (and may not change).
 RESUME_INHERITED = ("variant", "c3", "init", "batch_size", "seed", "optimizer", "lr",
-                    "schedule", "augment", "weight_decay", "nesterov", "label_smoothing")
+                    "schedule", "augment", "weight_decay", "nesterov", "label_smoothing",
+                    "momentum", "beta1", "beta2", "warmup")
 
 
 class SettingsError(ValueError):
@@ -40,6 +49,9 @@ class RunSettings:
     ----------
     variant : {"modern", "lecun98"}
         The preset.
+    recipe : str or None
+        The named recipe (`lenet_fast.recipes.NAMED_RECIPES`) the settings not given
+        came from; None: the variant's default recipe (and a resumed run's).
     c3 : {"full", "lecun"}
         C3's connections.
     init : str
@@ -58,6 +70,14 @@ class RunSettings:
         Nesterov momentum (sgd).
     label_smoothing : float
         Label smoothing (modern only).
+    momentum : float or None
+        SGD's momentum; None with another optimizer.
+    beta1, beta2 : float or None
+        Adam's decay rates of its first and second moment estimates; None with another
+        optimizer.
+    warmup : float or None
+        The fraction of a one-cycle schedule spent rising to ``lr``; None: the schedule's
+        default (0.3), and with another schedule.
     threads : int or None
         OpenMP threads; None: the OpenMP default.
     seed : int
@@ -69,6 +89,7 @@ class RunSettings:
     """
 
     variant: str
+    recipe: str | None
     c3: str
     init: str
     epochs: int
@@ -79,6 +100,10 @@ class RunSettings:
     weight_decay: float
     nesterov: bool
     label_smoothing: float
+    momentum: float | None
+    beta1: float | None
+    beta2: float | None
+    warmup: float | None
     threads: int | None
     seed: int
     out: str | None
@@ -112,7 +137,10 @@ class RunSettings:
         Raises
         ------
         SettingsError
-            When the settings contradict each other or `resumed`.
+            When the settings contradict each other or `resumed`: among them an
+            optimizer's own setting (`lenet_fast.recipes.OPTIMIZER_HPARAMS`: momentum,
+            beta1, beta2) with another optimizer, a warmup with another schedule than
+            onecycle, a named recipe for another variant or with `resumed`.
         """
         given = dict(given or {})
         unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)})
@@ -126,15 +154,31 @@ class RunSettings:
             except ValueError as exc:
                 raise SettingsError(str(exc)) from None
         else:
+            if given.get("recipe") is not None:
+                raise SettingsError(f"--recipe applies to a new run; a resumed run keeps the "
+                                    f"settings of its checkpoint {resume_path}: drop --recipe")
             settings = cls._resumed(given, resumed, resume_path)
         if settings["label_smoothing"] and settings["variant"] != "modern":
             raise SettingsError("--label-smoothing applies to --variant modern (its softmax "
                                 "output) only")
+        cls._check_optimizer_settings(settings)
         if not save:
             settings["out"] = given.get("out")
         elif settings["out"] is None:
             settings["out"] = default_out(settings["variant"])
         return cls(**settings)
+
+    @staticmethod
+    def _check_optimizer_settings(settings):
+        """Refuse an optimizer's own setting with another optimizer, and a warmup with
+        another schedule than onecycle."""
+        own = OPTIMIZER_HPARAMS.get(settings["optimizer"], {})
+        for key in HPARAM_SETTINGS:
+            if settings[key] is not None and key not in own:
+                owner = next(o for o, keys in OPTIMIZER_HPARAMS.items() if key in keys)
+                raise SettingsError(f"{_flag(key)} applies to --optimizer {owner} only")
+        if settings["warmup"] is not None and settings["schedule"] != "onecycle":
+            raise SettingsError("--warmup applies to --schedule onecycle only")
 
     @staticmethod
     def _resumed(given, saved, path):

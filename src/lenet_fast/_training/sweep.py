@@ -42,6 +42,7 @@ import warnings
 
 from .._compute.ops import usable_cpus
 from . import experiment
+from .recipes import drop_later_settings
 
 try:  # POSIX; elsewhere only the parent process writes the results file
     import fcntl
@@ -175,6 +176,7 @@ def run_key(config):
     for key, default in experiment.EXTRA_OPTIONS.items():
         if key in identity and identity[key] == default:
             del identity[key]  # the keys of runs recorded before these options existed
+    drop_later_settings(identity)  # the keys of runs recorded before those settings
     return json.dumps(identity, sort_keys=True, default=str)
 
 
@@ -509,8 +511,8 @@ def _describe(config):
 
 def _outcome(record):
     if record.get("status") == "ok":
-        r = record["result"]
-        return f"test error {100 * r['test_error']:.2f}% ({r['train_seconds']:.1f} s training)"
+        (error, where), r = experiment.error_of(record["result"]), record["result"]
+        return f"{where} error {100 * error:.2f}% ({r['train_seconds']:.1f} s training)"
     return f"FAILED: {record.get('error', 'unknown error')}"
 
 
@@ -535,8 +537,8 @@ def summarize(grid, records, columns):
     list of dict
         One per configuration, in grid order: the `columns` values, ``runs`` (in the
         grid), ``ok``, ``failed``, and over the ok runs: ``mean``, ``std`` (sample
-        standard deviation, None for fewer than 2 runs), ``min``, ``max`` of the test
-        error (fractions) and ``train_seconds`` (mean).
+        standard deviation, None for fewer than 2 runs), ``min``, ``max`` of the error
+        (`experiment.error_of`; fractions) and ``train_seconds`` (mean).
     """
     groups = {}
     for config, record in zip(grid, records):
@@ -546,7 +548,7 @@ def summarize(grid, records, columns):
         if record is None:
             continue
         if record.get("status") == "ok":
-            group["errors"].append(record["result"]["test_error"])
+            group["errors"].append(experiment.error_of(record["result"])[0])
             group["seconds"].append(record["result"]["train_seconds"])
         else:
             group["failed"] += 1
@@ -563,7 +565,7 @@ def summarize(grid, records, columns):
     return rows
 
 
-def format_table(rows, columns):
+def format_table(rows, columns, where="test"):
     """`summarize`'s rows as a markdown table, errors in %.
 
     Parameters
@@ -572,6 +574,8 @@ def format_table(rows, columns):
         As `summarize` returns them.
     columns : list of str
         The settings that vary, one column each.
+    where : str
+        Where the errors were measured ("test", or "validation"): the header's word.
 
     Returns
     -------
@@ -580,7 +584,7 @@ def format_table(rows, columns):
     def pct(value, digits=2):
         return "-" if value is None else f"{100 * value:.{digits}f}"
 
-    head = [*columns, "runs", "test error % mean", "std", "min", "max", "training s (mean)"]
+    head = [*columns, "runs", f"{where} error % mean", "std", "min", "max", "training s (mean)"]
     lines = ["| " + " | ".join(head) + " |",
              "|" + "|".join("---" if i < len(columns) else "---:" for i in range(len(head))) + "|"]
     for row in rows:

@@ -80,6 +80,10 @@ class Trainer:
         "cosine", "onecycle", "lecun98"; built by `lenet_fast.schedules.make_schedule`
         for the run's length and steps per epoch from the optimizer's learning rate),
         or an object with ``lr_at(step)``.
+    schedule_options : dict or None
+        With a schedule name: constructor arguments that replace
+        `lenet_fast.schedules.make_schedule`'s defaults (e.g. ``{"pct_start": 0.2}``
+        for "onecycle"), checked when `fit` builds the schedule.
     seed : int
         Seed of the shuffling. Same seed and data give the same weights, whatever
         the thread count.
@@ -109,7 +113,7 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, *, batch_size=64, epochs=1, schedule="constant",
-                 seed=0, progress=True, checkpoint_dir=None, interrupt_path=None,
+                 schedule_options=None, seed=0, progress=True, checkpoint_dir=None, interrupt_path=None,
                  eval_batch_size=1000, augment=None, label_smoothing=0.0, pass_images=None):
         for name, value in (("batch_size", batch_size), ("epochs", epochs),
                             ("eval_batch_size", eval_batch_size)):
@@ -120,6 +124,9 @@ class Trainer:
         self.batch_size = int(batch_size)
         self.epochs = int(epochs)
         self.schedule = schedule
+        if schedule_options is not None and not isinstance(schedule, str):
+            raise TypeError("schedule_options apply to a schedule given by name")
+        self.schedule_options = dict(schedule_options or {})
         self.seed = int(seed)
         self.progress = progress
         self.checkpoint_dir = checkpoint_dir
@@ -257,7 +264,8 @@ class Trainer:
             start_epoch, start_batch = state["epoch"], state["batch"]
             rng.bit_generator.state = state["rng_state"]
         elif isinstance(self.schedule, str):
-            schedule = make_schedule(self.schedule, self.optimizer.base_lr, total_steps, steps_per_epoch)
+            schedule = make_schedule(self.schedule, self.optimizer.base_lr, total_steps,
+                                     steps_per_epoch, **self.schedule_options)
             self.history = []
         else:
             schedule = self.schedule

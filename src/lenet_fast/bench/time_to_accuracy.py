@@ -1,8 +1,8 @@
 """Time to accuracy: the default recipe trained in lenet_fast and in PyTorch, side by side.
 
 ``lenet-fast bench --time-to-accuracy`` trains the modern preset's default recipe
-(`lenet_fast.recipes`) with lenet_fast and, when it is installed, with PyTorch, and
-prints for each the seconds of training to the first epoch whose test accuracy reaches
+(`lenet_fast.recipes`; ``--recipe NAME``: a named one, e.g. one-epoch) with lenet_fast
+and, when it is installed, with PyTorch, and prints for each the seconds of training to the first epoch whose test accuracy reaches
 the target (99.0%), the accuracy after every epoch, and the ratio of the two times.
 
 Both sides run the same computation as far as two libraries can:
@@ -12,9 +12,11 @@ Both sides run the same computation as far as two libraries can:
   seed, copied into the PyTorch modules);
 - the same data order: each epoch's permutation from ``numpy.random.default_rng(seed)``,
   as `lenet_fast.Trainer` draws it;
-- the same optimizer (SGD with the recipe's momentum, Nesterov and weight decay:
-  ``torch.optim.SGD`` and `lenet_fast.optim.SGD` define the same update), the same
-  learning rate at every step (the recipe's schedule object), the same label smoothing
+- the same optimizer (SGD with the recipe's momentum, Nesterov and weight decay, or Adam
+  with its betas and weight decay: ``torch.optim.SGD`` / ``Adam`` and
+  `lenet_fast.optim.SGD` / ``Adam`` define the same updates, `torch_optimizer`), the same
+  learning rate at every step (the recipe's schedule object, with its warmup), the same
+  batch size, the same label smoothing
   (``torch.nn.functional.cross_entropy(label_smoothing=...)``);
 - each library at its best thread count: every count in ``threads`` is run and the
   fastest time to the target is compared.
@@ -43,36 +45,91 @@ from ._runners import unique_positive
 TARGET = 0.99
 
 
-def _lenet_run(recipe, train, test, seed, threads, epochs):
-    """lenet_fast: (seconds of training per epoch, test accuracy after each epoch)."""
-    from .._model.lenet5 import LeNet5
-    from .._training.trainer import Trainer
+def recipe_settings(recipe=None):
+    """The training settings the benchmark runs: the modern preset's default recipe, or
+    a named one (`lenet_fast.recipes.NAMED_RECIPES`), with a dense C3.
 
-    model = LeNet5("modern", c3="full", seed=seed, n_threads=threads)
-    trainer = Trainer(model, recipes.make_optimizer(recipe), batch_size=recipe["batch_size"],
-                      epochs=epochs, schedule=recipe["schedule"], seed=seed, progress=False,
-                      label_smoothing=recipe["label_smoothing"])
+    Parameters
+    ----------
+    recipe : str or None
+        A named recipe; None: the default recipe.
+
+    Returns
+    -------
+    lenet_fast.RunSettings
+        The settings as `lenet_fast.RunSettings.resolve` resolves them (the model is not
+        saved).
+
+    Raises
+    ------
+    ValueError
+        For an unknown recipe, or one whose optimizer PyTorch is not given here (sdlm).
+    """
+    from .._training.settings import RunSettings
+
+    given = {"variant": "modern", "c3": "full"}
+    if recipe is not None:
+        given["recipe"] = recipe
+    settings = RunSettings.resolve(given, save=False)
+    if settings.optimizer not in ("sgd", "adam"):
+        raise ValueError(f"the time-to-accuracy benchmark runs sgd or adam recipes, not "
+                         f"{settings.optimizer}")
+    return settings
+
+
+def _lenet_run(settings, train, test, seed, threads, epochs):
+    """lenet_fast: (seconds of training per epoch, test accuracy after each epoch)."""
+    from .._training.experiment import build
+
+    trainer = build(settings.replace(seed=seed, threads=threads, epochs=epochs))
     history = trainer.fit(train, validation=test)
     return [h["seconds"] for h in history], [h["val_accuracy"] for h in history]
 
 
-def _torch_run(torch, recipe, train, test, seed, threads, epochs):
+def torch_optimizer(torch, parameters, settings):
+    """The PyTorch optimizer that makes the update of `settings`'s lenet_fast optimizer:
+    ``torch.optim.SGD`` (momentum, Nesterov, weight decay) or ``torch.optim.Adam``
+    (betas, eps 1e-8, L2 weight decay), which `lenet_fast.optim.SGD` and `Adam` follow.
+
+    Parameters
+    ----------
+    torch : module
+        The imported torch.
+    parameters : iterable
+        The network's parameters.
+    settings : lenet_fast.RunSettings
+        Resolved training settings (`recipe_settings`).
+
+    Returns
+    -------
+    torch.optim.Optimizer
+    """
+    ours = recipes.make_optimizer(settings.as_dict())
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=ours.base_lr, momentum=ours.momentum,
+                               nesterov=ours.nesterov, weight_decay=ours.weight_decay)
+    return torch.optim.Adam(parameters, lr=ours.base_lr, betas=ours.betas, eps=ours.eps,
+                            weight_decay=ours.weight_decay)
+
+
+def _torch_run(torch, settings, train, test, seed, threads, epochs):
     """PyTorch: the same run (module docstring)."""
     from .._model.lenet5 import LeNet5
     from .._training.schedules import make_schedule
 
+    s = settings
     torch.set_num_threads(threads)
-    net = torch_copy(torch, LeNet5("modern", c3="full", seed=seed))
+    net = torch_copy(torch, LeNet5("modern", c3="full", seed=seed, init=s.init))
     x = torch.from_numpy(datasets.preprocess(train[0]))
     y = torch.from_numpy(train[1].astype(np.int64))
     x_test = torch.from_numpy(datasets.preprocess(test[0]))
     y_test = torch.from_numpy(test[1].astype(np.int64))
-    bs, n = recipe["batch_size"], len(train[0])
+    bs, n = s.batch_size, len(train[0])
     steps = -(-n // bs)
-    schedule = make_schedule(recipe["schedule"], recipe["lr"], steps * epochs, steps)
-    opt = torch.optim.SGD(net.parameters(), lr=recipe["lr"], momentum=0.9,
-                          nesterov=recipe["nesterov"], weight_decay=recipe["weight_decay"])
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=recipe["label_smoothing"])
+    opt = torch_optimizer(torch, net.parameters(), s)
+    schedule = make_schedule(s.schedule, opt.defaults["lr"], steps * epochs, steps,
+                             **recipes.schedule_options(s.as_dict()))
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     rng = np.random.default_rng(seed)
     seconds, accuracy = [], []
     for epoch in range(epochs):
@@ -127,8 +184,10 @@ def _to_target(seconds, accuracy, target):
 
 def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = None,
         target: float = TARGET, use_torch: bool = True, data_dir=None,
-        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Train the default recipe in both libraries and time them to `target` accuracy.
+        progress: Callable[[str], None] | None = None,
+        recipe: str | None = None) -> dict[str, Any]:
+    """Train the default recipe (or a named one) in both libraries and time them to
+    `target` accuracy.
 
     Parameters
     ----------
@@ -146,11 +205,14 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
         MNIST folder (`lenet_fast.datasets.load_mnist`; nothing is downloaded).
     progress : callable, optional
         Called with a status line before each run.
+    recipe : str, optional
+        A named recipe (`lenet_fast.recipes.NAMED_RECIPES`); default: the default one.
 
     Returns
     -------
     dict
-        JSON-ready: ``recipe``, ``settings``, ``machine``, ``torch`` (availability),
+        JSON-ready: ``recipe`` (the resolved training settings, with ``name``: the
+        named recipe or None), ``settings``, ``machine``, ``torch`` (availability),
         ``runs`` (per library and thread count: seconds per epoch, test accuracy per
         epoch, seconds to the target and the epoch reaching it) and ``best`` (per
         library: the fastest run to the target) and ``ratio`` (PyTorch's best time over
@@ -159,8 +221,8 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
     threads = unique_positive("threads", threads)
     if not 0 < target <= 1:
         raise ValueError(f"target must be in (0, 1], got {target!r}")
-    recipe = dict(recipes.RECIPES["modern"], c3="full")
-    epochs = recipe["epochs"] if epochs is None else unique_positive("epochs", [epochs])[0]
+    settings = recipe_settings(recipe)
+    epochs = settings.epochs if epochs is None else unique_positive("epochs", [epochs])[0]
     say = progress or (lambda message: None)
     torch, reason = (None, "disabled (--no-torch)")
     if use_torch:
@@ -174,9 +236,9 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
                 continue
             say(f"{lib}, {t} thread(s): {epochs} epoch(s)")
             if lib == "lenet_fast":
-                seconds, accuracy = _lenet_run(recipe, train, test, seed, t, epochs)
+                seconds, accuracy = _lenet_run(settings, train, test, seed, t, epochs)
             else:
-                seconds, accuracy = _torch_run(torch, recipe, train, test, seed, t, epochs)
+                seconds, accuracy = _torch_run(torch, settings, train, test, seed, t, epochs)
             to_target, epoch = _to_target(seconds, accuracy, target)
             runs.append({"library": lib, "threads": t, "seconds": seconds, "accuracy": accuracy,
                          "seconds_to_target": to_target, "epoch_reaching_target": epoch})
@@ -188,8 +250,11 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
             best[r["library"]] = r
     ratio = (best["torch"]["seconds_to_target"] / best["lenet_fast"]["seconds_to_target"]
              if "torch" in best and "lenet_fast" in best else None)
-    return {"recipe": recipe, "settings": {"seed": seed, "threads": threads, "epochs": epochs,
-                                           "target": target},
+    shown = {k: v for k, v in settings.as_dict().items()
+             if k not in ("threads", "seed", "out")}
+    return {"recipe": dict(shown, name=recipe),
+            "settings": {"seed": seed, "threads": threads, "epochs": epochs,
+                         "target": target},
             "machine": machine_info(),
             "torch": {"available": torch is not None, "reason": reason,
                       "version": getattr(torch, "__version__", None)},
@@ -197,6 +262,31 @@ def run(*, seed: int = 0, threads: Sequence[int] = (1, 2), epochs: int | None = 
                                        "seconds_to_target": v["seconds_to_target"]}
                                    for k, v in best.items()},
             "ratio": ratio}
+
+
+def describe(recipe: dict[str, Any]) -> str:
+    """A recipe's settings in words, for the benchmark's heading.
+
+    Parameters
+    ----------
+    recipe : dict
+        Resolved settings (`run`'s ``recipe``).
+
+    Returns
+    -------
+    str
+    """
+    r = recipe
+    if r["optimizer"] == "sgd":
+        optimizer = (f"SGD (momentum {r.get('momentum') or 0.9:g}, Nesterov {r['nesterov']}, "
+                     f"weight decay {r['weight_decay']:g})")
+    else:
+        optimizer = (f"Adam (betas {r.get('beta1')}, {r.get('beta2')}, weight decay "
+                     f"{r['weight_decay']:g})")
+    warmup = f", {r['warmup']:g} warmup" if r.get("warmup") is not None else ""
+    name = f"the {r['name']} recipe: " if r.get("name") else ""
+    return (f"{name}modern LeNet-5 with a dense C3, batch {r['batch_size']}, {optimizer}, "
+            f"{r['schedule']} to {r['lr']:g}{warmup}, label smoothing {r['label_smoothing']:g}")
 
 
 def format_markdown(result: dict[str, Any]) -> str:
@@ -213,10 +303,7 @@ def format_markdown(result: dict[str, Any]) -> str:
     """
     s, r = result["settings"], result["recipe"]
     lines = [f"**Time to {100 * s['target']:.1f}% MNIST test accuracy**, seed {s['seed']}: "
-             f"modern LeNet-5 with a dense C3, batch {r['batch_size']}, SGD (momentum 0.9, "
-             f"Nesterov {r['nesterov']}, weight decay {r['weight_decay']:g}), {r['schedule']} "
-             f"to {r['lr']:g}, label smoothing {r['label_smoothing']:g}; seconds of training "
-             "(data loading and evaluation excluded)", "",
+             f"{describe(r)}; seconds of training (data loading and evaluation excluded)", "",
              "| library | threads | seconds to target | epoch | test accuracy per epoch | "
              "seconds per epoch |", "|---|---:|---:|---:|---|---|"]
     for run in result["runs"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from .._io import datasets
+from .._training import recipes
 from ._common import (
     CLIError,
     _check_writable,
@@ -70,10 +71,10 @@ def add_arguments(p, parsers):
                         "and do not run; default: only the path this CPU picks)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--time-to-accuracy", action="store_true",
-                      help="instead: train the default recipe (dense C3) in lenet_fast and in "
-                           "PyTorch, same initial weights, data order, optimizer and schedule, "
-                           "at each --threads count, and print the seconds of training to the "
-                           "first epoch at >= 99.0%% test accuracy, the accuracy per epoch and "
+                      help="instead: train the default recipe (or --recipe; dense C3) in "
+                           "lenet_fast and in PyTorch, same initial weights, data order, "
+                           "optimizer and schedule, at each --threads count, and print the "
+                           "seconds of training to the first epoch at >= 99.0%% test accuracy, the accuracy per epoch and "
                            "the ratio (about 2 minutes; needs MNIST; see "
                            "lenet_fast.bench.time_to_accuracy)")
     mode.add_argument("--busy", action="store_true",
@@ -81,6 +82,9 @@ def add_arguments(p, parsers):
                            "at 1 and at 2 threads in alternating rounds, lenet_fast and PyTorch, "
                            "for each --batch-sizes (default there: 64,256); prints the 2/1 "
                            "thread ratio (see lenet_fast.bench.busy)")
+    p.add_argument("--recipe", choices=tuple(recipes.NAMED_RECIPES), default=None,
+                   help="--time-to-accuracy: train this named recipe (see 'lenet-fast train "
+                        "--help') instead of the default one, in both libraries")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
                    help="--time-to-accuracy: weights and data order of both runs (default: 0)")
     p.add_argument("--data-dir", metavar="D", default=None,
@@ -101,12 +105,14 @@ def run(args):
         args.batch_sizes = [1, 16, 64, 256]
     progress = markdown.stderr_progress if sys.stderr.isatty() else None
     render = markdown.format_markdown
+    if args.recipe is not None and not args.time_to_accuracy:
+        raise CLIError("--recipe applies to --time-to-accuracy", code=2)
     try:
         if args.time_to_accuracy:
             render = time_to_accuracy.format_markdown
             result = time_to_accuracy.run(seed=args.seed, threads=args.threads,
                                           use_torch=not args.no_torch, data_dir=args.data_dir,
-                                          progress=progress)
+                                          progress=progress, recipe=args.recipe)
         elif args.busy:
             render = busy.format_markdown
             sizes = args.batch_sizes if args.batch_sizes_given else [64, 256]

@@ -91,7 +91,8 @@ def add_arguments(p, parsers):
                    default=[], metavar="KEY=V1[,V2...]",
                    help="a training setting and its values (names as the train options, e.g. "
                         "lr, variant, batch_size, epochs, optimizer, schedule, weight_decay, "
-                        "nesterov (true/false), label_smoothing, augment, c3, init); repeat for "
+                        "nesterov (true/false), momentum, beta1, beta2, warmup, label_smoothing, "
+                        "augment, c3, init); repeat for "
                         "a grid; one value fixes it for every run; settings "
                         "not given take the train command's defaults")
     p.add_argument("--out", metavar="FILE", required=True,
@@ -106,7 +107,11 @@ def add_arguments(p, parsers):
                         "lenet_fast installed and MNIST in --data-dir (or its own cache)")
     _add_data_options(p, train_limit=True)
     p.add_argument("--no-epoch-eval", action="store_true",
-                   help="do not evaluate on the test set after every epoch")
+                   help="do not evaluate on the test set (or the --holdout) after every epoch")
+    p.add_argument("--holdout", type=_positive_int, default=None, metavar="N",
+                   help="search on a validation set: hold out the last N training digits "
+                        "(e.g. 10000), train on the others and evaluate on those N; the test "
+                        "set is not read (not with --test-limit)")
 
 
 def run(args):
@@ -129,13 +134,17 @@ def run(args):
     except ImportError:
         raise CLIError(sweep.SWEEP_MISSING if args.scheduler is None
                        else sweep.CLUSTER_MISSING) from None
+    if args.holdout is not None and args.test_limit is not None:
+        raise CLIError("--test-limit limits the test set, which --holdout does not read", code=2)
     _check_writable(args.out, "results file")
     fixed = {"train_limit": args.train_limit, "test_limit": args.test_limit,
              "data_dir": args.data_dir, "download": not args.no_download,
              "epoch_eval": not args.no_epoch_eval}
+    if args.holdout is not None:
+        fixed["holdout"] = args.holdout
     grid = sweep.make_grid(sets, args.seeds, fixed)
     if args.scheduler is None:  # fetch MNIST once here, not in every worker
-        for split in ("train", "test"):
+        for split in ("train",) if args.holdout else ("train", "test"):
             _load_split(split, args.data_dir, download=not args.no_download,
                         progress=sys.stderr.isatty())
         cores = sweep.default_jobs(1)
@@ -151,10 +160,13 @@ def run(args):
     columns = [key for key, values in sets.items() if len(values) > 1]
     fixed_text = ", ".join(f"{key}={values[0]}" for key, values in sets.items()
                            if len(values) == 1)
+    where = ("test" if args.holdout is None else
+             f"validation (the last {args.holdout:,} training digits held out)")
     print()
-    print(f"test error over seeds {_seed_text(args.seeds)}"
+    print(f"{where} error over seeds {_seed_text(args.seeds)}"
           + (f" ({fixed_text})" if fixed_text else "") + ":")
-    print(sweep.format_table(sweep.summarize(grid, records, columns), columns))
+    print(sweep.format_table(sweep.summarize(grid, records, columns), columns,
+                             "test" if args.holdout is None else "validation"))
     failed = sum(1 for r in records if r is not None and r.get("status") != "ok")
     if failed:
         print(f"{PROG}: {failed} run(s) failed; their errors are in {args.out}", file=sys.stderr)

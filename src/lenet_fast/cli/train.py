@@ -37,6 +37,42 @@ from ._common import (
     _write_metrics,
 )
 
+
+def _fraction(text):
+    """A number in [0, 1): a momentum or a decay rate."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return value
+
+
+def _open_fraction(text):
+    """A number in (0, 1): a fraction of the run."""
+    value = _fraction(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text!r}")
+    return value
+
+
+def _recipe_text(recipe):
+    """A named recipe's settings as help text."""
+    r = recipe
+    optimizer = (f"SGD (momentum {r['momentum']}{', Nesterov' if r['nesterov'] else ''})"
+                 if r["optimizer"] == "sgd" else
+                 f"Adam (betas {r['beta1']}, {r['beta2']})" if r["optimizer"] == "adam"
+                 else r["optimizer"])
+    schedule = (f"one-cycle to {r['lr']:g} ({r['warmup']:.0%} warmup)"
+                if r["schedule"] == "onecycle" and r.get("warmup") is not None
+                else f"{r['schedule']} at {r['lr']:g}")
+    return (f"{r['variant']} with a {'dense' if r['c3'] == 'full' else 'sparse'} C3, "
+            f"{r['epochs']} epoch(s) at batch {r['batch_size']}, {optimizer}, {schedule}, "
+            f"weight decay {r['weight_decay']:g}, label smoothing {r['label_smoothing']:g}"
+            ).replace("%", "%%")
+
+
 def _show(value, none_text):
     return none_text if value is None else value
 
@@ -59,7 +95,8 @@ Ctrl-C stops after the current batch, saves a checkpoint (in --checkpoint-dir as
 interrupted.npz, else next to --out as <out>.interrupted.npz) and prints the command
 that resumes it; exit code 130. A second Ctrl-C stops at once without saving. With
 --resume, --variant, --c3, --init, --batch-size, --seed, --optimizer, --lr, --schedule,
---weight-decay, --nesterov, --label-smoothing and --augment come from the checkpoint
+--weight-decay, --nesterov, --momentum, --beta1, --beta2, --warmup, --label-smoothing and
+--augment come from the checkpoint
 (giving a different value is an error) and --epochs defaults to the checkpoint's run
 length. Resuming to the run's own length gives bit-for-bit the weights of the
 uninterrupted run. A larger --epochs extends the run, which only --schedule constant
@@ -75,6 +112,11 @@ def add_arguments(p, parsers):
                    help="'modern': ReLU, max pooling, softmax output; 'lecun98': the paper's "
                         "scaled tanh, trainable subsampling and RBF output with the MAP loss "
                         f"(default: {d['variant']})")
+    p.add_argument("--recipe", choices=tuple(recipes.NAMED_RECIPES), default=argparse.SUPPRESS,
+                   help="a named recipe instead of the variant's default one, for the settings "
+                        "not given: " + "; ".join(
+                            f"{name}: {_recipe_text(r)}" for name, r in
+                            recipes.NAMED_RECIPES.items()) + " (default: none)")
     p.add_argument("--c3", choices=("lecun", "full"), default=argparse.SUPPRESS,
                    help="C3 connections: LeCun's table (60 of 96 map pairs) or dense "
                         f"(default: {_recipe('c3')})")
@@ -111,6 +153,9 @@ def add_arguments(p, parsers):
                         "over 30%%, then anneal); lecun98 (the paper's, by epoch: --lr for "
                         "epochs 1-2, then x0.4 for 3-5, x0.2 for 6-8, x0.1 for 9-12, x0.02 after) "
                         f"(default: {_recipe('schedule')}; lecun98 with --optimizer sdlm)")
+    p.add_argument("--warmup", type=_open_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="fraction of the run that --schedule onecycle spends rising to --lr, "
+                        "in (0, 1) (default: 0.3)")
     p.add_argument("--weight-decay", type=_non_negative_float, default=argparse.SUPPRESS,
                    metavar="X", help="L2 weight decay of --optimizer sgd or adam "
                                      f"(default: {_recipe('weight_decay')}; 0 with another "
@@ -118,6 +163,15 @@ def add_arguments(p, parsers):
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                    help="Nesterov momentum for --optimizer sgd "
                         f"(default: {_recipe('nesterov')}; off with another --optimizer)")
+    p.add_argument("--momentum", type=_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="momentum of --optimizer sgd, in [0, 1) "
+                        f"(default: {recipes.OPTIMIZER_HPARAMS['sgd']['momentum']})")
+    p.add_argument("--beta1", type=_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="decay rate of --optimizer adam's first-moment (mean) estimate, in "
+                        f"[0, 1) (default: {recipes.OPTIMIZER_HPARAMS['adam']['beta1']})")
+    p.add_argument("--beta2", type=_fraction, default=argparse.SUPPRESS, metavar="X",
+                   help="decay rate of --optimizer adam's second-moment estimate, in [0, 1) "
+                        f"(default: {recipes.OPTIMIZER_HPARAMS['adam']['beta2']})")
     p.add_argument("--label-smoothing", type=_smoothing, default=argparse.SUPPRESS, metavar="X",
                    help="label smoothing of the modern preset's cross-entropy, in [0, 1): the "
                         "target puts 1-X on the label and X/10 on every class "
@@ -202,9 +256,13 @@ def _checkpoint_settings(path):
             "epoch": int(state["epoch"]),
             "batch": int(state["batch"]),
             "schedule_config": schedule.to_config(),
+            "warmup": schedule.to_config().get("pct_start") if schedule.name == "onecycle"
+            else None,
             "augment": str(((state.get("augment") or {}).get("config") or {}).get("name", "none")),
             "weight_decay": float(np.asarray(optim_state.get("weight_decay", 0.0))),
             "nesterov": bool(np.asarray(optim_state.get("nesterov", False))),
+            **{key: (float(np.asarray(optim_state[key])) if key in optim_state else None)
+               for key in recipes.HPARAM_SETTINGS},
             "label_smoothing": float(settings.get("label_smoothing", 0.0)),
         }
     except (KeyError, TypeError, ValueError) as exc:
@@ -263,8 +321,11 @@ def _optimizer_options(settings):
     try:
         return recipes.optimizer_options(settings.as_dict())
     except ValueError as exc:
-        raise CLIError(str(exc).replace("nesterov", "--nesterov").replace(
-            "weight_decay", "--weight-decay"), code=2) from None
+        text = str(exc).replace("nesterov", "--nesterov").replace("weight_decay",
+                                                                  "--weight-decay")
+        for key in recipes.HPARAM_SETTINGS:
+            text = text.replace(f"{key} applies", f"--{key} applies")
+        raise CLIError(text, code=2) from None
 
 
 def _check_train_outputs(out, args):
