@@ -43,13 +43,28 @@ def add_arguments(p, parsers):
                    help="most digits in one request (default: 10000)")
     p.add_argument("--body-timeout", type=_positive_float, default=10.0, metavar="S",
                    help="seconds a request's body may take to arrive (default: 10; then 408)")
+    p.add_argument("--header-timeout", type=_positive_float, default=10.0, metavar="S",
+                   help="seconds a request's head (request line and headers) may take to "
+                        "arrive once it has begun (default: 10; then 408 and the connection "
+                        "is closed)")
+    p.add_argument("--idle-timeout", type=_positive_float, default=5.0, metavar="S",
+                   help="seconds a connection may stay silent with no request in flight, and "
+                        "a client may take no byte of its answer, before the connection is "
+                        "closed (default: 5)")
+    p.add_argument("--max-header-kb", type=_positive_float, default=16.0, metavar="KB",
+                   help="largest request head in KiB (default: 16; then 431 and the connection "
+                        "is closed)")
+    p.add_argument("--max-connections", type=_positive_int, default=None, metavar="N",
+                   help="most connections open at once; at the limit the one quiet the longest "
+                        "is closed (default: the open-file limit, ulimit -n, less 64, at most "
+                        "4096)")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
 
 
 def run(args):
     try:
-        import multipart  # noqa: F401
+        import python_multipart  # noqa: F401
         import PIL  # noqa: F401
         import prometheus_client  # noqa: F401
         import starlette  # noqa: F401
@@ -63,7 +78,10 @@ def run(args):
     else:
         _load_pretrained(args.pretrained)
     limits = serve.Limits(max_body_bytes=int(args.max_body_mb * 2**20), max_images=args.max_images,
-                          body_timeout=args.body_timeout)
+                          body_timeout=args.body_timeout, header_timeout=args.header_timeout,
+                          idle_timeout=args.idle_timeout,
+                          max_header_bytes=int(args.max_header_kb * 2**10),
+                          max_connections=args.max_connections)
 
     def ready(port):
         print(serve.port_line(port), flush=True)

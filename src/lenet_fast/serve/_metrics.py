@@ -1,6 +1,6 @@
 """The Prometheus metrics of `lenet-fast serve` (`lenet_fast.serve`): requests, errors,
-latency and digits per pass, one registry per app, shared across workers with
-``PROMETHEUS_MULTIPROC_DIR``."""
+latency, digits per pass and the large requests in their lane, one registry per app,
+shared across workers with ``PROMETHEUS_MULTIPROC_DIR``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class ServeMetrics:
         self.digits = pc.Histogram(
             "lenet_fast_digits_per_pass", "Digits per batched forward pass",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 10_000), **kw)
+        gauge = {"multiprocess_mode": "livesum"} if self.multiprocess else {}
+        self.large = pc.Gauge("lenet_fast_large_requests",
+                              "Large requests holding a place in their lane (at work or waiting)",
+                              **gauge, **kw)
 
     def exposition(self):
         """The metrics in Prometheus' text format: (body bytes, content type)."""

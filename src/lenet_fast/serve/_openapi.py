@@ -55,7 +55,11 @@ def openapi_document(max_feature_digits):
                 "responses": {
                     "200": {"description": "one prediction per digit, in order", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}},
-                    "408": error, "413": error, "415": error, "422": error}}},
+                    "408": error, "413": error, "415": error, "422": error,
+                    "429": {**error, "description": "busy with large requests (a place in "
+                                                    "their lane is free again soon): "
+                                                    "{\"error\": \"<one line>\"}, "
+                                                    "Retry-After: 1"}}}},
             "/healthz": {"get": {"summary": "Liveness and the model served",
                                  "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics (text format)",
