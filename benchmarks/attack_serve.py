@@ -3,8 +3,9 @@
     python benchmarks/attack_serve.py [--ulimit N] [--list] [ATTACK ...]
 
 Starts the service (default options; ``--ulimit N``: its ``ulimit -n``) in a child
-process, then runs each attack (all, or those named) while a prober client sends
-one-digit PNGs one after another, each answer checked against the model. For each attack
+process, then runs each attack (all, or those named; its body made beforehand) while a
+prober client in a process of its own sends one-digit PNGs one after another, each answer
+checked against the model. For each attack
 one row: what the attacker got, how long it took, the prober's slowest request and how
 many it sent, the prober's failures, the server's peak resident memory over its idle size
 (its peak is reset before each attack through ``/proc/PID/clear_refs``, which needs root
@@ -15,6 +16,7 @@ server is stopped with SIGTERM at the end (its exit status is printed). About 4 
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import socket
 import struct
@@ -43,29 +45,47 @@ def _chunk(kind, data):
 
 
 class Prober:
-    """Sends one-digit PNGs one after another (in a thread) until stopped: the latencies
-    and the failures (an error, or a digit other than the model's)."""
+    """Sends one-digit PNGs one after another until stopped, in a process of its own (so the
+    attacker's own work in this process cannot hold it up): the latencies and the failures
+    (an error, or a digit other than the model's)."""
 
     def __init__(self, port, digits, expected):
-        self.port, self.digits, self.expected = port, digits, expected
-        self.stop, self.latencies, self.failures = threading.Event(), [], []
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        ctx = multiprocessing.get_context("spawn")
+        self.ready, self.stop, self.results = ctx.Event(), ctx.Event(), ctx.Queue()
+        self.process = ctx.Process(target=_probe, daemon=True,
+                                   args=(port, digits, expected, self.ready, self.stop, self.results))
+        self.latencies, self.failures = [], []
 
-    def run(self):
-        i = 0
-        while not self.stop.is_set():
-            k = i % len(self.digits)
-            start = time.monotonic()
-            try:
-                status, answer = post(self.port, png(self.digits[k]), "image/png")
-                ok = status == 200 and answer["predictions"] == [self.expected[k]]
-            except (OSError, ValueError) as exc:
-                ok, answer = False, repr(exc)
-            self.latencies.append(time.monotonic() - start)
-            if not ok:
-                self.failures.append(str(answer)[:80])
-            i += 1
-            time.sleep(0.02)
+    def start(self):
+        self.process.start()
+        if not self.ready.wait(60):
+            raise RuntimeError("the prober did not start")
+
+    def finish(self):
+        self.stop.set()
+        self.latencies, self.failures = self.results.get(timeout=60)
+        self.process.join(60)
+
+
+def _probe(port, digits, expected, ready, stop, results):
+    bodies = [png(d) for d in digits]
+    latencies, failures = [], []
+    i = 0
+    while not stop.is_set():
+        k = i % len(digits)
+        start = time.monotonic()
+        try:
+            status, answer = post(port, bodies[k], "image/png")
+            ok = status == 200 and answer["predictions"] == [expected[k]]
+        except (OSError, ValueError) as exc:
+            ok, answer = False, repr(exc)
+        latencies.append(time.monotonic() - start)
+        if not ok:
+            failures.append(str(answer)[:80])
+        i += 1
+        ready.set()
+        time.sleep(0.02)
+    results.put((latencies, failures))
 
 
 def _count(counts, key):
@@ -275,6 +295,11 @@ def json_bombs(images):
     }
 
 
+def _send(port, body, kind):
+    """The call that sends the body made beforehand (not while the prober runs)."""
+    return lambda: _timed(port, body, kind)
+
+
 def _timed(port, body, kind):
     start = time.monotonic()
     try:
@@ -286,31 +311,36 @@ def _timed(port, body, kind):
 
 
 def attacks(port, images, labels, ulimit):
-    """Name -> a call running the attack and returning what the attacker got."""
-    bodies = {     # made when their attack runs (some take seconds to make)
-        "the issue's 8,388,608 x 1 PNG": lambda: (blank_png(8_388_608, 1), "image/png"),
-        "worst PNG: 4096x4096 16-bit RGBA, Paeth": lambda: (worst_png(), "image/png"),
-        "4096x4096 colour JPEG": lambda: (jpeg_big(False), "image/jpeg"),
-        "4096x4096 progressive JPEG": lambda: (jpeg_big(True), "image/jpeg"),
-        "JPEG of 5,000 scans": lambda: (jpeg_scans(images[0]), "image/jpeg"),
-        "PNG inflating to 1 GB": lambda: (png_idat_bomb(), "image/png"),
-        "PNG of 1.1 million empty chunks": lambda: (png_many_chunks(images[0]), "image/png"),
-        "16-bit grey PNG of test digit 18": lambda: (png_16_bit(images[18]), "image/png"),
-        "multipart: 400 pictures of 16 Mpixel": lambda: multipart([blank_png(4096, 4096)] * 400),
-        "multipart: 10,000 digits": lambda: multipart([png(images[0])] * 10_000),
-        **{name: (lambda make=make: (make(), "application/json"))
-           for name, make in json_bombs(images).items()},
-    }
+    """Name -> a call that prepares the attack (makes its body: some take seconds, and the
+    prober is not running yet) and returns the call running it, which returns what the
+    attacker got."""
+    def ready(run):
+        return lambda: run
+
+    def body(make):
+        return lambda: _send(port, *make())
+
     return {
-        "slowloris": lambda: slowloris(port),
-        "idle flood": lambda: idle_flood(port, 1100 if ulimit else 3000),
-        "16 MB header": lambda: big_header(port),
-        "100,000 headers": lambda: many_headers(port),
-        **{name: (lambda make=make: _timed(port, *make())) for name, make in bodies.items()},
-        "slow readers": lambda: slow_readers(port, images),
-        "pipelined": lambda: pipelined(port, images[3], int(labels[3])),
-        "lane full": lambda: lane_full(port),
-        "expect 100-continue": lambda: expect_continue(port),
+        "slowloris": ready(lambda: slowloris(port)),
+        "idle flood": ready(lambda: idle_flood(port, 1100 if ulimit else 3000)),
+        "16 MB header": ready(lambda: big_header(port)),
+        "100,000 headers": ready(lambda: many_headers(port)),
+        "the issue's 8,388,608 x 1 PNG": body(lambda: (blank_png(8_388_608, 1), "image/png")),
+        "worst PNG: 4096x4096 16-bit RGBA, Paeth": body(lambda: (worst_png(), "image/png")),
+        "4096x4096 colour JPEG": body(lambda: (jpeg_big(False), "image/jpeg")),
+        "4096x4096 progressive JPEG": body(lambda: (jpeg_big(True), "image/jpeg")),
+        "JPEG of 5,000 scans": body(lambda: (jpeg_scans(images[0]), "image/jpeg")),
+        "PNG inflating to 1 GB": body(lambda: (png_idat_bomb(), "image/png")),
+        "PNG of 1.1 million empty chunks": body(lambda: (png_many_chunks(images[0]), "image/png")),
+        "16-bit grey PNG of test digit 18": body(lambda: (png_16_bit(images[18]), "image/png")),
+        "multipart: 400 pictures of 16 Mpixel": body(lambda: multipart([blank_png(4096, 4096)] * 400)),
+        "multipart: 10,000 digits": body(lambda: multipart([png(images[0])] * 10_000)),
+        **{name: body(lambda make=make: (make(), "application/json"))
+           for name, make in json_bombs(images).items()},
+        "slow readers": ready(lambda: slow_readers(port, images)),
+        "pipelined": ready(lambda: pipelined(port, images[3], int(labels[3]))),
+        "lane full": ready(lambda: lane_full(port)),
+        "expect 100-continue": ready(lambda: expect_continue(port)),
     }
 
 
@@ -340,15 +370,15 @@ def main():
         for name in args.names or table:
             with open(f"/proc/{pid}/clear_refs", "w") as f:
                 f.write("5")                           # reset the peak resident size
+            run = table[name]()                        # its body made before the prober starts
             prober = Prober(port, images[:50], expected)
-            prober.thread.start()
+            prober.start()
             time.sleep(0.3)
             start = time.monotonic()
-            result = table[name]()
+            result = run()
             seconds = time.monotonic() - start
             time.sleep(0.5)
-            prober.stop.set()
-            prober.thread.join(60)
+            prober.finish()
             _, peak = memory(pid)
             print(f"| {name} | {result} | {seconds:.1f} | {max(prober.latencies):.3f} "
                   f"({len(prober.latencies)}) | {len(prober.failures)} {prober.failures[:1] or ''} | "

@@ -81,6 +81,15 @@ def _json_image(first):
     (_json_image("{}"), "numbers"),
     ('{"images": [[["7"' + ', "0"' * 27 + "]" + (", [" + ", ".join(['"0"'] * 28) + "]") * 27 + "]]}",
      "numbers"),
+    (_json_image("[0]"), "numbers"),                            # lists below the rows
+    (_json_image("[" * 20 + "0" + "]" * 20), "numbers"),
+    (_json_image("[" + ", ".join(["0"] * 100_000) + "]"), "numbers"),
+    # refused from the lists' lengths, before any conversion (one long row would be a single
+    # numpy call holding the interpreter's lock)
+    ('{"images": [[[' + ", ".join(["1.5"] * 400_000) + "]]]}", "has 1 rows, not 28"),
+    ('{"images": [' + ", ".join(["0"] * 784) + "]}", "image 0 is a number"),
+    (_json_image("0").replace("[[[", "[[[0], [", 1), "image 0 has 29 rows, not 28"),
+    ('{"note": "[[[", ' + _json_image("0")[1:], None),         # brackets in another string
 ])
 def test_json_grey_levels_must_be_numbers_in_range(server, body, words):
     status, answer = post(server.port, body, "application/json")

@@ -224,18 +224,56 @@ _NOT_NUMBERS = "images must be 28x28 arrays of numbers (grey levels 0-255)"
 _BLOCK = 64
 
 
-def _uint8_blocks(items, most):
-    """np.array(items, dtype=uint8), converted `_BLOCK` items at a time (422 unless the
-    items are arrays of one shape, of at most `most` values in all)."""
-    try:
-        first = np.array(items[:1], dtype=np.uint8)
-        if first.size * len(items) > most:     # a value is at least a byte of the body
-            raise ValueError("more values than the body has bytes")
-        out = np.empty((len(items),) + first.shape[1:], np.uint8)
-        for start in range(0, len(items), _BLOCK):
-            out[start:start + _BLOCK] = np.array(items[start:start + _BLOCK], dtype=np.uint8)
-    except (ValueError, TypeError, OverflowError):
-        raise BadRequest(422, _NOT_NUMBERS) from None
+def _image_lists(items, arrays, numbers_only):
+    """`items` (the document's "images") as a list of images, each a list of 28 lists of 28
+    ints; 422 otherwise.
+
+    Checked by the lists' lengths before numpy sees them: numpy converts a list in one
+    call holding the GIL, so a 4-million-value row would hold up the event loop for as
+    long. Deeper lists, strings, booleans and nulls are looked for value by value (in
+    Python, which gives the GIL back) only where the body could hold them: `arrays` is the
+    body's count of '[' bytes, `numbers_only` that it holds no other string than the key,
+    no other object and no literal (the parser makes every number an int).
+    """
+    single = bool(items) and type(items[0]) is list and bool(items[0]) and type(items[0][0]) is not list
+    images = [items] if single else items
+    for i, image in enumerate(images):
+        if (type(image) is not list or len(image) != IMAGE_SIZE
+                or any(type(row) is not list or len(row) != IMAGE_SIZE for row in image)):
+            what = "the image" if single else f"image {i:,}"
+            raise BadRequest(422, "images must be (N, 28, 28) grey levels: " + _misfit(what, image))
+    if not (numbers_only and arrays == 1 + len(images) * (IMAGE_SIZE + 1) - single):
+        for image in images:
+            for row in image:
+                for value in row:
+                    if type(value) is not int:
+                        raise BadRequest(422, _NOT_NUMBERS)
+    return images
+
+
+def _misfit(what, image):
+    """How `image` (JSON lists) is not 28 rows of 28 values."""
+    def kind(value):
+        return {int: "a number", str: "a string", bool: "a boolean", dict: "an object",
+                type(None): "null"}.get(type(value), type(value).__name__)
+
+    if type(image) is not list:
+        return f"{what} is {kind(image)}, not a list of 28 rows"
+    if len(image) != IMAGE_SIZE:
+        return f"{what} has {len(image):,} rows, not 28"
+    for r, row in enumerate(image):
+        if type(row) is not list:
+            return f"row {r} of {what} is {kind(row)}, not a list of 28 values"
+        if len(row) != IMAGE_SIZE:
+            return f"row {r} of {what} has {len(row):,} values, not 28"
+    return f"{what} is not 28 rows of 28 values"
+
+
+def _uint8_blocks(images):
+    """uint8 (N, 28, 28) of the checked lists of `_image_lists`, `_BLOCK` images a call."""
+    out = np.empty((len(images), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    for start in range(0, len(images), _BLOCK):
+        out[start:start + _BLOCK] = np.array(images[start:start + _BLOCK], dtype=np.uint8)
     return out
 
 
@@ -266,16 +304,9 @@ def from_json(body, limits, normalize):
     if len(doc["images"]) > limits.max_images:
         raise BadRequest(413, f"{len(doc['images']):,} images; at most {limits.max_images:,} "
                               "per request")
-    images = _uint8_blocks(doc["images"], len(body))
-    # uint8 conversion takes "7" and true for 7 and 1: where the body could hold strings or
-    # booleans, every value is checked to be a number (the parser made them all ints)
-    if quotes > 2 or objects > 1 or b"true" in body or b"false" in body or b"null" in body:
-        for start in range(0, len(doc["images"]), _BLOCK):
-            values = np.array(doc["images"][start:start + _BLOCK], dtype=object)
-            if any(type(v) is not int for v in values.flat):
-                raise BadRequest(422, _NOT_NUMBERS)
-    if images.ndim == 1 and images.size == 0:
-        images = images.reshape(0, IMAGE_SIZE, IMAGE_SIZE)
+    numbers_only = (quotes == 2 and objects == 1
+                    and not any(word in body for word in (b"true", b"false", b"null")))
+    images = _uint8_blocks(_image_lists(doc["images"], arrays, numbers_only))
     return array_digits(images, "images", normalize)
 
 
