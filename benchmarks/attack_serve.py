@@ -10,7 +10,7 @@ one row: what the attacker got, how long it took, the prober's slowest request a
 many it sent, the prober's failures, the server's peak resident memory over its idle size
 (its peak is reset before each attack through ``/proc/PID/clear_refs``, which needs root
 or the server's owner) and its open descriptors afterwards. Prints a Markdown table; the
-server is stopped with SIGTERM at the end (its exit status is printed). About 4 minutes.
+server is stopped with SIGTERM at the end (its exit status is printed). About 90 s.
 """
 
 import argparse
@@ -289,7 +289,7 @@ def json_bombs(images):
         "JSON: 1e999999999": lambda: '{"images": [[[1e999999999' + zeros + "]," + rest + "]]}",
         "JSON: a 4,000-digit float": lambda: ('{"images": [[[0.' + "1" * 4000 + zeros + "]," + rest
                                               + "]]}"),
-        "JSON: 10,000 test digits (20 MB)": lambda: ('{"images": '
+        "JSON: 10,000 test digits (18 MiB: over the limit)": lambda: ('{"images": '
                                                      + json.dumps(images.tolist()).replace(" ", "")
                                                      + "}"),
     }

@@ -359,6 +359,33 @@ def test_the_rest_of_a_refused_body_is_read_and_dropped(quick, mnist_test):
         sock.close()
 
 
+def test_a_body_over_the_limit_gets_its_413_not_a_reset(server, model, mnist_test):
+    """A client that sends its whole body before it reads (http.client, requests) gets the
+    413 of a body over --max-body-mb (16 MiB) rather than a reset: the server reads and
+    drops the rest, and the connection stays usable. One that waits for "100 Continue"
+    gets the 413 at once, and the connection is closed (it will not send the body)."""
+    images, _ = mnist_test
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("POST", "/v1/predict", body=b"\0" * (40 * MB),
+                 headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    answer = json.loads(r.read())
+    assert r.status == 413 and "larger than the limit" in answer["error"], answer
+    conn.request("POST", "/v1/predict", body=png(images[7]), headers={"Content-Type": "image/png"})
+    r = conn.getresponse()
+    assert r.status == 200
+    assert json.loads(r.read())["predictions"] == model.predict(images[7:8]).tolist()
+    conn.close()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Expect: 100-continue\r\nContent-Length: 999999999\r\n\r\n")
+    status, headers, _ = raw_answer(sock)
+    assert status == 413 and headers.get("connection") == "close"
+    sock.settimeout(10)
+    assert sock.recv(10) == b""
+    sock.close()
+
+
 def test_large_answers_do_not_hold_the_event_loop(server, model, mnist_test):
     """Four clients at once ask for 10,000 digits with ?images=true (30 MB answers, built in
     the lane of large requests): one-digit requests meanwhile are answered within 1 s

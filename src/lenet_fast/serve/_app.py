@@ -157,9 +157,14 @@ def create_app(model, *, description=None, limits=Limits()):
             body = await job.run(lambda: run(digits, images, features), len(digits) > INLINE_DIGITS)
         except BadRequest as exc:
             job.close()
-            # a body over the limit, too slow or cut: the connection is closed; the rest of
-            # another body not read is dropped by the HTTP layer (_http) as it comes
-            if exc.status in (400, 408, 413) and not getattr(request.state, "body_read", False):
+            # A body too slow or cut (408, 400), or over the limit from a client waiting
+            # for "100 Continue" (it will not send it): the connection is closed. The rest
+            # of any other body not read (413, 415, 422, 429) is read and dropped by the
+            # HTTP layer (_http) within the body timeout, so that the client, which may
+            # send its whole body before it reads, gets this answer instead of a reset.
+            waiting = "100-continue" in request.headers.get("expect", "").lower()
+            if (exc.status in (400, 408) or (exc.status == 413 and waiting)) \
+                    and not getattr(request.state, "body_read", False):
                 exc.headers["Connection"] = "close"
             return error(exc.status, exc.reason, exc.headers)
         except BaseException:

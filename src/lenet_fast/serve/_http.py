@@ -22,8 +22,8 @@ httptools) adds, per connection:
   call (the system's socket buffer, megabytes on loopback, hides a slow client from the
   writer). A connection dropped with bytes unsent is reset (``SO_LINGER`` 0): closed
   gracefully, asyncio would keep it, and the system would keep sending what it holds;
-- a drain timeout: the rest of a body the service answered before reading it (415,
-  422, 429) is dropped as it comes, and must come within `Limits.body_timeout`;
+- a drain timeout: the rest of a body the service answered before reading it (413,
+  415, 422, 429) is dropped as it comes, and must come within `Limits.body_timeout`;
 - a cap on connections (`Limits.max_connections`): at the cap, a new connection
   closes the one that has been quiet the longest (no request in flight), or is
   answered 429 if every one has a request in flight;
