@@ -238,10 +238,9 @@ def _image_lists(items, arrays, numbers_only):
     single = bool(items) and type(items[0]) is list and bool(items[0]) and type(items[0][0]) is not list
     images = [items] if single else items
     for i, image in enumerate(images):
-        if (type(image) is not list or len(image) != IMAGE_SIZE
-                or any(type(row) is not list or len(row) != IMAGE_SIZE for row in image)):
-            what = "the image" if single else f"image {i:,}"
-            raise BadRequest(422, "images must be (N, 28, 28) grey levels: " + _misfit(what, image))
+        misfit = _misfit("the image" if single else f"image {i:,}", image)
+        if misfit:
+            raise BadRequest(422, "images must be (N, 28, 28) grey levels: " + misfit)
     if not (numbers_only and arrays == 1 + len(images) * (IMAGE_SIZE + 1) - single):
         for image in images:
             for row in image:
@@ -251,22 +250,26 @@ def _image_lists(items, arrays, numbers_only):
     return images
 
 
-def _misfit(what, image):
-    """How `image` (JSON lists) is not 28 rows of 28 values."""
-    def kind(value):
-        return {int: "a number", str: "a string", bool: "a boolean", dict: "an object",
-                type(None): "null"}.get(type(value), type(value).__name__)
+_JSON_KINDS = {int: "a number", str: "a string", bool: "a boolean", dict: "an object",
+               type(None): "null"}
 
+
+def _kind(value):
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _misfit(what, image):
+    """How `image` (JSON lists) is not 28 rows of 28 values, or None if it is."""
     if type(image) is not list:
-        return f"{what} is {kind(image)}, not a list of 28 rows"
+        return f"{what} is {_kind(image)}, not a list of 28 rows"
     if len(image) != IMAGE_SIZE:
         return f"{what} has {len(image):,} rows, not 28"
     for r, row in enumerate(image):
         if type(row) is not list:
-            return f"row {r} of {what} is {kind(row)}, not a list of 28 values"
+            return f"row {r} of {what} is {_kind(row)}, not a list of 28 values"
         if len(row) != IMAGE_SIZE:
             return f"row {r} of {what} has {len(row):,} values, not 28"
-    return f"{what} is not 28 rows of 28 values"
+    return None
 
 
 def _uint8_blocks(images):
